@@ -1,0 +1,91 @@
+# clamrest -- build, run and test. `make run` and `make test` are the two commands a newcomer needs.
+
+CC        ?= cc
+PKGS       = libclamav libmicrohttpd libcares libcrypto
+WARN       = -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wconversion -Werror
+CFLAGS    ?= -O2 -g
+CFLAGS    += -std=c11 -D_GNU_SOURCE -pthread $(WARN) $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+LDLIBS     = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lresolv -pthread
+BUILD     ?= build
+PYTHON     = /usr/bin/python3
+
+LIB_SRC    = $(filter-out src/main.c,$(wildcard src/*.c))
+LIB_OBJ    = $(LIB_SRC:src/%.c=$(BUILD)/obj/%.o)
+UNIT_SRC   = $(wildcard tests/unit/test_*.c)
+UNIT_BIN   = $(UNIT_SRC:tests/unit/%.c=$(BUILD)/%)
+FUZZ_SRC   = $(wildcard fuzz/fuzz_*.c)
+FUZZ_NAMES = $(FUZZ_SRC:fuzz/%.c=%)
+REPLAY_BIN = $(FUZZ_NAMES:%=$(BUILD)/replay/%)
+FUZZ_BIN   = $(FUZZ_NAMES:%=$(BUILD)/fuzz/%)
+
+.PHONY: all deps run test unit e2e replay asan-test perf-smoke perf perf-distributed fuzz clean
+
+all: $(BUILD)/clamrest
+
+deps:
+	@sh scripts/install-deps
+
+$(BUILD)/obj/%.o: src/%.c $(wildcard src/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(BUILD)/clamrest: $(BUILD)/obj/main.o $(LIB_OBJ)
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/test_%: tests/unit/test_%.c $(LIB_OBJ)
+	$(CC) $(CFLAGS) -Isrc -Wno-missing-prototypes -o $@ $^ $(LDLIBS) -lcmocka
+
+# Fuzz targets replayed over their corpus and regression inputs with a plain driver (any compiler).
+$(BUILD)/replay/%: fuzz/%.c fuzz/replay.c $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Isrc -Wno-missing-prototypes -o $@ $^ $(LDLIBS)
+
+# Real libFuzzer builds (clang).
+$(BUILD)/fuzz/%: fuzz/%.c $(LIB_SRC)
+	@mkdir -p $(dir $@)
+	clang -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -Isrc \
+	  $(shell pkg-config --cflags $(PKGS)) -o $@ $^ $(LDLIBS)
+
+run: deps all
+	@sh scripts/run-demo
+
+unit: $(UNIT_BIN)
+	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; ./$$t; done
+
+replay: $(REPLAY_BIN)
+	@set -e; for n in $(FUZZ_NAMES); do \
+	  echo "== replay $$n"; ./$(BUILD)/replay/$$n fuzz/corpus/$$n fuzz/regression/$$n; done
+
+e2e: all
+	CLAMREST_BIN=$(CURDIR)/$(BUILD)/clamrest $(PYTHON) -m pytest -q -p no:cacheprovider tests/e2e
+
+perf-smoke: all
+	@sh perf/run-perf smoke
+
+perf: deps all
+	@sh perf/run-perf single
+
+perf-distributed: deps all
+	@sh perf/run-perf distributed
+
+# The whole suite, then again under AddressSanitizer + UndefinedBehaviorSanitizer.
+test: deps
+	$(MAKE) all unit replay
+	$(MAKE) e2e
+	$(MAKE) perf-smoke
+	$(MAKE) asan-test
+
+asan-test:
+	$(MAKE) BUILD=build/asan CC=gcc \
+	  CFLAGS="-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined" \
+	  all unit replay e2e
+
+FUZZ_TIME ?= 60
+fuzz: $(FUZZ_BIN)
+	@set -e; for n in $(FUZZ_NAMES); do mkdir -p build/fuzz-corpus/$$n; \
+	  echo "== fuzz $$n for $(FUZZ_TIME)s"; \
+	  ./$(BUILD)/fuzz/$$n -max_total_time=$(FUZZ_TIME) -artifact_prefix=fuzz/regression/$$n/ \
+	    build/fuzz-corpus/$$n fuzz/corpus/$$n; done
+
+clean:
+	rm -rf build

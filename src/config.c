@@ -1,0 +1,245 @@
+/* config.c -- settings from the environment and command-line flags, each range-checked, in one table. */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "util.h"
+
+#define CONFIG_VERSION "1.0.0"
+
+enum config_type { CT_STR, CT_UINT, CT_ULL };
+
+struct config_opt {
+	const char *env;
+	const char *flag;
+	enum config_type type;
+	size_t offset;
+	const char *def;		/* NULL: unset */
+	unsigned long long min, max;
+	const char *help;
+};
+
+#define OFF(f) offsetof(struct config, f)
+#define GiB (1024ULL * 1024 * 1024)
+
+static const struct config_opt config_opts[] = {
+	{ "HOST", "host", CT_STR, OFF(host), "0.0.0.0", 0, 0, "address to listen on" },
+	{ "PORT", "port", CT_UINT, OFF(port), "8090", 1, 65535, "TCP port" },
+	{ "APPLICATION_USERS", "users", CT_STR, OFF(users), "", 0, 0,
+	  "basic-auth users: user::pbkdf2-sha256-hash, separated by newlines or \\n" },
+	{ "MAX_CONTENT_LENGTH", "max-content-length", CT_ULL, OFF(max_content_length), "1073741824",
+	  1, 4 * GiB - 1, "largest request body in bytes (413 beyond)" },
+	{ "CLAMAV_DB_DIR", "db-dir", CT_STR, OFF(db_dir), "/var/lib/clamav", 0, 0,
+	  "signature database folder" },
+	{ "CLAMAV_TXT_URI", "txt-uri", CT_STR, OFF(txt_uri), "current.cvd.clamav.net", 0, 0,
+	  "DNS name whose TXT record gives the current database version" },
+	{ "CLAMAV_DNS_SERVER", "dns-server", CT_STR, OFF(dns_server), NULL, 0, 0,
+	  "ip[:port] of the DNS server for that lookup (default: system resolver)" },
+	{ "LOGGING_LEVEL", "log-level", CT_STR, OFF(log_level), "INFO", 0, 0,
+	  "DEBUG, INFO, WARNING or ERROR" },
+	{ "TMPDIR", "tmpdir", CT_STR, OFF(tmpdir), "/tmp", 0, 0,
+	  "folder for large uploads and libclamav's temporary files" },
+	{ "REQUEST_TIMEOUT", "request-timeout", CT_UINT, OFF(request_timeout), "30", 1, 86400,
+	  "seconds a connection may make no progress before it is closed" },
+	{ "SCAN_THREADS", "scan-threads", CT_UINT, OFF(scan_threads), NULL, 1, 1024,
+	  "scan worker threads (default: number of CPUs)" },
+	{ "SCAN_QUEUE", "scan-queue", CT_UINT, OFF(scan_queue), "64", 0, 100000,
+	  "uploads that may wait for a scan thread before 503" },
+	{ "IO_THREADS", "io-threads", CT_UINT, OFF(io_threads), NULL, 1, 256,
+	  "HTTP threads (default: number of CPUs)" },
+	{ "MAX_CONNECTIONS", "max-connections", CT_UINT, OFF(max_connections), "1000", 1, 60000,
+	  "open connections at most" },
+	{ "MIN_UPLOAD_RATE", "min-upload-rate", CT_UINT, OFF(min_upload_rate), "1024", 0, 1U << 30,
+	  "bytes per second an upload must average after the first REQUEST_TIMEOUT seconds" },
+	{ "SPILL_THRESHOLD", "spill-threshold", CT_ULL, OFF(spill_threshold), "2097152", 0, GiB,
+	  "bytes of a body kept in memory; larger bodies go to an unlinked file in TMPDIR" },
+	{ "DB_CHECK_INTERVAL", "db-check-interval", CT_UINT, OFF(db_check_interval), "60", 0, 86400,
+	  "seconds between checks of CLAMAV_DB_DIR for new signatures (0: only on SIGUSR2)" },
+	{ "MAX_SCAN_SIZE", "max-scan-size", CT_ULL, OFF(max_scan_size), NULL, 1, 4 * GiB - 1,
+	  "bytes scanned per request, archives included (default: 4 x MAX_CONTENT_LENGTH, capped at 4 GiB)" },
+	{ "MAX_FILE_SIZE", "max-file-size", CT_ULL, OFF(max_file_size), NULL, 1, 4 * GiB - 1,
+	  "largest file or archive member scanned (default: MAX_CONTENT_LENGTH)" },
+	{ "MAX_RECURSION", "max-recursion", CT_UINT, OFF(max_recursion), "17", 1, 1000,
+	  "archive nesting depth" },
+	{ "MAX_FILES", "max-files", CT_UINT, OFF(max_files), "10000", 1, 10000000,
+	  "files scanned inside one archive" },
+	{ "MAX_SCAN_TIME", "max-scan-time", CT_UINT, OFF(max_scan_time), "120000", 1, 86400000,
+	  "milliseconds one scan may take" },
+	{ "TLS_CERT", "tls-cert", CT_STR, OFF(tls_cert), NULL, 0, 0, "PEM certificate (with TLS_KEY: HTTPS)" },
+	{ "TLS_KEY", "tls-key", CT_STR, OFF(tls_key), NULL, 0, 0, "PEM private key" },
+};
+
+#define CONFIG_NOPTS (sizeof(config_opts) / sizeof(config_opts[0]))
+
+static int
+config_set(struct config *c, const struct config_opt *o, const char *val, char *err, size_t errlen)
+{
+	char *field = (char *)c + o->offset;
+	long long v;
+
+	if (o->type == CT_STR) {
+		char **s = (char **)(void *)field;
+
+		free(*s);
+		*s = strdup(val);
+		return *s == NULL ? -1 : 0;
+	}
+	if (util_parse_ll(val, (long long)o->min, (long long)o->max, &v) != 0) {
+		snprintf(err, errlen, "%s: '%.40s' is not a whole number from %llu to %llu",
+		    o->env, val, o->min, o->max);
+		return -1;
+	}
+	if (o->type == CT_UINT)
+		*(unsigned *)(void *)field = (unsigned)v;
+	else
+		*(unsigned long long *)(void *)field = (unsigned long long)v;
+	return 0;
+}
+
+static const struct config_opt *
+config_find_flag(const char *name, size_t len)
+{
+	for (size_t i = 0; i < CONFIG_NOPTS; i++)
+		if (strlen(config_opts[i].flag) == len && strncmp(config_opts[i].flag, name, len) == 0)
+			return &config_opts[i];
+	return NULL;
+}
+
+static int
+config_args(struct config *c, int argc, char **argv, char *err, size_t errlen)
+{
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i], *name, *eq, *val;
+		const struct config_opt *o;
+
+		if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+			config_usage(stdout);
+			return 1;
+		}
+		if (strcmp(a, "--version") == 0) {
+			printf("clamrest %s\n", CONFIG_VERSION);
+			return 1;
+		}
+		if (strncmp(a, "--", 2) != 0) {
+			snprintf(err, errlen, "unexpected argument '%.60s' (see --help)", a);
+			return -1;
+		}
+		name = a + 2;
+		eq = strchr(name, '=');
+		o = config_find_flag(name, eq ? (size_t)(eq - name) : strlen(name));
+		if (o == NULL) {
+			snprintf(err, errlen, "unknown option '%.60s' (see --help)", a);
+			return -1;
+		}
+		if (eq != NULL) {
+			val = eq + 1;
+		} else if (i + 1 < argc) {
+			val = argv[++i];
+		} else {
+			snprintf(err, errlen, "option --%s needs a value", o->flag);
+			return -1;
+		}
+		if (config_set(c, o, val, err, errlen) != 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* Defaults that follow other settings: sizes cover MAX_CONTENT_LENGTH, threads follow the CPUs. */
+static void
+config_derive(struct config *c)
+{
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	unsigned long long cap = 4 * GiB - 1;
+
+	if (ncpu < 1)
+		ncpu = 1;
+	if (c->scan_threads == 0)
+		c->scan_threads = (unsigned)ncpu;
+	if (c->io_threads == 0)
+		c->io_threads = (unsigned)ncpu;
+	if (c->max_file_size == 0)
+		c->max_file_size = c->max_content_length;
+	if (c->max_scan_size == 0)
+		c->max_scan_size = c->max_content_length > cap / 4 ? cap : 4 * c->max_content_length;
+	if (c->dns_server != NULL && c->dns_server[0] == '\0') {
+		free(c->dns_server);
+		c->dns_server = NULL;
+	}
+}
+
+static int
+config_check(const struct config *c, char *err, size_t errlen)
+{
+	if (c->host[0] == '\0') {
+		snprintf(err, errlen, "HOST: must not be empty");
+		return -1;
+	}
+	if (c->db_dir[0] == '\0') {
+		snprintf(err, errlen, "CLAMAV_DB_DIR: must not be empty");
+		return -1;
+	}
+	if ((c->tls_cert == NULL) != (c->tls_key == NULL)) {
+		snprintf(err, errlen, "TLS_CERT and TLS_KEY: set both or neither");
+		return -1;
+	}
+	if (c->max_file_size < c->max_content_length || c->max_scan_size < c->max_content_length) {
+		snprintf(err, errlen, "MAX_FILE_SIZE and MAX_SCAN_SIZE: must cover MAX_CONTENT_LENGTH (%llu)",
+		    c->max_content_length);
+		return -1;
+	}
+	return 0;
+}
+
+int
+config_load(struct config *c, int argc, char **argv, char *err, size_t errlen)
+{
+	int rc;
+
+	memset(c, 0, sizeof(*c));
+	for (size_t i = 0; i < CONFIG_NOPTS; i++) {
+		const struct config_opt *o = &config_opts[i];
+		const char *val = getenv(o->env);
+
+		if (val == NULL || (val[0] == '\0' && o->type != CT_STR))
+			val = o->def;
+		if (val != NULL && config_set(c, o, val, err, errlen) != 0)
+			return -1;
+	}
+	if ((rc = config_args(c, argc, argv, err, errlen)) != 0)
+		return rc;
+	config_derive(c);
+	return config_check(c, err, errlen);
+}
+
+void
+config_free(struct config *c)
+{
+	for (size_t i = 0; i < CONFIG_NOPTS; i++) {
+		if (config_opts[i].type == CT_STR) {
+			char **s = (char **)(void *)((char *)c + config_opts[i].offset);
+
+			free(*s);
+			*s = NULL;
+		}
+	}
+}
+
+void
+config_usage(FILE *out)
+{
+	fprintf(out, "usage: clamrest [--option value ...]\n"
+	    "       clamrest hash-password   (reads a password, prints an APPLICATION_USERS hash)\n\n"
+	    "Every option can also be set by the environment variable shown; flags win.\n\n");
+	for (size_t i = 0; i < CONFIG_NOPTS; i++) {
+		const struct config_opt *o = &config_opts[i];
+
+		fprintf(out, "  --%-20s %-20s %s", o->flag, o->env, o->help);
+		if (o->def != NULL && o->def[0] != '\0')
+			fprintf(out, " [%s]", o->def);
+		fputc('\n', out);
+	}
+}

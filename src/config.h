@@ -1,0 +1,43 @@
+/* config.h -- settings from the environment (upstream dit-clamav-rest names) and equal command-line
+ * flags; every limit of the service is here with its unit and default.
+ * Functions returning int return 0 on success and -1 on failure. */
+#ifndef CLAMREST_CONFIG_H
+#define CLAMREST_CONFIG_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+struct config {
+	char *host;
+	unsigned port;
+	char *users;			/* APPLICATION_USERS, as given */
+	unsigned long long max_content_length;	/* bytes */
+	char *db_dir;
+	char *txt_uri;
+	char *dns_server;		/* NULL: the system resolver */
+	char *log_level;
+	char *tmpdir;
+	unsigned request_timeout;	/* seconds without progress before a connection is closed */
+	unsigned scan_threads;
+	unsigned scan_queue;		/* finished uploads waiting for a scan thread */
+	unsigned io_threads;		/* HTTP threads */
+	unsigned max_connections;
+	unsigned min_upload_rate;	/* bytes per second, averaged, after the grace period */
+	unsigned long long spill_threshold;	/* bytes kept in memory before a body goes to a file */
+	unsigned db_check_interval;	/* seconds between checks of CLAMAV_DB_DIR for changes */
+	unsigned long long max_scan_size;	/* bytes */
+	unsigned long long max_file_size;	/* bytes */
+	unsigned max_recursion;
+	unsigned max_files;
+	unsigned max_scan_time;		/* milliseconds */
+	char *tls_cert;
+	char *tls_key;
+};
+
+/* Fills c from the environment, then argv. Returns 0, 1 when --help or --version was answered
+ * (the caller exits 0), or -1 with one line naming the bad setting in err. */
+int config_load(struct config *c, int argc, char **argv, char *err, size_t errlen);
+void config_free(struct config *c);
+void config_usage(FILE *out);
+
+#endif

@@ -1,0 +1,138 @@
+/* main.c -- clamrest: a virus-scanning HTTP service with ClamAV's engine in-process. */
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "auth.h"
+#include "config.h"
+#include "dnsver.h"
+#include "log.h"
+#include "scanner.h"
+#include "server.h"
+
+#define EXIT_CONFIG 2	/* a setting is wrong: nothing was started */
+
+static int
+fail_config(const char *err)
+{
+	fprintf(stderr, "clamrest: %s\n", err);
+	return EXIT_CONFIG;
+}
+
+static int
+hash_password(void)
+{
+	char pass[1024], out[256];
+	size_t len;
+
+	if (isatty(STDIN_FILENO))
+		fprintf(stderr, "Password: ");
+	if (fgets(pass, sizeof(pass), stdin) == NULL)
+		return 1;
+	len = strcspn(pass, "\r\n");
+	if (len == 0 || auth_hash_password(pass, len, 29000, out, sizeof(out)) != 0) {
+		fprintf(stderr, "clamrest: no password read\n");
+		return 1;
+	}
+	explicit_bzero(pass, sizeof(pass));
+	printf("%s\n", out);
+	return 0;
+}
+
+/* Signals are taken by this thread alone, with sigwait: no handler runs inside other code. */
+static void
+block_signals(sigset_t *set)
+{
+	sigemptyset(set);
+	sigaddset(set, SIGINT);
+	sigaddset(set, SIGTERM);
+	sigaddset(set, SIGUSR2);
+	sigaddset(set, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+}
+
+static void
+serve_until_signal(const sigset_t *set, struct scanner *scanner)
+{
+	int sig;
+
+	for (;;) {
+		if (sigwait(set, &sig) != 0)
+			continue;
+		if (sig == SIGUSR2 || sig == SIGHUP) {
+			log_info("signal %d: checking the database folder", sig);
+			scanner_poke(scanner);
+			continue;
+		}
+		log_info("signal %d: shutting down", sig);
+		return;
+	}
+}
+
+static struct scanner *
+load_scanner(const struct config *cfg, char *err, size_t errlen)
+{
+	struct scanner_opts so = {
+		.db_dir = cfg->db_dir,
+		.tmpdir = cfg->tmpdir,
+		.max_scan_size = cfg->max_scan_size,
+		.max_file_size = cfg->max_file_size,
+		.max_recursion = cfg->max_recursion,
+		.max_files = cfg->max_files,
+		.max_scan_time = cfg->max_scan_time,
+		.check_interval = cfg->db_check_interval,
+	};
+
+	return scanner_new(&so, err, errlen);
+}
+
+int
+main(int argc, char **argv)
+{
+	struct config cfg;
+	struct auth *auth = NULL;
+	struct dnsver *dnsver = NULL;
+	struct scanner *scanner = NULL;
+	struct server *srv = NULL;
+	char err[512];
+	sigset_t set;
+	int rc;
+
+	if (argc > 1 && strcmp(argv[1], "hash-password") == 0)
+		return hash_password();
+	if ((rc = config_load(&cfg, argc, argv, err, sizeof(err))) != 0) {
+		config_free(&cfg);
+		return rc > 0 ? 0 : fail_config(err);
+	}
+	if (log_set_level(cfg.log_level) != 0) {
+		config_free(&cfg);
+		return fail_config("LOGGING_LEVEL: use DEBUG, INFO, WARNING or ERROR");
+	}
+	block_signals(&set);
+	rc = EXIT_CONFIG;
+	if ((auth = auth_new(cfg.users, err, sizeof(err))) == NULL ||
+	    (dnsver = dnsver_new(cfg.txt_uri, cfg.dns_server, err, sizeof(err))) == NULL ||
+	    (srv = server_start(&cfg, auth, dnsver, err, sizeof(err))) == NULL ||
+	    (scanner = load_scanner(&cfg, err, sizeof(err))) == NULL) {
+		fprintf(stderr, "clamrest: %s\n", err);
+		goto out;
+	}
+	if (auth_user_count(auth) == 0)
+		log_warnx("APPLICATION_USERS is empty: every scan will be refused with 401");
+	server_set_scanner(srv, scanner);
+	log_info("clamrest ready on %s:%u (libclamav %s)", cfg.host, server_port(srv),
+	    scanner_engine_version());
+	serve_until_signal(&set, scanner);
+	rc = 0;
+out:
+	server_stop(srv);
+	scanner_free(scanner);
+	dnsver_free(dnsver);
+	auth_free(auth);
+	config_free(&cfg);
+	return rc;
+}

@@ -1,0 +1,29 @@
+/* multipart.h -- streaming multipart/form-data parser (RFC 7578) that passes the content of the first
+ * file part to a callback as it arrives and counts the file parts. Memory is fixed at creation.
+ * Functions returning int return 0 on success and -1 on failure. */
+#ifndef CLAMREST_MULTIPART_H
+#define CLAMREST_MULTIPART_H
+
+#include <stddef.h>
+
+#define MULTIPART_BOUNDARY_MAX		70	/* bytes; RFC 2046 allows 1 to 70 */
+#define MULTIPART_HEADER_MAX_BYTES	8192	/* 8K: one part's header block, blank line included */
+
+/* Receives the bytes of the first file part (a part whose Content-Disposition has a filename
+ * parameter), in order. Returns 0 to go on, -1 to stop parsing (multipart_feed then fails). */
+typedef int (*multipart_data_cb)(void *ud, const char *data, size_t len);
+
+struct multipart;
+
+/* NULL when content_type is not multipart/form-data or has no usable boundary. */
+struct multipart *multipart_new(const char *content_type, multipart_data_cb cb, void *ud);
+void multipart_free(struct multipart *m);
+
+/* Feeds the next bytes of the body; -1 on malformed input or when the callback stopped. */
+int multipart_feed(struct multipart *m, const char *data, size_t len);
+/* At the end of the body: 0 when the closing boundary was seen, -1 otherwise. */
+int multipart_finish(struct multipart *m);
+/* File parts seen so far (the first one's content went to the callback). */
+unsigned multipart_file_count(const struct multipart *m);
+
+#endif

@@ -1,0 +1,61 @@
+/* scanner.h -- the libclamav engine: loaded from CLAMAV_DB_DIR, shared by every scan thread, swapped
+ * atomically when the database changes; scans from memory or from a file descriptor.
+ * The only module that includes clamav.h. Functions returning int return 0 on success, -1 on failure. */
+#ifndef CLAMREST_SCANNER_H
+#define CLAMREST_SCANNER_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#define SCAN_REASON_MAX 256	/* bytes of a signature name we report */
+
+struct scanner_opts {
+	const char *db_dir;
+	const char *tmpdir;		/* libclamav's own temporary files go in a folder of ours below it */
+	uint64_t max_scan_size;		/* bytes */
+	uint64_t max_file_size;		/* bytes */
+	unsigned max_recursion;
+	unsigned max_files;
+	unsigned max_scan_time;		/* milliseconds */
+	unsigned check_interval;	/* seconds between looks at db_dir; 0: only scanner_reload */
+};
+
+enum scan_verdict { SCAN_CLEAN, SCAN_MALWARE, SCAN_ERROR };
+
+struct scan_result {
+	enum scan_verdict verdict;
+	int limit_exceeded;		/* the scan was cut short by a limit: verdict is MALWARE */
+	char reason[SCAN_REASON_MAX];	/* signature name, or the error text for SCAN_ERROR */
+	double seconds;
+	uint64_t bytes;
+};
+
+struct scanner_stats {
+	long db_version;		/* daily version of the engine in use; -1 before the first load */
+	time_t db_time;			/* build time of that database */
+	unsigned signatures;
+	unsigned long reloads, reload_failures;
+};
+
+struct scanner;
+
+/* Initialises libclamav and loads the database; NULL with one line in err when it cannot
+ * (missing or empty folder, no signature loaded). Starts the folder watcher. Caller owns it. */
+struct scanner *scanner_new(const struct scanner_opts *o, char *err, size_t errlen);
+void scanner_free(struct scanner *s);
+
+void scanner_scan_mem(struct scanner *s, const void *data, size_t len, struct scan_result *r);
+void scanner_scan_fd(struct scanner *s, int fd, struct scan_result *r);
+
+/* Loads the folder again when it changed (or always, with force) into a new engine and swaps it in;
+ * scans in flight finish on the old one. 1 swapped, 0 nothing to do, -1 failed (old engine kept). */
+int scanner_reload(struct scanner *s, int force);
+/* Asks the watcher thread to check the folder now (async-signal-safe is not needed: call from a
+ * normal thread). */
+void scanner_poke(struct scanner *s);
+
+void scanner_stats(struct scanner *s, struct scanner_stats *st);
+const char *scanner_engine_version(void);
+
+#endif

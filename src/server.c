@@ -1,0 +1,717 @@
+/* server.c -- the HTTP service on libmicrohttpd: routing, framing checks, streamed bodies, scans. */
+#include "server.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+
+#include "auth.h"
+#include "body.h"
+#include "config.h"
+#include "dnsver.h"
+#include "log.h"
+#include "multipart.h"
+#include "pool.h"
+#include "scanner.h"
+#include "util.h"
+
+#define SERVER_NAME        "clamrest"
+#define SERVER_AUTH_MAX    1024	/* bytes of a decoded Authorization header */
+#define SERVER_USER_MAX    64	/* bytes of a user name kept for the log */
+#define SERVER_TRACE_MAX   64	/* bytes of an X-B3-Traceid kept for the log */
+#define SERVER_OUT_MAX     (SCAN_REASON_MAX * 6 + 128)	/* bytes of a JSON answer */
+
+enum route {
+	ROUTE_NONE,
+	ROUTE_CHECK,
+	ROUTE_VERSION,
+	ROUTE_WARNING,
+	ROUTE_SCAN,		/* /v2/scan: multipart, JSON answer */
+	ROUTE_SCAN_CHUNKED,	/* /v2/scan-chunked: the body is the file */
+	ROUTE_SCAN_LEGACY,	/* /scan: multipart, OK/NOTOK */
+};
+
+struct route_def {
+	const char *path;
+	enum route route;
+	int post;		/* 1: POST with auth and a body; 0: GET and HEAD */
+};
+
+static const struct route_def server_routes[] = {
+	{ "/", ROUTE_CHECK, 0 },
+	{ "/check", ROUTE_CHECK, 0 },
+	{ "/check_version", ROUTE_VERSION, 0 },
+	{ "/check_warning", ROUTE_WARNING, 0 },
+	{ "/v2/scan", ROUTE_SCAN, 1 },
+	{ "/v2/scan-chunked", ROUTE_SCAN_CHUNKED, 1 },
+	{ "/scan", ROUTE_SCAN_LEGACY, 1 },
+};
+
+/* Answers prepared once and shared by every connection. */
+struct canned {
+	struct MHD_Response *ok, *unavailable, *not_found, *not_allowed_get, *not_allowed_post,
+	    *unauthorized, *too_large, *single_file, *bad_request, *busy, *internal;
+};
+
+struct server {
+	const struct config *cfg;
+	struct auth *auth;
+	struct dnsver *dnsver;
+	_Atomic(struct scanner *) scanner;
+	struct pool *pool;
+	struct MHD_Daemon *daemon;
+	struct canned canned;
+	unsigned port;
+};
+
+/* A POST request in progress; GET requests keep no state. */
+struct request {
+	struct server *srv;
+	struct MHD_Connection *conn;
+	const struct route_def *route;
+	struct MHD_Response *answer;	/* decided before the scan (an error); NULL: scan */
+	int status;
+	int scanned;			/* res holds the verdict */
+	int discarding;
+	uint64_t seen;			/* body bytes received, counted against MAX_CONTENT_LENGTH */
+	double t0, body_t0;
+	struct body *body;
+	struct multipart *mp;
+	struct scan_result res;
+	char user[SERVER_USER_MAX];
+	char trace[SERVER_TRACE_MAX];
+	char out[SERVER_OUT_MAX];
+};
+
+/* The con_cls of GET requests: their answer depends on nothing but the URL. */
+static char server_get_marker;
+
+static struct MHD_Response *
+canned_text(const char *text, int close)
+{
+	struct MHD_Response *r;
+
+	r = MHD_create_response_from_buffer(strlen(text), (void *)(uintptr_t)text,
+	    MHD_RESPMEM_PERSISTENT);
+	if (r == NULL)
+		return NULL;
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "text/plain; charset=utf-8");
+	if (close)
+		MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
+	return r;
+}
+
+static int
+canned_init(struct canned *c)
+{
+	c->ok = canned_text("Service OK", 0);
+	c->unavailable = canned_text("Service Unavailable", 0);
+	c->not_found = canned_text("Not Found", 0);
+	c->not_allowed_get = canned_text("Method Not Allowed", 0);
+	c->not_allowed_post = canned_text("Method Not Allowed", 0);
+	c->unauthorized = canned_text("Unauthorized Access", 0);
+	c->too_large = canned_text("File Too Large", 1);
+	c->single_file = canned_text("Provide a single file", 0);
+	c->bad_request = canned_text("Bad Request", 1);
+	c->busy = canned_text("Service Busy", 0);
+	c->internal = canned_text("Internal Server Error", 0);
+	if (c->ok == NULL || c->unavailable == NULL || c->not_found == NULL ||
+	    c->not_allowed_get == NULL || c->not_allowed_post == NULL || c->unauthorized == NULL ||
+	    c->too_large == NULL || c->single_file == NULL || c->bad_request == NULL ||
+	    c->busy == NULL || c->internal == NULL)
+		return -1;
+	MHD_add_response_header(c->not_allowed_get, MHD_HTTP_HEADER_ALLOW, "GET, HEAD");
+	MHD_add_response_header(c->not_allowed_post, MHD_HTTP_HEADER_ALLOW, "POST");
+	MHD_add_response_header(c->unauthorized, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
+	    "Basic realm=\"Authentication Required\"");
+	MHD_add_response_header(c->busy, MHD_HTTP_HEADER_RETRY_AFTER, SERVER_RETRY_AFTER);
+	return 0;
+}
+
+static void
+canned_free(struct canned *c)
+{
+	struct MHD_Response *all[] = { c->ok, c->unavailable, c->not_found, c->not_allowed_get,
+	    c->not_allowed_post, c->unauthorized, c->too_large, c->single_file, c->bad_request,
+	    c->busy, c->internal };
+
+	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
+		if (all[i] != NULL)
+			MHD_destroy_response(all[i]);
+}
+
+static const struct route_def *
+route_find(const char *url)
+{
+	for (size_t i = 0; i < sizeof(server_routes) / sizeof(server_routes[0]); i++)
+		if (strcmp(url, server_routes[i].path) == 0)
+			return &server_routes[i];
+	return NULL;
+}
+
+static enum MHD_Result
+queue_json(struct MHD_Connection *conn, unsigned status, const char *json, size_t len,
+    enum MHD_ResponseMemoryMode mode)
+{
+	struct MHD_Response *r;
+	enum MHD_Result ret;
+
+	r = MHD_create_response_from_buffer(len, (void *)(uintptr_t)json, mode);
+	if (r == NULL)
+		return MHD_NO;
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+	ret = MHD_queue_response(conn, status, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
+static enum MHD_Result
+queue_text(struct MHD_Connection *conn, unsigned status, const char *text)
+{
+	struct MHD_Response *r;
+	enum MHD_Result ret;
+
+	r = MHD_create_response_from_buffer(strlen(text), (void *)(uintptr_t)text,
+	    MHD_RESPMEM_MUST_COPY);
+	if (r == NULL)
+		return MHD_NO;
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "text/plain; charset=utf-8");
+	ret = MHD_queue_response(conn, status, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
+/* The two versions /check_version and /check_warning compare; -1 with a reason when either is
+ * missing. */
+static int
+versions(struct server *srv, long *local, long *remote, char *err, size_t errlen)
+{
+	struct scanner *sc = atomic_load(&srv->scanner);
+	struct scanner_stats st;
+
+	if (sc == NULL) {
+		snprintf(err, errlen, "the signature database is not loaded yet");
+		return -1;
+	}
+	scanner_stats(sc, &st);
+	if (st.db_version <= 0) {
+		snprintf(err, errlen, "the loaded database has no daily version");
+		return -1;
+	}
+	*local = st.db_version;
+	return dnsver_get(srv->dnsver, remote, err, errlen);
+}
+
+static enum MHD_Result
+answer_version(struct server *srv, struct MHD_Connection *conn)
+{
+	char out[512], err[256];
+	long local, remote;
+	size_t pos;
+	int outdated;
+
+	if (versions(srv, &local, &remote, err, sizeof(err)) != 0) {
+		pos = (size_t)snprintf(out, sizeof(out), "{\"service\":\"%s\",\"error\":", SERVER_NAME);
+		util_json_str(out, sizeof(out) - 1, &pos, err, strlen(err));
+		out[pos++] = '}';
+		return queue_json(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, out, pos, MHD_RESPMEM_MUST_COPY);
+	}
+	outdated = labs(remote - local) > 1;
+	pos = (size_t)snprintf(out, sizeof(out),
+	    "{\"service\":\"%s\",\"clamd-actual\":%ld,\"clamd-required\":%ld,\"outdated\":%s}",
+	    SERVER_NAME, local, remote, outdated ? "true" : "false");
+	return queue_json(conn, outdated ? MHD_HTTP_INTERNAL_SERVER_ERROR : MHD_HTTP_OK, out, pos,
+	    MHD_RESPMEM_MUST_COPY);
+}
+
+static enum MHD_Result
+answer_warning(struct server *srv, struct MHD_Connection *conn)
+{
+	char out[256], err[256];
+	long local, remote;
+
+	if (versions(srv, &local, &remote, err, sizeof(err)) != 0)
+		return queue_text(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, err);
+	if (local != remote) {
+		snprintf(out, sizeof(out), "Outdated local_version: %ld remote_version: %ld", local,
+		    remote);
+		return queue_text(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, out);
+	}
+	snprintf(out, sizeof(out), "%ld", remote);
+	return queue_text(conn, MHD_HTTP_OK, out);
+}
+
+static int
+server_ready(struct server *srv)
+{
+	return atomic_load(&srv->scanner) != NULL;
+}
+
+/* GET and HEAD: answered on the second call, so libmicrohttpd keeps the connection alive. */
+static enum MHD_Result
+handle_get(struct server *srv, struct MHD_Connection *conn, const struct route_def *rt)
+{
+	switch (rt->route) {
+	case ROUTE_CHECK:
+		if (!server_ready(srv))
+			return MHD_queue_response(conn, MHD_HTTP_SERVICE_UNAVAILABLE,
+			    srv->canned.unavailable);
+		return MHD_queue_response(conn, MHD_HTTP_OK, srv->canned.ok);
+	case ROUTE_VERSION:
+		return answer_version(srv, conn);
+	case ROUTE_WARNING:
+		return answer_warning(srv, conn);
+	default:
+		return MHD_queue_response(conn, MHD_HTTP_NOT_FOUND, srv->canned.not_found);
+	}
+}
+
+struct framing {
+	unsigned content_length, transfer_encoding;
+	int te_chunked;
+};
+
+static enum MHD_Result
+framing_header(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+	struct framing *f = cls;
+
+	(void)kind;
+	if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0) {
+		f->content_length++;
+	} else if (strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING) == 0) {
+		f->transfer_encoding++;
+		f->te_chunked = value != NULL && strcasecmp(value, "chunked") == 0;
+	}
+	return MHD_YES;
+}
+
+/* Requests whose length two parties could read differently are refused: request smuggling. */
+static int
+framing_ok(struct MHD_Connection *conn)
+{
+	struct framing f = { 0, 0, 0 };
+
+	MHD_get_connection_values(conn, MHD_HEADER_KIND, framing_header, &f);
+	if (f.content_length > 1 || f.transfer_encoding > 1)
+		return 0;
+	if (f.content_length == 1 && f.transfer_encoding == 1)
+		return 0;
+	return f.transfer_encoding == 0 || f.te_chunked;
+}
+
+static int
+request_sink(void *ud, const char *data, size_t len)
+{
+	struct request *r = ud;
+
+	return body_append(r->body, data, len);
+}
+
+static void
+request_free(struct request *r)
+{
+	if (r == NULL)
+		return;
+	multipart_free(r->mp);
+	body_free(r->body);
+	free(r);
+}
+
+static void
+request_reject(struct request *r, unsigned status, struct MHD_Response *answer)
+{
+	r->status = (int)status;
+	r->answer = answer;
+}
+
+/* Checks a POST before its body: framing, auth, load, size and content type. */
+static void
+request_precheck(struct request *r)
+{
+	struct server *srv = r->srv;
+	struct MHD_Connection *conn = r->conn;
+	const char *h, *user, *pass;
+	char buf[SERVER_AUTH_MAX];
+	size_t ulen, plen;
+	long long len;
+
+	if (!framing_ok(conn)) {
+		request_reject(r, MHD_HTTP_BAD_REQUEST, srv->canned.bad_request);
+		return;
+	}
+	h = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+	if (h == NULL || auth_parse_basic(h, buf, sizeof(buf), &user, &ulen, &pass, &plen) != 0 ||
+	    !auth_check(srv->auth, user, ulen, pass, plen)) {
+		if (h != NULL && auth_parse_basic(h, buf, sizeof(buf), &user, &ulen, &pass, &plen) == 0)
+			snprintf(r->user, sizeof(r->user), "%.*s", (int)ulen, user);
+		request_reject(r, MHD_HTTP_UNAUTHORIZED, srv->canned.unauthorized);
+		return;
+	}
+	snprintf(r->user, sizeof(r->user), "%.*s", (int)ulen, user);
+	if (!server_ready(srv)) {
+		request_reject(r, MHD_HTTP_SERVICE_UNAVAILABLE, srv->canned.unavailable);
+		return;
+	}
+	if (pool_full(srv->pool)) {
+		request_reject(r, MHD_HTTP_SERVICE_UNAVAILABLE, srv->canned.busy);
+		return;
+	}
+	h = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+	if (h != NULL && util_parse_ll(h, 0, INT64_MAX, &len) == 0 &&
+	    (unsigned long long)len > srv->cfg->max_content_length) {
+		request_reject(r, MHD_HTTP_CONTENT_TOO_LARGE, srv->canned.too_large);
+		return;
+	}
+	if (r->route->route != ROUTE_SCAN_CHUNKED) {
+		h = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
+		r->mp = h != NULL ? multipart_new(h, request_sink, r) : NULL;
+		if (r->mp == NULL)
+			request_reject(r, MHD_HTTP_BAD_REQUEST, srv->canned.single_file);
+	}
+}
+
+static struct request *
+request_new(struct server *srv, struct MHD_Connection *conn, const struct route_def *rt)
+{
+	struct request *r = calloc(1, sizeof(*r));
+	const char *trace;
+
+	if (r == NULL)
+		return NULL;
+	r->srv = srv;
+	r->conn = conn;
+	r->route = rt;
+	r->t0 = util_now();
+	r->body = body_new((size_t)srv->cfg->spill_threshold, srv->cfg->tmpdir);
+	if (r->body == NULL) {
+		free(r);
+		return NULL;
+	}
+	trace = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-B3-Traceid");
+	if (trace != NULL)
+		snprintf(r->trace, sizeof(r->trace), "%s", trace);
+	request_precheck(r);
+	return r;
+}
+
+/* Body bytes: stored (or, after an error, counted and dropped). 0 to go on, -1 to hang up. */
+static int
+request_data(struct request *r, const char *data, size_t len)
+{
+	const struct config *cfg = r->srv->cfg;
+	double elapsed;
+	int rc;
+
+	if (r->seen == 0)
+		r->body_t0 = util_now();
+	r->seen += len;
+	if (r->discarding)
+		return r->seen > cfg->max_content_length + SERVER_DISCARD_SLACK ? -1 : 0;
+	elapsed = util_now() - r->body_t0;
+	if (cfg->min_upload_rate > 0 && elapsed > cfg->request_timeout &&
+	    (double)r->seen / elapsed < cfg->min_upload_rate) {
+		log_warnx("upload below %u bytes/s, closing the connection", cfg->min_upload_rate);
+		return -1;
+	}
+	if (r->seen > cfg->max_content_length) {
+		request_reject(r, MHD_HTTP_CONTENT_TOO_LARGE, r->srv->canned.too_large);
+	} else {
+		rc = r->mp != NULL ? multipart_feed(r->mp, data, len) : body_append(r->body, data, len);
+		if (rc == 0)
+			return 0;
+		if (r->mp != NULL)
+			request_reject(r, MHD_HTTP_BAD_REQUEST, r->srv->canned.bad_request);
+		else
+			request_reject(r, MHD_HTTP_INTERNAL_SERVER_ERROR, r->srv->canned.internal);
+	}
+	/* Nothing more is kept; the rest is read and dropped so the client gets the answer. */
+	r->discarding = 1;
+	body_reset(r->body);
+	return 0;
+}
+
+static void
+scan_job(void *arg)
+{
+	struct request *r = arg;
+	struct scanner *sc = atomic_load(&r->srv->scanner);
+	const void *mem;
+	size_t len;
+
+	mem = body_mem(r->body, &len);
+	if (mem != NULL)
+		scanner_scan_mem(sc, mem, len, &r->res);
+	else
+		scanner_scan_fd(sc, body_fd(r->body), &r->res);
+	r->scanned = 1;
+	/* r belongs to the connection again from here on. */
+	MHD_resume_connection(r->conn);
+}
+
+static enum MHD_Result
+answer_scan(struct request *r)
+{
+	const struct scan_result *res = &r->res;
+	size_t pos = 0;
+
+	if (res->verdict == SCAN_ERROR) {
+		log_errorx("scan failed: %s", res->reason);
+		pos = (size_t)snprintf(r->out, sizeof(r->out), "{\"error\":");
+		util_json_str(r->out, sizeof(r->out) - 1, &pos, res->reason, strlen(res->reason));
+		r->out[pos++] = '}';
+		r->status = MHD_HTTP_INTERNAL_SERVER_ERROR;
+		return queue_json(r->conn, MHD_HTTP_INTERNAL_SERVER_ERROR, r->out, pos,
+		    MHD_RESPMEM_PERSISTENT);
+	}
+	r->status = MHD_HTTP_OK;
+	if (r->route->route == ROUTE_SCAN_LEGACY)
+		return queue_text(r->conn, MHD_HTTP_OK, res->verdict == SCAN_CLEAN ? "OK" : "NOTOK");
+	pos = (size_t)snprintf(r->out, sizeof(r->out), "{\"malware\":%s,\"reason\":",
+	    res->verdict == SCAN_MALWARE ? "true" : "false");
+	if (res->verdict == SCAN_MALWARE) {
+		util_json_str(r->out, sizeof(r->out) - 64, &pos, res->reason, strlen(res->reason));
+	} else {
+		memcpy(r->out + pos, "null", 4);
+		pos += 4;
+	}
+	pos += (size_t)snprintf(r->out + pos, sizeof(r->out) - pos, ",\"time\":%.6f}", res->seconds);
+	return queue_json(r->conn, MHD_HTTP_OK, r->out, pos, MHD_RESPMEM_PERSISTENT);
+}
+
+/* The whole body is in: check the multipart framing, then hand the upload to a scan thread. */
+static enum MHD_Result
+request_complete(struct request *r)
+{
+	struct server *srv = r->srv;
+
+	if (r->mp != NULL && (multipart_finish(r->mp) != 0 || multipart_file_count(r->mp) != 1)) {
+		request_reject(r, MHD_HTTP_BAD_REQUEST, srv->canned.single_file);
+		return MHD_queue_response(r->conn, MHD_HTTP_BAD_REQUEST, r->answer);
+	}
+	/* Suspend first: the scan may finish, and resume, before pool_submit returns. */
+	MHD_suspend_connection(r->conn);
+	if (pool_submit(srv->pool, scan_job, r) != 0) {
+		request_reject(r, MHD_HTTP_SERVICE_UNAVAILABLE, srv->canned.busy);
+		MHD_resume_connection(r->conn);
+	}
+	return MHD_YES;
+}
+
+static enum MHD_Result
+handle_post(struct request *r, const char *data, size_t *size)
+{
+	if (*size > 0) {
+		if (request_data(r, data, *size) != 0)
+			return MHD_NO;
+		*size = 0;
+		return MHD_YES;
+	}
+	if (r->answer != NULL)
+		return MHD_queue_response(r->conn, (unsigned)r->status, r->answer);
+	if (r->scanned)
+		return answer_scan(r);
+	return request_complete(r);
+}
+
+static enum MHD_Result
+server_handler(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
+    const char *version, const char *data, size_t *size, void **con_cls)
+{
+	struct server *srv = cls;
+	const struct route_def *rt;
+	struct request *r;
+	int is_get;
+
+	(void)version;
+	if (*con_cls == &server_get_marker) {
+		rt = route_find(url);
+		return handle_get(srv, conn, rt);
+	}
+	if (*con_cls != NULL)
+		return handle_post(*con_cls, data, size);
+
+	/* First call: the headers are in, the body is not. */
+	rt = route_find(url);
+	is_get = strcmp(method, MHD_HTTP_METHOD_GET) == 0 || strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
+	if (rt == NULL)
+		return MHD_queue_response(conn, MHD_HTTP_NOT_FOUND, srv->canned.not_found);
+	if (!rt->post && is_get) {
+		*con_cls = &server_get_marker;
+		return MHD_YES;
+	}
+	if (!rt->post || strcmp(method, MHD_HTTP_METHOD_POST) != 0)
+		return MHD_queue_response(conn, MHD_HTTP_METHOD_NOT_ALLOWED,
+		    rt->post ? srv->canned.not_allowed_post : srv->canned.not_allowed_get);
+	if ((r = request_new(srv, conn, rt)) == NULL)
+		return MHD_NO;
+	*con_cls = r;
+	/* An answer decided now closes the connection, so an unwanted body is never read. */
+	if (r->answer != NULL)
+		return MHD_queue_response(conn, (unsigned)r->status, r->answer);
+	return MHD_YES;
+}
+
+static void
+log_request(struct request *r, struct MHD_Connection *conn, enum MHD_RequestTerminationCode toe)
+{
+	const union MHD_ConnectionInfo *ci;
+	char ip[INET6_ADDRSTRLEN] = "";
+	struct log_access a;
+
+	ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	if (ci != NULL && ci->client_addr != NULL) {
+		const struct sockaddr *sa = ci->client_addr;
+
+		if (sa->sa_family == AF_INET)
+			inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr,
+			    ip, sizeof(ip));
+		else if (sa->sa_family == AF_INET6)
+			inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr,
+			    ip, sizeof(ip));
+	}
+	a = (struct log_access){
+		.method = MHD_HTTP_METHOD_POST,
+		.path = r->route->path,
+		.status = toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? r->status : 499,
+		.duration = util_now() - r->t0,
+		.user = r->user[0] ? r->user : NULL,
+		.source_ip = ip[0] ? ip : NULL,
+		.trace_id = r->trace[0] ? r->trace : NULL,
+		.verdict = !r->scanned ? NULL :
+		    r->res.verdict == SCAN_CLEAN ? "clean" : r->res.reason,
+	};
+	log_access(&a);
+}
+
+static void
+server_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+    enum MHD_RequestTerminationCode toe)
+{
+	struct request *r = *con_cls;
+
+	(void)cls;
+	if (r == NULL || *con_cls == &server_get_marker)
+		return;
+	log_request(r, conn, toe);
+	request_free(r);
+	*con_cls = NULL;
+}
+
+static void
+server_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	char msg[512];
+	size_t len;
+
+	(void)cls;
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	len = strlen(msg);
+	while (len > 0 && msg[len - 1] == '\n')
+		msg[--len] = '\0';
+	log_debug("libmicrohttpd: %s", msg);
+}
+
+static int
+server_addr(const char *host, unsigned port, struct sockaddr_storage *ss, unsigned *flags)
+{
+	struct sockaddr_in *in4 = (struct sockaddr_in *)(void *)ss;
+	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)(void *)ss;
+
+	memset(ss, 0, sizeof(*ss));
+	if (inet_pton(AF_INET, host, &in4->sin_addr) == 1) {
+		in4->sin_family = AF_INET;
+		in4->sin_port = htons((uint16_t)port);
+		return 0;
+	}
+	if (inet_pton(AF_INET6, host, &in6->sin6_addr) == 1) {
+		in6->sin6_family = AF_INET6;
+		in6->sin6_port = htons((uint16_t)port);
+		*flags |= MHD_USE_IPv6;
+		return 0;
+	}
+	return -1;
+}
+
+struct server *
+server_start(const struct config *cfg, struct auth *auth, struct dnsver *dnsver, char *err,
+    size_t errlen)
+{
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
+	    MHD_USE_ERROR_LOG;
+	struct sockaddr_storage ss;
+	struct server *srv;
+	const union MHD_DaemonInfo *di;
+
+	if ((srv = calloc(1, sizeof(*srv))) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	srv->cfg = cfg;
+	srv->auth = auth;
+	srv->dnsver = dnsver;
+	atomic_init(&srv->scanner, NULL);
+	if (server_addr(cfg->host, cfg->port, &ss, &flags) != 0) {
+		snprintf(err, errlen, "HOST: '%.60s' is not an IPv4 or IPv6 address", cfg->host);
+		goto fail;
+	}
+	if (canned_init(&srv->canned) != 0 ||
+	    (srv->pool = pool_new(cfg->scan_threads, cfg->scan_queue)) == NULL) {
+		snprintf(err, errlen, "cannot start the scan threads");
+		goto fail;
+	}
+	srv->daemon = MHD_start_daemon(flags, (uint16_t)cfg->port, NULL, NULL, server_handler, srv,
+	    MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+	    MHD_OPTION_THREAD_POOL_SIZE, cfg->io_threads,
+	    MHD_OPTION_CONNECTION_LIMIT, cfg->max_connections,
+	    MHD_OPTION_CONNECTION_TIMEOUT, cfg->request_timeout,
+	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)SERVER_CONN_MEMORY,
+	    MHD_OPTION_NOTIFY_COMPLETED, server_completed, srv,
+	    MHD_OPTION_EXTERNAL_LOGGER, server_mhd_log, srv,
+	    MHD_OPTION_END);
+	if (srv->daemon == NULL) {
+		snprintf(err, errlen, "PORT: cannot listen on %s:%u", cfg->host, cfg->port);
+		goto fail;
+	}
+	di = MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_BIND_PORT);
+	srv->port = di != NULL ? di->port : cfg->port;
+	return srv;
+fail:
+	pool_free(srv->pool);
+	canned_free(&srv->canned);
+	free(srv);
+	return NULL;
+}
+
+void
+server_set_scanner(struct server *srv, struct scanner *scanner)
+{
+	atomic_store(&srv->scanner, scanner);
+}
+
+unsigned
+server_port(struct server *srv)
+{
+	return srv->port;
+}
+
+void
+server_stop(struct server *srv)
+{
+	if (srv == NULL)
+		return;
+	MHD_quiesce_daemon(srv->daemon);
+	/* Every accepted scan runs and resumes its connection before the daemon goes. */
+	pool_free(srv->pool);
+	MHD_stop_daemon(srv->daemon);
+	canned_free(&srv->canned);
+	free(srv);
+}

@@ -1,0 +1,29 @@
+/* server.h -- the HTTP service: routes, request framing checks, streamed bodies, hand-off of finished
+ * uploads to the scan pool and the verdict back to the connection. The only module that includes
+ * microhttpd.h. Functions returning int return 0 on success and -1 on failure. */
+#ifndef CLAMREST_SERVER_H
+#define CLAMREST_SERVER_H
+
+#include <stddef.h>
+
+struct config;
+struct auth;
+struct scanner;
+struct dnsver;
+
+#define SERVER_CONN_MEMORY   (128 * 1024)	/* bytes per connection; 32 KiB halves upload speed */
+#define SERVER_DISCARD_SLACK (16 * 1024 * 1024)	/* bytes read past the limit before we hang up */
+#define SERVER_RETRY_AFTER   "1"		/* seconds, in 503 answers when the scan pool is full */
+
+struct server;
+
+/* Starts listening at once; scans and /check answer 503 until server_set_scanner. NULL with one
+ * line in err when the address cannot be used. Caller owns the result. */
+struct server *server_start(const struct config *cfg, struct auth *auth, struct dnsver *dnsver,
+    char *err, size_t errlen);
+void server_set_scanner(struct server *srv, struct scanner *scanner);
+/* Stops accepting, lets every accepted scan answer, then closes. */
+void server_stop(struct server *srv);
+unsigned server_port(struct server *srv);
+
+#endif

@@ -1,0 +1,20 @@
+/* util.h -- small helpers shared by every module: number parsing, JSON escaping, clocks.
+ * Functions returning int return 0 on success and -1 on failure. */
+#ifndef CLAMREST_UTIL_H
+#define CLAMREST_UTIL_H
+
+#include <stddef.h>
+
+/* Parses a whole decimal integer in [min, max]; no sign games, no trailing bytes. */
+int util_parse_ll(const char *s, long long min, long long max, long long *out);
+
+/* Appends the JSON string literal of s[0..len) (with quotes) to out at *pos; -1 if it does not fit. */
+int util_json_str(char *out, size_t outlen, size_t *pos, const char *s, size_t len);
+
+/* Seconds on a monotonic clock. */
+double util_now(void);
+
+/* Compares a and b in time independent of their contents; 1 when equal. */
+int util_ct_equal(const void *a, const void *b, size_t len);
+
+#endif
