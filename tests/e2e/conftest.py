@@ -1,0 +1,43 @@
+"""conftest -- pytest fixtures around harness.Clamrest and harness.Dnsmasq."""
+import pytest
+
+import harness
+
+
+@pytest.fixture
+def start():
+    """start(env=..., db_version=...) -> a running Clamrest; stopped, checked and removed after."""
+    started = []
+
+    def _start(**kw):
+        srv = harness.Clamrest(**kw)
+        started.append(srv)
+        return srv
+
+    yield _start
+    for srv in started:
+        rc = srv.stop()
+        logs = srv.logs()
+        srv.cleanup()
+        assert "runtime error" not in logs and "AddressSanitizer" not in logs, logs
+        assert rc in (0, None), f"clamrest exited with {rc}:\n{logs}"
+
+
+@pytest.fixture
+def dns():
+    started = []
+
+    def _dns(version, **kw):
+        d = harness.Dnsmasq(version, **kw)
+        started.append(d)
+        return d
+
+    yield _dns
+    for d in started:
+        d.stop()
+
+
+@pytest.fixture
+def server(start):
+    """A default server: test database version 27000, no reachable DNS."""
+    return start()

@@ -1,0 +1,170 @@
+"""harness -- starts the real clamrest binary (and a loopback dnsmasq) for end-to-end tests.
+
+Every service runs on 127.0.0.1 on a free port and is stopped by the test that started it.
+"""
+import base64
+import os
+import pathlib
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+
+import requests
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+BIN = os.environ.get("CLAMREST_BIN", str(ROOT / "build" / "clamrest"))
+DEMO_PASSWORD = "letmein"
+EICAR = (b"X5O!P%@AP[4\\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*")
+TXT_NAME = "current.cvd.clamrest.test"
+
+
+def demo_users():
+    """APPLICATION_USERS of scripts/demo.env (app1 / letmein)."""
+    for line in (ROOT / "scripts" / "demo.env").read_text().splitlines():
+        if line.startswith("APPLICATION_USERS="):
+            return line.split("=", 1)[1].strip("'")
+    raise RuntimeError("no APPLICATION_USERS in scripts/demo.env")
+
+
+def free_port(kind=socket.SOCK_STREAM):
+    with socket.socket(socket.AF_INET, kind) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def make_db(path, version=27000):
+    """A signature database (daily.cud at the given version) in path, via scripts/make-testdb."""
+    subprocess.run(["sh", str(ROOT / "scripts" / "make-testdb"), str(path), str(version)], check=True)
+    return path
+
+
+def wait_until(pred, timeout=20.0, step=0.05):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if pred():
+            return True
+        time.sleep(step)
+    return False
+
+
+class Dnsmasq:
+    """dnsmasq on 127.0.0.1:<free udp port> answering the ClamAV version TXT record."""
+
+    def __init__(self, version, name=TXT_NAME, ttl=60):
+        self.port = free_port(socket.SOCK_DGRAM)
+        self.dir = tempfile.mkdtemp(prefix="clamrest-dns-")
+        txt = f"0.103.1:59:{version}:1616707740:0:63:49191:333"
+        self.proc = subprocess.Popen(
+            ["/usr/sbin/dnsmasq", "--no-daemon", "--no-resolv", "--no-hosts", "--conf-file=/dev/null",
+             f"--port={self.port}", "--listen-address=127.0.0.1", "--bind-interfaces",
+             f"--local-ttl={ttl}", f"--txt-record={name},{txt}",
+             f"--pid-file={self.dir}/pid"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.server = f"127.0.0.1:{self.port}"
+        time.sleep(0.2)
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(10)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class Clamrest:
+    """The real binary on a free port; env overrides the test defaults."""
+
+    def __init__(self, env=None, db_version=27000, wait=True, args=()):
+        self.dir = pathlib.Path(tempfile.mkdtemp(prefix="clamrest-e2e-"))
+        self.tmpdir = self.dir / "tmp"
+        self.tmpdir.mkdir()
+        self.db = self.dir / "db"
+        if db_version is not None:
+            make_db(self.db, db_version)
+        self.port = free_port()
+        self.env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "HOST": "127.0.0.1",
+            "PORT": str(self.port),
+            "APPLICATION_USERS": demo_users(),
+            "CLAMAV_DB_DIR": str(self.db),
+            "CLAMAV_TXT_URI": TXT_NAME,
+            "CLAMAV_DNS_SERVER": "127.0.0.1:9",
+            "TMPDIR": str(self.tmpdir),
+            "SCAN_THREADS": "2",
+            "DB_CHECK_INTERVAL": "1",
+            "LOGGING_LEVEL": "INFO",
+        }
+        for var in ("ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS"):
+            if var in os.environ:
+                self.env[var] = os.environ[var]
+        self.env.update(env or {})
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.out = open(self.dir / "stdout", "wb")
+        self.err = open(self.dir / "stderr", "wb")
+        self.proc = subprocess.Popen([BIN, *args], env=self.env, stdout=self.out, stderr=self.err)
+        if wait and not wait_until(self.ready):
+            self.stop()
+            raise RuntimeError("clamrest did not become ready:\n" + self.logs())
+
+    def ready(self):
+        if self.proc.poll() is not None:
+            raise RuntimeError(f"clamrest exited with {self.proc.returncode}:\n" + self.logs())
+        try:
+            return requests.get(self.url + "/check", timeout=1).status_code == 200
+        except requests.RequestException:
+            return False
+
+    def logs(self):
+        for f in (self.out, self.err):
+            if not f.closed:
+                f.flush()
+        return ((self.dir / "stdout").read_text(errors="replace") +
+                (self.dir / "stderr").read_text(errors="replace"))
+
+    def signal(self, sig):
+        self.proc.send_signal(sig)
+
+    def stop(self):
+        """Stops the server; returns its exit code (a sanitizer report makes it non-zero)."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.out.close()
+        self.err.close()
+        return self.proc.returncode
+
+    def cleanup(self):
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def auth(user="app1", password=DEMO_PASSWORD):
+    return (user, password)
+
+
+def basic(user="app1", password=DEMO_PASSWORD):
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
+
+def raw_request(port, data, timeout=5.0, read_all=True):
+    """Sends raw bytes, returns what the server answered before closing or the timeout."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+        s.sendall(data)
+        chunks = []
+        try:
+            while True:
+                b = s.recv(65536)
+                if not b:
+                    break
+                chunks.append(b)
+                if not read_all and b"\r\n\r\n" in b"".join(chunks):
+                    break
+        except socket.timeout:
+            pass
+    return b"".join(chunks)
