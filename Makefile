@@ -18,7 +18,7 @@ FUZZ_NAMES = $(FUZZ_SRC:fuzz/%.c=%)
 REPLAY_BIN = $(FUZZ_NAMES:%=$(BUILD)/replay/%)
 FUZZ_BIN   = $(FUZZ_NAMES:%=$(BUILD)/fuzz/%)
 
-.PHONY: all deps run test unit e2e replay asan-test perf-smoke perf perf-distributed fuzz clean
+.PHONY: all deps run test unit e2e replay asan-test perf-smoke perf perf-distributed bench fuzz clean
 
 all: $(BUILD)/clamrest
 
@@ -46,8 +46,11 @@ $(BUILD)/fuzz/%: fuzz/%.c $(LIB_SRC)
 	clang -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -Isrc \
 	  $(shell pkg-config --cflags $(PKGS)) -o $@ $^ $(LDLIBS)
 
-run: deps all
+run: deps all client-examples/5MiB.bin
 	@sh scripts/run-demo
+
+client-examples/5MiB.bin: scripts/make-sample-file
+	sh scripts/make-sample-file $@ 5242880
 
 unit: $(UNIT_BIN)
 	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; ./$$t; done
@@ -59,14 +62,17 @@ replay: $(REPLAY_BIN)
 e2e: all
 	CLAMREST_BIN=$(CURDIR)/$(BUILD)/clamrest $(PYTHON) -m pytest -q -p no:cacheprovider tests/e2e
 
-perf-smoke: all
+perf-smoke: all client-examples/5MiB.bin
 	@sh perf/run-perf smoke
 
-perf: deps all
+perf: deps all client-examples/5MiB.bin
 	@sh perf/run-perf single
 
-perf-distributed: deps all
+perf-distributed: deps all client-examples/5MiB.bin
 	@sh perf/run-perf distributed
+
+bench: deps all
+	@sh bench/run-bench
 
 # The whole suite, then again under AddressSanitizer + UndefinedBehaviorSanitizer.
 test: deps

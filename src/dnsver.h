@@ -1,6 +1,6 @@
-/* dnsver.h -- the ClamAV database version the world requires: field 2 of the TXT record of
- * CLAMAV_TXT_URI (e.g. "0.103.1:59:26120:1616707740:0:63:49191:333" -> 59), looked up with c-ares by
- * a background thread and cached for the record's TTL (at least DNSVER_MIN_TTL seconds), so a reader
+/* dnsver.h -- the ClamAV database version the world requires: field 2 (from 0) of the TXT record
+ * of CLAMAV_TXT_URI (e.g. "0.103.1:59:26120:1616707740:0:63:49191:333" -> 26120, the daily version),
+ * looked up with c-ares by a background thread and cached for the record's TTL (at least DNSVER_MIN_TTL seconds), so a reader
  * never waits on the network except, bounded, for the very first lookup.
  * Functions returning int return 0 on success and -1 on failure. */
 #ifndef CLAMREST_DNSVER_H

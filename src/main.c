@@ -10,6 +10,7 @@
 #include "config.h"
 #include "dnsver.h"
 #include "log.h"
+#include "metrics.h"
 #include "scanner.h"
 #include "server.h"
 
@@ -113,6 +114,7 @@ main(int argc, char **argv)
 		return fail_config("LOGGING_LEVEL: use DEBUG, INFO, WARNING or ERROR");
 	}
 	block_signals(&set);
+	metrics_start();
 	rc = EXIT_CONFIG;
 	if ((auth = auth_new(cfg.users, err, sizeof(err))) == NULL ||
 	    (dnsver = dnsver_new(cfg.txt_uri, cfg.dns_server, err, sizeof(err))) == NULL ||

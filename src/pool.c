@@ -17,7 +17,7 @@ struct pool {
 	struct pool_job *ring;
 	unsigned cap;		/* ring slots: one per worker plus the queue */
 	unsigned head, count;
-	unsigned running, idle;
+	unsigned running;
 	unsigned queue;		/* jobs allowed to wait while every worker is busy */
 	int stopping;
 };
@@ -31,11 +31,8 @@ pool_main(void *arg)
 	for (;;) {
 		struct pool_job job;
 
-		while (p->count == 0 && !p->stopping) {
-			p->idle++;
+		while (p->count == 0 && !p->stopping)
 			pthread_cond_wait(&p->work, &p->lock);
-			p->idle--;
-		}
 		if (p->count == 0)
 			break;
 		job = p->ring[p->head];
@@ -81,7 +78,7 @@ fail:
 }
 
 void
-pool_free(struct pool *p)
+pool_stop(struct pool *p)
 {
 	if (p == NULL)
 		return;
@@ -91,6 +88,15 @@ pool_free(struct pool *p)
 	pthread_mutex_unlock(&p->lock);
 	for (unsigned i = 0; i < p->nthreads; i++)
 		pthread_join(p->threads[i], NULL);
+	p->nthreads = 0;
+}
+
+void
+pool_free(struct pool *p)
+{
+	if (p == NULL)
+		return;
+	pool_stop(p);
 	pthread_cond_destroy(&p->work);
 	pthread_mutex_destroy(&p->lock);
 	free(p->ring);

@@ -10,7 +10,9 @@ struct pool;
 
 /* threads workers; at most queue jobs waiting beyond those running. Caller owns the result. */
 struct pool *pool_new(unsigned threads, unsigned queue);
-/* Runs every job already accepted, then joins the workers. */
+/* Refuses new jobs, runs every job already accepted, then joins the workers. */
+void pool_stop(struct pool *p);
+/* pool_stop, then frees. */
 void pool_free(struct pool *p);
 
 /* -1 when every worker is busy and the queue is full. */

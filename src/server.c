@@ -11,13 +11,16 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <pthread.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include "auth.h"
 #include "body.h"
 #include "config.h"
 #include "dnsver.h"
 #include "log.h"
+#include "metrics.h"
 #include "multipart.h"
 #include "pool.h"
 #include "scanner.h"
@@ -37,28 +40,41 @@ enum route {
 	ROUTE_SCAN,		/* /v2/scan: multipart, JSON answer */
 	ROUTE_SCAN_CHUNKED,	/* /v2/scan-chunked: the body is the file */
 	ROUTE_SCAN_LEGACY,	/* /scan: multipart, OK/NOTOK */
+	ROUTE_METRICS,
 };
 
 struct route_def {
 	const char *path;
 	enum route route;
 	int post;		/* 1: POST with auth and a body; 0: GET and HEAD */
+	enum metrics_route metric;
 };
 
 static const struct route_def server_routes[] = {
-	{ "/", ROUTE_CHECK, 0 },
-	{ "/check", ROUTE_CHECK, 0 },
-	{ "/check_version", ROUTE_VERSION, 0 },
-	{ "/check_warning", ROUTE_WARNING, 0 },
-	{ "/v2/scan", ROUTE_SCAN, 1 },
-	{ "/v2/scan-chunked", ROUTE_SCAN_CHUNKED, 1 },
-	{ "/scan", ROUTE_SCAN_LEGACY, 1 },
+	{ "/", ROUTE_CHECK, 0, METRICS_ROUTE_CHECK },
+	{ "/check", ROUTE_CHECK, 0, METRICS_ROUTE_CHECK },
+	{ "/check_version", ROUTE_VERSION, 0, METRICS_ROUTE_VERSION },
+	{ "/check_warning", ROUTE_WARNING, 0, METRICS_ROUTE_WARNING },
+	{ "/metrics", ROUTE_METRICS, 0, METRICS_ROUTE_METRICS },
+	{ "/v2/scan", ROUTE_SCAN, 1, METRICS_ROUTE_SCAN },
+	{ "/v2/scan-chunked", ROUTE_SCAN_CHUNKED, 1, METRICS_ROUTE_SCAN_CHUNKED },
+	{ "/scan", ROUTE_SCAN_LEGACY, 1, METRICS_ROUTE_SCAN_LEGACY },
 };
 
 /* Answers prepared once and shared by every connection. */
 struct canned {
 	struct MHD_Response *ok, *unavailable, *not_found, *not_allowed_get, *not_allowed_post,
 	    *unauthorized, *too_large, *single_file, *bad_request, *busy, *internal;
+};
+
+/* An open connection, watched so that one which has not sent a whole request head within
+ * REQUEST_TIMEOUT of connecting (or of its previous answer) is cut: libmicrohttpd's own timeout
+ * only sees idleness, which a client dripping a byte at a time never shows. */
+struct conn_watch {
+	struct conn_watch *prev, *next;
+	int fd;
+	atomic_int busy;		/* a request is in progress (head received) */
+	_Atomic double since;		/* when the connection became free of requests */
 };
 
 struct server {
@@ -70,6 +86,13 @@ struct server {
 	struct MHD_Daemon *daemon;
 	struct canned canned;
 	unsigned port;
+
+	pthread_mutex_t watch_lock;	/* guards the watch list and watch_stop */
+	pthread_cond_t watch_wake;
+	struct conn_watch watch;	/* list head */
+	pthread_t watchdog;
+	int watching, watch_stop;
+	char *tls_cert, *tls_key;	/* PEM contents */
 };
 
 /* A POST request in progress; GET requests keep no state. */
@@ -157,36 +180,47 @@ route_find(const char *url)
 	return NULL;
 }
 
+/* Every answer goes out through here, so every answer is counted. */
 static enum MHD_Result
-queue_json(struct MHD_Connection *conn, unsigned status, const char *json, size_t len,
-    enum MHD_ResponseMemoryMode mode)
+reply(struct MHD_Connection *conn, enum metrics_route metric, unsigned status,
+    struct MHD_Response *r)
+{
+	metrics_request(metric, status);
+	return MHD_queue_response(conn, status, r);
+}
+
+static enum MHD_Result
+reply_new(struct MHD_Connection *conn, enum metrics_route metric, unsigned status,
+    const char *ctype, const char *body, size_t len, enum MHD_ResponseMemoryMode mode)
 {
 	struct MHD_Response *r;
 	enum MHD_Result ret;
 
-	r = MHD_create_response_from_buffer(len, (void *)(uintptr_t)json, mode);
-	if (r == NULL)
+	r = MHD_create_response_from_buffer(len, (void *)(uintptr_t)body, mode);
+	if (r == NULL) {
+		if (mode == MHD_RESPMEM_MUST_FREE)
+			free((void *)(uintptr_t)body);
 		return MHD_NO;
-	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
-	ret = MHD_queue_response(conn, status, r);
+	}
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
+	ret = reply(conn, metric, status, r);
 	MHD_destroy_response(r);
 	return ret;
 }
 
 static enum MHD_Result
-queue_text(struct MHD_Connection *conn, unsigned status, const char *text)
+reply_json(struct MHD_Connection *conn, enum metrics_route metric, unsigned status,
+    const char *json, size_t len, enum MHD_ResponseMemoryMode mode)
 {
-	struct MHD_Response *r;
-	enum MHD_Result ret;
+	return reply_new(conn, metric, status, "application/json", json, len, mode);
+}
 
-	r = MHD_create_response_from_buffer(strlen(text), (void *)(uintptr_t)text,
+static enum MHD_Result
+reply_text(struct MHD_Connection *conn, enum metrics_route metric, unsigned status,
+    const char *text)
+{
+	return reply_new(conn, metric, status, "text/plain; charset=utf-8", text, strlen(text),
 	    MHD_RESPMEM_MUST_COPY);
-	if (r == NULL)
-		return MHD_NO;
-	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "text/plain; charset=utf-8");
-	ret = MHD_queue_response(conn, status, r);
-	MHD_destroy_response(r);
-	return ret;
 }
 
 /* The two versions /check_version and /check_warning compare; -1 with a reason when either is
@@ -222,14 +256,15 @@ answer_version(struct server *srv, struct MHD_Connection *conn)
 		pos = (size_t)snprintf(out, sizeof(out), "{\"service\":\"%s\",\"error\":", SERVER_NAME);
 		util_json_str(out, sizeof(out) - 1, &pos, err, strlen(err));
 		out[pos++] = '}';
-		return queue_json(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, out, pos, MHD_RESPMEM_MUST_COPY);
+		return reply_json(conn, METRICS_ROUTE_VERSION, MHD_HTTP_INTERNAL_SERVER_ERROR, out, pos,
+		    MHD_RESPMEM_MUST_COPY);
 	}
 	outdated = labs(remote - local) > 1;
 	pos = (size_t)snprintf(out, sizeof(out),
 	    "{\"service\":\"%s\",\"clamd-actual\":%ld,\"clamd-required\":%ld,\"outdated\":%s}",
 	    SERVER_NAME, local, remote, outdated ? "true" : "false");
-	return queue_json(conn, outdated ? MHD_HTTP_INTERNAL_SERVER_ERROR : MHD_HTTP_OK, out, pos,
-	    MHD_RESPMEM_MUST_COPY);
+	return reply_json(conn, METRICS_ROUTE_VERSION,
+	    outdated ? MHD_HTTP_INTERNAL_SERVER_ERROR : MHD_HTTP_OK, out, pos, MHD_RESPMEM_MUST_COPY);
 }
 
 static enum MHD_Result
@@ -239,20 +274,48 @@ answer_warning(struct server *srv, struct MHD_Connection *conn)
 	long local, remote;
 
 	if (versions(srv, &local, &remote, err, sizeof(err)) != 0)
-		return queue_text(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, err);
+		return reply_text(conn, METRICS_ROUTE_WARNING, MHD_HTTP_INTERNAL_SERVER_ERROR, err);
 	if (local != remote) {
 		snprintf(out, sizeof(out), "Outdated local_version: %ld remote_version: %ld", local,
 		    remote);
-		return queue_text(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, out);
+		return reply_text(conn, METRICS_ROUTE_WARNING, MHD_HTTP_INTERNAL_SERVER_ERROR, out);
 	}
 	snprintf(out, sizeof(out), "%ld", remote);
-	return queue_text(conn, MHD_HTTP_OK, out);
+	return reply_text(conn, METRICS_ROUTE_WARNING, MHD_HTTP_OK, out);
 }
 
 static int
 server_ready(struct server *srv)
 {
 	return atomic_load(&srv->scanner) != NULL;
+}
+
+#define SERVER_METRICS_MAX (64 * 1024)	/* bytes of the /metrics exposition */
+
+static enum MHD_Result
+answer_metrics(struct server *srv, struct MHD_Connection *conn)
+{
+	struct scanner *sc = atomic_load(&srv->scanner);
+	struct metrics_gauges g = { .db_version = -1 };
+	struct scanner_stats st;
+	char *buf;
+	size_t len;
+
+	g.scans_queued = pool_waiting(srv->pool);
+	g.scans_running = pool_running(srv->pool);
+	if (sc != NULL) {
+		scanner_stats(sc, &st);
+		g.db_version = st.db_version;
+		g.db_time = st.db_time;
+		g.signatures = st.signatures;
+		g.reloads = st.reloads;
+		g.reload_failures = st.reload_failures;
+	}
+	if ((buf = malloc(SERVER_METRICS_MAX)) == NULL)
+		return MHD_NO;
+	len = metrics_render(buf, SERVER_METRICS_MAX, &g);
+	return reply_new(conn, METRICS_ROUTE_METRICS, MHD_HTTP_OK,
+	    "text/plain; version=0.0.4; charset=utf-8", buf, len, MHD_RESPMEM_MUST_FREE);
 }
 
 /* GET and HEAD: answered on the second call, so libmicrohttpd keeps the connection alive. */
@@ -262,15 +325,17 @@ handle_get(struct server *srv, struct MHD_Connection *conn, const struct route_d
 	switch (rt->route) {
 	case ROUTE_CHECK:
 		if (!server_ready(srv))
-			return MHD_queue_response(conn, MHD_HTTP_SERVICE_UNAVAILABLE,
+			return reply(conn, rt->metric, MHD_HTTP_SERVICE_UNAVAILABLE,
 			    srv->canned.unavailable);
-		return MHD_queue_response(conn, MHD_HTTP_OK, srv->canned.ok);
+		return reply(conn, rt->metric, MHD_HTTP_OK, srv->canned.ok);
 	case ROUTE_VERSION:
 		return answer_version(srv, conn);
 	case ROUTE_WARNING:
 		return answer_warning(srv, conn);
+	case ROUTE_METRICS:
+		return answer_metrics(srv, conn);
 	default:
-		return MHD_queue_response(conn, MHD_HTTP_NOT_FOUND, srv->canned.not_found);
+		return reply(conn, METRICS_ROUTE_OTHER, MHD_HTTP_NOT_FOUND, srv->canned.not_found);
 	}
 }
 
@@ -331,6 +396,10 @@ request_reject(struct request *r, unsigned status, struct MHD_Response *answer)
 {
 	r->status = (int)status;
 	r->answer = answer;
+	if (status == MHD_HTTP_UNAUTHORIZED)
+		metrics_auth_failure();
+	else if (answer == r->srv->canned.busy)
+		metrics_shed();
 }
 
 /* Checks a POST before its body: framing, auth, load, size and content type. */
@@ -452,9 +521,30 @@ scan_job(void *arg)
 		scanner_scan_mem(sc, mem, len, &r->res);
 	else
 		scanner_scan_fd(sc, body_fd(r->body), &r->res);
+	metrics_scan(r->res.verdict == SCAN_ERROR ? METRICS_ERROR :
+	    r->res.limit_exceeded ? METRICS_LIMITS_EXCEEDED :
+	    r->res.verdict == SCAN_MALWARE ? METRICS_MALWARE : METRICS_CLEAN,
+	    r->res.seconds, r->res.bytes);
 	r->scanned = 1;
 	/* r belongs to the connection again from here on. */
 	MHD_resume_connection(r->conn);
+}
+
+/* A POST's own answers; counted when the request completes, with the status it ended with. */
+static enum MHD_Result
+post_reply(struct request *r, unsigned status, const char *ctype, const char *body, size_t len)
+{
+	struct MHD_Response *resp;
+	enum MHD_Result ret;
+
+	r->status = (int)status;
+	resp = MHD_create_response_from_buffer(len, (void *)(uintptr_t)body, MHD_RESPMEM_PERSISTENT);
+	if (resp == NULL)
+		return MHD_NO;
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
+	ret = MHD_queue_response(r->conn, status, resp);
+	MHD_destroy_response(resp);
+	return ret;
 }
 
 static enum MHD_Result
@@ -468,13 +558,13 @@ answer_scan(struct request *r)
 		pos = (size_t)snprintf(r->out, sizeof(r->out), "{\"error\":");
 		util_json_str(r->out, sizeof(r->out) - 1, &pos, res->reason, strlen(res->reason));
 		r->out[pos++] = '}';
-		r->status = MHD_HTTP_INTERNAL_SERVER_ERROR;
-		return queue_json(r->conn, MHD_HTTP_INTERNAL_SERVER_ERROR, r->out, pos,
-		    MHD_RESPMEM_PERSISTENT);
+		return post_reply(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "application/json", r->out, pos);
 	}
-	r->status = MHD_HTTP_OK;
-	if (r->route->route == ROUTE_SCAN_LEGACY)
-		return queue_text(r->conn, MHD_HTTP_OK, res->verdict == SCAN_CLEAN ? "OK" : "NOTOK");
+	if (r->route->route == ROUTE_SCAN_LEGACY) {
+		const char *text = res->verdict == SCAN_CLEAN ? "OK" : "NOTOK";
+
+		return post_reply(r, MHD_HTTP_OK, "text/plain; charset=utf-8", text, strlen(text));
+	}
 	pos = (size_t)snprintf(r->out, sizeof(r->out), "{\"malware\":%s,\"reason\":",
 	    res->verdict == SCAN_MALWARE ? "true" : "false");
 	if (res->verdict == SCAN_MALWARE) {
@@ -484,7 +574,7 @@ answer_scan(struct request *r)
 		pos += 4;
 	}
 	pos += (size_t)snprintf(r->out + pos, sizeof(r->out) - pos, ",\"time\":%.6f}", res->seconds);
-	return queue_json(r->conn, MHD_HTTP_OK, r->out, pos, MHD_RESPMEM_PERSISTENT);
+	return post_reply(r, MHD_HTTP_OK, "application/json", r->out, pos);
 }
 
 /* The whole body is in: check the multipart framing, then hand the upload to a scan thread. */
@@ -522,6 +612,89 @@ handle_post(struct request *r, const char *data, size_t *size)
 	return request_complete(r);
 }
 
+static struct conn_watch *
+watch_of(struct MHD_Connection *conn)
+{
+	const union MHD_ConnectionInfo *ci;
+
+	ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	return ci != NULL ? ci->socket_context : NULL;
+}
+
+static void
+watch_busy(struct MHD_Connection *conn, int busy)
+{
+	struct conn_watch *w = watch_of(conn);
+
+	if (w == NULL)
+		return;
+	if (!busy)
+		atomic_store(&w->since, util_now());
+	atomic_store(&w->busy, busy);
+}
+
+static void
+server_notify(void *cls, struct MHD_Connection *conn, void **socket_context,
+    enum MHD_ConnectionNotificationCode code)
+{
+	struct server *srv = cls;
+	struct conn_watch *w = *socket_context;
+	const union MHD_ConnectionInfo *ci;
+
+	if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+		ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+		if (ci == NULL || (w = calloc(1, sizeof(*w))) == NULL)
+			return;
+		w->fd = ci->connect_fd;
+		atomic_init(&w->busy, 0);
+		atomic_init(&w->since, util_now());
+		pthread_mutex_lock(&srv->watch_lock);
+		w->next = srv->watch.next;
+		w->prev = &srv->watch;
+		srv->watch.next->prev = w;
+		srv->watch.next = w;
+		pthread_mutex_unlock(&srv->watch_lock);
+		*socket_context = w;
+		return;
+	}
+	if (w == NULL)
+		return;
+	/* libmicrohttpd closes the socket only after this: the watchdog never sees a stale fd. */
+	pthread_mutex_lock(&srv->watch_lock);
+	w->prev->next = w->next;
+	w->next->prev = w->prev;
+	pthread_mutex_unlock(&srv->watch_lock);
+	free(w);
+	*socket_context = NULL;
+}
+
+static void *
+server_watchdog(void *arg)
+{
+	struct server *srv = arg;
+	double limit = srv->cfg->request_timeout;
+
+	pthread_mutex_lock(&srv->watch_lock);
+	while (!srv->watch_stop) {
+		struct timespec ts;
+		double now = util_now();
+
+		for (struct conn_watch *w = srv->watch.next; w != &srv->watch; w = w->next) {
+			if (atomic_load(&w->busy) || now - atomic_load(&w->since) <= limit)
+				continue;
+			log_debug("no request head within %u s: closing the connection",
+			    srv->cfg->request_timeout);
+			shutdown(w->fd, SHUT_RDWR);
+			atomic_store(&w->since, now);	/* once is enough */
+		}
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_sec += 1;
+		pthread_cond_timedwait(&srv->watch_wake, &srv->watch_lock, &ts);
+	}
+	pthread_mutex_unlock(&srv->watch_lock);
+	return NULL;
+}
+
 static enum MHD_Result
 server_handler(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
     const char *version, const char *data, size_t *size, void **con_cls)
@@ -540,16 +713,17 @@ server_handler(void *cls, struct MHD_Connection *conn, const char *url, const ch
 		return handle_post(*con_cls, data, size);
 
 	/* First call: the headers are in, the body is not. */
+	watch_busy(conn, 1);
 	rt = route_find(url);
 	is_get = strcmp(method, MHD_HTTP_METHOD_GET) == 0 || strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
 	if (rt == NULL)
-		return MHD_queue_response(conn, MHD_HTTP_NOT_FOUND, srv->canned.not_found);
+		return reply(conn, METRICS_ROUTE_OTHER, MHD_HTTP_NOT_FOUND, srv->canned.not_found);
 	if (!rt->post && is_get) {
 		*con_cls = &server_get_marker;
 		return MHD_YES;
 	}
 	if (!rt->post || strcmp(method, MHD_HTTP_METHOD_POST) != 0)
-		return MHD_queue_response(conn, MHD_HTTP_METHOD_NOT_ALLOWED,
+		return reply(conn, rt->metric, MHD_HTTP_METHOD_NOT_ALLOWED,
 		    rt->post ? srv->canned.not_allowed_post : srv->canned.not_allowed_get);
 	if ((r = request_new(srv, conn, rt)) == NULL)
 		return MHD_NO;
@@ -599,8 +773,10 @@ server_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	struct request *r = *con_cls;
 
 	(void)cls;
+	watch_busy(conn, 0);
 	if (r == NULL || *con_cls == &server_get_marker)
 		return;
+	metrics_request(r->route->metric, (unsigned)r->status);
 	log_request(r, conn, toe);
 	request_free(r);
 	*con_cls = NULL;
@@ -641,6 +817,112 @@ server_addr(const char *host, unsigned port, struct sockaddr_storage *ss, unsign
 	return -1;
 }
 
+#define SERVER_PEM_MAX (1024 * 1024)	/* bytes of a certificate or key file */
+
+/* Reads a whole (small) file into a NUL-terminated string. Caller owns the result. */
+static char *
+read_pem(const char *path, char *err, size_t errlen, const char *setting)
+{
+	FILE *f = fopen(path, "rb");
+	char *buf = NULL;
+	size_t n;
+
+	if (f == NULL || (buf = malloc(SERVER_PEM_MAX)) == NULL)
+		goto fail;
+	n = fread(buf, 1, SERVER_PEM_MAX - 1, f);
+	if (ferror(f) || n == 0 || n == SERVER_PEM_MAX - 1)
+		goto fail;
+	buf[n] = '\0';
+	fclose(f);
+	return buf;
+fail:
+	snprintf(err, errlen, "%s: cannot read %s: %s", setting, path,
+	    errno ? strerror(errno) : "empty or too large");
+	if (f != NULL)
+		fclose(f);
+	free(buf);
+	return NULL;
+}
+
+static int
+server_tls(struct server *srv, unsigned *flags, char *err, size_t errlen)
+{
+	const struct config *cfg = srv->cfg;
+
+	if (cfg->tls_cert == NULL)
+		return 0;
+	if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
+		snprintf(err, errlen, "TLS_CERT: this libmicrohttpd has no TLS support");
+		return -1;
+	}
+	if ((srv->tls_cert = read_pem(cfg->tls_cert, err, errlen, "TLS_CERT")) == NULL ||
+	    (srv->tls_key = read_pem(cfg->tls_key, err, errlen, "TLS_KEY")) == NULL)
+		return -1;
+	*flags |= MHD_USE_TLS;
+	return 0;
+}
+
+static int
+server_watch_start(struct server *srv)
+{
+	pthread_mutex_init(&srv->watch_lock, NULL);
+	pthread_cond_init(&srv->watch_wake, NULL);
+	srv->watch.next = srv->watch.prev = &srv->watch;
+	if (pthread_create(&srv->watchdog, NULL, server_watchdog, srv) != 0)
+		return -1;
+	srv->watching = 1;
+	return 0;
+}
+
+static void
+server_watch_stop(struct server *srv)
+{
+	if (!srv->watching)
+		return;
+	pthread_mutex_lock(&srv->watch_lock);
+	srv->watch_stop = 1;
+	pthread_cond_signal(&srv->watch_wake);
+	pthread_mutex_unlock(&srv->watch_lock);
+	pthread_join(srv->watchdog, NULL);
+	srv->watching = 0;
+}
+
+static void
+server_free(struct server *srv)
+{
+	server_watch_stop(srv);
+	if (srv->daemon != NULL)
+		MHD_stop_daemon(srv->daemon);
+	pool_free(srv->pool);
+	canned_free(&srv->canned);
+	free(srv->tls_cert);
+	free(srv->tls_key);
+	free(srv);
+}
+
+static struct MHD_Daemon *
+server_daemon(struct server *srv, unsigned flags, struct sockaddr_storage *ss)
+{
+	const struct config *cfg = srv->cfg;
+	struct MHD_OptionItem tls[] = {
+		{ MHD_OPTION_HTTPS_MEM_CERT, 0, srv->tls_cert },
+		{ MHD_OPTION_HTTPS_MEM_KEY, 0, srv->tls_key },
+		{ MHD_OPTION_END, 0, NULL },
+	};
+
+	return MHD_start_daemon(flags, (uint16_t)cfg->port, NULL, NULL, server_handler, srv,
+	    MHD_OPTION_SOCK_ADDR, (struct sockaddr *)ss,
+	    MHD_OPTION_THREAD_POOL_SIZE, cfg->io_threads,
+	    MHD_OPTION_CONNECTION_LIMIT, cfg->max_connections,
+	    MHD_OPTION_CONNECTION_TIMEOUT, cfg->request_timeout,
+	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)SERVER_CONN_MEMORY,
+	    MHD_OPTION_NOTIFY_COMPLETED, server_completed, srv,
+	    MHD_OPTION_NOTIFY_CONNECTION, server_notify, srv,
+	    MHD_OPTION_EXTERNAL_LOGGER, server_mhd_log, srv,
+	    MHD_OPTION_ARRAY, srv->tls_cert != NULL ? tls : tls + 2,
+	    MHD_OPTION_END);
+}
+
 struct server *
 server_start(const struct config *cfg, struct auth *auth, struct dnsver *dnsver, char *err,
     size_t errlen)
@@ -663,31 +945,23 @@ server_start(const struct config *cfg, struct auth *auth, struct dnsver *dnsver,
 		snprintf(err, errlen, "HOST: '%.60s' is not an IPv4 or IPv6 address", cfg->host);
 		goto fail;
 	}
-	if (canned_init(&srv->canned) != 0 ||
+	if (server_tls(srv, &flags, err, errlen) != 0)
+		goto fail;
+	if (canned_init(&srv->canned) != 0 || server_watch_start(srv) != 0 ||
 	    (srv->pool = pool_new(cfg->scan_threads, cfg->scan_queue)) == NULL) {
-		snprintf(err, errlen, "cannot start the scan threads");
+		snprintf(err, errlen, "cannot start the server's threads");
 		goto fail;
 	}
-	srv->daemon = MHD_start_daemon(flags, (uint16_t)cfg->port, NULL, NULL, server_handler, srv,
-	    MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
-	    MHD_OPTION_THREAD_POOL_SIZE, cfg->io_threads,
-	    MHD_OPTION_CONNECTION_LIMIT, cfg->max_connections,
-	    MHD_OPTION_CONNECTION_TIMEOUT, cfg->request_timeout,
-	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)SERVER_CONN_MEMORY,
-	    MHD_OPTION_NOTIFY_COMPLETED, server_completed, srv,
-	    MHD_OPTION_EXTERNAL_LOGGER, server_mhd_log, srv,
-	    MHD_OPTION_END);
-	if (srv->daemon == NULL) {
-		snprintf(err, errlen, "PORT: cannot listen on %s:%u", cfg->host, cfg->port);
+	if ((srv->daemon = server_daemon(srv, flags, &ss)) == NULL) {
+		snprintf(err, errlen, "PORT: cannot listen on %s:%u%s", cfg->host, cfg->port,
+		    srv->tls_cert ? " (or TLS_CERT/TLS_KEY are not a matching PEM pair)" : "");
 		goto fail;
 	}
 	di = MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_BIND_PORT);
 	srv->port = di != NULL ? di->port : cfg->port;
 	return srv;
 fail:
-	pool_free(srv->pool);
-	canned_free(&srv->canned);
-	free(srv);
+	server_free(srv);
 	return NULL;
 }
 
@@ -710,8 +984,6 @@ server_stop(struct server *srv)
 		return;
 	MHD_quiesce_daemon(srv->daemon);
 	/* Every accepted scan runs and resumes its connection before the daemon goes. */
-	pool_free(srv->pool);
-	MHD_stop_daemon(srv->daemon);
-	canned_free(&srv->canned);
-	free(srv);
+	pool_stop(srv->pool);
+	server_free(srv);
 }
