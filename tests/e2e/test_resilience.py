@@ -1,0 +1,272 @@
+"""Signatures that stay fresh, verdicts that never lie, a service that survives hostile clients."""
+import os
+import signal
+import socket
+import subprocess
+import threading
+import time
+
+import requests
+
+import harness
+
+
+def scan(srv, data, timeout=30):
+    return requests.post(srv.url + "/v2/scan-chunked", data=data, auth=harness.auth(), timeout=timeout)
+
+
+def metric(srv, name):
+    text = requests.get(srv.url + "/metrics", timeout=5).text
+    for line in text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    raise AssertionError(f"{name} not in /metrics:\n{text}")
+
+
+def tmp_entries(srv):
+    """What the server left in its TMPDIR besides its own libclamav folder, and what is in that."""
+    own = f"clamrest.{srv.proc.pid}"
+    left = [e for e in os.listdir(srv.tmpdir) if e != own]
+    inner = os.listdir(srv.tmpdir / own) if (srv.tmpdir / own).exists() else []
+    return left, inner
+
+
+def nested_zip(dirpath, depth):
+    """EICAR, compressed so its bytes do not show, inside depth nested zips."""
+    inner = dirpath / "e.txt"
+    inner.write_bytes(harness.EICAR + b"A" * 20000)
+    prev = "e.txt"
+    for i in range(1, depth + 1):
+        name = f"z{i}.zip"
+        subprocess.run(["zip", "-q", "-9", name, prev], cwd=dirpath, check=True)
+        prev = name
+    return (dirpath / prev).read_bytes()
+
+
+def test_reload_under_load_zero_wrong_answers(start):
+    srv = start(env={"DB_CHECK_INTERVAL": "0", "SCAN_THREADS": "2", "SCAN_QUEUE": "256"})
+    assert metric(srv, "clamrest_database_version") == 27000
+    stop = threading.Event()
+    wrong = []
+    counts = {"malware": 0, "clean": 0}
+
+    def worker():
+        s = requests.Session()
+        i = 0
+        while not stop.is_set():
+            evil = i % 2 == 0
+            body = harness.EICAR if evil else b"clean text %d" % i
+            r = s.post(srv.url + "/v2/scan-chunked", data=body, auth=harness.auth(), timeout=30)
+            if r.status_code != 200 or r.json()["malware"] is not evil:
+                wrong.append((r.status_code, r.text))
+            else:
+                counts["malware" if evil else "clean"] += 1
+            i += 1
+
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    for t in threads:
+        t.start()
+    try:
+        for version in (27001, 27002, 27003):
+            time.sleep(0.3)
+            harness.make_db(srv.db, version)
+            srv.signal(signal.SIGUSR2)
+            assert harness.wait_until(lambda: metric(srv, "clamrest_database_version") == version, 15)
+        time.sleep(0.3)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+    assert wrong == []
+    assert counts["malware"] > 10 and counts["clean"] > 10, counts
+    assert metric(srv, 'clamrest_database_reloads_total{result="success"}') == 3
+
+
+def test_periodic_check_picks_up_new_database(start):
+    srv = start(env={"DB_CHECK_INTERVAL": "1"})
+    harness.make_db(srv.db, 27010)
+    assert harness.wait_until(lambda: metric(srv, "clamrest_database_version") == 27010, 15)
+
+
+def test_corrupt_database_keeps_old_engine(start):
+    srv = start(env={"DB_CHECK_INTERVAL": "0"})
+    (srv.db / "broken.ndb").write_bytes(b"this is not : a signature\n\x00\xff")
+    srv.signal(signal.SIGUSR2)
+    assert harness.wait_until(
+        lambda: metric(srv, 'clamrest_database_reloads_total{result="failure"}') == 1, 15), srv.logs()
+    r = scan(srv, harness.EICAR)
+    assert r.status_code == 200 and r.json()["malware"] is True, r.text
+    assert requests.get(srv.url + "/check").status_code == 200
+    assert "database reload failed" in srv.logs()
+    # The next change (the bad file removed, a new version) loads again.
+    (srv.db / "broken.ndb").unlink()
+    harness.make_db(srv.db, 27005)
+    srv.signal(signal.SIGUSR2)
+    assert harness.wait_until(lambda: metric(srv, "clamrest_database_version") == 27005, 15)
+
+
+def test_recursion_limit_is_never_clean(start, tmp_path):
+    srv = start(env={"MAX_RECURSION": "2"})
+    r = scan(srv, nested_zip(tmp_path, 4))
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["malware"] is True, body
+    assert body["reason"].startswith("Heuristics.Limits.Exceeded"), body
+
+
+def test_deep_archive_found_within_limits(start, tmp_path):
+    srv = start()
+    r = scan(srv, nested_zip(tmp_path, 4))
+    assert r.json()["malware"] is True and "Eicar" in r.json()["reason"], r.text
+
+
+def test_scan_time_limit_is_never_clean(start):
+    srv = start(env={"MAX_SCAN_TIME": "1", "SPILL_THRESHOLD": "1048576"})
+    r = scan(srv, os.urandom(48 * 1024 * 1024))
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body == {**body, "malware": True, "reason": "Heuristics.Limits.Exceeded.MaxScanTime"}, body
+
+
+def test_saturated_pool_sheds_load_and_check_stays_up(start):
+    srv = start(env={"SCAN_THREADS": "1", "SCAN_QUEUE": "0", "SPILL_THRESHOLD": "1048576"})
+    big = os.urandom(160 * 1024 * 1024)
+    results = {}
+
+    def slow():
+        results["slow"] = scan(srv, big, timeout=120)
+
+    t = threading.Thread(target=slow)
+    t.start()
+    assert harness.wait_until(lambda: metric(srv, "clamrest_scans_running") == 1, 60), srv.logs()
+    r = scan(srv, harness.EICAR)
+    assert r.status_code == 503, r.text
+    assert r.headers.get("Retry-After"), r.headers
+    assert requests.get(srv.url + "/check", timeout=2).status_code == 200
+    t.join()
+    assert results["slow"].status_code == 200 and results["slow"].json()["malware"] is False
+    assert metric(srv, "clamrest_load_shed_total") >= 1
+    r = scan(srv, harness.EICAR)
+    assert r.status_code == 200 and r.json()["malware"] is True
+
+
+def test_slowloris_head_is_cut_off(start):
+    srv = start(env={"REQUEST_TIMEOUT": "2"})
+    s = socket.create_connection(("127.0.0.1", srv.port))
+    t0 = time.monotonic()
+    cut = None
+    head = b"GET /check HTTP/1.1\r\nHost: x\r\nX-Slow: " + b"a" * 200
+    for i in range(len(head)):
+        try:
+            s.sendall(head[i:i + 1])
+            time.sleep(0.25)
+            s.setblocking(False)
+            try:
+                if s.recv(1) == b"":
+                    cut = time.monotonic() - t0
+                    break
+            except BlockingIOError:
+                pass
+            finally:
+                s.setblocking(True)
+        except OSError:
+            cut = time.monotonic() - t0
+            break
+    s.close()
+    assert cut is not None and cut < 8, cut
+    assert requests.get(srv.url + "/check").status_code == 200
+
+
+def test_stalled_upload_is_cut_off_and_leaves_nothing(start):
+    srv = start(env={"REQUEST_TIMEOUT": "2", "SPILL_THRESHOLD": "65536"})
+    s = socket.create_connection(("127.0.0.1", srv.port))
+    s.sendall(b"POST /v2/scan-chunked HTTP/1.1\r\nHost: x\r\nAuthorization: " +
+              harness.basic().encode() + b"\r\nContent-Length: 10000000\r\n\r\n" + b"x" * 300000)
+    s.settimeout(10)
+    t0 = time.monotonic()
+    try:
+        data = s.recv(100)
+    except (ConnectionResetError, socket.timeout):
+        data = b""
+    elapsed = time.monotonic() - t0
+    s.close()
+    assert data == b"" and elapsed < 8, (data, elapsed)
+    assert harness.wait_until(lambda: tmp_entries(srv) == ([], []), 5), tmp_entries(srv)
+
+
+def test_slow_trickle_upload_is_cut_off(start):
+    srv = start(env={"REQUEST_TIMEOUT": "1", "MIN_UPLOAD_RATE": "100000"})
+    s = socket.create_connection(("127.0.0.1", srv.port))
+    s.sendall(b"POST /v2/scan-chunked HTTP/1.1\r\nHost: x\r\nAuthorization: " +
+              harness.basic().encode() + b"\r\nContent-Length: 1000000\r\n\r\n")
+    t0 = time.monotonic()
+    closed = False
+    while time.monotonic() - t0 < 10:
+        try:
+            s.sendall(b"y" * 100)
+        except OSError:
+            closed = True
+            break
+        time.sleep(0.3)
+    s.close()
+    assert closed, "a 300 byte/s upload was not cut off"
+
+
+def test_client_gone_mid_scan_frees_everything(start):
+    srv = start(env={"SPILL_THRESHOLD": "65536"})
+    big = os.urandom(64 * 1024 * 1024)
+    s = socket.create_connection(("127.0.0.1", srv.port))
+    s.sendall(b"POST /v2/scan-chunked HTTP/1.1\r\nHost: x\r\nAuthorization: " +
+              harness.basic().encode() + b"\r\nContent-Length: %d\r\n\r\n" % len(big))
+    s.sendall(big)
+    s.close()
+    assert harness.wait_until(lambda: metric(srv, 'clamrest_scans_total{verdict="clean"}') == 1, 30)
+    r = scan(srv, harness.EICAR)
+    assert r.json()["malware"] is True
+    assert harness.wait_until(lambda: tmp_entries(srv) == ([], []), 5), tmp_entries(srv)
+
+
+def test_ready_only_after_engine_loaded(tmp_path):
+    """/check answers 503 while a (large) database loads, then 200."""
+    db = tmp_path / "db"
+    harness.make_db(db, 27000)
+    with open(db / "bulk.hdb", "w") as f:
+        for i in range(400000):
+            f.write(f"{i:032x}:{1000 + i % 5000}:Bulk.Sig-{i}\n")
+    port = harness.free_port()
+    env = {"PATH": os.environ["PATH"], "HOST": "127.0.0.1", "PORT": str(port),
+           "CLAMAV_DB_DIR": str(db), "TMPDIR": str(tmp_path), "APPLICATION_USERS": harness.demo_users(),
+           "CLAMAV_DNS_SERVER": "127.0.0.1:9"}
+    for var in ("ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS"):
+        if var in os.environ:
+            env[var] = os.environ[var]
+    proc = subprocess.Popen([harness.BIN], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    seen = []
+    try:
+        end = time.monotonic() + 60
+        while time.monotonic() < end:
+            try:
+                code = requests.get(f"http://127.0.0.1:{port}/check", timeout=1).status_code
+            except requests.RequestException:
+                continue
+            if not seen or seen[-1] != code:
+                seen.append(code)
+            if code == 200:
+                break
+        scan_r = requests.post(f"http://127.0.0.1:{port}/v2/scan-chunked", data=harness.EICAR,
+                               auth=harness.auth(), timeout=10)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        rc = proc.wait(30)
+    assert seen == [503, 200], seen
+    assert scan_r.json()["malware"] is True
+    assert rc == 0
+
+
+def test_no_temporary_files_after_stop(start):
+    srv = start(env={"SPILL_THRESHOLD": "65536"})
+    for body in (harness.EICAR, os.urandom(300000), harness.EICAR + os.urandom(300000)):
+        assert scan(srv, body).status_code == 200
+    assert tmp_entries(srv) == ([], [])
+    assert srv.stop() == 0
+    assert os.listdir(srv.tmpdir) == []
