@@ -18,7 +18,7 @@ FUZZ_NAMES = $(FUZZ_SRC:fuzz/%.c=%)
 REPLAY_BIN = $(FUZZ_NAMES:%=$(BUILD)/replay/%)
 FUZZ_BIN   = $(FUZZ_NAMES:%=$(BUILD)/fuzz/%)
 
-.PHONY: all deps run test unit e2e replay asan-test perf-smoke perf perf-distributed bench fuzz clean
+.PHONY: all deps run test unit e2e replay asan-test perf-smoke perf perf-distributed bench soak valgrind fuzz clean
 
 all: $(BUILD)/clamrest
 
@@ -85,6 +85,19 @@ asan-test:
 	$(MAKE) BUILD=build/asan CC=gcc \
 	  CFLAGS="-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined" \
 	  all unit replay e2e
+
+SOAK_TIME ?= 600
+soak: deps all
+	SOAK_TIME=$(SOAK_TIME) CLAMREST_BIN=$(CURDIR)/$(BUILD)/clamrest $(PYTHON) tests/soak.py
+
+# The end-to-end suite with the server under valgrind (slow: scans are about 50x slower).
+VALGRIND = valgrind --quiet --error-exitcode=99 --leak-check=full --show-leak-kinds=definite \
+	--errors-for-leak-kinds=definite --suppressions=$(CURDIR)/tests/valgrind.supp
+valgrind: deps all
+	printf '#!/bin/sh\nexec $(VALGRIND) $(CURDIR)/$(BUILD)/clamrest "$$@"\n' > $(BUILD)/clamrest-valgrind
+	chmod +x $(BUILD)/clamrest-valgrind
+	CLAMREST_BIN=$(CURDIR)/$(BUILD)/clamrest-valgrind CLAMREST_SLOW=1 \
+	  $(PYTHON) -m pytest -q -p no:cacheprovider tests/e2e
 
 FUZZ_TIME ?= 60
 fuzz: $(FUZZ_BIN)

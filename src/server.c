@@ -19,6 +19,7 @@
 #include "body.h"
 #include "config.h"
 #include "dnsver.h"
+#include "framing.h"
 #include "log.h"
 #include "metrics.h"
 #include "multipart.h"
@@ -339,38 +340,21 @@ handle_get(struct server *srv, struct MHD_Connection *conn, const struct route_d
 	}
 }
 
-struct framing {
-	unsigned content_length, transfer_encoding;
-	int te_chunked;
-};
-
 static enum MHD_Result
-framing_header(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+framing_iter(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
 {
-	struct framing *f = cls;
-
 	(void)kind;
-	if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0) {
-		f->content_length++;
-	} else if (strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING) == 0) {
-		f->transfer_encoding++;
-		f->te_chunked = value != NULL && strcasecmp(value, "chunked") == 0;
-	}
+	framing_header(cls, key, value);
 	return MHD_YES;
 }
 
-/* Requests whose length two parties could read differently are refused: request smuggling. */
 static int
-framing_ok(struct MHD_Connection *conn)
+request_framing_ok(struct MHD_Connection *conn)
 {
-	struct framing f = { 0, 0, 0 };
+	struct framing f = { 0 };
 
-	MHD_get_connection_values(conn, MHD_HEADER_KIND, framing_header, &f);
-	if (f.content_length > 1 || f.transfer_encoding > 1)
-		return 0;
-	if (f.content_length == 1 && f.transfer_encoding == 1)
-		return 0;
-	return f.transfer_encoding == 0 || f.te_chunked;
+	MHD_get_connection_values(conn, MHD_HEADER_KIND, framing_iter, &f);
+	return framing_ok(&f);
 }
 
 static int
@@ -413,7 +397,7 @@ request_precheck(struct request *r)
 	size_t ulen, plen;
 	long long len;
 
-	if (!framing_ok(conn)) {
+	if (!request_framing_ok(conn)) {
 		request_reject(r, MHD_HTTP_BAD_REQUEST, srv->canned.bad_request);
 		return;
 	}
