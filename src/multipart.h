@@ -19,6 +19,8 @@ struct multipart;
 struct multipart *multipart_new(const char *content_type, multipart_data_cb cb, void *ud);
 void multipart_free(struct multipart *m);
 
+/* Header and boundary lines may end in a bare LF, but the line end before a delimiter must be CRLF
+ * (a body using bare LF there never closes, so multipart_finish fails). */
 /* Feeds the next bytes of the body; -1 on malformed input or when the callback stopped. */
 int multipart_feed(struct multipart *m, const char *data, size_t len);
 /* At the end of the body: 0 when the closing boundary was seen, -1 otherwise. */
