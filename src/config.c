@@ -42,6 +42,9 @@ static const struct config_opt config_opts[] = {
 	  "DEBUG, INFO, WARNING or ERROR" },
 	{ "TMPDIR", "tmpdir", CT_STR, OFF(tmpdir), "/tmp", 0, 0,
 	  "folder for large uploads and libclamav's temporary files" },
+	{ "SCAN_TMPDIR", "scan-tmpdir", CT_STR, OFF(scan_tmpdir), NULL, 0, 0,
+	  "folder for libclamav's temporary files (default: /dev/shm when it is a tmpfs with room for "
+	  "SCAN_THREADS x 2 x MAX_FILE_SIZE, else TMPDIR)" },
 	{ "REQUEST_TIMEOUT", "request-timeout", CT_UINT, OFF(request_timeout), "30", 1, 86400,
 	  "seconds a connection may make no progress before it is closed" },
 	{ "SCAN_THREADS", "scan-threads", CT_UINT, OFF(scan_threads), NULL, 1, 1024,
@@ -168,6 +171,10 @@ config_derive(struct config *c)
 	if (c->dns_server != NULL && c->dns_server[0] == '\0') {
 		free(c->dns_server);
 		c->dns_server = NULL;
+	}
+	if (c->scan_tmpdir != NULL && c->scan_tmpdir[0] == '\0') {
+		free(c->scan_tmpdir);
+		c->scan_tmpdir = NULL;
 	}
 }
 

@@ -17,6 +17,7 @@ struct config {
 	char *dns_server;		/* NULL: the system resolver */
 	char *log_level;
 	char *tmpdir;
+	char *scan_tmpdir;		/* NULL: a tmpfs when big enough, else tmpdir */
 	unsigned request_timeout;	/* seconds without progress before a connection is closed */
 	unsigned scan_threads;
 	unsigned scan_queue;		/* finished uploads waiting for a scan thread */

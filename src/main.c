@@ -79,7 +79,8 @@ load_scanner(const struct config *cfg, char *err, size_t errlen)
 {
 	struct scanner_opts so = {
 		.db_dir = cfg->db_dir,
-		.tmpdir = cfg->tmpdir,
+		.tmpdir = cfg->scan_tmpdir != NULL ? cfg->scan_tmpdir :
+		    scanner_pick_tmpdir(cfg->tmpdir, 2ULL * cfg->scan_threads * cfg->max_file_size),
 		.max_scan_size = cfg->max_scan_size,
 		.max_file_size = cfg->max_file_size,
 		.max_recursion = cfg->max_recursion,

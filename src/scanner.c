@@ -11,7 +11,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/magic.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -298,6 +300,19 @@ scanner_check_dir(const char *dir, char *err, size_t errlen)
 	return 0;
 }
 
+const char *
+scanner_pick_tmpdir(const char *fallback, uint64_t need)
+{
+	struct statfs fs;
+
+	if (statfs(SCANNER_TMPFS, &fs) != 0 || fs.f_type != TMPFS_MAGIC ||
+	    access(SCANNER_TMPFS, W_OK | X_OK) != 0)
+		return fallback;
+	if ((uint64_t)fs.f_bavail * (uint64_t)fs.f_bsize < need)
+		return fallback;
+	return SCANNER_TMPFS;
+}
+
 static void
 scanner_warm_up(struct scanner *s)
 {
@@ -343,8 +358,8 @@ scanner_new(const struct scanner_opts *o, char *err, size_t errlen)
 		goto fail;
 	}
 	s->watching = 1;
-	log_info("loaded %u signatures from %s, database version %ld", s->cur->signatures, s->db_dir,
-	    s->cur->version);
+	log_info("loaded %u signatures from %s, database version %ld; temporary files in %s",
+	    s->cur->signatures, s->db_dir, s->cur->version, s->tmpdir);
 	return s;
 fail:
 	scanner_free(s);
