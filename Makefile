@@ -4,7 +4,8 @@ CC        ?= cc
 PKGS       = libclamav libmicrohttpd libcares libcrypto
 WARN       = -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wconversion -Werror
 CFLAGS    ?= -O2 -g
-CFLAGS    += -std=c11 -D_GNU_SOURCE -pthread $(WARN) $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+# Always applied, also when CFLAGS is given on the command line (as asan-test does).
+BASE       = -std=c11 -D_GNU_SOURCE -pthread $(WARN) $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDLIBS     = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lresolv -pthread
 BUILD     ?= build
 PYTHON     = /usr/bin/python3
@@ -27,18 +28,18 @@ deps:
 
 $(BUILD)/obj/%.o: src/%.c $(wildcard src/*.h)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -c -o $@ $<
+	$(CC) $(BASE) $(CFLAGS) -c -o $@ $<
 
 $(BUILD)/clamrest: $(BUILD)/obj/main.o $(LIB_OBJ)
-	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(BASE) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/test_%: tests/unit/test_%.c $(LIB_OBJ)
-	$(CC) $(CFLAGS) -Isrc -Wno-missing-prototypes -o $@ $^ $(LDLIBS) -lcmocka
+	$(CC) $(BASE) $(CFLAGS) -Isrc -Wno-missing-prototypes -o $@ $^ $(LDLIBS) -lcmocka
 
 # Fuzz targets replayed over their corpus and regression inputs with a plain driver (any compiler).
 $(BUILD)/replay/%: fuzz/%.c fuzz/replay.c $(LIB_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -Isrc -Wno-missing-prototypes -o $@ $^ $(LDLIBS)
+	$(CC) $(BASE) $(CFLAGS) -Isrc -Wno-missing-prototypes -o $@ $^ $(LDLIBS)
 
 # Real libFuzzer builds (clang).
 $(BUILD)/fuzz/%: fuzz/%.c $(LIB_SRC)
@@ -81,6 +82,9 @@ test: deps
 	$(MAKE) perf-smoke
 	$(MAKE) asan-test
 
+asan-test: export ASAN_OPTIONS = abort_on_error=0:detect_leaks=1
+asan-test: export LSAN_OPTIONS = suppressions=$(CURDIR)/tests/lsan.supp:print_suppressions=0
+asan-test: export UBSAN_OPTIONS = print_stacktrace=1:halt_on_error=1
 asan-test:
 	$(MAKE) BUILD=build/asan CC=gcc \
 	  CFLAGS="-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined" \

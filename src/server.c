@@ -397,10 +397,6 @@ request_precheck(struct request *r)
 	size_t ulen, plen;
 	long long len;
 
-	if (!request_framing_ok(conn)) {
-		request_reject(r, MHD_HTTP_BAD_REQUEST, srv->canned.bad_request);
-		return;
-	}
 	h = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
 	if (h == NULL || auth_parse_basic(h, buf, sizeof(buf), &user, &ulen, &pass, &plen) != 0 ||
 	    !auth_check(srv->auth, user, ulen, pass, plen)) {
@@ -690,15 +686,21 @@ server_handler(void *cls, struct MHD_Connection *conn, const char *url, const ch
 
 	(void)version;
 	if (*con_cls == &server_get_marker) {
-		rt = route_find(url);
-		return handle_get(srv, conn, rt);
+		if (*size > 0) {	/* a body on a GET means nothing: read and dropped */
+			*size = 0;
+			return MHD_YES;
+		}
+		return handle_get(srv, conn, route_find(url));
 	}
 	if (*con_cls != NULL)
 		return handle_post(*con_cls, data, size);
 
-	/* First call: the headers are in, the body is not. */
+	/* First call: the head is in, the body is not. */
 	watch_busy(conn, 1);
 	rt = route_find(url);
+	if (!request_framing_ok(conn))
+		return reply(conn, rt != NULL ? rt->metric : METRICS_ROUTE_OTHER, MHD_HTTP_BAD_REQUEST,
+		    srv->canned.bad_request);
 	is_get = strcmp(method, MHD_HTTP_METHOD_GET) == 0 || strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
 	if (rt == NULL)
 		return reply(conn, METRICS_ROUTE_OTHER, MHD_HTTP_NOT_FOUND, srv->canned.not_found);

@@ -41,3 +41,22 @@ def dns():
 def server(start):
     """A default server: test database version 27000, no reachable DNS."""
     return start()
+
+
+@pytest.fixture(scope="module")
+def start_module():
+    """Like start, but the servers live for the whole test module (one server for many tests)."""
+    started = []
+
+    def _start(**kw):
+        srv = harness.Clamrest(**kw)
+        started.append(srv)
+        return srv
+
+    yield _start
+    for srv in started:
+        rc = srv.stop()
+        logs = srv.logs()
+        srv.cleanup()
+        assert "runtime error" not in logs and "AddressSanitizer" not in logs, logs
+        assert rc in (0, None), f"clamrest exited with {rc}:\n{logs}"

@@ -93,6 +93,7 @@ class Clamrest:
             "CLAMAV_TXT_URI": TXT_NAME,
             "CLAMAV_DNS_SERVER": "127.0.0.1:9",
             "TMPDIR": str(self.tmpdir),
+            "SCAN_TMPDIR": str(self.tmpdir),
             "SCAN_THREADS": "2",
             "DB_CHECK_INTERVAL": "1",
             "LOGGING_LEVEL": "INFO",
@@ -168,3 +169,175 @@ def raw_request(port, data, timeout=5.0, read_all=True):
         except socket.timeout:
             pass
     return b"".join(chunks)
+
+
+# --- Helpers of the endpoint tests (health, scan, auth, http, version, config, corpus). ---
+
+def hash_password(password, rounds=1000):
+    """An APPLICATION_USERS hash for password (passlib's pbkdf2_sha256; few rounds: fast tests)."""
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # passlib imports crypt
+        from passlib.hash import pbkdf2_sha256
+    return pbkdf2_sha256.using(rounds=rounds).hash(password)
+
+
+class HttpConn:
+    """One raw keep-alive connection: send bytes, read whole responses (several may be pipelined)."""
+
+    def __init__(self, port, timeout=10.0):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+        self.buf = b""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def close(self):
+        self.sock.close()
+
+    def send(self, data):
+        self.sock.sendall(data)
+
+    def _more(self):
+        b = self.sock.recv(65536)
+        if not b:
+            raise ConnectionError(f"connection closed in the middle of a response: {self.buf[:200]!r}")
+        self.buf += b
+
+    def response(self, head_only=False):
+        """(status, {lower-case header: value}, body) of the next response; None when the server
+        closed (or reset) the connection before sending one."""
+        try:
+            while b"\r\n\r\n" not in self.buf:
+                b = self.sock.recv(65536)
+                if not b:
+                    if self.buf:
+                        raise ConnectionError(f"connection closed inside the headers: {self.buf!r}")
+                    return None
+                self.buf += b
+        except ConnectionResetError:
+            if self.buf:
+                raise
+            return None
+        head, self.buf = self.buf.split(b"\r\n\r\n", 1)
+        lines = head.decode("latin-1").split("\r\n")
+        status = int(lines[0].split(" ", 2)[1])
+        headers = {}
+        for line in lines[1:]:
+            k, _, v = line.partition(":")
+            headers[k.strip().lower()] = v.strip()
+        if head_only or status in (204, 304) or 100 <= status < 200:
+            body = b""
+        elif "content-length" in headers:
+            n = int(headers["content-length"])
+            while len(self.buf) < n:
+                self._more()
+            body, self.buf = self.buf[:n], self.buf[n:]
+        elif "chunked" in headers.get("transfer-encoding", "").lower():
+            body = b""
+            while True:
+                while b"\r\n" not in self.buf:
+                    self._more()
+                size_line, self.buf = self.buf.split(b"\r\n", 1)
+                n = int(size_line.split(b";")[0], 16)
+                if n == 0:
+                    while b"\r\n" not in self.buf:  # no trailers expected
+                        self._more()
+                    self.buf = self.buf.split(b"\r\n", 1)[1]
+                    break
+                while len(self.buf) < n + 2:
+                    self._more()
+                body += self.buf[:n]
+                self.buf = self.buf[n + 2:]
+        else:
+            body = self.buf
+            while True:
+                b = self.sock.recv(65536)
+                if not b:
+                    break
+                body += b
+            self.buf = b""
+        return status, headers, body
+
+    def closed_by_server(self, timeout=3.0):
+        """True when the server closes (or resets) the connection within timeout with nothing more
+        to read; False when it stays open; raises when it sends more bytes."""
+        self.sock.settimeout(timeout)
+        try:
+            b = self.buf or self.sock.recv(65536)
+        except socket.timeout:
+            return False
+        except (ConnectionResetError, BrokenPipeError):
+            return True
+        if b:
+            raise AssertionError(f"unexpected bytes after the answer: {b[:300]!r}")
+        return True
+
+
+def status_of(raw):
+    """The status code of the first response in raw bytes, or None when there is none."""
+    if not raw.startswith(b"HTTP/"):
+        return None
+    return int(raw.split(b"\r\n", 1)[0].split(b" ", 2)[1])
+
+
+def json_lines(text):
+    """The lines of text that are JSON objects (parsed), and those that are not."""
+    import json
+    objs, other = [], []
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        try:
+            o = json.loads(line)
+        except ValueError:
+            other.append(line)
+            continue
+        (objs if isinstance(o, dict) else other).append(o if isinstance(o, dict) else line)
+    return objs, other
+
+
+def stdout_of(srv):
+    return (srv.dir / "stdout").read_text(errors="replace")
+
+
+def stderr_of(srv):
+    return (srv.dir / "stderr").read_text(errors="replace")
+
+
+def tmp_leftovers(srv):
+    """What srv left in its TMPDIR besides its own empty clamrest.<pid> folder (a list of paths)."""
+    own = f"clamrest.{srv.proc.pid}"
+    left = []
+    for p in sorted(srv.tmpdir.rglob("*")):
+        rel = p.relative_to(srv.tmpdir)
+        if str(rel) == own and p.is_dir():
+            continue
+        left.append(str(rel))
+    return left
+
+
+# Timing bounds in tests are multiplied by this: the server under valgrind (CLAMREST_SLOW=1) is slow.
+TIME_FACTOR = 20.0 if os.environ.get("CLAMREST_SLOW") else 1.0
+
+
+def dns_ready(d, name=TXT_NAME, timeout=10.0):
+    """Waits until the Dnsmasq d answers a TXT query for name (any answer); True when it does."""
+    import struct
+    q = struct.pack(">HHHHHH", 0x4242, 0x0100, 1, 0, 0, 0)
+    q += b"".join(bytes([len(p)]) + p.encode() for p in name.split(".")) + b"\0"
+    q += struct.pack(">HH", 16, 1)
+
+    def answered():
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.settimeout(0.2)
+            try:
+                s.sendto(q, ("127.0.0.1", d.port))
+                return s.recv(4096)[:2] == b"\x42\x42"
+            except OSError:
+                return False
+
+    return wait_until(answered, timeout)

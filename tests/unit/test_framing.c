@@ -42,12 +42,23 @@ test_smuggling(void **state)
 	assert_int_equal(check((const char *[]){ "Content-Length", "", NULL }), 0);
 }
 
+/* What libmicrohttpd makes of a folded framing header: the continuation glued to the name. */
+static void
+test_folded(void **state)
+{
+	(void)state;
+	assert_int_equal(check((const char *[]){ "Transfer-Encodingchunked", "", NULL }), 0);
+	assert_int_equal(check((const char *[]){ "content-length68", "", NULL }), 0);
+	assert_int_equal(check((const char *[]){ "Content-Type", "text/plain", NULL }), 1);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_plain),
 		cmocka_unit_test(test_smuggling),
+		cmocka_unit_test(test_folded),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
