@@ -131,6 +131,8 @@ body_grow(struct body *b, size_t need)
 int
 body_append(struct body *b, const void *data, size_t len)
 {
+	if (len == 0)
+		return 0;
 	if (b->fd == -1 && b->len + len > b->threshold && body_spill(b) != 0)
 		return -1;
 	if (b->fd != -1) {

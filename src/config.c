@@ -24,6 +24,7 @@ struct config_opt {
 
 #define OFF(f) offsetof(struct config, f)
 #define GiB (1024ULL * 1024 * 1024)
+#define CONFIG_SIZE_MAX (2 * GiB - 1)	/* bytes: libclamav scans nothing larger */
 
 static const struct config_opt config_opts[] = {
 	{ "HOST", "host", CT_STR, OFF(host), "0.0.0.0", 0, 0, "address to listen on" },
@@ -31,7 +32,7 @@ static const struct config_opt config_opts[] = {
 	{ "APPLICATION_USERS", "users", CT_STR, OFF(users), "", 0, 0,
 	  "basic-auth users: user::pbkdf2-sha256-hash, separated by newlines or \\n" },
 	{ "MAX_CONTENT_LENGTH", "max-content-length", CT_ULL, OFF(max_content_length), "1073741824",
-	  1, 4 * GiB - 1, "largest request body in bytes (413 beyond)" },
+	  1, CONFIG_SIZE_MAX, "largest request body in bytes (413 beyond)" },
 	{ "CLAMAV_DB_DIR", "db-dir", CT_STR, OFF(db_dir), "/var/lib/clamav", 0, 0,
 	  "signature database folder" },
 	{ "CLAMAV_TXT_URI", "txt-uri", CT_STR, OFF(txt_uri), "current.cvd.clamav.net", 0, 0,
@@ -61,10 +62,10 @@ static const struct config_opt config_opts[] = {
 	  "bytes of a body kept in memory; larger bodies go to an unlinked file in TMPDIR" },
 	{ "DB_CHECK_INTERVAL", "db-check-interval", CT_UINT, OFF(db_check_interval), "60", 0, 86400,
 	  "seconds between checks of CLAMAV_DB_DIR for new signatures (0: only on SIGUSR2)" },
-	{ "MAX_SCAN_SIZE", "max-scan-size", CT_ULL, OFF(max_scan_size), NULL, 1, 4 * GiB - 1,
-	  "bytes scanned per request, archives included (default: 4 x MAX_CONTENT_LENGTH, capped at 4 GiB)" },
-	{ "MAX_FILE_SIZE", "max-file-size", CT_ULL, OFF(max_file_size), NULL, 1, 4 * GiB - 1,
-	  "largest file or archive member scanned (default: MAX_CONTENT_LENGTH)" },
+	{ "MAX_SCAN_SIZE", "max-scan-size", CT_ULL, OFF(max_scan_size), NULL, 1, CONFIG_SIZE_MAX,
+	  "bytes scanned per request, archives included (default: 4 x MAX_CONTENT_LENGTH, at most 2 GiB - 1)" },
+	{ "MAX_FILE_SIZE", "max-file-size", CT_ULL, OFF(max_file_size), NULL, 1, CONFIG_SIZE_MAX,
+	  "largest file or archive member scanned; at least MAX_SCAN_SIZE (default: MAX_SCAN_SIZE)" },
 	{ "MAX_RECURSION", "max-recursion", CT_UINT, OFF(max_recursion), "17", 1, 1000,
 	  "archive nesting depth" },
 	{ "MAX_FILES", "max-files", CT_UINT, OFF(max_files), "10000", 1, 10000000,
@@ -156,7 +157,7 @@ static void
 config_derive(struct config *c)
 {
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-	unsigned long long cap = 4 * GiB - 1;
+	unsigned long long cap = CONFIG_SIZE_MAX;
 
 	if (ncpu < 1)
 		ncpu = 1;
@@ -164,10 +165,10 @@ config_derive(struct config *c)
 		c->scan_threads = (unsigned)ncpu;
 	if (c->io_threads == 0)
 		c->io_threads = (unsigned)ncpu;
-	if (c->max_file_size == 0)
-		c->max_file_size = c->max_content_length;
 	if (c->max_scan_size == 0)
 		c->max_scan_size = c->max_content_length > cap / 4 ? cap : 4 * c->max_content_length;
+	if (c->max_file_size == 0)
+		c->max_file_size = c->max_scan_size;
 	if (c->dns_server != NULL && c->dns_server[0] == '\0') {
 		free(c->dns_server);
 		c->dns_server = NULL;
@@ -193,9 +194,16 @@ config_check(const struct config *c, char *err, size_t errlen)
 		snprintf(err, errlen, "TLS_CERT and TLS_KEY: set both or neither");
 		return -1;
 	}
-	if (c->max_file_size < c->max_content_length || c->max_scan_size < c->max_content_length) {
-		snprintf(err, errlen, "MAX_FILE_SIZE and MAX_SCAN_SIZE: must cover MAX_CONTENT_LENGTH (%llu)",
+	if (c->max_scan_size < c->max_content_length) {
+		snprintf(err, errlen, "MAX_SCAN_SIZE: must cover MAX_CONTENT_LENGTH (%llu)",
 		    c->max_content_length);
+		return -1;
+	}
+	/* libclamav cuts an archive member larger than MAX_FILE_SIZE short without any alert: only the
+	 * MAX_SCAN_SIZE limit is reported. So a member must never meet the file limit first. */
+	if (c->max_file_size < c->max_scan_size) {
+		snprintf(err, errlen, "MAX_FILE_SIZE: must be at least MAX_SCAN_SIZE (%llu), or larger "
+		    "archive members would be cut short without an alert", c->max_scan_size);
 		return -1;
 	}
 	return 0;

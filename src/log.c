@@ -39,53 +39,93 @@ log_enabled(enum log_level lvl)
 	return lvl >= log_threshold;
 }
 
+/* A line being built; once full, further fields are dropped, never cut in the middle. */
+struct line {
+	char buf[LOG_LINE_MAX];
+	size_t pos;
+};
+
+#define LINE_RESERVE 3	/* "}\n" and a NUL */
+
+static void
+line_raw(struct line *l, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void
+line_raw(struct line *l, const char *fmt, ...)
+{
+	size_t room = sizeof(l->buf) - LINE_RESERVE - l->pos;
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(l->buf + l->pos, room + 1, fmt, ap);
+	va_end(ap);
+	if (n >= 0 && (size_t)n <= room)
+		l->pos += (size_t)n;
+	else
+		l->buf[l->pos] = '\0';
+}
+
+/* Adds "key":"value"; a value too long for the line is cut to what fits. */
+static void
+line_field(struct line *l, const char *key, const char *val)
+{
+	size_t start = l->pos, len, room, p;
+
+	if (val == NULL)
+		return;
+	line_raw(l, ",\"%s\":", key);
+	if (l->pos == start)
+		return;
+	len = strlen(val);
+	room = sizeof(l->buf) - LINE_RESERVE - l->pos;
+	if (room < 3) {
+		l->pos = start;
+		return;
+	}
+	/* An escaped byte takes at most 6; cut the value until it surely fits. */
+	if (len > (room - 2) / 6 && len > room - 2)
+		len = room - 2;
+	p = l->pos;
+	while (util_json_str(l->buf, sizeof(l->buf) - LINE_RESERVE + 1, &p, val, len) != 0) {
+		len = len > (room - 2) / 6 ? len / 2 : len - 1;
+		p = l->pos;
+	}
+	l->pos = p;
+}
+
 /* Starts a line: {"@timestamp":"...","log.level":"..." */
-static size_t
-log_begin(char *buf, size_t len, enum log_level lvl)
+static void
+line_begin(struct line *l, enum log_level lvl)
 {
 	struct timespec ts;
 	struct tm tm;
 	char stamp[32];
-	int n;
 
 	clock_gettime(CLOCK_REALTIME, &ts);
 	gmtime_r(&ts.tv_sec, &tm);
 	strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm);
-	n = snprintf(buf, len, "{\"@timestamp\":\"%s.%03ldZ\",\"log.level\":\"%s\"", stamp,
+	l->pos = 0;
+	line_raw(l, "{\"@timestamp\":\"%s.%03ldZ\",\"log.level\":\"%s\"", stamp,
 	    ts.tv_nsec / 1000000, log_names[lvl]);
-	return n < 0 ? 0 : (size_t)n;
 }
 
 /* Ends a line and writes it with one write(2), so lines from many threads never interleave. */
 static void
-log_end(char *buf, size_t len, size_t pos, enum log_level lvl)
+line_end(struct line *l, enum log_level lvl)
 {
-	if (pos + 3 > len)
-		pos = len - 3;
-	buf[pos++] = '}';
-	buf[pos++] = '\n';
-	if (write(lvl >= LOG_LVL_WARNING ? STDERR_FILENO : STDOUT_FILENO, buf, pos) < 0) {
+	l->buf[l->pos++] = '}';
+	l->buf[l->pos++] = '\n';
+	if (write(lvl >= LOG_LVL_WARNING ? STDERR_FILENO : STDOUT_FILENO, l->buf, l->pos) < 0) {
 		/* nowhere left to report it */
 	}
 }
 
 static void
-log_field(char *buf, size_t len, size_t *pos, const char *key, const char *val)
-{
-	size_t p = *pos;
-
-	if (val == NULL || p + strlen(key) + 4 >= len)
-		return;
-	p += (size_t)snprintf(buf + p, len - p, ",\"%s\":", key);
-	if (util_json_str(buf, len - 3, &p, val, strlen(val)) == 0)
-		*pos = p;
-}
-
-static void
 log_vmsg(enum log_level lvl, int err, const char *fmt, va_list ap)
 {
-	char buf[LOG_LINE_MAX], msg[LOG_LINE_MAX / 2];
-	size_t pos;
+	char msg[LOG_LINE_MAX];
+	struct line l;
 	int n;
 
 	if (!log_enabled(lvl))
@@ -93,9 +133,9 @@ log_vmsg(enum log_level lvl, int err, const char *fmt, va_list ap)
 	n = vsnprintf(msg, sizeof(msg), fmt, ap);
 	if (n >= 0 && err != 0 && (size_t)n < sizeof(msg))
 		snprintf(msg + n, sizeof(msg) - (size_t)n, ": %s", strerror(err));
-	pos = log_begin(buf, sizeof(buf), lvl);
-	log_field(buf, sizeof(buf), &pos, "message", msg);
-	log_end(buf, sizeof(buf), pos, lvl);
+	line_begin(&l, lvl);
+	line_field(&l, "message", msg);
+	line_end(&l, lvl);
 }
 
 #define LOG_DEFINE(name, lvl, use_errno)				\
@@ -122,23 +162,23 @@ void
 log_access(const struct log_access *a)
 {
 	enum log_level lvl = a->status >= 500 ? LOG_LVL_ERROR : LOG_LVL_INFO;
-	char buf[LOG_LINE_MAX], msg[256];
-	size_t pos;
+	struct line l;
+	char msg[256];
 
 	if (!log_enabled(lvl))
 		return;
-	snprintf(msg, sizeof(msg), "%s %s %d", a->method ? a->method : "-",
+	snprintf(msg, sizeof(msg), "%s %.200s %d", a->method ? a->method : "-",
 	    a->path ? a->path : "-", a->status);
-	pos = log_begin(buf, sizeof(buf), lvl);
-	log_field(buf, sizeof(buf), &pos, "message", msg);
-	log_field(buf, sizeof(buf), &pos, "http.request.method", a->method);
-	log_field(buf, sizeof(buf), &pos, "url.path", a->path);
-	pos += (size_t)snprintf(buf + pos, sizeof(buf) - pos,
-	    ",\"http.response.status_code\":%d,\"event.duration\":%lld", a->status,
+	line_begin(&l, lvl);
+	line_field(&l, "message", msg);
+	/* Numbers first: they are short and always fit. */
+	line_raw(&l, ",\"http.response.status_code\":%d,\"event.duration\":%lld", a->status,
 	    (long long)(a->duration * 1e9));
-	log_field(buf, sizeof(buf), &pos, "labels.user", a->user);
-	log_field(buf, sizeof(buf), &pos, "source.ip", a->source_ip);
-	log_field(buf, sizeof(buf), &pos, "trace.id", a->trace_id);
-	log_field(buf, sizeof(buf), &pos, "labels.verdict", a->verdict);
-	log_end(buf, sizeof(buf), pos, lvl);
+	line_field(&l, "http.request.method", a->method);
+	line_field(&l, "url.path", a->path);
+	line_field(&l, "labels.user", a->user);
+	line_field(&l, "source.ip", a->source_ip);
+	line_field(&l, "trace.id", a->trace_id);
+	line_field(&l, "labels.verdict", a->verdict);
+	line_end(&l, lvl);
 }

@@ -59,6 +59,12 @@ static struct cl_scan_options scanner_options = {
 	.heuristic = CL_SCAN_HEURISTIC_ENCRYPTED_ARCHIVE | CL_SCAN_HEURISTIC_EXCEEDS_MAX,
 };
 
+/* libclamav reports some failures only through its message callback and then answers CLEAN (1.4.6:
+ * a scan whose temporary folder cannot be made is not scanned at all). An error logged by the
+ * scanning thread during its scan turns a clean verdict into an error. */
+static _Thread_local int scanner_errors;
+static _Thread_local char scanner_errmsg[160];
+
 static pthread_once_t scanner_once = PTHREAD_ONCE_INIT;
 static cl_error_t scanner_init_rc;
 
@@ -71,8 +77,11 @@ scanner_clmsg(enum cl_msg severity, const char *fullmsg, const char *msg, void *
 	(void)ctx;
 	while (len > 0 && (msg[len - 1] == '\n' || msg[len - 1] == '\r'))
 		len--;
-	if (severity == CL_MSG_ERROR)
+	if (severity == CL_MSG_ERROR) {
 		log_errorx("libclamav: %.*s", (int)len, msg);
+		if (scanner_errors++ == 0)
+			snprintf(scanner_errmsg, sizeof(scanner_errmsg), "libclamav: %.*s", (int)len, msg);
+	}
 	else if (severity == CL_MSG_WARN)
 		log_warnx("libclamav: %.*s", (int)len, msg);
 	else
@@ -106,9 +115,12 @@ static int
 engine_limits(struct cl_engine *cl, const struct scanner *s)
 {
 	const struct scanner_opts *o = &s->o;
+	/* A member over MAX_FILESIZE is cut short silently, one over MAX_SCANSIZE is reported: never let
+	 * the silent limit be the lower one. */
+	uint64_t file_size = o->max_file_size < o->max_scan_size ? o->max_scan_size : o->max_file_size;
 
 	if (cl_engine_set_num(cl, CL_ENGINE_MAX_SCANSIZE, (long long)o->max_scan_size) != CL_SUCCESS ||
-	    cl_engine_set_num(cl, CL_ENGINE_MAX_FILESIZE, (long long)o->max_file_size) != CL_SUCCESS ||
+	    cl_engine_set_num(cl, CL_ENGINE_MAX_FILESIZE, (long long)file_size) != CL_SUCCESS ||
 	    cl_engine_set_num(cl, CL_ENGINE_MAX_RECURSION, o->max_recursion) != CL_SUCCESS ||
 	    cl_engine_set_num(cl, CL_ENGINE_MAX_FILES, o->max_files) != CL_SUCCESS ||
 	    cl_engine_set_num(cl, CL_ENGINE_MAX_SCANTIME, o->max_scan_time) != CL_SUCCESS ||
@@ -460,14 +472,18 @@ scanner_limit_name(cl_error_t rc)
 	}
 }
 
-/* A file is clean only when libclamav says so; a limit hit is reported as one, never as clean. */
+/* A file is clean only when libclamav says so without logging an error; a limit hit is reported
+ * as one, never as clean. */
 static void
 scanner_verdict(cl_error_t rc, const char *virname, struct scan_result *r)
 {
 	const char *limit = scanner_limit_name(rc);
 
 	r->limit_exceeded = 0;
-	if (rc == CL_CLEAN) {
+	if (rc == CL_CLEAN && scanner_errors > 0) {
+		r->verdict = SCAN_ERROR;
+		snprintf(r->reason, sizeof(r->reason), "%s", scanner_errmsg);
+	} else if (rc == CL_CLEAN) {
 		r->verdict = SCAN_CLEAN;
 		r->reason[0] = '\0';
 	} else if (rc == CL_VIRUS) {
@@ -484,6 +500,15 @@ scanner_verdict(cl_error_t rc, const char *virname, struct scan_result *r)
 	}
 }
 
+/* After a failed scan: our temporary folder may have been removed under us (a /tmp cleaner, an
+ * operator); make it again so the next scan can run. */
+static void
+scanner_heal(struct scanner *s, const struct scan_result *r)
+{
+	if (r->verdict == SCAN_ERROR && mkdir(s->tmpdir, 0700) == 0)
+		log_warnx("temporary folder %s was missing; made it again", s->tmpdir);
+}
+
 void
 scanner_scan_mem(struct scanner *s, const void *data, size_t len, struct scan_result *r)
 {
@@ -495,6 +520,7 @@ scanner_scan_mem(struct scanner *s, const void *data, size_t len, struct scan_re
 	cl_fmap_t *map;
 	cl_error_t rc;
 
+	scanner_errors = 0;
 	map = cl_fmap_open_memory(data, len);
 	if (map == NULL) {
 		rc = CL_EMEM;
@@ -506,6 +532,7 @@ scanner_scan_mem(struct scanner *s, const void *data, size_t len, struct scan_re
 	r->seconds = util_now() - t0;
 	r->bytes = len;
 	engine_release(s, e);
+	scanner_heal(s, r);
 }
 
 void
@@ -519,9 +546,11 @@ scanner_scan_fd(struct scanner *s, int fd, struct scan_result *r)
 	struct stat st;
 	cl_error_t rc;
 
+	scanner_errors = 0;
 	rc = cl_scandesc(fd, NULL, &virname, &scanned, e->cl, &opts);
 	scanner_verdict(rc, virname, r);
 	r->seconds = util_now() - t0;
 	r->bytes = fstat(fd, &st) == 0 ? (uint64_t)st.st_size : 0;
 	engine_release(s, e);
+	scanner_heal(s, r);
 }

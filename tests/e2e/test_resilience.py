@@ -270,3 +270,17 @@ def test_no_temporary_files_after_stop(start):
     assert tmp_entries(srv) == ([], [])
     assert srv.stop() == 0
     assert os.listdir(srv.tmpdir) == []
+
+
+def test_scan_that_libclamav_could_not_run_is_an_error_not_clean(start):
+    """libclamav 1.4.6 answers CLEAN when it cannot make its temporary folder; we answer 500."""
+    import shutil
+    srv = start()
+    shutil.rmtree(srv.tmpdir / f"clamrest.{srv.proc.pid}")
+    r = scan(srv, harness.EICAR)
+    assert r.status_code == 500, r.text
+    assert "error" in r.json() and "temporary" in r.json()["error"], r.text
+    assert metric(srv, 'clamrest_scans_total{verdict="error"}') == 1
+    # The folder is made again: the next scan runs.
+    r = scan(srv, harness.EICAR)
+    assert r.status_code == 200 and r.json()["malware"] is True, r.text
