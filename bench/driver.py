@@ -1,0 +1,580 @@
+"""driver.py -- runs the clamrest-against-clamd benchmark (bench/run-bench) and writes bench/results.md.
+
+Both services run on 127.0.0.1 on free ports, with the same signature folder and a tmpfs temporary
+folder when /dev/shm exists: first the small test database of scripts/make-testdb, then a large
+synthetic one from bench/gen-large-db. clamrest is loaded by wrk (bench/wrk/*.lua), clamd by
+build/bench/clamd-client over INSTREAM. Settings come from the environment (see bench/README.md).
+"""
+import datetime
+import json
+import os
+import pathlib
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+WRK = shutil.which("wrk") or "/usr/bin/wrk"
+CLAMD = "/usr/sbin/clamd"
+CLIENT = ROOT / "build" / "bench" / "clamd-client"
+SAMPLE_SIZE = 5 << 20                   # bytes of the random payload
+DB_VERSION = 27000                      # version of the small test database
+READY_TIMEOUT = 300.0                   # seconds a service may take to load a database
+POLL = 0.01                             # seconds between readiness probes
+STOP_TIMEOUT = 30.0                     # seconds a service gets to exit after SIGTERM
+WRK_TIMEOUT = "30s"                     # per request: a queued 5 MiB scan at c=64 waits long
+ROW_SLACK = 120.0                       # seconds a load run may overrun its duration
+EICAR = b"X5O!P%@AP[4\\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*"
+
+# Settings of clamrest a run may override from the environment; the rest are its defaults.
+CLAMREST_PASSTHROUGH = ("SCAN_THREADS", "SCAN_QUEUE", "IO_THREADS", "SPILL_THRESHOLD",
+                        "MAX_CONNECTIONS", "DB_CHECK_INTERVAL")
+
+# Workloads: name shown, wrk script, clamd-client payload and options (None: no clamd row).
+WORKLOADS = {
+    "eicar-chunked": ("EICAR, /v2/scan-chunked", "eicar-chunked.lua", "eicar"),
+    "eicar-multipart": ("EICAR, /v2/scan multipart", "eicar-multipart.lua", "eicar"),
+    "random": ("5 MiB random, /v2/scan-chunked", "random-5mib.lua", "random"),
+    "check": ("GET /check", "check.lua", None),
+}
+CLAMD_WORKLOADS = {
+    "eicar": ("EICAR, INSTREAM", ["-x", "FOUND"]),
+    "random": ("5 MiB random, INSTREAM", ["-x", "OK", "-v"]),
+}
+
+
+def log(msg):
+    print(f"bench: {msg}", file=sys.stderr, flush=True)
+
+
+def env_int(name, default, lo, hi):
+    raw = os.environ.get(name, "")
+    if raw == "":
+        return default
+    try:
+        v = int(raw)
+    except ValueError:
+        v = lo - 1
+    if not lo <= v <= hi:
+        sys.exit(f"bench: {name}: '{raw}' is not a whole number from {lo} to {hi}")
+    return v
+
+
+def env_list(name, default):
+    raw = os.environ.get(name, default)
+    try:
+        vals = [int(x) for x in raw.replace(",", " ").split()]
+    except ValueError:
+        vals = []
+    if not vals or any(not 1 <= v <= 1000 for v in vals):
+        sys.exit(f"bench: {name}: '{raw}' is not a list of concurrencies from 1 to 1000")
+    return vals
+
+
+class Settings:
+    def __init__(self):
+        self.seconds = env_int("BENCH_TIME", 5, 1, 600)
+        self.conc = env_list("BENCH_CONC", "1 4 64")
+        self.large_conc = env_list("BENCH_LARGE_CONC", "1 4 64")
+        self.large = env_int("BENCH_LARGE", 1, 0, 1)
+        self.starts = env_int("BENCH_STARTS", 3, 1, 20)
+        self.hashes = env_int("BENCH_LARGE_HASHES", 1_000_000, 0, 100_000_000)
+        self.bodies = env_int("BENCH_LARGE_BODIES", 50_000, 0, 10_000_000)
+        self.clamd_threads = env_int("BENCH_CLAMD_THREADS", 64, 1, 1024)
+        self.clamd_queue = env_int("BENCH_CLAMD_QUEUE", 4 * self.clamd_threads, 2, 100_000)
+        self.clamrest = os.environ.get("CLAMREST_BIN", str(ROOT / "build" / "clamrest"))
+        self.out = pathlib.Path(os.environ.get("BENCH_OUT", str(ROOT / "bench" / "results.md")))
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def rss_kib(pid):
+    out = subprocess.run(["ps", "-o", "rss=", "-p", str(pid)], capture_output=True, text=True)
+    return int(out.stdout.strip() or 0)
+
+
+def demo_users():
+    for line in (ROOT / "scripts" / "demo.env").read_text().splitlines():
+        if line.startswith("APPLICATION_USERS="):
+            return line.split("=", 1)[1].strip("'")
+    sys.exit("bench: no APPLICATION_USERS in scripts/demo.env")
+
+
+class Service:
+    """A server process of ours: started, probed until ready, measured, stopped."""
+
+    def __init__(self, name, argv, env, logpath, probe):
+        self.name = name
+        self.logpath = logpath
+        self.probe = probe
+        self.logf = open(logpath, "wb")
+        self.t0 = time.monotonic()
+        self.proc = subprocess.Popen(argv, env=env, stdout=self.logf, stderr=subprocess.STDOUT)
+        try:
+            self.ready_s = self.wait_ready()
+        except BaseException:
+            self.stop()
+            raise
+        self.rss_kib = rss_kib(self.proc.pid)
+
+    def wait_ready(self):
+        end = self.t0 + READY_TIMEOUT
+        while time.monotonic() < end:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{self.name} exited with {self.proc.returncode}; "
+                                   f"see {self.logpath}:\n{self.tail()}")
+            if self.probe():
+                return time.monotonic() - self.t0
+            time.sleep(POLL)
+        raise RuntimeError(f"{self.name} not ready after {READY_TIMEOUT:.0f} s:\n{self.tail()}")
+
+    def alive(self):
+        return self.proc.poll() is None
+
+    def tail(self):
+        self.logf.flush()
+        return "\n".join(pathlib.Path(self.logpath).read_text(errors="replace").splitlines()[-15:])
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.logf.close()
+
+
+def http_check(port):
+    """True once GET /check answers 200 (clamrest answers 503 while it loads)."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
+            s.sendall(b"GET /check HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n")
+            return s.recv(64).startswith(b"HTTP/1.1 200")
+    except OSError:
+        return False
+
+
+def clamd_ping(port):
+    """True once clamd answers PING with PONG (it listens only after the database is in)."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
+            s.sendall(b"zPING\0")
+            return s.recv(16).rstrip(b"\0\n") == b"PONG"
+    except OSError:
+        return False
+
+
+def start_clamrest(cfg, work, db, tmp, tag):
+    port = free_port()
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOST": "127.0.0.1",
+        "PORT": str(port),
+        "APPLICATION_USERS": demo_users(),
+        "CLAMAV_DB_DIR": str(db),
+        "CLAMAV_DNS_SERVER": "127.0.0.1:9",     # nothing answers: no lookups leave the machine
+        "TMPDIR": str(tmp),
+        "LOGGING_LEVEL": "WARNING",             # INFO writes a line per scan
+    }
+    for var in CLAMREST_PASSTHROUGH:
+        if os.environ.get(var):
+            env[var] = os.environ[var]
+    svc = Service("clamrest", [cfg.clamrest], env, work / f"clamrest-{tag}.log",
+                  lambda: http_check(port))
+    svc.port = port
+    return svc
+
+
+def clamd_conf(cfg, work, db, tmp, port, tag):
+    path = work / f"clamd-{tag}.conf"
+    path.write_text(
+        "# Written by bench/driver.py: clamd on loopback for the benchmark.\n"
+        "Foreground yes\n"
+        f"TCPSocket {port}\n"
+        "TCPAddr 127.0.0.1\n"
+        f"DatabaseDirectory {db}\n"
+        f"TemporaryDirectory {tmp}\n"
+        f"LogFile {work}/clamd-{tag}.clamd-log\n"
+        f"PidFile {work}/clamd-{tag}.pid\n"
+        f"MaxThreads {cfg.clamd_threads}\n"
+        f"MaxQueue {cfg.clamd_queue}\n"
+        "StreamMaxLength 64M\n"
+        "SelfCheck 3600\n")
+    return path
+
+
+def start_clamd(cfg, work, db, tmp, tag):
+    port = free_port()
+    conf = clamd_conf(cfg, work, db, tmp, port, tag)
+    svc = Service("clamd", [CLAMD, "-c", str(conf)], dict(os.environ), work / f"clamd-{tag}.out",
+                  lambda: clamd_ping(port))
+    svc.port = port
+    return svc
+
+
+def to_us(text):
+    m = re.fullmatch(r"([\d.]+)(us|ms|s|m)", text)
+    if not m:
+        return None
+    scale = {"us": 1, "ms": 1e3, "s": 1e6, "m": 60e6}[m.group(2)]
+    return float(m.group(1)) * scale
+
+
+def parse_bench_line(out):
+    """The key=value line both clients print; None when there is none."""
+    for line in out.splitlines():
+        if line.startswith("BENCH "):
+            return {k: float(v) for k, v in (kv.split("=", 1) for kv in line.split()[1:])}
+    return None
+
+
+def parse_wrk_text(out):
+    """Falls back on wrk's own --latency report when the script printed no BENCH line."""
+    rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    p50 = re.search(r"^\s+50%\s+(\S+)", out, re.M)
+    p99 = re.search(r"^\s+99%\s+(\S+)", out, re.M)
+    non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    if not (rps and p50 and p99):
+        return None
+    return {"rps": float(rps.group(1)), "p50_us": to_us(p50.group(1)),
+            "p99_us": to_us(p99.group(1)), "failed": float(non2xx.group(1)) if non2xx else 0}
+
+
+def run_load(argv, env, logpath, seconds):
+    with open(logpath, "ab") as f:
+        f.write(("$ " + " ".join(argv) + "\n").encode())
+    try:
+        out = subprocess.run(argv, env=env, capture_output=True, text=True,
+                             timeout=seconds + ROW_SLACK)
+    except subprocess.TimeoutExpired:
+        return None, "timed out"
+    with open(logpath, "a") as f:
+        f.write(out.stdout + out.stderr + "\n")
+    return out.stdout, out.stderr.strip()
+
+
+def checked(res, failed_key):
+    res["bad"] = int(res.get(failed_key, 0))
+    if res.get("requests", 1) == 0 or res.get("rps", 0) <= 0:
+        return {"error": "no request answered correctly within the run (raise BENCH_TIME)"}
+    return res
+
+
+def wrk_row(cfg, svc, work, kind, conc, files):
+    _, script, _ = WORKLOADS[kind]
+    argv = [WRK, "-c", str(conc), "-t", str(min(conc, 2)), "-d", f"{cfg.seconds}s", "--latency",
+            "--timeout", WRK_TIMEOUT, "-s", str(ROOT / "bench" / "wrk" / script),
+            f"http://127.0.0.1:{svc.port}/"]
+    env = dict(os.environ, BENCH_FILE=str(files["random"]))
+    out, err = run_load(argv, env, work / "wrk.log", cfg.seconds)
+    res = (parse_bench_line(out) or parse_wrk_text(out)) if out else None
+    if res is None:
+        return {"error": f"wrk gave no result: {err or out}"[:300]}
+    return checked(res, "failed")
+
+
+def clamd_row(cfg, svc, work, kind, conc, files):
+    _, opts = CLAMD_WORKLOADS[kind]
+    argv = [str(CLIENT), "-p", str(svc.port), "-c", str(conc), "-d", str(cfg.seconds),
+            "-f", str(files[kind]), *opts]
+    out, err = run_load(argv, dict(os.environ), work / "clamd-client.log", cfg.seconds)
+    res = parse_bench_line(out) if out else None
+    if res is None:
+        return {"error": f"clamd-client gave no result: {err or out}"[:300]}
+    return checked(res, "errors")
+
+
+def cpu_seconds(pid):
+    """User + system CPU time of a process so far."""
+    fields = pathlib.Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def run_rows(cfg, svc, work, rowfn, kinds, concs, tag, results):
+    for kind in kinds:
+        for conc in concs:
+            if not svc.alive():
+                raise RuntimeError(f"{svc.name} died; see {svc.logpath}:\n{svc.tail()}")
+            cpu0 = cpu_seconds(svc.proc.pid)
+            res = rowfn(cfg, svc, work, kind, conc, FILES)
+            # Server CPU per answer: steadier than req/s when the load generator, the server and
+            # other users share the cores.
+            if "error" not in res and res.get("requests"):
+                res["cpu_us"] = (cpu_seconds(svc.proc.pid) - cpu0) * 1e6 / res["requests"]
+            results[(tag, svc.name, kind, conc)] = res
+            if "error" in res:
+                log(f"{svc.name} {kind} c={conc}: FAILED: {res['error']}")
+            else:
+                log(f"{svc.name} {tag} {kind} c={conc}: {res['rps']:.1f} req/s, "
+                    f"p50 {res['p50_us'] / 1000:.2f} ms, p99 {res['p99_us'] / 1000:.2f} ms"
+                    + (f", {res['bad']} failed requests" if res["bad"] else ""))
+
+
+FILES = {}
+
+
+def median(xs):
+    xs = sorted(xs)
+    return xs[len(xs) // 2]
+
+
+def measure_starts(cfg, start, tag):
+    """Starts the service BENCH_STARTS times; the last one stays up for the load rows. The start
+    time and RSS reported are the medians: one start on a shared machine is noise."""
+    ready, rss = [], []
+    for i in range(cfg.starts):
+        svc = start()
+        ready.append(svc.ready_s)
+        rss.append(svc.rss_kib)
+        log(f"{svc.name} ({tag}) ready in {svc.ready_s:.2f} s, RSS {svc.rss_kib / 1024:.1f} MiB")
+        if i == cfg.starts - 1:
+            return svc, {"ready_s": median(ready), "rss_kib": median(rss), "starts": ready}
+        svc.stop()
+    raise AssertionError("BENCH_STARTS is at least 1")
+
+
+def bench_database(cfg, work, tmp, db, tag, concs, clamrest_kinds, results, facts):
+    svc, facts[(tag, "clamrest")] = measure_starts(
+        cfg, lambda: start_clamrest(cfg, work, db, tmp, tag), tag)
+    try:
+        run_rows(cfg, svc, work, wrk_row, clamrest_kinds, concs, tag, results)
+    finally:
+        svc.stop()
+    svc, facts[(tag, "clamd")] = measure_starts(
+        cfg, lambda: start_clamd(cfg, work, db, tmp, tag), tag)
+    try:
+        run_rows(cfg, svc, work, clamd_row, list(CLAMD_WORKLOADS), concs, tag, results)
+    finally:
+        svc.stop()
+
+
+def make_payloads(work):
+    FILES["eicar"] = work / "eicar.com"
+    FILES["eicar"].write_bytes(EICAR)
+    FILES["random"] = work / "random-5mib.bin"
+    subprocess.run(["sh", str(ROOT / "scripts" / "make-sample-file"), str(FILES["random"]),
+                    str(SAMPLE_SIZE)], check=True)
+
+
+def make_large_db(cfg, work):
+    db = work / "db-large"
+    t0 = time.monotonic()
+    subprocess.run([sys.executable, str(ROOT / "bench" / "gen-large-db"), str(db),
+                    str(cfg.hashes), str(cfg.bodies)], check=True, stdout=subprocess.DEVNULL)
+    os.sync()       # its write-back would otherwise run during the first load
+    log(f"large database: {cfg.hashes} hash + {cfg.bodies} body signatures, "
+        f"written in {time.monotonic() - t0:.1f} s")
+    return db
+
+
+# --- the report -------------------------------------------------------------------------------
+
+def cpu_model():
+    for line in pathlib.Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return "unknown"
+
+
+def fmt_rate(r):
+    if r is None:
+        return "—"
+    if "error" in r:
+        return "failed: " + " ".join(r["error"].replace("|", "/").split())
+    s = f"{r['rps']:,.0f} req/s" if r["rps"] >= 100 else f"{r['rps']:,.1f} req/s"
+    s += f"; p50 {fmt_ms(r['p50_us'])}; p99 {fmt_ms(r['p99_us'])}"
+    if "cpu_us" in r:
+        s += f"; server CPU {fmt_cpu(r['cpu_us'])}/req"
+    if r["bad"]:
+        s += f"; **{r['bad']} failed**"
+    return s
+
+
+def fmt_cpu(us):
+    return f"{us:.0f} µs" if us < 1000 else fmt_ms(us)
+
+
+def fmt_ms(us):
+    ms = us / 1000
+    return f"{ms:.2f} ms" if ms < 10 else f"{ms:,.0f} ms"
+
+
+def verdict(ok):
+    return "**met**" if ok else "**not met**"
+
+
+def ratio(a, b):
+    if not a or not b or "error" in a or "error" in b or b["rps"] <= 0:
+        return None
+    return a["rps"] / b["rps"]
+
+
+class Report:
+    def __init__(self, cfg, results, facts):
+        self.cfg = cfg
+        self.results = results
+        self.facts = facts
+        self.rows = []
+        self.targets = []
+
+    def target(self, name, ok, detail):
+        self.targets.append((name, ok, detail))
+        return f"{name}: {verdict(ok)}" if ok is not None else f"{name}: not measured"
+
+    def scan_rows(self, tag, concs):
+        for kind, (label, _, peer) in WORKLOADS.items():
+            for c in concs:
+                a = self.results.get((tag, "clamrest", kind, c))
+                if a is None:
+                    continue
+                b = self.results.get((tag, "clamd", peer, c)) if peer else None
+                r = ratio(a, b)
+                self.rows.append([tag, label, str(c), fmt_rate(a), fmt_rate(b),
+                                  f"{r:.2f}x" if r else "—", self.scan_target(tag, kind, c, a, r)])
+
+    def scan_target(self, tag, kind, c, a, r):
+        if tag != "test" or "error" in a:
+            return ""
+        ok_rps = a["bad"] == 0
+        if kind == "eicar-chunked" and c == 4:
+            return self.target("EICAR c=4 ≥ 4x clamd", r is not None and r >= 4 and ok_rps,
+                               f"{r or 0:.2f}x")
+        if kind.startswith("eicar") and c == 64:
+            return self.target(f"p99 < 5 ms at c=64 ({kind})", a["p99_us"] < 5000 and ok_rps,
+                               fmt_ms(a["p99_us"]))
+        if kind == "random":
+            return self.target(f"5 MiB c={c} ≥ 1.25x clamd", r is not None and r >= 1.25 and ok_rps,
+                               f"{r or 0:.2f}x")
+        if kind == "check" and c == 64:
+            return self.target("GET /check ≥ 80,000 req/s at c=64", a["rps"] >= 80000 and ok_rps,
+                               f"{a['rps']:,.0f} req/s")
+        return ""
+
+    def fact_rows(self):
+        for tag in ("test", "large"):
+            a, b = self.facts.get((tag, "clamrest")), self.facts.get((tag, "clamd"))
+            if not a:
+                continue
+            what = f"start to ready: load + compile (median of {self.cfg.starts})"
+            t = ""
+            if tag == "large":
+                t = self.target("start to ready, large DB < 2 s", a["ready_s"] < 2,
+                                f"{a['ready_s']:.2f} s")
+            self.rows.append([tag, what, "—", f"{a['ready_s']:.2f} s",
+                              f"{b['ready_s']:.2f} s" if b else "—",
+                              f"{a['ready_s'] / b['ready_s']:.2f}x" if b else "—", t])
+            what = "idle RSS after load" if tag == "test" else "RSS after load"
+            what += f" (median of {self.cfg.starts})"
+            t = ""
+            if tag == "test":
+                t = self.target("idle RSS, test DB < 20 MiB", a["rss_kib"] < 20 * 1024,
+                                f"{a['rss_kib'] / 1024:.1f} MiB")
+            self.rows.append([tag, what, "—", f"{a['rss_kib'] / 1024:.1f} MiB",
+                              f"{b['rss_kib'] / 1024:.1f} MiB" if b else "—",
+                              f"{a['rss_kib'] / b['rss_kib']:.2f}x" if b else "—", t])
+
+    def markdown(self, header):
+        self.fact_rows()
+        self.scan_rows("test", self.cfg.conc)
+        if self.cfg.large:
+            self.scan_rows("large", self.cfg.large_conc)
+        head = ["DB", "Measure", "C", "clamrest", "clamd", "clamrest ÷ clamd", "Target"]
+        lines = ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
+        lines += ["| " + " | ".join(r) + " |" for r in self.rows]
+        met = sum(1 for t in self.targets if t[1])
+        summary = [f"Targets met: {met} of {len(self.targets)}."]
+        summary += [f"- {n}: {verdict(ok)} ({d})" for n, ok, d in self.targets]
+        return "\n".join(header + [""] + lines + [""] + summary) + "\n"
+
+
+def report_header(cfg, started, load_before, load_after, elapsed):
+    clamd_ver = subprocess.run([CLAMD, "--version"], capture_output=True, text=True).stdout.strip()
+    tmpfs = "tmpfs (/dev/shm)" if pathlib.Path("/dev/shm").is_dir() else "disk"
+    return [
+        "# clamrest against clamd",
+        "",
+        f"- Date: {started.strftime('%Y-%m-%d %H:%M:%S %Z').strip()}; run took {elapsed:.0f} s",
+        f"- Machine: {cpu_model()}, {os.cpu_count()} cores; load average {load_before} before, "
+        f"{load_after} after (the machine is shared: other load skews every row)",
+        f"- Command: `make bench` (BENCH_TIME={cfg.seconds} s per row, "
+        f"BENCH_CONC=\"{' '.join(map(str, cfg.conc))}\", "
+        f"BENCH_LARGE_CONC=\"{' '.join(map(str, cfg.large_conc))}\", BENCH_STARTS={cfg.starts})",
+        f"- Engines: libclamav in clamrest and {clamd_ver}; temporary files on {tmpfs}",
+        f"- clamrest: defaults (SCAN_THREADS = IO_THREADS = cores), LOGGING_LEVEL=WARNING; "
+        f"load from wrk -c C -t min(C,2), keep-alive",
+        f"- clamd: MaxThreads {cfg.clamd_threads} (default 10; raised so 64 sessions are served), "
+        f"MaxQueue {cfg.clamd_queue}, StreamMaxLength 64M; load from build/bench/clamd-client: "
+        f"C threads, one IDSESSION each, INSTREAM in 64 KiB chunks",
+        f"- DBs: test = scripts/make-testdb (EICAR); large = bench/gen-large-db "
+        f"({cfg.hashes:,} .hdb + {cfg.bodies:,} .ndb signatures + EICAR)",
+        "- 5 MiB rows rewrite the first 16 bytes per request, so the clean-file cache never hits. "
+        "p50/p99 are per-request latencies; \"failed\" counts errors, non-200 answers and wrong "
+        "verdicts, which are left out of req/s. Server CPU/req is the service's user + system CPU "
+        "time during the row divided by the requests answered: the steadier number when clients, "
+        "servers and other users share the cores.",
+    ]
+
+
+def loadavg():
+    return " ".join(pathlib.Path("/proc/loadavg").read_text().split()[:3])
+
+
+def main():
+    cfg = Settings()
+    for tool in (WRK, CLAMD, str(CLIENT), cfg.clamrest):
+        if not os.access(tool, os.X_OK):
+            sys.exit(f"bench: {tool} is missing (make deps all, then bench/run-bench)")
+    started = datetime.datetime.now().astimezone()
+    t0 = time.monotonic()
+    load_before = loadavg()
+    work = pathlib.Path(tempfile.mkdtemp(prefix="clamrest-bench."))
+    shm = pathlib.Path("/dev/shm")
+    tmp = pathlib.Path(tempfile.mkdtemp(prefix="clamrest-bench.", dir=shm if shm.is_dir() else work))
+    results, facts = {}, {}
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    try:
+        make_payloads(work)
+        db = work / "db-test"
+        subprocess.run(["sh", str(ROOT / "scripts" / "make-testdb"), str(db), str(DB_VERSION)],
+                       check=True)
+        bench_database(cfg, work, tmp, db, "test", cfg.conc, list(WORKLOADS), results, facts)
+        if cfg.large:
+            db = make_large_db(cfg, work)
+            bench_database(cfg, work, tmp, db, "large", cfg.large_conc,
+                           ["eicar-chunked", "eicar-multipart", "random"], results, facts)
+    except RuntimeError as e:
+        log(str(e))
+        keep = ROOT / "build" / "bench" / "failed-run"
+        shutil.rmtree(keep, ignore_errors=True)
+        shutil.copytree(work, keep, ignore=shutil.ignore_patterns("db-*", "*.bin"))
+        log(f"logs kept in {keep}")
+        return 1
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.rmtree(work, ignore_errors=True)
+    header = report_header(cfg, started, load_before, loadavg(), time.monotonic() - t0)
+    text = Report(cfg, results, facts).markdown(header)
+    cfg.out.write_text(text)
+    raw = ROOT / "build" / "bench" / "results.json"
+    raw.write_text(json.dumps({"results": [dict(zip(("db", "service", "workload", "c"), k), **v)
+                                           for k, v in results.items()],
+                               "startup": [dict(zip(("db", "service"), k), **v)
+                                           for k, v in facts.items()]}, indent=1))
+    print(text)
+    log(f"written to {cfg.out} (raw numbers in {raw})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
