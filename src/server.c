@@ -105,6 +105,7 @@ struct request {
 	int status;
 	int scanned;			/* res holds the verdict */
 	int discarding;
+	uint64_t discard_limit;		/* body bytes after which a discarding request is cut */
 	uint64_t seen;			/* body bytes received, counted against MAX_CONTENT_LENGTH */
 	double t0, body_t0;
 	struct body *body;
@@ -452,6 +453,38 @@ request_new(struct server *srv, struct MHD_Connection *conn, const struct route_
 	return r;
 }
 
+static void
+request_discard(struct request *r, uint64_t limit)
+{
+	r->discarding = 1;
+	r->discard_limit = limit;
+	multipart_free(r->mp);
+	r->mp = NULL;
+	body_reset(r->body);
+}
+
+/* An answer decided from the head: given at once, closing the connection, when the body is too
+ * large or its framing untrusted; otherwise after reading and dropping the body, so the connection
+ * lives on and a proxy in front does not take the early close for a failed upstream. */
+static int
+request_answer_now(struct request *r)
+{
+	const char *h;
+	long long len;
+
+	if (r->status == MHD_HTTP_CONTENT_TOO_LARGE || r->status == MHD_HTTP_BAD_REQUEST)
+		return 1;
+	/* A client waiting for "100 Continue" has sent no body: it gets the answer instead. */
+	h = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_EXPECT);
+	if (h != NULL)
+		return 1;
+	h = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+	if (h != NULL && util_parse_ll(h, 0, INT64_MAX, &len) == 0 && len > SERVER_DISCARD_SLACK)
+		return 1;
+	request_discard(r, SERVER_DISCARD_SLACK);
+	return 0;
+}
+
 /* Body bytes: stored (or, after an error, counted and dropped). 0 to go on, -1 to hang up. */
 static int
 request_data(struct request *r, const char *data, size_t len)
@@ -464,7 +497,7 @@ request_data(struct request *r, const char *data, size_t len)
 		r->body_t0 = util_now();
 	r->seen += len;
 	if (r->discarding)
-		return r->seen > cfg->max_content_length + SERVER_DISCARD_SLACK ? -1 : 0;
+		return r->seen > r->discard_limit ? -1 : 0;
 	elapsed = util_now() - r->body_t0;
 	if (cfg->min_upload_rate > 0 && elapsed > cfg->request_timeout &&
 	    (double)r->seen / elapsed < cfg->min_upload_rate) {
@@ -483,8 +516,7 @@ request_data(struct request *r, const char *data, size_t len)
 			request_reject(r, MHD_HTTP_INTERNAL_SERVER_ERROR, r->srv->canned.internal);
 	}
 	/* Nothing more is kept; the rest is read and dropped so the client gets the answer. */
-	r->discarding = 1;
-	body_reset(r->body);
+	request_discard(r, cfg->max_content_length + SERVER_DISCARD_SLACK);
 	return 0;
 }
 
@@ -714,8 +746,7 @@ server_handler(void *cls, struct MHD_Connection *conn, const char *url, const ch
 	if ((r = request_new(srv, conn, rt)) == NULL)
 		return MHD_NO;
 	*con_cls = r;
-	/* An answer decided now closes the connection, so an unwanted body is never read. */
-	if (r->answer != NULL)
+	if (r->answer != NULL && request_answer_now(r))
 		return MHD_queue_response(conn, (unsigned)r->status, r->answer);
 	return MHD_YES;
 }
@@ -963,12 +994,30 @@ server_port(struct server *srv)
 	return srv->port;
 }
 
+static unsigned
+server_busy(struct server *srv)
+{
+	unsigned n = 0;
+
+	pthread_mutex_lock(&srv->watch_lock);
+	for (struct conn_watch *w = srv->watch.next; w != &srv->watch; w = w->next)
+		n += atomic_load(&w->busy) != 0;
+	pthread_mutex_unlock(&srv->watch_lock);
+	return n;
+}
+
 void
 server_stop(struct server *srv)
 {
+	double end;
+
 	if (srv == NULL)
 		return;
 	MHD_quiesce_daemon(srv->daemon);
+	/* Uploads under way, and scans, get a while to finish and be answered. */
+	end = util_now() + SERVER_STOP_GRACE;
+	while (server_busy(srv) > 0 && util_now() < end)
+		usleep(20000);
 	/* Every accepted scan runs and resumes its connection before the daemon goes. */
 	pool_stop(srv->pool);
 	server_free(srv);

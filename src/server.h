@@ -12,7 +12,9 @@ struct scanner;
 struct dnsver;
 
 #define SERVER_CONN_MEMORY   (128 * 1024)	/* bytes per connection; 32 KiB halves upload speed */
-#define SERVER_DISCARD_SLACK (16 * 1024 * 1024)	/* bytes read past the limit before we hang up */
+#define SERVER_DISCARD_SLACK (16 * 1024 * 1024)	/* bytes of an unwanted body read (and dropped)
+						 * before we hang up instead of answering */
+#define SERVER_STOP_GRACE    10			/* seconds requests in progress get to finish */
 #define SERVER_RETRY_AFTER   "1"		/* seconds, in 503 answers when the scan pool is full */
 
 struct server;
