@@ -284,3 +284,20 @@ def test_scan_that_libclamav_could_not_run_is_an_error_not_clean(start):
     # The folder is made again: the next scan runs.
     r = scan(srv, harness.EICAR)
     assert r.status_code == 200 and r.json()["malware"] is True, r.text
+
+
+def test_sigterm_lets_an_upload_in_progress_finish(start):
+    srv = start()
+    s = socket.create_connection(("127.0.0.1", srv.port))
+    s.sendall(b"POST /v2/scan-chunked HTTP/1.1\r\nHost: x\r\nAuthorization: " +
+              harness.basic().encode() + b"\r\nContent-Length: %d\r\n\r\n" % len(harness.EICAR) +
+              harness.EICAR[:10])
+    time.sleep(0.3)
+    srv.signal(signal.SIGTERM)
+    time.sleep(0.5)
+    s.sendall(harness.EICAR[10:])
+    s.settimeout(10)
+    answer = s.recv(4096)
+    s.close()
+    assert answer.startswith(b"HTTP/1.1 200") and b'"malware":true' in answer, answer
+    assert srv.proc.wait(15) == 0
