@@ -95,7 +95,7 @@ soak: deps all
 	SOAK_TIME=$(SOAK_TIME) CLAMREST_BIN=$(CURDIR)/$(BUILD)/clamrest $(PYTHON) tests/soak.py
 
 # The end-to-end suite with the server under valgrind (slow: scans are about 50x slower).
-VALGRIND = valgrind --quiet --error-exitcode=99 --leak-check=full --show-leak-kinds=definite \
+VALGRIND = valgrind --quiet --vgdb=no --error-exitcode=99 --leak-check=full --show-leak-kinds=definite \
 	--errors-for-leak-kinds=definite --suppressions=$(CURDIR)/tests/valgrind.supp
 valgrind: deps all
 	printf '#!/bin/sh\nexec $(VALGRIND) $(CURDIR)/$(BUILD)/clamrest "$$@"\n' > $(BUILD)/clamrest-valgrind
