@@ -528,7 +528,8 @@ def test_tmpdir_clean_after_aborted_upload(start, framing):
             c.send(chunked(os.urandom(1024 * 1024), 65536)[:-5])
         time.sleep(0.2)
     # The aborted request is logged (status 499) once the server has noticed.
-    assert harness.wait_until(lambda: '"url.path":"/v2/scan-chunked"' in harness.stdout_of(s), 10), s.logs()
+    assert harness.wait_until(lambda: '"url.path":"/v2/scan-chunked"' in harness.stdout_of(s),
+                              10 * harness.TIME_FACTOR), s.logs()
     assert harness.wait_until(lambda: fds_in(s, s.tmpdir) == [], 5), \
         f"open files left in TMPDIR: {fds_in(s, s.tmpdir)}"
     assert harness.tmp_leftovers(s) == [], harness.tmp_leftovers(s)
