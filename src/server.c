@@ -104,6 +104,7 @@ struct request {
 	struct MHD_Response *answer;	/* decided before the scan (an error); NULL: scan */
 	int status;
 	int scanned;			/* res holds the verdict */
+	int answered;			/* an answer was queued (and counted) */
 	int discarding;
 	uint64_t discard_limit;		/* body bytes after which a discarding request is cut */
 	uint64_t seen;			/* body bytes received, counted against MAX_CONTENT_LENGTH */
@@ -542,19 +543,27 @@ scan_job(void *arg)
 	MHD_resume_connection(r->conn);
 }
 
-/* A POST's own answers; counted when the request completes, with the status it ended with. */
+/* A POST's answer: counted when queued, before the client can see it. */
+static enum MHD_Result
+post_answer(struct request *r, unsigned status, struct MHD_Response *resp)
+{
+	r->status = (int)status;
+	r->answered = 1;
+	return reply(r->conn, r->route->metric, status, resp);
+}
+
+/* A POST's own body (in r->out or static), sent without a copy. */
 static enum MHD_Result
 post_reply(struct request *r, unsigned status, const char *ctype, const char *body, size_t len)
 {
 	struct MHD_Response *resp;
 	enum MHD_Result ret;
 
-	r->status = (int)status;
 	resp = MHD_create_response_from_buffer(len, (void *)(uintptr_t)body, MHD_RESPMEM_PERSISTENT);
 	if (resp == NULL)
 		return MHD_NO;
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
-	ret = MHD_queue_response(r->conn, status, resp);
+	ret = post_answer(r, status, resp);
 	MHD_destroy_response(resp);
 	return ret;
 }
@@ -597,7 +606,7 @@ request_complete(struct request *r)
 
 	if (r->mp != NULL && (multipart_finish(r->mp) != 0 || multipart_file_count(r->mp) != 1)) {
 		request_reject(r, MHD_HTTP_BAD_REQUEST, srv->canned.single_file);
-		return MHD_queue_response(r->conn, MHD_HTTP_BAD_REQUEST, r->answer);
+		return post_answer(r, MHD_HTTP_BAD_REQUEST, r->answer);
 	}
 	/* Suspend first: the scan may finish, and resume, before pool_submit returns. */
 	MHD_suspend_connection(r->conn);
@@ -618,7 +627,7 @@ handle_post(struct request *r, const char *data, size_t *size)
 		return MHD_YES;
 	}
 	if (r->answer != NULL)
-		return MHD_queue_response(r->conn, (unsigned)r->status, r->answer);
+		return post_answer(r, (unsigned)r->status, r->answer);
 	if (r->scanned)
 		return answer_scan(r);
 	return request_complete(r);
@@ -747,7 +756,7 @@ server_handler(void *cls, struct MHD_Connection *conn, const char *url, const ch
 		return MHD_NO;
 	*con_cls = r;
 	if (r->answer != NULL && request_answer_now(r))
-		return MHD_queue_response(conn, (unsigned)r->status, r->answer);
+		return post_answer(r, (unsigned)r->status, r->answer);
 	return MHD_YES;
 }
 
@@ -793,7 +802,8 @@ server_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	watch_busy(conn, 0);
 	if (r == NULL || *con_cls == &server_get_marker)
 		return;
-	metrics_request(r->route->metric, (unsigned)r->status);
+	if (!r->answered)	/* the client went away first */
+		metrics_request(r->route->metric, 0);
 	log_request(r, conn, toe);
 	request_free(r);
 	*con_cls = NULL;
