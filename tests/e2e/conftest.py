@@ -4,6 +4,18 @@ import pytest
 import harness
 
 
+def _stop_all(servers):
+    """Stops every server first (none is left running when one fails), then checks each."""
+    results = []
+    for srv in servers:
+        rc = srv.stop()
+        results.append((rc, srv.logs()))
+        srv.cleanup()
+    for rc, logs in results:
+        assert "runtime error" not in logs and "AddressSanitizer" not in logs, logs
+        assert rc in (0, None), f"clamrest exited with {rc}:\n{logs}"
+
+
 @pytest.fixture
 def start():
     """start(env=..., db_version=...) -> a running Clamrest; stopped, checked and removed after."""
@@ -15,12 +27,7 @@ def start():
         return srv
 
     yield _start
-    for srv in started:
-        rc = srv.stop()
-        logs = srv.logs()
-        srv.cleanup()
-        assert "runtime error" not in logs and "AddressSanitizer" not in logs, logs
-        assert rc in (0, None), f"clamrest exited with {rc}:\n{logs}"
+    _stop_all(started)
 
 
 @pytest.fixture
@@ -54,9 +61,4 @@ def start_module():
         return srv
 
     yield _start
-    for srv in started:
-        rc = srv.stop()
-        logs = srv.logs()
-        srv.cleanup()
-        assert "runtime error" not in logs and "AddressSanitizer" not in logs, logs
-        assert rc in (0, None), f"clamrest exited with {rc}:\n{logs}"
+    _stop_all(started)

@@ -2,6 +2,7 @@
 
 Every service runs on 127.0.0.1 on a free port and is stopped by the test that started it.
 """
+import atexit
 import base64
 import os
 import pathlib
@@ -73,6 +74,18 @@ class Dnsmasq:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
+_LIVE = set()
+
+
+@atexit.register
+def _kill_leftovers():
+    """No server outlives the test run, whatever a test did."""
+    for proc in list(_LIVE):
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
 class Clamrest:
     """The real binary on a free port; env overrides the test defaults."""
 
@@ -106,6 +119,7 @@ class Clamrest:
         self.out = open(self.dir / "stdout", "wb")
         self.err = open(self.dir / "stderr", "wb")
         self.proc = subprocess.Popen([BIN, *args], env=self.env, stdout=self.out, stderr=self.err)
+        _LIVE.add(self.proc)
         if wait and not wait_until(self.ready):
             self.stop()
             raise RuntimeError("clamrest did not become ready:\n" + self.logs())
@@ -137,6 +151,7 @@ class Clamrest:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        _LIVE.discard(self.proc)
         self.out.close()
         self.err.close()
         return self.proc.returncode
