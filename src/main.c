@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include "auth.h"
@@ -23,24 +24,46 @@ fail_config(const char *err)
 	return EXIT_CONFIG;
 }
 
+/* Reads one line from stdin; on a terminal, prompts and does not echo it. */
+static int
+read_password(char *buf, size_t len)
+{
+	struct termios old, quiet;
+	int tty = isatty(STDIN_FILENO) && tcgetattr(STDIN_FILENO, &old) == 0;
+	char *got;
+
+	if (tty) {
+		fprintf(stderr, "Password: ");
+		quiet = old;
+		quiet.c_lflag &= (tcflag_t)~ECHO;
+		tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet);
+	}
+	got = fgets(buf, (int)len, stdin);
+	if (tty) {
+		tcsetattr(STDIN_FILENO, TCSAFLUSH, &old);
+		fputc('\n', stderr);
+	}
+	return got == NULL ? -1 : 0;
+}
+
 static int
 hash_password(void)
 {
 	char pass[1024], out[256];
 	size_t len;
+	int rc = 1;
 
-	if (isatty(STDIN_FILENO))
-		fprintf(stderr, "Password: ");
-	if (fgets(pass, sizeof(pass), stdin) == NULL)
-		return 1;
-	len = strcspn(pass, "\r\n");
-	if (len == 0 || auth_hash_password(pass, len, 29000, out, sizeof(out)) != 0) {
-		fprintf(stderr, "clamrest: no password read\n");
-		return 1;
+	if (read_password(pass, sizeof(pass)) == 0) {
+		len = strcspn(pass, "\r\n");
+		if (len > 0 && auth_hash_password(pass, len, 29000, out, sizeof(out)) == 0) {
+			printf("%s\n", out);
+			rc = 0;
+		}
 	}
 	explicit_bzero(pass, sizeof(pass));
-	printf("%s\n", out);
-	return 0;
+	if (rc != 0)
+		fprintf(stderr, "clamrest: no password read\n");
+	return rc;
 }
 
 /* Signals are taken by this thread alone, with sigwait: no handler runs inside other code. */

@@ -104,3 +104,28 @@ def test_tls_needs_a_matching_pair(tmp_path):
                        capture_output=True, timeout=30)
     assert p.returncode == 2, p
     assert b"TLS" in p.stderr, p.stderr
+
+
+def test_hash_password_prompts_without_echo_on_a_terminal():
+    import os
+    import pty
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.execv(harness.BIN, [harness.BIN, "hash-password"])
+    seen = b""
+    while b"Password: " not in seen:
+        seen += os.read(fd, 1024)
+    os.write(fd, b"TopSecret42\n")
+    while True:
+        try:
+            chunk = os.read(fd, 1024)
+        except OSError:
+            break
+        if not chunk:
+            break
+        seen += chunk
+    _, status = os.waitpid(pid, 0)
+    assert os.WEXITSTATUS(status) == 0, seen
+    assert b"TopSecret42" not in seen, seen
+    line = [x for x in seen.split(b"\n") if x.strip().startswith(b"$pbkdf2-sha256$")]
+    assert line and pbkdf2_sha256.verify("TopSecret42", line[0].strip().decode()), seen

@@ -301,3 +301,40 @@ def test_sigterm_lets_an_upload_in_progress_finish(start):
     s.close()
     assert answer.startswith(b"HTTP/1.1 200") and b'"malware":true' in answer, answer
     assert srv.proc.wait(15) == 0
+
+
+def test_connection_cap(start):
+    srv = start(env={"MAX_CONNECTIONS": "4", "IO_THREADS": "1"})
+    held = [socket.create_connection(("127.0.0.1", srv.port)) for _ in range(4)]
+    time.sleep(0.3)
+    extra = socket.create_connection(("127.0.0.1", srv.port))
+    extra.settimeout(5)
+    extra.sendall(b"GET /check HTTP/1.1\r\nHost: x\r\n\r\n")
+    try:
+        answer = extra.recv(100)
+    except (ConnectionResetError, socket.timeout):
+        answer = b""
+    extra.close()
+    assert answer == b"", answer
+    for s in held:
+        s.close()
+    assert harness.wait_until(lambda: requests.get(srv.url + "/check", timeout=2).status_code == 200, 10)
+
+
+def test_check_version_follows_a_reload(start, dns):
+    d = dns(27020)
+    srv = start(env={"DB_CHECK_INTERVAL": "0", "CLAMAV_DNS_SERVER": d.server})
+    body = {}
+
+    def version_is(v):
+        r = requests.get(srv.url + "/check_version", timeout=5)
+        body.update(r.json())
+        return r.json().get("clamd-actual") == v
+
+    assert harness.wait_until(lambda: version_is(27000), 10), body
+    assert body["outdated"] is True and body["clamd-required"] == 27020
+    harness.make_db(srv.db, 27020)
+    srv.signal(signal.SIGUSR2)
+    assert harness.wait_until(lambda: version_is(27020), 15), body
+    r = requests.get(srv.url + "/check_version", timeout=5)
+    assert r.status_code == 200 and r.json()["outdated"] is False, r.text
