@@ -60,7 +60,7 @@ replay: $(REPLAY_BIN)
 	@set -e; for n in $(FUZZ_NAMES); do \
 	  echo "== replay $$n"; ./$(BUILD)/replay/$$n fuzz/corpus/$$n fuzz/regression/$$n; done
 
-e2e: all
+e2e: all client-examples/5MiB.bin
 	CLAMREST_BIN=$(CURDIR)/$(BUILD)/clamrest $(PYTHON) -m pytest -q -p no:cacheprovider tests/e2e
 
 perf-smoke: all client-examples/5MiB.bin
