@@ -61,7 +61,7 @@ replay: $(REPLAY_BIN)
 	  echo "== replay $$n"; ./$(BUILD)/replay/$$n fuzz/corpus/$$n fuzz/regression/$$n; done
 
 e2e: all client-examples/5MiB.bin
-	CLAMREST_BIN=$(CURDIR)/$(BUILD)/clamrest $(PYTHON) -m pytest -q -p no:cacheprovider tests/e2e
+	timeout 1500 env CLAMREST_BIN=$(CURDIR)/$(BUILD)/clamrest $(PYTHON) -m pytest -q -p no:cacheprovider tests/e2e
 
 perf-smoke: all client-examples/5MiB.bin
 	@sh perf/run-perf smoke

@@ -32,15 +32,16 @@ read_password(char *buf, size_t len)
 	int tty = isatty(STDIN_FILENO) && tcgetattr(STDIN_FILENO, &old) == 0;
 	char *got;
 
+	/* Echo goes off before the prompt shows, and nothing typed is discarded (TCSANOW). */
 	if (tty) {
-		fprintf(stderr, "Password: ");
 		quiet = old;
 		quiet.c_lflag &= (tcflag_t)~ECHO;
-		tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet);
+		tcsetattr(STDIN_FILENO, TCSANOW, &quiet);
+		fprintf(stderr, "Password: ");
 	}
 	got = fgets(buf, (int)len, stdin);
 	if (tty) {
-		tcsetattr(STDIN_FILENO, TCSAFLUSH, &old);
+		tcsetattr(STDIN_FILENO, TCSANOW, &old);
 		fputc('\n', stderr);
 	}
 	return got == NULL ? -1 : 0;

@@ -1,5 +1,6 @@
 """Production features: /metrics in the Prometheus format, hash-password, native TLS."""
 import subprocess
+import time
 
 import requests
 from passlib.hash import pbkdf2_sha256
@@ -109,23 +110,37 @@ def test_tls_needs_a_matching_pair(tmp_path):
 def test_hash_password_prompts_without_echo_on_a_terminal():
     import os
     import pty
+    import select
     pid, fd = pty.fork()
     if pid == 0:
         os.execv(harness.BIN, [harness.BIN, "hash-password"])
-    seen = b""
-    while b"Password: " not in seen:
-        seen += os.read(fd, 1024)
-    os.write(fd, b"TopSecret42\n")
-    while True:
+
+    def read_until(pred, timeout=10):
+        got = b""
+        end = time.monotonic() + timeout
+        while not pred(got) and time.monotonic() < end:
+            if select.select([fd], [], [], 0.1)[0]:
+                try:
+                    chunk = os.read(fd, 1024)
+                except OSError:
+                    break
+                if not chunk:
+                    break
+                got += chunk
+        return got
+
+    try:
+        seen = read_until(lambda b: b"Password: " in b)
+        assert b"Password: " in seen, seen
+        os.write(fd, b"TopSecret42\n")
+        seen += read_until(lambda b: b"$pbkdf2-sha256$" in b and b.endswith(b"\n"))
+    finally:
         try:
-            chunk = os.read(fd, 1024)
-        except OSError:
-            break
-        if not chunk:
-            break
-        seen += chunk
-    _, status = os.waitpid(pid, 0)
-    assert os.WEXITSTATUS(status) == 0, seen
+            os.kill(pid, 9)
+        except ProcessLookupError:
+            pass
+        os.waitpid(pid, 0)
+        os.close(fd)
     assert b"TopSecret42" not in seen, seen
     line = [x for x in seen.split(b"\n") if x.strip().startswith(b"$pbkdf2-sha256$")]
     assert line and pbkdf2_sha256.verify("TopSecret42", line[0].strip().decode()), seen
