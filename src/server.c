@@ -388,26 +388,38 @@ request_reject(struct request *r, unsigned status, struct MHD_Response *answer)
 		metrics_shed();
 }
 
-/* Checks a POST before its body: framing, auth, load, size and content type. */
+/* 1 when the request carries basic auth of a configured user; the user name is kept for the log
+ * either way. */
+static int
+request_authorized(struct request *r)
+{
+	const char *h, *user, *pass;
+	char buf[SERVER_AUTH_MAX];
+	size_t ulen, plen;
+	int ok;
+
+	h = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+	if (h == NULL || auth_parse_basic(h, buf, sizeof(buf), &user, &ulen, &pass, &plen) != 0)
+		return 0;
+	snprintf(r->user, sizeof(r->user), "%.*s", (int)ulen, user);
+	ok = auth_check(r->srv->auth, user, ulen, pass, plen);
+	explicit_bzero(buf, sizeof(buf));
+	return ok;
+}
+
+/* Checks a POST before its body: auth, load, size and content type. */
 static void
 request_precheck(struct request *r)
 {
 	struct server *srv = r->srv;
 	struct MHD_Connection *conn = r->conn;
-	const char *h, *user, *pass;
-	char buf[SERVER_AUTH_MAX];
-	size_t ulen, plen;
+	const char *h;
 	long long len;
 
-	h = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
-	if (h == NULL || auth_parse_basic(h, buf, sizeof(buf), &user, &ulen, &pass, &plen) != 0 ||
-	    !auth_check(srv->auth, user, ulen, pass, plen)) {
-		if (h != NULL && auth_parse_basic(h, buf, sizeof(buf), &user, &ulen, &pass, &plen) == 0)
-			snprintf(r->user, sizeof(r->user), "%.*s", (int)ulen, user);
+	if (!request_authorized(r)) {
 		request_reject(r, MHD_HTTP_UNAUTHORIZED, srv->canned.unauthorized);
 		return;
 	}
-	snprintf(r->user, sizeof(r->user), "%.*s", (int)ulen, user);
 	if (!server_ready(srv)) {
 		request_reject(r, MHD_HTTP_SERVICE_UNAVAILABLE, srv->canned.unavailable);
 		return;
