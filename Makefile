@@ -99,7 +99,7 @@ VALGRIND = valgrind --quiet --vgdb=no --error-exitcode=99 --leak-check=full --sh
 	--errors-for-leak-kinds=definite --suppressions=$(CURDIR)/tests/valgrind.supp
 # valgrind keeps files of its own in $$TMPDIR: it gets /tmp, clamrest gets the test's TMPDIR as a flag.
 valgrind: deps all
-	printf '#!/bin/sh\nexec env TMPDIR=/tmp $(VALGRIND) $(CURDIR)/$(BUILD)/clamrest --tmpdir "$${TMPDIR:-/tmp}" "$$@"\n' \
+	printf '#!/bin/sh\nexec env TMPDIR=/tmp $(VALGRIND) $(CURDIR)/$(BUILD)/clamrest "$$@" --tmpdir "$${TMPDIR:-/tmp}"\n' \
 	  > $(BUILD)/clamrest-valgrind
 	chmod +x $(BUILD)/clamrest-valgrind
 	CLAMREST_BIN=$(CURDIR)/$(BUILD)/clamrest-valgrind CLAMREST_SLOW=1 \

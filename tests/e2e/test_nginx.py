@@ -281,7 +281,8 @@ def test_instance_stopped_mid_run_loses_no_scan(stack, sig):
         t.join(60)
     print("scans before/after the signal:", done, "retried:", proxy.error_log().count("upstream:"))
     assert not failures, f"{len(failures)} failed scans, e.g. {failures[:5]}\n{proxy.error_log()[-3000:]}"
-    assert done[0] > 20 and done[1] > 20, done
+    least = 2 if harness.TIME_FACTOR > 1 else 20  # under valgrind scans are ~50x slower
+    assert done[0] > least and done[1] > least, done
     assert backends[1].proc.poll() is None
     if sig == signal.SIGTERM:
         assert backends[0].proc.returncode == 0, backends[0].logs()

@@ -323,6 +323,7 @@ def test_connection_cap(start):
 
 def test_check_version_follows_a_reload(start, dns):
     d = dns(27020)
+    assert harness.dns_ready(d, timeout=10 * harness.TIME_FACTOR)
     srv = start(env={"DB_CHECK_INTERVAL": "0", "CLAMAV_DNS_SERVER": d.server})
     body = {}
 
@@ -331,10 +332,10 @@ def test_check_version_follows_a_reload(start, dns):
         body.update(r.json())
         return r.json().get("clamd-actual") == v
 
-    assert harness.wait_until(lambda: version_is(27000), 10), body
+    assert harness.wait_until(lambda: version_is(27000), 10 * harness.TIME_FACTOR), body
     assert body["outdated"] is True and body["clamd-required"] == 27020
     harness.make_db(srv.db, 27020)
     srv.signal(signal.SIGUSR2)
-    assert harness.wait_until(lambda: version_is(27020), 15), body
+    assert harness.wait_until(lambda: version_is(27020), 15 * harness.TIME_FACTOR), body
     r = requests.get(srv.url + "/check_version", timeout=5)
     assert r.status_code == 200 and r.json()["outdated"] is False, r.text
