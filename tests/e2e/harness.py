@@ -111,7 +111,7 @@ class Clamrest:
             "DB_CHECK_INTERVAL": "1",
             "LOGGING_LEVEL": "INFO",
         }
-        for var in ("ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS"):
+        for var in ("ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS", "CLAMREST_REAL_BIN"):
             if var in os.environ:
                 self.env[var] = os.environ[var]
         self.env.update(env or {})

@@ -237,7 +237,7 @@ def test_ready_only_after_engine_loaded(tmp_path):
     env = {"PATH": os.environ["PATH"], "HOST": "127.0.0.1", "PORT": str(port),
            "CLAMAV_DB_DIR": str(db), "TMPDIR": str(tmp_path), "APPLICATION_USERS": harness.demo_users(),
            "CLAMAV_DNS_SERVER": "127.0.0.1:9"}
-    for var in ("ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS"):
+    for var in ("ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS", "CLAMREST_REAL_BIN"):
         if var in os.environ:
             env[var] = os.environ[var]
     proc = subprocess.Popen([harness.BIN], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
