@@ -16,9 +16,8 @@ def _stop_all(servers):
         assert rc in (0, None), f"clamrest exited with {rc}:\n{logs}"
 
 
-@pytest.fixture
-def start():
-    """start(env=..., db_version=...) -> a running Clamrest; stopped, checked and removed after."""
+def _servers():
+    """A start(**kw) function and the list of servers it started."""
     started = []
 
     def _start(**kw):
@@ -26,6 +25,13 @@ def start():
         started.append(srv)
         return srv
 
+    return _start, started
+
+
+@pytest.fixture
+def start():
+    """start(env=..., db_version=...) -> a running Clamrest; stopped, checked and removed after."""
+    _start, started = _servers()
     yield _start
     _stop_all(started)
 
@@ -53,12 +59,6 @@ def server(start):
 @pytest.fixture(scope="module")
 def start_module():
     """Like start, but the servers live for the whole test module (one server for many tests)."""
-    started = []
-
-    def _start(**kw):
-        srv = harness.Clamrest(**kw)
-        started.append(srv)
-        return srv
-
+    _start, started = _servers()
     yield _start
     _stop_all(started)

@@ -11,6 +11,11 @@ import requests
 import harness
 
 
+def eventually(pred, seconds):
+    """Waits for pred, longer when the server runs under valgrind."""
+    return harness.wait_until(pred, seconds * harness.TIME_FACTOR)
+
+
 def scan(srv, data, timeout=30):
     return requests.post(srv.url + "/v2/scan-chunked", data=data, auth=harness.auth(), timeout=timeout)
 
@@ -71,7 +76,7 @@ def test_reload_under_load_zero_wrong_answers(start):
             time.sleep(0.3)
             harness.make_db(srv.db, version)
             srv.signal(signal.SIGUSR2)
-            assert harness.wait_until(lambda: metric(srv, "clamrest_database_version") == version, 15)
+            assert eventually(lambda: metric(srv, "clamrest_database_version") == version, 15)
         time.sleep(0.3)
     finally:
         stop.set()
@@ -85,14 +90,14 @@ def test_reload_under_load_zero_wrong_answers(start):
 def test_periodic_check_picks_up_new_database(start):
     srv = start(env={"DB_CHECK_INTERVAL": "1"})
     harness.make_db(srv.db, 27010)
-    assert harness.wait_until(lambda: metric(srv, "clamrest_database_version") == 27010, 15)
+    assert eventually(lambda: metric(srv, "clamrest_database_version") == 27010, 15)
 
 
 def test_corrupt_database_keeps_old_engine(start):
     srv = start(env={"DB_CHECK_INTERVAL": "0"})
     (srv.db / "broken.ndb").write_bytes(b"this is not : a signature\n\x00\xff")
     srv.signal(signal.SIGUSR2)
-    assert harness.wait_until(
+    assert eventually(
         lambda: metric(srv, 'clamrest_database_reloads_total{result="failure"}') == 1, 15), srv.logs()
     r = scan(srv, harness.EICAR)
     assert r.status_code == 200 and r.json()["malware"] is True, r.text
@@ -102,7 +107,7 @@ def test_corrupt_database_keeps_old_engine(start):
     (srv.db / "broken.ndb").unlink()
     harness.make_db(srv.db, 27005)
     srv.signal(signal.SIGUSR2)
-    assert harness.wait_until(lambda: metric(srv, "clamrest_database_version") == 27005, 15)
+    assert eventually(lambda: metric(srv, "clamrest_database_version") == 27005, 15)
 
 
 def test_recursion_limit_is_never_clean(start, tmp_path):
@@ -138,7 +143,7 @@ def test_saturated_pool_sheds_load_and_check_stays_up(start):
 
     t = threading.Thread(target=slow)
     t.start()
-    assert harness.wait_until(lambda: metric(srv, "clamrest_scans_running") == 1, 60), srv.logs()
+    assert eventually(lambda: metric(srv, "clamrest_scans_running") == 1, 60), srv.logs()
     r = scan(srv, harness.EICAR)
     assert r.status_code == 503, r.text
     assert r.headers.get("Retry-After"), r.headers
@@ -191,7 +196,7 @@ def test_stalled_upload_is_cut_off_and_leaves_nothing(start):
     elapsed = time.monotonic() - t0
     s.close()
     assert data == b"" and elapsed < 8, (data, elapsed)
-    assert harness.wait_until(lambda: tmp_entries(srv) == ([], []), 5), tmp_entries(srv)
+    assert eventually(lambda: tmp_entries(srv) == ([], []), 5), tmp_entries(srv)
 
 
 def test_slow_trickle_upload_is_cut_off(start):
@@ -220,10 +225,10 @@ def test_client_gone_mid_scan_frees_everything(start):
               harness.basic().encode() + b"\r\nContent-Length: %d\r\n\r\n" % len(big))
     s.sendall(big)
     s.close()
-    assert harness.wait_until(lambda: metric(srv, 'clamrest_scans_total{verdict="clean"}') == 1, 30)
+    assert eventually(lambda: metric(srv, 'clamrest_scans_total{verdict="clean"}') == 1, 30)
     r = scan(srv, harness.EICAR)
     assert r.json()["malware"] is True
-    assert harness.wait_until(lambda: tmp_entries(srv) == ([], []), 5), tmp_entries(srv)
+    assert eventually(lambda: tmp_entries(srv) == ([], []), 5), tmp_entries(srv)
 
 
 def test_ready_only_after_engine_loaded(tmp_path):
@@ -318,7 +323,7 @@ def test_connection_cap(start):
     assert answer == b"", answer
     for s in held:
         s.close()
-    assert harness.wait_until(lambda: requests.get(srv.url + "/check", timeout=2).status_code == 200, 10)
+    assert eventually(lambda: requests.get(srv.url + "/check", timeout=2).status_code == 200, 10)
 
 
 def test_check_version_follows_a_reload(start, dns):
@@ -332,10 +337,10 @@ def test_check_version_follows_a_reload(start, dns):
         body.update(r.json())
         return r.json().get("clamd-actual") == v
 
-    assert harness.wait_until(lambda: version_is(27000), 10 * harness.TIME_FACTOR), body
+    assert eventually(lambda: version_is(27000), 10), body
     assert body["outdated"] is True and body["clamd-required"] == 27020
     harness.make_db(srv.db, 27020)
     srv.signal(signal.SIGUSR2)
-    assert harness.wait_until(lambda: version_is(27020), 15 * harness.TIME_FACTOR), body
+    assert eventually(lambda: version_is(27020), 15), body
     r = requests.get(srv.url + "/check_version", timeout=5)
     assert r.status_code == 200 and r.json()["outdated"] is False, r.text
