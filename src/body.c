@@ -14,7 +14,7 @@ struct body {
 	size_t threshold;
 	int fd;			/* -1 while in memory */
 	uint64_t size;
-	char *tmpdir;
+	const char *tmpdir;
 };
 
 struct body *
@@ -26,11 +26,7 @@ body_new(size_t spill_threshold, const char *tmpdir)
 		return NULL;
 	b->fd = -1;
 	b->threshold = spill_threshold;
-	b->tmpdir = strdup(tmpdir);
-	if (b->tmpdir == NULL) {
-		free(b);
-		return NULL;
-	}
+	b->tmpdir = tmpdir;
 	return b;
 }
 
@@ -42,7 +38,6 @@ body_free(struct body *b)
 	if (b->fd != -1)
 		close(b->fd);
 	free(b->buf);
-	free(b->tmpdir);
 	free(b);
 }
 

@@ -11,7 +11,8 @@
 
 struct body;
 
-/* Caller owns the result; NULL when out of memory. tmpdir is copied. */
+/* Caller owns the result; NULL when out of memory. tmpdir is borrowed: it must outlive the body
+ * (the server passes its configuration's, which lives as long as the process). */
 struct body *body_new(size_t spill_threshold, const char *tmpdir);
 void body_free(struct body *b);
 /* Forgets the content but keeps the memory buffer, for reuse. */

@@ -78,6 +78,8 @@ static const struct config_opt config_opts[] = {
 
 #define CONFIG_NOPTS (sizeof(config_opts) / sizeof(config_opts[0]))
 
+static void config_usage(FILE *out);
+
 static int
 config_set(struct config *c, const struct config_opt *o, const char *val, char *err, size_t errlen)
 {
@@ -243,7 +245,7 @@ config_free(struct config *c)
 	}
 }
 
-void
+static void
 config_usage(FILE *out)
 {
 	fprintf(out, "usage: clamrest [--option value ...]\n"

@@ -5,7 +5,6 @@
 #define CLAMREST_CONFIG_H
 
 #include <stddef.h>
-#include <stdio.h>
 
 struct config {
 	char *host;
@@ -39,6 +38,5 @@ struct config {
  * (the caller exits 0), or -1 with one line naming the bad setting in err. */
 int config_load(struct config *c, int argc, char **argv, char *err, size_t errlen);
 void config_free(struct config *c);
-void config_usage(FILE *out);
 
 #endif

@@ -56,7 +56,7 @@ hash_password(void)
 
 	if (read_password(pass, sizeof(pass)) == 0) {
 		len = strcspn(pass, "\r\n");
-		if (len > 0 && auth_hash_password(pass, len, 29000, out, sizeof(out)) == 0) {
+		if (len > 0 && auth_hash_password(pass, len, AUTH_ROUNDS_DEFAULT, out, sizeof(out)) == 0) {
 			printf("%s\n", out);
 			rc = 0;
 		}

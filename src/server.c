@@ -108,6 +108,7 @@ struct request {
 	int discarding;
 	uint64_t discard_limit;		/* body bytes after which a discarding request is cut */
 	uint64_t seen;			/* body bytes received, counted against MAX_CONTENT_LENGTH */
+	struct framing framing;		/* Content-Length / Transfer-Encoding, checked */
 	double t0, body_t0;
 	struct body *body;
 	struct multipart *mp;
@@ -350,13 +351,20 @@ framing_iter(void *cls, enum MHD_ValueKind kind, const char *key, const char *va
 	return MHD_YES;
 }
 
+/* Reads the framing headers into f; 1 when they are unambiguous. */
 static int
-request_framing_ok(struct MHD_Connection *conn)
+request_framing_ok(struct MHD_Connection *conn, struct framing *f)
 {
-	struct framing f = { 0 };
+	memset(f, 0, sizeof(*f));
+	MHD_get_connection_values(conn, MHD_HEADER_KIND, framing_iter, f);
+	return framing_ok(f);
+}
 
-	MHD_get_connection_values(conn, MHD_HEADER_KIND, framing_iter, &f);
-	return framing_ok(&f);
+/* 1 when the request declares a Content-Length above limit. */
+static int
+request_has_length_over(const struct request *r, uint64_t limit)
+{
+	return r->framing.content_length == 1 && r->framing.length > limit;
 }
 
 static int
@@ -414,7 +422,6 @@ request_precheck(struct request *r)
 	struct server *srv = r->srv;
 	struct MHD_Connection *conn = r->conn;
 	const char *h;
-	long long len;
 
 	if (!request_authorized(r)) {
 		request_reject(r, MHD_HTTP_UNAUTHORIZED, srv->canned.unauthorized);
@@ -428,9 +435,7 @@ request_precheck(struct request *r)
 		request_reject(r, MHD_HTTP_SERVICE_UNAVAILABLE, srv->canned.busy);
 		return;
 	}
-	h = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
-	if (h != NULL && util_parse_ll(h, 0, INT64_MAX, &len) == 0 &&
-	    (unsigned long long)len > srv->cfg->max_content_length) {
+	if (request_has_length_over(r, srv->cfg->max_content_length)) {
 		request_reject(r, MHD_HTTP_CONTENT_TOO_LARGE, srv->canned.too_large);
 		return;
 	}
@@ -443,7 +448,8 @@ request_precheck(struct request *r)
 }
 
 static struct request *
-request_new(struct server *srv, struct MHD_Connection *conn, const struct route_def *rt)
+request_new(struct server *srv, struct MHD_Connection *conn, const struct route_def *rt,
+    const struct framing *f)
 {
 	struct request *r = calloc(1, sizeof(*r));
 	const char *trace;
@@ -453,6 +459,7 @@ request_new(struct server *srv, struct MHD_Connection *conn, const struct route_
 	r->srv = srv;
 	r->conn = conn;
 	r->route = rt;
+	r->framing = *f;
 	r->t0 = util_now();
 	r->body = body_new((size_t)srv->cfg->spill_threshold, srv->cfg->tmpdir);
 	if (r->body == NULL) {
@@ -482,17 +489,12 @@ request_discard(struct request *r, uint64_t limit)
 static int
 request_answer_now(struct request *r)
 {
-	const char *h;
-	long long len;
-
 	if (r->status == MHD_HTTP_CONTENT_TOO_LARGE || r->status == MHD_HTTP_BAD_REQUEST)
 		return 1;
 	/* A client waiting for "100 Continue" has sent no body: it gets the answer instead. */
-	h = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_EXPECT);
-	if (h != NULL)
+	if (MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_EXPECT) != NULL)
 		return 1;
-	h = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
-	if (h != NULL && util_parse_ll(h, 0, INT64_MAX, &len) == 0 && len > SERVER_DISCARD_SLACK)
+	if (request_has_length_over(r, SERVER_DISCARD_SLACK))
 		return 1;
 	request_discard(r, SERVER_DISCARD_SLACK);
 	return 0;
@@ -734,6 +736,7 @@ server_handler(void *cls, struct MHD_Connection *conn, const char *url, const ch
 {
 	struct server *srv = cls;
 	const struct route_def *rt;
+	struct framing f;
 	struct request *r;
 	int is_get;
 
@@ -751,7 +754,7 @@ server_handler(void *cls, struct MHD_Connection *conn, const char *url, const ch
 	/* First call: the head is in, the body is not. */
 	watch_busy(conn, 1);
 	rt = route_find(url);
-	if (!request_framing_ok(conn))
+	if (!request_framing_ok(conn, &f))
 		return reply(conn, rt != NULL ? rt->metric : METRICS_ROUTE_OTHER, MHD_HTTP_BAD_REQUEST,
 		    srv->canned.bad_request);
 	is_get = strcmp(method, MHD_HTTP_METHOD_GET) == 0 || strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
@@ -764,7 +767,7 @@ server_handler(void *cls, struct MHD_Connection *conn, const char *url, const ch
 	if (!rt->post || strcmp(method, MHD_HTTP_METHOD_POST) != 0)
 		return reply(conn, rt->metric, MHD_HTTP_METHOD_NOT_ALLOWED,
 		    rt->post ? srv->canned.not_allowed_post : srv->canned.not_allowed_get);
-	if ((r = request_new(srv, conn, rt)) == NULL)
+	if ((r = request_new(srv, conn, rt, &f)) == NULL)
 		return MHD_NO;
 	*con_cls = r;
 	if (r->answer != NULL && request_answer_now(r))
