@@ -6,6 +6,7 @@
 
 struct pool_job {
 	pool_fn fn;
+	pool_fn done;		/* after the job's place is free again; may be NULL */
 	void *arg;
 };
 
@@ -43,6 +44,11 @@ pool_main(void *arg)
 		job.fn(job.arg);
 		pthread_mutex_lock(&p->lock);
 		p->running--;
+		if (job.done != NULL) {
+			pthread_mutex_unlock(&p->lock);
+			job.done(job.arg);
+			pthread_mutex_lock(&p->lock);
+		}
 	}
 	pthread_mutex_unlock(&p->lock);
 	return NULL;
@@ -114,12 +120,18 @@ pool_full_locked(const struct pool *p)
 int
 pool_submit(struct pool *p, pool_fn fn, void *arg)
 {
+	return pool_submit_then(p, fn, NULL, arg);
+}
+
+int
+pool_submit_then(struct pool *p, pool_fn fn, pool_fn done, void *arg)
+{
 	pthread_mutex_lock(&p->lock);
 	if (p->stopping || pool_full_locked(p)) {
 		pthread_mutex_unlock(&p->lock);
 		return -1;
 	}
-	p->ring[(p->head + p->count) % p->cap] = (struct pool_job){ fn, arg };
+	p->ring[(p->head + p->count) % p->cap] = (struct pool_job){ fn, done, arg };
 	p->count++;
 	pthread_cond_signal(&p->work);
 	pthread_mutex_unlock(&p->lock);

@@ -17,6 +17,9 @@ void pool_free(struct pool *p);
 
 /* -1 when every worker is busy and the queue is full. */
 int pool_submit(struct pool *p, pool_fn fn, void *arg);
+/* As pool_submit; done(arg) runs on the worker after fn, once the job's place is free again, so
+ * whoever done wakes can submit at once. */
+int pool_submit_then(struct pool *p, pool_fn fn, pool_fn done, void *arg);
 /* 1 when a submit now would be refused. */
 int pool_full(struct pool *p);
 unsigned pool_waiting(struct pool *p);

@@ -553,7 +553,15 @@ scan_job(void *arg)
 	    r->res.verdict == SCAN_MALWARE ? METRICS_MALWARE : METRICS_CLEAN,
 	    r->res.seconds, r->res.bytes);
 	r->scanned = 1;
-	/* r belongs to the connection again from here on. */
+}
+
+/* Runs once the scan's place in the pool is free, so a client that sends its next scan as soon
+ * as it has this answer finds room. r belongs to the connection again from here on. */
+static void
+scan_done(void *arg)
+{
+	struct request *r = arg;
+
 	MHD_resume_connection(r->conn);
 }
 
@@ -624,7 +632,7 @@ request_complete(struct request *r)
 	}
 	/* Suspend first: the scan may finish, and resume, before pool_submit returns. */
 	MHD_suspend_connection(r->conn);
-	if (pool_submit(srv->pool, scan_job, r) != 0) {
+	if (pool_submit_then(srv->pool, scan_job, scan_done, r) != 0) {
 		request_reject(r, MHD_HTTP_SERVICE_UNAVAILABLE, srv->canned.busy);
 		MHD_resume_connection(r->conn);
 	}

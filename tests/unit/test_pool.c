@@ -336,6 +336,38 @@ test_job_submits_job(void **state)
 	pool_free(n.p);
 }
 
+/* done runs after the job's place is free: a full pool (1 thread, no queue) takes a new job
+ * from it. This is what lets a client that just got its answer send the next scan. */
+static void
+job_touch(void *arg)
+{
+	struct nested *n = arg;
+
+	atomic_fetch_add(&n->done, 1);
+}
+
+static void
+done_resubmits(void *arg)
+{
+	struct nested *n = arg;
+
+	n->rc = pool_submit(n->p, job_touch, n);
+}
+
+static void
+test_done_runs_after_the_place_is_free(void **state)
+{
+	struct nested n = { .rc = 99 };
+
+	(void)state;
+	n.p = pool_new(1, 0);
+	assert_non_null(n.p);
+	assert_int_equal(pool_submit_then(n.p, job_touch, done_resubmits, &n), 0);
+	wait_for(&n.done, 2);
+	assert_int_equal(n.rc, 0);
+	pool_free(n.p);
+}
+
 struct producer {
 	struct pool *p;
 	atomic_int *ran;
@@ -395,6 +427,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_free_with_zero_jobs, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_submit_after_stop, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_job_submits_job, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_done_runs_after_the_place_is_free, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_concurrent_submitters, setup, teardown),
 	};
 
