@@ -65,13 +65,17 @@ static const struct config_opt config_opts[] = {
 	{ "MAX_SCAN_SIZE", "max-scan-size", CT_ULL, OFF(max_scan_size), NULL, 1, CONFIG_SIZE_MAX,
 	  "bytes scanned per request, archives included (default: 4 x MAX_CONTENT_LENGTH, at most 2 GiB - 1)" },
 	{ "MAX_FILE_SIZE", "max-file-size", CT_ULL, OFF(max_file_size), NULL, 1, CONFIG_SIZE_MAX,
-	  "largest file or archive member scanned; at least MAX_SCAN_SIZE (default: MAX_SCAN_SIZE)" },
+	  "largest file or archive member scanned; at least MAX_CONTENT_LENGTH (default: MAX_CONTENT_LENGTH)" },
 	{ "MAX_RECURSION", "max-recursion", CT_UINT, OFF(max_recursion), "17", 1, 1000,
 	  "archive nesting depth" },
 	{ "MAX_FILES", "max-files", CT_UINT, OFF(max_files), "10000", 1, 10000000,
 	  "files scanned inside one archive" },
 	{ "MAX_SCAN_TIME", "max-scan-time", CT_UINT, OFF(max_scan_time), "120000", 1, 86400000,
 	  "milliseconds one scan may take" },
+	{ "MAX_EXPANSION", "max-expansion", CT_UINT, OFF(max_expansion), "100", 0, 1000000,
+	  "bytes one scan may unpack per byte uploaded (at least 64 MiB; 0: only MAX_SCAN_SIZE)" },
+	{ "SCAN_CACHE", "scan-cache", CT_UINT, OFF(scan_cache), "65536", 0, 16777216,
+	  "clean verdicts of complete scans remembered by SHA-256 until the next reload (0: none)" },
 	{ "TLS_CERT", "tls-cert", CT_STR, OFF(tls_cert), NULL, 0, 0, "PEM certificate (with TLS_KEY: HTTPS)" },
 	{ "TLS_KEY", "tls-key", CT_STR, OFF(tls_key), NULL, 0, 0, "PEM private key" },
 };
@@ -170,7 +174,7 @@ config_derive(struct config *c)
 	if (c->max_scan_size == 0)
 		c->max_scan_size = c->max_content_length > cap / 4 ? cap : 4 * c->max_content_length;
 	if (c->max_file_size == 0)
-		c->max_file_size = c->max_scan_size;
+		c->max_file_size = c->max_content_length;
 	if (c->dns_server != NULL && c->dns_server[0] == '\0') {
 		free(c->dns_server);
 		c->dns_server = NULL;
@@ -201,11 +205,11 @@ config_check(const struct config *c, char *err, size_t errlen)
 		    c->max_content_length);
 		return -1;
 	}
-	/* libclamav cuts an archive member larger than MAX_FILE_SIZE short without any alert: only the
-	 * MAX_SCAN_SIZE limit is reported. So a member must never meet the file limit first. */
-	if (c->max_file_size < c->max_scan_size) {
-		snprintf(err, errlen, "MAX_FILE_SIZE: must be at least MAX_SCAN_SIZE (%llu), or larger "
-		    "archive members would be cut short without an alert", c->max_scan_size);
+	/* An upload larger than MAX_FILE_SIZE could never be scanned: it would always be refused as
+	 * over a limit. (A member cut short at MAX_FILE_SIZE is caught by the scanner.) */
+	if (c->max_file_size < c->max_content_length) {
+		snprintf(err, errlen, "MAX_FILE_SIZE: must cover MAX_CONTENT_LENGTH (%llu)",
+		    c->max_content_length);
 		return -1;
 	}
 	return 0;

@@ -30,6 +30,8 @@ struct config {
 	unsigned max_recursion;
 	unsigned max_files;
 	unsigned max_scan_time;		/* milliseconds */
+	unsigned max_expansion;		/* bytes unpacked per byte uploaded */
+	unsigned scan_cache;		/* clean verdicts remembered */
 	char *tls_cert;
 	char *tls_key;
 };

@@ -110,6 +110,8 @@ load_scanner(const struct config *cfg, char *err, size_t errlen)
 		.max_recursion = cfg->max_recursion,
 		.max_files = cfg->max_files,
 		.max_scan_time = cfg->max_scan_time,
+		.max_expansion = cfg->max_expansion,
+		.cache_entries = cfg->scan_cache,
 		.check_interval = cfg->db_check_interval,
 	};
 

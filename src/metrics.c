@@ -182,6 +182,10 @@ metrics_render(char *buf, size_t len, const struct metrics_gauges *g)
 	    "clamrest_database_reloads_total{result=\"success\"} %lu\n"
 	    "clamrest_database_reloads_total{result=\"failure\"} %lu\n",
 	    g->reloads, g->reload_failures);
+	out_printf(&o, "# HELP clamrest_scan_cache_hits_total Uploads answered clean from the cache of "
+	    "complete scans.\n"
+	    "# TYPE clamrest_scan_cache_hits_total counter\nclamrest_scan_cache_hits_total %lu\n",
+	    g->cache_hits);
 	out_printf(&o, "# HELP clamrest_uptime_seconds Seconds since the service started.\n"
 	    "# TYPE clamrest_uptime_seconds gauge\nclamrest_uptime_seconds %.3f\n",
 	    util_now() - started);

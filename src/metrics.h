@@ -34,6 +34,7 @@ struct metrics_gauges {
 	time_t db_time;
 	unsigned signatures;
 	unsigned long reloads, reload_failures;
+	unsigned long cache_hits;	/* scans answered from the clean cache */
 };
 
 void metrics_start(void);	/* marks the start time for the uptime */

@@ -12,6 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <linux/magic.h>
+#include <openssl/evp.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <unistd.h>
@@ -29,7 +31,15 @@ struct engine {
 	long version;
 	time_t dbtime;
 	unsigned signatures;
+	unsigned long generation;	/* which load this is: clean-cache entries carry it */
 	struct engine *next;		/* in the graveyard */
+};
+
+/* A clean verdict remembered by the SHA-256 of what was scanned, for one engine generation.
+ * Direct-mapped: a collision evicts. Only complete scans are remembered (see scanner_verdict). */
+struct cache_entry {
+	unsigned char digest[SCANNER_DIGEST_LEN];
+	unsigned long generation;	/* 0: empty */
 };
 
 struct scanner {
@@ -41,9 +51,17 @@ struct scanner {
 	pthread_t watcher;
 	int watching;
 
-	pthread_mutex_t reload_lock;	/* one reload at a time; guards dbstat */
+	pthread_mutex_t reload_lock;	/* one reload at a time; guards dbstat and generation */
 	struct cl_stat dbstat;
+	unsigned long generation;
 	atomic_ulong reloads, reload_failures;
+
+	pthread_mutex_t cache_lock;	/* guards cache */
+	struct cache_entry *cache;	/* cache_entries slots, NULL when off */
+	atomic_ulong cache_hits;
+
+	uint64_t file_limit;		/* libclamav's maxfilesize, as it clamps it */
+	uint64_t scan_limit;		/* libclamav's maxscansize */
 
 	struct scanner_opts o;
 	char *db_dir;
@@ -60,9 +78,11 @@ static struct cl_scan_options scanner_options = {
 };
 
 /* libclamav reports some failures only through its message callback and then answers CLEAN (1.4.6:
- * a scan whose temporary folder cannot be made is not scanned at all). An error logged by the
- * scanning thread during its scan turns a clean verdict into an error. */
+ * a scan whose temporary folder cannot be made is not scanned at all; an archive member it failed to
+ * write is skipped with a warning). An error or a warning logged by the scanning thread during its
+ * scan turns a clean verdict into an error. */
 static _Thread_local int scanner_errors;
+static _Thread_local int scanner_in_scan;
 static _Thread_local char scanner_errmsg[160];
 
 static pthread_once_t scanner_once = PTHREAD_ONCE_INIT;
@@ -77,22 +97,26 @@ scanner_clmsg(enum cl_msg severity, const char *fullmsg, const char *msg, void *
 	(void)ctx;
 	while (len > 0 && (msg[len - 1] == '\n' || msg[len - 1] == '\r'))
 		len--;
-	if (severity == CL_MSG_ERROR) {
+	if (severity == CL_MSG_ERROR)
 		log_errorx("libclamav: %.*s", (int)len, msg);
-		if (scanner_errors++ == 0)
-			snprintf(scanner_errmsg, sizeof(scanner_errmsg), "libclamav: %.*s", (int)len, msg);
-	}
 	else if (severity == CL_MSG_WARN)
 		log_warnx("libclamav: %.*s", (int)len, msg);
 	else
 		log_debug("libclamav: %.*s", (int)len, msg);
+	if (scanner_in_scan && (severity == CL_MSG_ERROR || severity == CL_MSG_WARN) &&
+	    scanner_errors++ == 0)
+		snprintf(scanner_errmsg, sizeof(scanner_errmsg), "libclamav: %.*s", (int)len, msg);
 }
+
+static EVP_MD *scanner_sha256;	/* fetched once: a fetch per scan costs more than hashing EICAR */
 
 static void
 scanner_global_init(void)
 {
 	cl_set_clcb_msg(scanner_clmsg);
 	scanner_init_rc = cl_init(CL_INIT_DEFAULT);
+	if (scanner_init_rc == CL_SUCCESS && (scanner_sha256 = EVP_MD_fetch(NULL, "SHA256", NULL)) == NULL)
+		scanner_init_rc = CL_EMEM;
 }
 
 const char *
@@ -111,27 +135,46 @@ engine_destroy(struct engine *e)
 	free(e);
 }
 
+/* The limits libclamav really applies: it clamps maxfilesize to INT_MAX - 2 (others.c), below our
+ * 2 GiB - 1 cap. The file limit gets a margin over MAX_FILE_SIZE so that an upload of exactly
+ * MAX_CONTENT_LENGTH bytes is never near it. */
+static void
+scanner_limits(struct scanner *s)
+{
+	uint64_t file_limit = s->o.max_file_size + SCANNER_LIMIT_MARGIN;
+
+	s->file_limit = file_limit > SCANNER_CLAMAV_FILE_MAX ? SCANNER_CLAMAV_FILE_MAX : file_limit;
+	s->scan_limit = s->o.max_scan_size;
+}
+
+static cl_error_t scanner_inspect(int fd, const char *type, const char **ancestors,
+    size_t parent_size, const char *name, size_t size, const char *buf, uint32_t level,
+    uint32_t attributes, void *context);
+
+/* libclamav's own clean-file cache is off: it remembers a file as clean even when a member of it was
+ * skipped or cut short without an alert (a full temporary folder, a member trimmed to a limit), and
+ * then answers that clean for ever. Ours remembers only complete scans (scanner_cache_put). */
 static int
 engine_limits(struct cl_engine *cl, const struct scanner *s)
 {
 	const struct scanner_opts *o = &s->o;
-	/* A member over MAX_FILESIZE is cut short silently, one over MAX_SCANSIZE is reported: never let
-	 * the silent limit be the lower one. */
-	uint64_t file_size = o->max_file_size < o->max_scan_size ? o->max_scan_size : o->max_file_size;
 
-	if (cl_engine_set_num(cl, CL_ENGINE_MAX_SCANSIZE, (long long)o->max_scan_size) != CL_SUCCESS ||
-	    cl_engine_set_num(cl, CL_ENGINE_MAX_FILESIZE, (long long)file_size) != CL_SUCCESS ||
+	if (cl_engine_set_num(cl, CL_ENGINE_MAX_SCANSIZE, (long long)s->scan_limit) != CL_SUCCESS ||
+	    cl_engine_set_num(cl, CL_ENGINE_MAX_FILESIZE, (long long)s->file_limit) != CL_SUCCESS ||
 	    cl_engine_set_num(cl, CL_ENGINE_MAX_RECURSION, o->max_recursion) != CL_SUCCESS ||
 	    cl_engine_set_num(cl, CL_ENGINE_MAX_FILES, o->max_files) != CL_SUCCESS ||
 	    cl_engine_set_num(cl, CL_ENGINE_MAX_SCANTIME, o->max_scan_time) != CL_SUCCESS ||
+	    cl_engine_set_num(cl, CL_ENGINE_DISABLE_CACHE, 1) != CL_SUCCESS ||
 	    cl_engine_set_str(cl, CL_ENGINE_TMPDIR, s->tmpdir) != CL_SUCCESS)
 		return -1;
+	cl_engine_set_clcb_file_inspection(cl, scanner_inspect);
 	return 0;
 }
 
-/* clamd's order: new, settings, load, compile. */
+/* clamd's order: new, settings, load, compile. Called by one thread at a time (start, or under
+ * reload_lock). */
 static struct engine *
-engine_build(const struct scanner *s, char *err, size_t errlen)
+engine_build(struct scanner *s, char *err, size_t errlen)
 {
 	struct engine *e = calloc(1, sizeof(*e));
 	cl_error_t rc;
@@ -162,6 +205,7 @@ engine_build(const struct scanner *s, char *err, size_t errlen)
 	if (gerr != CL_SUCCESS)
 		e->version = 0;
 	e->dbtime = (time_t)cl_engine_get_num(e->cl, CL_ENGINE_DB_TIME, &gerr);
+	e->generation = ++s->generation;
 	atomic_init(&e->refs, 1);	/* the scanner's own reference */
 	return e;
 fail:
@@ -355,7 +399,14 @@ scanner_new(const struct scanner_opts *o, char *err, size_t errlen)
 	s->o.tmpdir = s->tmpdir;
 	pthread_mutex_init(&s->lock, NULL);
 	pthread_mutex_init(&s->reload_lock, NULL);
+	pthread_mutex_init(&s->cache_lock, NULL);
 	pthread_cond_init(&s->wake, NULL);
+	scanner_limits(s);
+	if (o->cache_entries > 0 &&
+	    (s->cache = calloc(o->cache_entries, sizeof(*s->cache))) == NULL) {
+		snprintf(err, errlen, "SCAN_CACHE: out of memory");
+		goto fail;
+	}
 	if (scanner_make_tmpdir(s, o->tmpdir, err, errlen) != 0)
 		goto fail;
 	if (cl_statinidir(s->db_dir, &s->dbstat) != CL_SUCCESS) {
@@ -400,7 +451,9 @@ scanner_free(struct scanner *s)
 		scanner_rmtree(s->tmpdir);
 	pthread_cond_destroy(&s->wake);
 	pthread_mutex_destroy(&s->reload_lock);
+	pthread_mutex_destroy(&s->cache_lock);
 	pthread_mutex_destroy(&s->lock);
+	free(s->cache);
 	free(s->db_dir);
 	free(s);
 }
@@ -457,6 +510,7 @@ scanner_stats(struct scanner *s, struct scanner_stats *st)
 	st->signatures = e->signatures;
 	st->reloads = atomic_load(&s->reloads);
 	st->reload_failures = atomic_load(&s->reload_failures);
+	st->cache_hits = atomic_load(&s->cache_hits);
 	engine_release(s, e);
 }
 
@@ -464,28 +518,122 @@ static const char *
 scanner_limit_name(cl_error_t rc)
 {
 	switch (rc) {
-	case CL_ETIMEOUT: return "Heuristics.Limits.Exceeded.MaxScanTime";
-	case CL_EMAXSIZE: return "Heuristics.Limits.Exceeded.MaxScanSize";
+	case CL_ETIMEOUT: return SCANNER_LIMIT_TIME;
+	case CL_EMAXSIZE: return SCANNER_LIMIT_SCAN_SIZE;
 	case CL_EMAXFILES: return "Heuristics.Limits.Exceeded.MaxFiles";
 	case CL_EMAXREC: return "Heuristics.Limits.Exceeded.MaxRecursion";
 	default: return NULL;
 	}
 }
 
-/* A file is clean only when libclamav says so without logging an error; a limit hit is reported
- * as one, never as clean. */
+/* What one scan has seen, for scanner_inspect: libclamav calls it for every layer (the upload, every
+ * member it unpacked, every buffer it normalised) before scanning that layer. */
+struct scan_state {
+	const struct scanner *s;
+	uint64_t total;			/* bytes of every layer so far, as libclamav's scansize counts */
+	uint64_t budget;		/* bytes this scan may unpack, from its size and MAX_EXPANSION */
+	const char *limit;		/* a limit this scan met: the verdict is that limit */
+	int tmp_full;			/* the temporary folder was (nearly) full: the verdict is an error */
+};
+
+/* 1 when the file system holding fd has less than SCANNER_TMP_LOW_WATER bytes free. */
+static int
+scanner_fs_low(int fd)
+{
+	struct statfs fs;
+
+	if (fstatfs(fd, &fs) != 0)
+		return 0;
+	return (uint64_t)fs.f_bavail * (uint64_t)fs.f_bsize < SCANNER_TMP_LOW_WATER;
+}
+
+static int
+scanner_dir_low(const char *dir)
+{
+	struct statfs fs;
+
+	if (statfs(dir, &fs) != 0)
+		return 1;
+	return (uint64_t)fs.f_bavail * (uint64_t)fs.f_bsize < SCANNER_TMP_LOW_WATER;
+}
+
+/* The guard against libclamav's silent truncations, seen from the one place every layer passes:
+ * - a member within a margin of maxfilesize may have been cut to it: unzip, xar and the InstallShield
+ *   reader stop writing at the last block that fits and raise nothing;
+ * - a scan whose layers add up to within a margin of maxscansize may have had a member shrunk to what
+ *   was left, or skipped: the CAB/CHM reader (libmspack glue) does both and answers CLEAN;
+ * - more unpacked than MAX_EXPANSION times the upload: a decompression bomb, stopped here rather than
+ *   after it has filled the temporary folder;
+ * - a member extracted onto a file system that is now full was most likely cut short by ENOSPC, which
+ *   most readers log at debug level only (invisible to us) before scanning what they got.
+ * Answering CL_VIRUS stops the scan at once; scanner_verdict turns it into the limit or the error. */
+static cl_error_t
+scanner_inspect(int fd, const char *type, const char **ancestors, size_t parent_size,
+    const char *name, size_t size, const char *buf, uint32_t level, uint32_t attributes,
+    void *context)
+{
+	struct scan_state *st = context;
+	const struct scanner *s;
+
+	(void)type;
+	(void)ancestors;
+	(void)parent_size;
+	(void)name;
+	(void)buf;
+	(void)attributes;
+	if (st == NULL)
+		return CL_CLEAN;
+	s = st->s;
+	st->total += size;
+	if (level == 0)
+		return CL_CLEAN;
+	if ((uint64_t)size + SCANNER_LIMIT_MARGIN >= s->file_limit)
+		st->limit = SCANNER_LIMIT_FILE_SIZE;
+	else if (st->total + SCANNER_LIMIT_MARGIN >= s->scan_limit || st->total > st->budget)
+		st->limit = SCANNER_LIMIT_SCAN_SIZE;
+	if (fd >= 0 && scanner_fs_low(fd))
+		st->tmp_full = 1;
+	return st->limit != NULL || st->tmp_full ? CL_VIRUS : CL_CLEAN;
+}
+
 static void
-scanner_verdict(cl_error_t rc, const char *virname, struct scan_result *r)
+scan_state_init(struct scan_state *st, const struct scanner *s, uint64_t size)
+{
+	uint64_t budget = s->scan_limit;
+
+	if (s->o.max_expansion > 0 && size < budget / s->o.max_expansion) {
+		budget = size * s->o.max_expansion;
+		if (budget < SCANNER_EXPANSION_FLOOR)
+			budget = SCANNER_EXPANSION_FLOOR;
+	}
+	*st = (struct scan_state){ .s = s, .budget = budget };
+}
+
+/* The one place that decides a verdict. A file is clean only when libclamav says so, logged no error
+ * or warning meanwhile, met no limit (its own or scanner_inspect's) and never ran short of temporary
+ * space; a limit is malware, never clean. Returns 1 when the verdict is complete enough to cache. */
+static int
+scanner_verdict(cl_error_t rc, const char *virname, const struct scan_state *st,
+    const struct scanner *s, struct scan_result *r)
 {
 	const char *limit = scanner_limit_name(rc);
 
 	r->limit_exceeded = 0;
-	if (rc == CL_CLEAN && scanner_errors > 0) {
-		r->verdict = SCAN_ERROR;
+	r->verdict = SCAN_ERROR;
+	if (st->tmp_full || (rc == CL_CLEAN && st->limit == NULL && scanner_dir_low(s->tmpdir))) {
+		snprintf(r->reason, sizeof(r->reason), "the temporary folder %.200s is full", s->tmpdir);
+		log_errorx("scan not trusted: %s (less than %u bytes free)", r->reason,
+		    SCANNER_TMP_LOW_WATER);
+	} else if (st->limit != NULL && (rc == CL_CLEAN || rc == CL_VIRUS)) {
+		r->verdict = SCAN_MALWARE;
+		r->limit_exceeded = 1;
+		snprintf(r->reason, sizeof(r->reason), "%s", st->limit);
+	} else if (rc == CL_CLEAN && scanner_errors > 0) {
 		snprintf(r->reason, sizeof(r->reason), "%s", scanner_errmsg);
 	} else if (rc == CL_CLEAN) {
 		r->verdict = SCAN_CLEAN;
 		r->reason[0] = '\0';
+		return 1;
 	} else if (rc == CL_VIRUS) {
 		r->verdict = SCAN_MALWARE;
 		snprintf(r->reason, sizeof(r->reason), "%s", virname ? virname : "Unknown");
@@ -495,9 +643,9 @@ scanner_verdict(cl_error_t rc, const char *virname, struct scan_result *r)
 		r->limit_exceeded = 1;
 		snprintf(r->reason, sizeof(r->reason), "%s", limit);
 	} else {
-		r->verdict = SCAN_ERROR;
 		snprintf(r->reason, sizeof(r->reason), "%s", cl_strerror(rc));
 	}
+	return 0;
 }
 
 /* After a failed scan: our temporary folder may have been removed under us (a /tmp cleaner, an
@@ -509,48 +657,122 @@ scanner_heal(struct scanner *s, const struct scan_result *r)
 		log_warnx("temporary folder %s was missing; made it again", s->tmpdir);
 }
 
-void
-scanner_scan_mem(struct scanner *s, const void *data, size_t len, struct scan_result *r)
+static int
+scanner_digest(const void *data, size_t len, unsigned char *out)
+{
+	return EVP_Digest(data, len, out, NULL, scanner_sha256, NULL) == 1 ? 0 : -1;
+}
+
+static struct cache_entry *
+scanner_cache_slot(struct scanner *s, const unsigned char *digest)
+{
+	uint64_t h;
+
+	memcpy(&h, digest, sizeof(h));
+	return &s->cache[h % s->o.cache_entries];
+}
+
+static int
+scanner_cache_get(struct scanner *s, const struct engine *e, const unsigned char *digest)
+{
+	struct cache_entry *c;
+	int hit;
+
+	if (s->cache == NULL)
+		return 0;
+	pthread_mutex_lock(&s->cache_lock);
+	c = scanner_cache_slot(s, digest);
+	hit = c->generation == e->generation && memcmp(c->digest, digest, SCANNER_DIGEST_LEN) == 0;
+	pthread_mutex_unlock(&s->cache_lock);
+	return hit;
+}
+
+static void
+scanner_cache_put(struct scanner *s, const struct engine *e, const unsigned char *digest)
+{
+	struct cache_entry *c;
+
+	if (s->cache == NULL)
+		return;
+	pthread_mutex_lock(&s->cache_lock);
+	c = scanner_cache_slot(s, digest);
+	memcpy(c->digest, digest, SCANNER_DIGEST_LEN);
+	c->generation = e->generation;
+	pthread_mutex_unlock(&s->cache_lock);
+}
+
+/* One scan, with our verdict rules and cache around libclamav: of fd when it is not -1, else of
+ * data. data (NULL: unknown) is what is hashed for the cache. */
+static void
+scanner_run(struct scanner *s, const void *data, size_t len, int fd, struct scan_result *r)
 {
 	struct engine *e = engine_acquire(s);
 	struct cl_scan_options opts = scanner_options;
+	unsigned char digest[SCANNER_DIGEST_LEN];
 	const char *virname = NULL;
 	unsigned long scanned = 0;
 	double t0 = util_now();
+	struct scan_state st;
+	int hashed, complete;
 	cl_fmap_t *map;
 	cl_error_t rc;
 
+	hashed = data != NULL && scanner_digest(data, len, digest) == 0;
+	memcpy(r->sha256, digest, hashed ? SCANNER_DIGEST_LEN : 0);
+	r->hashed = hashed;
+	r->cached = hashed && scanner_cache_get(s, e, digest);
+	r->bytes = len;
+	if (r->cached) {
+		r->verdict = SCAN_CLEAN;
+		r->limit_exceeded = 0;
+		r->reason[0] = '\0';
+		atomic_fetch_add(&s->cache_hits, 1);
+		goto done;
+	}
+	scan_state_init(&st, s, len);
 	scanner_errors = 0;
-	map = cl_fmap_open_memory(data, len);
-	if (map == NULL) {
+	scanner_in_scan = 1;
+	if (fd >= 0) {
+		rc = cl_scandesc_callback(fd, NULL, &virname, &scanned, e->cl, &opts, &st);
+	} else if ((map = cl_fmap_open_memory(data, len)) == NULL) {
 		rc = CL_EMEM;
 	} else {
-		rc = cl_scanmap_callback(map, NULL, &virname, &scanned, e->cl, &opts, NULL);
+		rc = cl_scanmap_callback(map, NULL, &virname, &scanned, e->cl, &opts, &st);
 		cl_fmap_close(map);
 	}
-	scanner_verdict(rc, virname, r);
+	scanner_in_scan = 0;
+	complete = scanner_verdict(rc, virname, &st, s, r);
+	if (complete && hashed)
+		scanner_cache_put(s, e, digest);
+done:
 	r->seconds = util_now() - t0;
-	r->bytes = len;
 	engine_release(s, e);
 	scanner_heal(s, r);
 }
 
 void
+scanner_scan_mem(struct scanner *s, const void *data, size_t len, struct scan_result *r)
+{
+	scanner_run(s, len > 0 ? data : "", len, -1, r);
+}
+
+/* The file is mapped to hash it (the page cache holds it: the scan reads the same pages). */
+void
 scanner_scan_fd(struct scanner *s, int fd, struct scan_result *r)
 {
-	struct engine *e = engine_acquire(s);
-	struct cl_scan_options opts = scanner_options;
-	const char *virname = NULL;
-	unsigned long scanned = 0;
-	double t0 = util_now();
 	struct stat st;
-	cl_error_t rc;
+	void *map = MAP_FAILED;
+	size_t len = 0;
 
-	scanner_errors = 0;
-	rc = cl_scandesc(fd, NULL, &virname, &scanned, e->cl, &opts);
-	scanner_verdict(rc, virname, r);
-	r->seconds = util_now() - t0;
-	r->bytes = fstat(fd, &st) == 0 ? (uint64_t)st.st_size : 0;
-	engine_release(s, e);
-	scanner_heal(s, r);
+	if (fstat(fd, &st) == 0 && st.st_size > 0) {
+		len = (size_t)st.st_size;
+		map = mmap(NULL, len, PROT_READ, MAP_PRIVATE, fd, 0);
+	}
+	if (map == MAP_FAILED) {
+		scanner_run(s, NULL, len, fd, r);
+		return;
+	}
+	madvise(map, len, MADV_SEQUENTIAL);
+	scanner_run(s, map, len, fd, r);
+	munmap(map, len);
 }

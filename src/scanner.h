@@ -9,6 +9,23 @@
 #include <time.h>
 
 #define SCAN_REASON_MAX 256	/* bytes of a signature name we report */
+#define SCANNER_DIGEST_LEN 32	/* bytes of a SHA-256 */
+
+/* libclamav clamps maxfilesize to INT_MAX - 2 bytes (others.c, cl_engine_set_num). */
+#define SCANNER_CLAMAV_FILE_MAX	(2147483647ULL - 2)
+/* Bytes of slack around libclamav's size limits inside which a layer is taken as cut short: its
+ * readers stop at the last block (8 KiB in unzip, 32 KiB in libmspack) that fits. */
+#define SCANNER_LIMIT_MARGIN	(1024 * 1024)
+/* Bytes every scan may unpack whatever MAX_EXPANSION says, so small office files and archives of
+ * text, which expand 10-50 times, are never cut. */
+#define SCANNER_EXPANSION_FLOOR	(64ULL * 1024 * 1024)
+/* Free bytes below which libclamav's temporary folder counts as full: a member extracted there may
+ * have been cut short by ENOSPC. */
+#define SCANNER_TMP_LOW_WATER	(1024U * 1024)
+
+#define SCANNER_LIMIT_SCAN_SIZE	"Heuristics.Limits.Exceeded.MaxScanSize"
+#define SCANNER_LIMIT_FILE_SIZE	"Heuristics.Limits.Exceeded.MaxFileSize"
+#define SCANNER_LIMIT_TIME	"Heuristics.Limits.Exceeded.MaxScanTime"
 
 struct scanner_opts {
 	const char *db_dir;
@@ -18,6 +35,8 @@ struct scanner_opts {
 	unsigned max_recursion;
 	unsigned max_files;
 	unsigned max_scan_time;		/* milliseconds */
+	unsigned max_expansion;		/* bytes unpacked per byte scanned, at most; 0: no such limit */
+	unsigned cache_entries;		/* clean verdicts remembered; 0: none */
 	unsigned check_interval;	/* seconds between looks at db_dir; 0: only scanner_reload */
 };
 
@@ -29,6 +48,9 @@ struct scan_result {
 	char reason[SCAN_REASON_MAX];	/* signature name, or the error text for SCAN_ERROR */
 	double seconds;
 	uint64_t bytes;
+	int cached;			/* answered from the clean cache, without a scan */
+	int hashed;			/* sha256 holds the digest of the scanned bytes */
+	unsigned char sha256[SCANNER_DIGEST_LEN];
 };
 
 struct scanner_stats {
@@ -36,6 +58,7 @@ struct scanner_stats {
 	time_t db_time;			/* build time of that database */
 	unsigned signatures;
 	unsigned long reloads, reload_failures;
+	unsigned long cache_hits;
 };
 
 struct scanner;

@@ -314,6 +314,7 @@ answer_metrics(struct server *srv, struct MHD_Connection *conn)
 		g.signatures = st.signatures;
 		g.reloads = st.reloads;
 		g.reload_failures = st.reload_failures;
+		g.cache_hits = st.cache_hits;
 	}
 	if ((buf = malloc(SERVER_METRICS_MAX)) == NULL)
 		return MHD_NO;

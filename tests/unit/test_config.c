@@ -121,7 +121,9 @@ test_defaults(void **state)
 	assert_int_equal(c.spill_threshold, 2097152);
 	assert_int_equal(c.db_check_interval, 60);
 	assert_int_equal(c.max_scan_size, 2 * GiB - 1);	/* 4 x 1 GiB, capped at libclamav's limit */
-	assert_int_equal(c.max_file_size, c.max_scan_size);
+	assert_int_equal(c.max_file_size, c.max_content_length);
+	assert_int_equal(c.max_expansion, 100);
+	assert_int_equal(c.scan_cache, 65536);
 	assert_int_equal(c.max_recursion, 17);
 	assert_int_equal(c.max_files, 10000);
 	assert_int_equal(c.max_scan_time, 120000);
@@ -161,7 +163,7 @@ test_env_overrides(void **state)
 	assert_string_equal(c.host, "127.0.0.1");
 	assert_int_equal(c.max_content_length, 1000);
 	assert_int_equal(c.max_scan_size, 4000);	/* derived from MAX_CONTENT_LENGTH */
-	assert_int_equal(c.max_file_size, 4000);	/* derived from MAX_SCAN_SIZE */
+	assert_int_equal(c.max_file_size, 1000);	/* derived from MAX_CONTENT_LENGTH */
 	assert_int_equal(c.scan_threads, 3);
 	assert_int_equal(c.io_threads, 5);
 	assert_string_equal(c.users, "alice::x\\nbob::y");
@@ -371,12 +373,13 @@ test_sizes_must_cover_content_length(void **state)
 	struct config c;
 
 	(void)state;
-	/* MAX_FILE_SIZE below MAX_SCAN_SIZE would let libclamav cut a member short silently. */
-	setenv("MAX_FILE_SIZE", "399", 1);
+	/* MAX_FILE_SIZE below MAX_CONTENT_LENGTH: a large upload could never be scanned. Below
+	 * MAX_SCAN_SIZE is fine: the scanner reports a member cut at that size as over the limit. */
+	setenv("MAX_FILE_SIZE", "99", 1);
 	load_bad(ARGS("--max-content-length=100"), "MAX_FILE_SIZE");
-	setenv("MAX_FILE_SIZE", "400", 1);
+	setenv("MAX_FILE_SIZE", "100", 1);
 	load_ok(&c, ARGS("--max-content-length=100"));
-	assert_int_equal(c.max_file_size, 400);
+	assert_int_equal(c.max_file_size, 100);
 	assert_int_equal(c.max_scan_size, 400);
 	config_free(&c);
 	unsetenv("MAX_FILE_SIZE");

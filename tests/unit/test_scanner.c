@@ -19,6 +19,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/evp.h>
+
 #include "body.h"
 #include "log.h"
 #include "scanner.h"
@@ -168,7 +170,7 @@ setup(void **state)
 		.db_dir = f->db, .tmpdir = f->tmp,
 		.max_scan_size = 400 << 20, .max_file_size = 100 << 20,
 		.max_recursion = 17, .max_files = 10000, .max_scan_time = 120000,
-		.check_interval = 0,
+		.cache_entries = 64, .check_interval = 0,
 	};
 	*state = f;
 	return 0;
@@ -784,8 +786,8 @@ test_limit_max_file_size_top(void **state)
 
 	assert_non_null(big);
 	memset(big, 'A', BIG_MEMBER);
-	/* Alone, a MAX_FILE_SIZE below MAX_SCAN_SIZE is raised to it (libclamav would cut silently):
-	 * the buffer is then scanned whole, and clean. */
+	/* The scanner's file limit is MAX_FILE_SIZE plus SCANNER_LIMIT_MARGIN: this 1 MiB buffer fits
+	 * within 4096 + 1 MiB and is scanned whole, and clean. */
 	f->o.max_file_size = 4096;
 	must_new(f);
 	scanner_scan_mem(f->s, big, BIG_MEMBER, &r);
@@ -800,6 +802,108 @@ test_limit_max_file_size_top(void **state)
 	print_message("scanner: 1 MiB buffer, MAX_FILE_SIZE=MAX_SCAN_SIZE=4096: %s %s (limit_exceeded %d)\n",
 	    verdict_name(r.verdict), r.reason, r.limit_exceeded);
 	assert_malware(&r);
+}
+
+/* Issue 9, case 1: libclamav's unzip stops writing a member at the last block that fits in maxfilesize
+ * and raises nothing. 4 MB of zeros then EICAR, bzip2 in a tiny zip, with a decimal MAX_FILE_SIZE
+ * far below the member and MAX_SCAN_SIZE far above it: before the fix this was CLEAN. */
+static void
+test_member_cut_at_file_size(void **state)
+{
+	struct fixture *f = *state;
+	char dir[256], path[512];
+	struct scan_result r;
+	size_t len = 4000000 + EICAR_LEN;
+	char *big = calloc(1, len);
+
+	assert_non_null(big);
+	make_dir(f, dir, sizeof(dir));
+	memcpy(big + 4000000, eicar, EICAR_LEN);
+	snprintf(path, sizeof(path), "%s/big.bin", dir);
+	write_file(path, big, len);
+	free(big);
+	assert_int_equal(run("cd '%s' && zip -q -X -Z bzip2 big.zip big.bin", dir), 0);
+	snprintf(path, sizeof(path), "%s/big.zip", dir);
+	f->o.max_file_size = 1000000;
+	f->o.max_scan_size = 400000000;
+	scan_with_limits(f, path, "bzip2 member of 4 MB zeros + EICAR, MAX_FILE_SIZE=1000000", &r);
+	assert_string_equal(r.reason, SCANNER_LIMIT_FILE_SIZE);
+	/* The same again: the cut verdict was not remembered as clean. */
+	scan_path(f->s, path, &r);
+	assert_string_equal(r.reason, SCANNER_LIMIT_FILE_SIZE);
+	assert_int_equal(r.cached, 0);
+	/* Scan budget near the member: reported as MAX_SCAN_SIZE, never clean. */
+	f->o.max_file_size = 100000000;
+	f->o.max_scan_size = 4500000;
+	scan_with_limits(f, path, "the same, MAX_SCAN_SIZE=4500000", &r);
+	assert_string_equal(r.reason, SCANNER_LIMIT_SCAN_SIZE);
+}
+
+/* MAX_EXPANSION: 80 MiB of zeros in a zip of ~80 KiB unpacks to more than 100 x the upload and more
+ * than the 64 MiB floor: stopped as a scan-size limit. With MAX_EXPANSION=0 it is scanned whole. */
+static void
+test_expansion_budget(void **state)
+{
+	struct fixture *f = *state;
+	char dir[256], path[512];
+	struct scan_result r;
+	size_t len = 80 << 20;
+	char *big = calloc(1, len);
+
+	assert_non_null(big);
+	make_dir(f, dir, sizeof(dir));
+	snprintf(path, sizeof(path), "%s/zeros.bin", dir);
+	write_file(path, big, len);
+	free(big);
+	assert_int_equal(zip(dir, "zeros.zip", "zeros.bin"), 0);
+	snprintf(path, sizeof(path), "%s/zeros.zip", dir);
+	f->o.max_expansion = 100;
+	scan_with_limits(f, path, "80 MiB of zeros zipped, MAX_EXPANSION=100", &r);
+	assert_string_equal(r.reason, SCANNER_LIMIT_SCAN_SIZE);
+	f->o.max_expansion = 0;
+	scanner_free(f->s);
+	f->s = NULL;
+	must_new(f);
+	scan_path(f->s, path, &r);
+	assert_verdict(&r, SCAN_CLEAN);
+}
+
+/* Our clean cache: a second scan of the same bytes is answered from it, a reload forgets it, and
+ * malware is never cached. */
+static void
+test_clean_cache(void **state)
+{
+	struct fixture *f = *state;
+	static const char text[] = "a clean text, scanned twice";
+	struct scan_result r;
+	struct scanner_stats st;
+
+	f->o.cache_entries = 16;
+	must_new(f);
+	scanner_scan_mem(f->s, text, sizeof(text) - 1, &r);
+	assert_verdict(&r, SCAN_CLEAN);
+	assert_int_equal(r.cached, 0);
+	assert_int_equal(r.hashed, 1);
+	scanner_scan_mem(f->s, text, sizeof(text) - 1, &r);
+	assert_verdict(&r, SCAN_CLEAN);
+	assert_int_equal(r.cached, 1);
+	scanner_stats(f->s, &st);
+	assert_int_equal(st.cache_hits, 1);
+	scanner_scan_mem(f->s, eicar, EICAR_LEN, &r);
+	scanner_scan_mem(f->s, eicar, EICAR_LEN, &r);
+	assert_malware(&r);
+	assert_int_equal(r.cached, 0);
+	assert_int_equal(scanner_reload(f->s, 1), 1);
+	scanner_scan_mem(f->s, text, sizeof(text) - 1, &r);
+	assert_verdict(&r, SCAN_CLEAN);
+	assert_int_equal(r.cached, 0);
+	/* The digest is SHA-256 of the bytes. */
+	{
+		unsigned char want[SCANNER_DIGEST_LEN];
+
+		assert_int_equal(EVP_Digest(text, sizeof(text) - 1, want, NULL, EVP_sha256(), NULL), 1);
+		assert_memory_equal(r.sha256, want, SCANNER_DIGEST_LEN);
+	}
 }
 
 /* 1 ms for an archive of many members: libclamav stops and says so; never clean. */
@@ -926,6 +1030,9 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_limit_max_file_size_member, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_limit_max_file_size_top, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_limit_max_scan_time, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_member_cut_at_file_size, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_expansion_budget, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_clean_cache, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_scans_during_reloads, setup, teardown),
 		cmocka_unit_test(test_free_null),
 	};
