@@ -150,6 +150,12 @@ scanner_limits(struct scanner *s)
 static cl_error_t scanner_inspect(int fd, const char *type, const char **ancestors,
     size_t parent_size, const char *name, size_t size, const char *buf, uint32_t level,
     uint32_t attributes, void *context);
+static cl_error_t scanner_layer_done(int fd, int result, const char *virname, void *context);
+struct scan_state;
+static void scanner_layer_open(struct scan_state *st, uint32_t level, const char *type);
+static cl_error_t scanner_meta(const char *container_type, unsigned long fsize_container,
+    const char *filename, unsigned long fsize_real, int is_encrypted, unsigned int filepos,
+    void *context);
 
 /* libclamav's own clean-file cache is off: it remembers a file as clean even when a member of it was
  * skipped or cut short without an alert (a full temporary folder, a member trimmed to a limit), and
@@ -168,6 +174,8 @@ engine_limits(struct cl_engine *cl, const struct scanner *s)
 	    cl_engine_set_str(cl, CL_ENGINE_TMPDIR, s->tmpdir) != CL_SUCCESS)
 		return -1;
 	cl_engine_set_clcb_file_inspection(cl, scanner_inspect);
+	cl_engine_set_clcb_post_scan(cl, scanner_layer_done);
+	cl_engine_set_clcb_meta(cl, scanner_meta);
 	return 0;
 }
 
@@ -526,10 +534,22 @@ scanner_limit_name(cl_error_t rc)
 	}
 }
 
+/* One layer of a scan still open: what its container format announced (libclamav's metadata
+ * callback, once per member) and how many members were then really scanned as layers below it. */
+struct scan_layer {
+	unsigned announced, children;
+	int zip;			/* libclamav announces each zip member twice (central, local header) */
+	int rar;			/* Debian's libclamav has no unrar: a RAR is never unpacked */
+};
+
 /* What one scan has seen, for scanner_inspect: libclamav calls it for every layer (the upload, every
- * member it unpacked, every buffer it normalised) before scanning that layer. */
+ * member it unpacked, every buffer it normalised) before scanning that layer, and scanner_layer_done
+ * after. */
 struct scan_state {
 	const struct scanner *s;
+	struct scan_layer *layers;	/* open layers, outermost first; NULL: not tracked */
+	unsigned depth, max_depth;
+	const char *unscanned;		/* a member announced but never scanned: the verdict */
 	uint64_t total;			/* bytes of every layer so far, as libclamav's scansize counts */
 	uint64_t budget;		/* bytes this scan may unpack, from its size and MAX_EXPANSION */
 	const char *limit;		/* a limit this scan met: the verdict is that limit */
@@ -584,6 +604,7 @@ scanner_inspect(int fd, const char *type, const char **ancestors, size_t parent_
 	if (st == NULL)
 		return CL_CLEAN;
 	s = st->s;
+	scanner_layer_open(st, level, type);
 	st->total += size;
 	if (level == 0)
 		return CL_CLEAN;
@@ -596,6 +617,79 @@ scanner_inspect(int fd, const char *type, const char **ancestors, size_t parent_
 	return st->limit != NULL || st->tmp_full ? CL_VIRUS : CL_CLEAN;
 }
 
+/* The bytes a member must have to be scanned: libclamav skips files of 5 bytes or less. */
+#define SCANNER_MEMBER_MIN 5
+
+static const char *
+scanner_unscanned_name(const struct scan_layer *l)
+{
+	return l->rar ? SCANNER_UNSCANNED_RAR : SCANNER_UNSCANNED_MEMBER;
+}
+
+/* A layer is complete when every member its format announced was scanned as a layer below it. The
+ * cases this catches, all answered CLEAN by libclamav 1.4.6: zip members with a compression method it
+ * lacks (LZMA, zstd, xz, PPMd) or Zip64 sizes ("stream out of file"), members whose data lies
+ * beyond the end of the file, and RAR archives, which Debian's build cannot unpack at all. */
+static int
+scanner_layer_complete(const struct scan_layer *l)
+{
+	unsigned want = l->zip ? (l->announced + 1) / 2 : l->announced;
+
+	if (l->rar && l->announced == 0 && l->children == 0)
+		return 0;
+	return l->children >= want;
+}
+
+static void
+scanner_layer_open(struct scan_state *st, uint32_t level, const char *type)
+{
+	struct scan_layer *l;
+
+	if (st->layers == NULL || level >= st->max_depth)
+		return;
+	st->depth = level + 1;
+	if (level > 0)
+		st->layers[level - 1].children++;
+	l = &st->layers[level];
+	*l = (struct scan_layer){
+		.zip = type != NULL && (strncmp(type, "CL_TYPE_ZIP", 11) == 0 ||
+		    strncmp(type, "CL_TYPE_OOXML", 13) == 0),
+		.rar = type != NULL && strcmp(type, "CL_TYPE_RAR") == 0,
+	};
+}
+
+static cl_error_t
+scanner_layer_done(int fd, int result, const char *virname, void *context)
+{
+	struct scan_state *st = context;
+	struct scan_layer *l;
+
+	(void)fd;
+	(void)virname;
+	if (st == NULL || st->layers == NULL || st->depth == 0)
+		return CL_CLEAN;
+	l = &st->layers[--st->depth];
+	if (result != CL_VIRUS && st->unscanned == NULL && !scanner_layer_complete(l))
+		st->unscanned = scanner_unscanned_name(l);
+	return CL_CLEAN;
+}
+
+static cl_error_t
+scanner_meta(const char *container_type, unsigned long fsize_container, const char *filename,
+    unsigned long fsize_real, int is_encrypted, unsigned int filepos, void *context)
+{
+	struct scan_state *st = context;
+
+	(void)container_type;
+	(void)fsize_container;
+	(void)filename;
+	(void)is_encrypted;
+	(void)filepos;
+	if (st != NULL && st->layers != NULL && st->depth > 0 && fsize_real > SCANNER_MEMBER_MIN)
+		st->layers[st->depth - 1].announced++;
+	return CL_CLEAN;
+}
+
 static void
 scan_state_init(struct scan_state *st, const struct scanner *s, uint64_t size)
 {
@@ -606,7 +700,8 @@ scan_state_init(struct scan_state *st, const struct scanner *s, uint64_t size)
 		if (budget < SCANNER_EXPANSION_FLOOR)
 			budget = SCANNER_EXPANSION_FLOOR;
 	}
-	*st = (struct scan_state){ .s = s, .budget = budget };
+	*st = (struct scan_state){ .s = s, .budget = budget, .max_depth = s->o.max_recursion + 2 };
+	st->layers = calloc(st->max_depth, sizeof(*st->layers));
 }
 
 /* The one place that decides a verdict. A file is clean only when libclamav says so, logged no error
@@ -628,6 +723,12 @@ scanner_verdict(cl_error_t rc, const char *virname, const struct scan_state *st,
 		r->verdict = SCAN_MALWARE;
 		r->limit_exceeded = 1;
 		snprintf(r->reason, sizeof(r->reason), "%s", st->limit);
+	} else if (st->layers == NULL && rc == CL_CLEAN) {
+		snprintf(r->reason, sizeof(r->reason), "out of memory");
+	} else if (st->unscanned != NULL && rc == CL_CLEAN) {
+		r->verdict = SCAN_MALWARE;
+		r->limit_exceeded = 1;
+		snprintf(r->reason, sizeof(r->reason), "%s", st->unscanned);
 	} else if (rc == CL_CLEAN && scanner_errors > 0) {
 		snprintf(r->reason, sizeof(r->reason), "%s", scanner_errmsg);
 	} else if (rc == CL_CLEAN) {
@@ -742,6 +843,7 @@ scanner_run(struct scanner *s, const void *data, size_t len, int fd, struct scan
 	}
 	scanner_in_scan = 0;
 	complete = scanner_verdict(rc, virname, &st, s, r);
+	free(st.layers);
 	if (complete && hashed)
 		scanner_cache_put(s, e, digest);
 done:

@@ -26,6 +26,9 @@
 #define SCANNER_LIMIT_SCAN_SIZE	"Heuristics.Limits.Exceeded.MaxScanSize"
 #define SCANNER_LIMIT_FILE_SIZE	"Heuristics.Limits.Exceeded.MaxFileSize"
 #define SCANNER_LIMIT_TIME	"Heuristics.Limits.Exceeded.MaxScanTime"
+/* An archive member that libclamav listed but did not scan (a method or format it cannot unpack). */
+#define SCANNER_UNSCANNED_MEMBER "Heuristics.Unscanned.ArchiveMember"
+#define SCANNER_UNSCANNED_RAR	"Heuristics.Unscanned.RAR"
 
 struct scanner_opts {
 	const char *db_dir;
