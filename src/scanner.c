@@ -152,7 +152,8 @@ static cl_error_t scanner_inspect(int fd, const char *type, const char **ancesto
     uint32_t attributes, void *context);
 static cl_error_t scanner_layer_done(int fd, int result, const char *virname, void *context);
 struct scan_state;
-static void scanner_layer_open(struct scan_state *st, uint32_t level, const char *type);
+static void scanner_layer_open(struct scan_state *st, uint32_t level, const char *type,
+    size_t size);
 static cl_error_t scanner_meta(const char *container_type, unsigned long fsize_container,
     const char *filename, unsigned long fsize_real, int is_encrypted, unsigned int filepos,
     void *context);
@@ -538,6 +539,8 @@ scanner_limit_name(cl_error_t rc)
  * callback, once per member) and how many members were then really scanned as layers below it. */
 struct scan_layer {
 	unsigned announced, children;
+	size_t size;
+	const char *type;		/* libclamav's name of the layer's type */
 	int zip;			/* libclamav announces each zip member twice (central, local header) */
 	int rar;			/* Debian's libclamav has no unrar: a RAR is never unpacked */
 };
@@ -604,7 +607,7 @@ scanner_inspect(int fd, const char *type, const char **ancestors, size_t parent_
 	if (st == NULL)
 		return CL_CLEAN;
 	s = st->s;
-	scanner_layer_open(st, level, type);
+	scanner_layer_open(st, level, type, size);
 	st->total += size;
 	if (level == 0)
 		return CL_CLEAN;
@@ -619,6 +622,7 @@ scanner_inspect(int fd, const char *type, const char **ancestors, size_t parent_
 
 /* The bytes a member must have to be scanned: libclamav skips files of 5 bytes or less. */
 #define SCANNER_MEMBER_MIN 5
+#define SCANNER_NAME_MAX 255	/* bytes of a plausible member name */
 
 static const char *
 scanner_unscanned_name(const struct scan_layer *l)
@@ -641,7 +645,7 @@ scanner_layer_complete(const struct scan_layer *l)
 }
 
 static void
-scanner_layer_open(struct scan_state *st, uint32_t level, const char *type)
+scanner_layer_open(struct scan_state *st, uint32_t level, const char *type, size_t size)
 {
 	struct scan_layer *l;
 
@@ -652,6 +656,8 @@ scanner_layer_open(struct scan_state *st, uint32_t level, const char *type)
 		st->layers[level - 1].children++;
 	l = &st->layers[level];
 	*l = (struct scan_layer){
+		.size = size,
+		.type = type,
 		.zip = type != NULL && (strncmp(type, "CL_TYPE_ZIP", 11) == 0 ||
 		    strncmp(type, "CL_TYPE_OOXML", 13) == 0),
 		.rar = type != NULL && strcmp(type, "CL_TYPE_RAR") == 0,
@@ -674,6 +680,26 @@ scanner_layer_done(int fd, int result, const char *virname, void *context)
 	return CL_CLEAN;
 }
 
+/* libclamav also looks for zip headers inside files of any type (a zip appended to an executable, or
+ * just the bytes "PK\3\4" in a binary) and announces what it finds there. Such an embedded entry
+ * counts only when it looks like a member someone made: a compressed size that fits in the layer and
+ * a printable name. Entries of the layer's own format always count. */
+static int
+scanner_member_plausible(const struct scan_layer *l, const char *container_type,
+    unsigned long csize, const char *name)
+{
+	size_t n;
+
+	if (l->type != NULL && container_type != NULL && strcmp(l->type, container_type) == 0)
+		return 1;
+	if (csize > l->size || name == NULL || (n = strlen(name)) == 0 || n > SCANNER_NAME_MAX)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if (name[i] < 0x20 || name[i] > 0x7e)
+			return 0;
+	return 1;
+}
+
 static cl_error_t
 scanner_meta(const char *container_type, unsigned long fsize_container, const char *filename,
     unsigned long fsize_real, int is_encrypted, unsigned int filepos, void *context)
@@ -681,12 +707,16 @@ scanner_meta(const char *container_type, unsigned long fsize_container, const ch
 	struct scan_state *st = context;
 
 	(void)container_type;
-	(void)fsize_container;
 	(void)filename;
 	(void)is_encrypted;
 	(void)filepos;
-	if (st != NULL && st->layers != NULL && st->depth > 0 && fsize_real > SCANNER_MEMBER_MIN)
-		st->layers[st->depth - 1].announced++;
+	struct scan_layer *l;
+
+	if (st == NULL || st->layers == NULL || st->depth == 0 || fsize_real <= SCANNER_MEMBER_MIN)
+		return CL_CLEAN;
+	l = &st->layers[st->depth - 1];
+	if (scanner_member_plausible(l, container_type, fsize_container, filename))
+		l->announced++;
 	return CL_CLEAN;
 }
 

@@ -839,6 +839,43 @@ test_member_cut_at_file_size(void **state)
 	assert_string_equal(r.reason, SCANNER_LIMIT_SCAN_SIZE);
 }
 
+/* Archive members libclamav 1.4.6 lists but does not unpack, answered CLEAN by it: a zip member
+ * compressed with LZMA (method 14), a Zip64 member (zip writes Zip64 local headers for stdin), and
+ * the LZMA zip behind a byte of junk (found as an embedded zip, as unzip(1) still extracts it). */
+static void
+test_unscanned_members(void **state)
+{
+	struct fixture *f = *state;
+	static const char *const cases[][2] = {
+		{ "lzma.zip", "/usr/bin/python3 -c \"import zipfile; z = zipfile.ZipFile('lzma.zip', 'w', "
+		  "zipfile.ZIP_LZMA); z.writestr('e.txt', open('eicar.txt', 'rb').read()); z.close()\"" },
+		{ "zip64.zip", "zip -q - - < eicar.txt > zip64.zip" },
+		{ "junk-lzma.bin", "printf x > junk-lzma.bin && cat lzma.zip >> junk-lzma.bin" },
+	};
+	char dir[256], path[512];
+	struct scan_result r;
+
+	make_dir(f, dir, sizeof(dir));
+	snprintf(path, sizeof(path), "%s/eicar.txt", dir);
+	write_padded_eicar(path);
+	must_new(f);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		assert_int_equal(run("cd '%s' && %s", dir, cases[i][1]), 0);
+		snprintf(path, sizeof(path), "%s/%s", dir, cases[i][0]);
+		scan_path(f->s, path, &r);
+		print_message("scanner: %s: %s %s\n", cases[i][0], verdict_name(r.verdict), r.reason);
+		assert_malware(&r);
+		assert_string_equal(r.reason, SCANNER_UNSCANNED_MEMBER);
+		assert_int_equal(r.limit_exceeded, 1);
+	}
+	/* The same EICAR in a plain zip is found by name: the check does not hide real detections. */
+	assert_int_equal(zip(dir, "plain.zip", "eicar.txt"), 0);
+	snprintf(path, sizeof(path), "%s/plain.zip", dir);
+	scan_path(f->s, path, &r);
+	assert_malware(&r);
+	assert_int_equal(r.limit_exceeded, 0);
+}
+
 /* MAX_EXPANSION: 80 MiB of zeros in a zip of ~80 KiB unpacks to more than 100 x the upload and more
  * than the 64 MiB floor: stopped as a scan-size limit. With MAX_EXPANSION=0 it is scanned whole. */
 static void
@@ -1032,6 +1069,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_limit_max_scan_time, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_member_cut_at_file_size, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_expansion_budget, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_unscanned_members, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_clean_cache, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_scans_during_reloads, setup, teardown),
 		cmocka_unit_test(test_free_null),
