@@ -567,6 +567,11 @@ auth_verify(struct auth *a, const char *user, size_t ulen, const char *pass, siz
 
 	if (auth_key(a, user, ulen, pass, plen, key) == -1)
 		return 0;
+	/* Checks of the same credentials queued together (a client's connections after a restart)
+	 * cost one PBKDF2: the first caches the verdict the others find here. */
+	verdict = auth_cache_lookup(a, key);
+	if (verdict != -1)
+		return verdict;
 	/* PBKDF2 runs unlocked: two threads may both verify the same new credentials, which is
 	 * harmless, while one slow check must never stall every other request. */
 	verdict = auth_pbkdf2_verify(a, user != NULL ? user : "", ulen, pass != NULL ? pass : "",

@@ -30,7 +30,8 @@ size_t auth_user_count(const struct auth *a);
  * NUL in the user name, a password longer than AUTH_PASSWORD_MAX), -1 not known yet: only
  * auth_verify can tell. */
 int auth_lookup(struct auth *a, const char *user, size_t ulen, const char *pass, size_t plen);
-/* Runs PBKDF2 and caches the verdict: 1 right, 0 wrong, -1 when OpenSSL failed (nothing cached). */
+/* Runs PBKDF2 and caches the verdict: 1 right, 0 wrong, -1 when OpenSSL failed (nothing cached).
+ * Credentials cached meanwhile (by a check that ran first) are answered from the cache. */
 int auth_verify(struct auth *a, const char *user, size_t ulen, const char *pass, size_t plen);
 /* 1 when user/pass match a configured user, else 0: auth_lookup, then auth_verify on a miss.
  * Repeated calls with the same credentials, right or wrong, never run PBKDF2 again. */

@@ -480,8 +480,8 @@ verify_job(void *arg)
 	struct cred *c = r->cred;
 
 	r->verdict = auth_verify(r->srv->auth, c->buf, c->ulen, c->buf + c->ulen + 1, c->plen);
-	if (r->verdict == 0)
-		throttle_fail(r->srv->throttle, r->addr, util_now());
+	if (r->verdict != 0)	/* only a failure keeps the token it took */
+		throttle_refund(r->srv->throttle, r->addr, util_now());
 	cred_free(c);
 	r->cred = NULL;
 }
@@ -504,7 +504,7 @@ request_verify(struct request *r, const char *user, size_t ulen, const char *pas
 	enum throttle_verdict tv;
 	struct cred *c;
 
-	tv = throttle_allow(srv->throttle, r->addr, util_now());
+	tv = throttle_take(srv->throttle, r->addr, util_now());
 	if (tv != THROTTLE_ALLOW) {
 		if (tv == THROTTLE_REFUSE_FIRST)
 			log_throttled(srv, r);
@@ -513,6 +513,7 @@ request_verify(struct request *r, const char *user, size_t ulen, const char *pas
 	}
 	/* auth_parse_basic fitted user, ':' and password in SERVER_AUTH_MAX, so they fit here. */
 	if ((c = malloc(sizeof(*c))) == NULL) {
+		throttle_refund(srv->throttle, r->addr, util_now());
 		request_reject(r, MHD_HTTP_INTERNAL_SERVER_ERROR, srv->canned.internal);
 		return;
 	}
@@ -533,6 +534,7 @@ request_verify(struct request *r, const char *user, size_t ulen, const char *pas
 	if (pool_submit_then(srv->verifier, verify_job, verify_done, r) != 0) {
 		cred_free(c);
 		r->cred = NULL;
+		throttle_refund(srv->throttle, r->addr, util_now());
 		r->verdict = VERIFY_SHED;
 		MHD_resume_connection(r->conn);
 	}

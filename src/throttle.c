@@ -154,7 +154,7 @@ throttle_victim(struct throttle *t, const unsigned char *key, double now)
 }
 
 enum throttle_verdict
-throttle_allow(struct throttle *t, const struct sockaddr *addr, double now)
+throttle_take(struct throttle *t, const struct sockaddr *addr, double now)
 {
 	unsigned char key[THROTTLE_KEY_LEN];
 	enum throttle_verdict v = THROTTLE_ALLOW;
@@ -162,30 +162,6 @@ throttle_allow(struct throttle *t, const struct sockaddr *addr, double now)
 
 	if (t == NULL || t->per_minute == 0)
 		return THROTTLE_ALLOW;
-	throttle_key(addr, key);
-	pthread_mutex_lock(&t->lock);
-	e = throttle_find(t, key);
-	if (e != NULL) {
-		throttle_refill(t, e, now);
-		if (e->tokens >= 1) {
-			e->refused = 0;
-		} else {
-			v = e->refused ? THROTTLE_REFUSE : THROTTLE_REFUSE_FIRST;
-			e->refused = 1;
-		}
-	}
-	pthread_mutex_unlock(&t->lock);
-	return v;
-}
-
-void
-throttle_fail(struct throttle *t, const struct sockaddr *addr, double now)
-{
-	unsigned char key[THROTTLE_KEY_LEN];
-	struct throttle_entry *e;
-
-	if (t == NULL || t->per_minute == 0)
-		return;
 	throttle_key(addr, key);
 	pthread_mutex_lock(&t->lock);
 	e = throttle_find(t, key);
@@ -198,8 +174,32 @@ throttle_fail(struct throttle *t, const struct sockaddr *addr, double now)
 		e->stamp = now;
 	}
 	throttle_refill(t, e, now);
-	/* Checks allowed together may fail after the bucket ran dry; it stays at empty rather than
-	 * in debt, so a client's wait never grows beyond one token's time. */
-	e->tokens = e->tokens >= 1 ? e->tokens - 1 : 0;
+	if (e->tokens >= 1) {
+		e->tokens -= 1;
+		e->refused = 0;
+	} else {
+		v = e->refused ? THROTTLE_REFUSE : THROTTLE_REFUSE_FIRST;
+		e->refused = 1;
+	}
+	pthread_mutex_unlock(&t->lock);
+	return v;
+}
+
+void
+throttle_refund(struct throttle *t, const struct sockaddr *addr, double now)
+{
+	unsigned char key[THROTTLE_KEY_LEN];
+	struct throttle_entry *e;
+
+	if (t == NULL || t->per_minute == 0)
+		return;
+	throttle_key(addr, key);
+	pthread_mutex_lock(&t->lock);
+	/* Gone when a crowd of other addresses replaced it meanwhile: then it is full anyway. */
+	e = throttle_find(t, key);
+	if (e != NULL) {
+		throttle_refill(t, e, now);
+		e->tokens = e->tokens + 1 > t->burst ? t->burst : e->tokens + 1;
+	}
 	pthread_mutex_unlock(&t->lock);
 }

@@ -504,6 +504,10 @@ test_lookup_then_verify(void **state)
 	assert_int_equal(check(a, "alice", "letmein2"), 0);
 	assert_int_equal(auth_pbkdf2_count(a), 4);
 	assert_int_equal(auth_lookup(a, "alice", 5, "letmein2", 8), 0);
+	/* A check queued behind another of the same credentials finds its verdict cached. */
+	assert_int_equal(auth_verify(a, "alice", 5, "letmein", 7), 1);
+	assert_int_equal(auth_verify(a, "alice", 5, "letmein2", 8), 0);
+	assert_int_equal(auth_pbkdf2_count(a), 4);
 	auth_free(a);
 }
 

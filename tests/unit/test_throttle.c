@@ -34,21 +34,24 @@ addr(const char *ip)
 
 #define SA(ss) ((const struct sockaddr *)(const void *)&(ss))
 
+/* A check from ip at now; 1 (right) gives its token back. */
 static enum throttle_verdict
-allow(struct throttle *t, const char *ip, double now)
+check(struct throttle *t, const char *ip, double now, int right)
 {
 	struct sockaddr_storage ss = addr(ip);
+	enum throttle_verdict v = throttle_take(t, SA(ss), now);
 
-	return throttle_allow(t, SA(ss), now);
+	if (v == THROTTLE_ALLOW && right)
+		throttle_refund(t, SA(ss), now);
+	return v;
 }
 
+/* n failed checks, each allowed. */
 static void
-failed(struct throttle *t, const char *ip, double now, int times)
+failures(struct throttle *t, const char *ip, double now, int n)
 {
-	struct sockaddr_storage ss = addr(ip);
-
-	for (int i = 0; i < times; i++)
-		throttle_fail(t, SA(ss), now);
+	for (int i = 0; i < n; i++)
+		assert_int_equal(check(t, ip, now, 0), THROTTLE_ALLOW);
 }
 
 static void
@@ -58,16 +61,43 @@ test_burst_then_refused(void **state)
 
 	(void)state;
 	assert_non_null(t);
-	for (int i = 0; i < 5; i++) {
-		assert_int_equal(allow(t, "192.0.2.1", 100), THROTTLE_ALLOW);
-		failed(t, "192.0.2.1", 100, 1);
-	}
-	assert_int_equal(allow(t, "192.0.2.1", 100), THROTTLE_REFUSE_FIRST);
-	assert_int_equal(allow(t, "192.0.2.1", 100.5), THROTTLE_REFUSE);
-	assert_int_equal(allow(t, "192.0.2.1", 100.9), THROTTLE_REFUSE);
+	failures(t, "192.0.2.1", 100, 5);
+	assert_int_equal(check(t, "192.0.2.1", 100, 0), THROTTLE_REFUSE_FIRST);
+	assert_int_equal(check(t, "192.0.2.1", 100.5, 0), THROTTLE_REFUSE);
+	/* A right password is refused too while the bucket is empty: nothing is checked. */
+	assert_int_equal(check(t, "192.0.2.1", 100.9, 1), THROTTLE_REFUSE);
 	/* Other addresses are not touched. */
-	assert_int_equal(allow(t, "192.0.2.2", 100.9), THROTTLE_ALLOW);
-	assert_int_equal(allow(t, "2001:db8::1", 100.9), THROTTLE_ALLOW);
+	assert_int_equal(check(t, "192.0.2.2", 100.9, 0), THROTTLE_ALLOW);
+	assert_int_equal(check(t, "2001:db8::1", 100.9, 0), THROTTLE_ALLOW);
+	throttle_free(t);
+}
+
+/* Checks in flight hold their tokens: a crowd of connections cannot outrun the bucket. */
+static void
+test_in_flight_checks_hold_tokens(void **state)
+{
+	struct throttle *t = throttle_new(60, 3);
+	struct sockaddr_storage ss = addr("192.0.2.9");
+
+	(void)state;
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(throttle_take(t, SA(ss), 1), THROTTLE_ALLOW);
+	assert_int_equal(throttle_take(t, SA(ss), 1), THROTTLE_REFUSE_FIRST);
+	/* Two succeed and give their tokens back; no more than the burst comes back. */
+	throttle_refund(t, SA(ss), 1);
+	throttle_refund(t, SA(ss), 1);
+	assert_int_equal(throttle_take(t, SA(ss), 1), THROTTLE_ALLOW);
+	assert_int_equal(throttle_take(t, SA(ss), 1), THROTTLE_ALLOW);
+	assert_int_equal(throttle_take(t, SA(ss), 1), THROTTLE_REFUSE_FIRST);
+	for (int i = 0; i < 10; i++)
+		throttle_refund(t, SA(ss), 1);
+	failures(t, "192.0.2.9", 1, 3);
+	assert_int_equal(check(t, "192.0.2.9", 1, 0), THROTTLE_REFUSE_FIRST);
+	/* Refunding an address never seen changes nothing. */
+	ss = addr("192.0.2.10");
+	throttle_refund(t, SA(ss), 1);
+	failures(t, "192.0.2.10", 1, 3);
+	assert_int_equal(check(t, "192.0.2.10", 1, 0), THROTTLE_REFUSE_FIRST);
 	throttle_free(t);
 }
 
@@ -77,21 +107,17 @@ test_refill(void **state)
 	struct throttle *t = throttle_new(60, 3);	/* one token a second */
 
 	(void)state;
-	failed(t, "192.0.2.1", 10, 3);
-	assert_int_equal(allow(t, "192.0.2.1", 10), THROTTLE_REFUSE_FIRST);
-	assert_int_equal(allow(t, "192.0.2.1", 11.01), THROTTLE_ALLOW);
-	failed(t, "192.0.2.1", 11.01, 1);
-	assert_int_equal(allow(t, "192.0.2.1", 11.5), THROTTLE_REFUSE_FIRST);
+	failures(t, "192.0.2.1", 10, 3);
+	assert_int_equal(check(t, "192.0.2.1", 10, 0), THROTTLE_REFUSE_FIRST);
+	assert_int_equal(check(t, "192.0.2.1", 10.9, 0), THROTTLE_REFUSE);
+	assert_int_equal(check(t, "192.0.2.1", 11.01, 0), THROTTLE_ALLOW);
+	assert_int_equal(check(t, "192.0.2.1", 11.5, 0), THROTTLE_REFUSE_FIRST);
 	/* A long pause refills the bucket to the burst, no further. */
-	assert_int_equal(allow(t, "192.0.2.1", 1000), THROTTLE_ALLOW);
-	failed(t, "192.0.2.1", 1000, 3);
-	assert_int_equal(allow(t, "192.0.2.1", 1000), THROTTLE_REFUSE_FIRST);
-	/* Failures beyond an empty bucket (checks admitted together) leave no debt. */
-	failed(t, "192.0.2.1", 1000, 50);
-	assert_int_equal(allow(t, "192.0.2.1", 1001.01), THROTTLE_ALLOW);
+	failures(t, "192.0.2.1", 1000, 3);
+	assert_int_equal(check(t, "192.0.2.1", 1000, 0), THROTTLE_REFUSE_FIRST);
 	/* A clock that goes backwards takes nothing away and adds nothing. */
-	failed(t, "192.0.2.1", 1001.01, 1);
-	assert_int_equal(allow(t, "192.0.2.1", 900), THROTTLE_REFUSE_FIRST);
+	assert_int_equal(check(t, "192.0.2.1", 900, 0), THROTTLE_REFUSE);
+	assert_int_equal(check(t, "192.0.2.1", 1001.01, 0), THROTTLE_ALLOW);
 	throttle_free(t);
 }
 
@@ -102,7 +128,8 @@ test_success_costs_nothing(void **state)
 
 	(void)state;
 	for (int i = 0; i < 10000; i++)
-		assert_int_equal(allow(t, "192.0.2.1", 5), THROTTLE_ALLOW);
+		assert_int_equal(check(t, "192.0.2.1", 5, 1), THROTTLE_ALLOW);
+	failures(t, "192.0.2.1", 5, 2);
 	throttle_free(t);
 }
 
@@ -112,12 +139,11 @@ test_off(void **state)
 	struct throttle *t = throttle_new(0, 1);
 
 	(void)state;
-	failed(t, "192.0.2.1", 1, 100);
-	assert_int_equal(allow(t, "192.0.2.1", 1), THROTTLE_ALLOW);
+	failures(t, "192.0.2.1", 1, 100);
 	assert_int_equal(throttle_retry_after(t), 1);
 	throttle_free(t);
 	/* NULL is a throttle that never refuses. */
-	assert_int_equal(allow(NULL, "192.0.2.1", 1), THROTTLE_ALLOW);
+	failures(NULL, "192.0.2.1", 1, 100);
 	throttle_free(NULL);
 }
 
@@ -128,17 +154,16 @@ test_address_keys(void **state)
 
 	(void)state;
 	/* An IPv6 host is counted by its /64. */
-	failed(t, "2001:db8:1:2::1", 1, 1);
-	assert_int_equal(allow(t, "2001:db8:1:2:ffff:ffff:ffff:ffff", 1), THROTTLE_REFUSE_FIRST);
-	assert_int_equal(allow(t, "2001:db8:1:3::1", 1), THROTTLE_ALLOW);
+	failures(t, "2001:db8:1:2::1", 1, 1);
+	assert_int_equal(check(t, "2001:db8:1:2:ffff:ffff:ffff:ffff", 1, 0), THROTTLE_REFUSE_FIRST);
+	failures(t, "2001:db8:1:3::1", 1, 1);
 	/* An IPv4-mapped IPv6 address (a dual-stack listener) is its IPv4 address. */
-	failed(t, "198.51.100.7", 1, 1);
-	assert_int_equal(allow(t, "::ffff:198.51.100.7", 1), THROTTLE_REFUSE_FIRST);
-	assert_int_equal(allow(t, "198.51.100.8", 1), THROTTLE_ALLOW);
+	failures(t, "198.51.100.7", 1, 1);
+	assert_int_equal(check(t, "::ffff:198.51.100.7", 1, 0), THROTTLE_REFUSE_FIRST);
+	failures(t, "198.51.100.8", 1, 1);
 	/* ::/64 holds no IPv4 address. */
-	assert_int_equal(allow(t, "::1", 1), THROTTLE_ALLOW);
-	failed(t, "::1", 1, 1);
-	assert_int_equal(allow(t, "0.0.0.1", 1), THROTTLE_ALLOW);
+	failures(t, "::1", 1, 1);
+	failures(t, "0.0.0.1", 1, 1);
 	throttle_free(t);
 }
 
@@ -151,14 +176,14 @@ test_crowd_keeps_the_empty_bucket(void **state)
 	char ip[INET_ADDRSTRLEN];
 
 	(void)state;
-	failed(t, "192.0.2.1", 1, 3);
+	failures(t, "192.0.2.1", 1, 3);
 	for (unsigned i = 0; i < 20 * THROTTLE_SETS * THROTTLE_WAYS; i++) {
 		snprintf(ip, sizeof(ip), "10.%u.%u.%u", i >> 16 & 255, i >> 8 & 255, i & 255);
-		failed(t, ip, 2, 1);
+		failures(t, ip, 2, 1);
 	}
-	assert_int_equal(allow(t, "192.0.2.1", 2), THROTTLE_REFUSE_FIRST);
+	assert_int_equal(check(t, "192.0.2.1", 2, 0), THROTTLE_REFUSE_FIRST);
 	/* Whether remembered or replaced, one failure leaves an address room for more. */
-	assert_int_equal(allow(t, "10.0.0.0", 2), THROTTLE_ALLOW);
+	failures(t, "10.0.0.0", 2, 2);
 	throttle_free(t);
 }
 
@@ -185,6 +210,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_burst_then_refused),
+		cmocka_unit_test(test_in_flight_checks_hold_tokens),
 		cmocka_unit_test(test_refill),
 		cmocka_unit_test(test_success_costs_nothing),
 		cmocka_unit_test(test_off),
