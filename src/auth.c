@@ -554,6 +554,8 @@ auth_lookup(struct auth *a, const char *user, size_t ulen, const char *pass, siz
 {
 	unsigned char key[AUTH_SUM_LEN];
 
+	if (a == NULL || a->nusers == 0)	/* no name exists: nothing to check */
+		return 0;
 	if (auth_key(a, user, ulen, pass, plen, key) == -1)
 		return 0;
 	return auth_cache_lookup(a, key);

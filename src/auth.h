@@ -27,8 +27,8 @@ size_t auth_user_count(const struct auth *a);
  * a thread that serves other clients. All three are thread-safe. */
 
 /* The cached verdict, in microseconds: 1 right, 0 wrong (also credentials that can never match: a
- * NUL in the user name, a password longer than AUTH_PASSWORD_MAX), -1 not known yet: only
- * auth_verify can tell. */
+ * NUL in the user name, a password longer than AUTH_PASSWORD_MAX, no users at all), -1 not known
+ * yet: only auth_verify can tell. */
 int auth_lookup(struct auth *a, const char *user, size_t ulen, const char *pass, size_t plen);
 /* Runs PBKDF2 and caches the verdict: 1 right, 0 wrong, -1 when OpenSSL failed (nothing cached).
  * Credentials cached meanwhile (by a check that ran first) are answered from the cache. */

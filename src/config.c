@@ -38,7 +38,7 @@ static const struct config_opt config_opts[] = {
 	{ "AUTH_FAIL_RATE", "auth-fail-rate", CT_UINT, OFF(auth_fail_rate), "60", 0, 600000,
 	  "failed password checks a minute each client address regains (0: no throttle)" },
 	{ "AUTH_FAIL_BURST", "auth-fail-burst", CT_UINT, OFF(auth_fail_burst), "20", 1, 100000,
-	  "failed password checks a client address may make at once before 429" },
+	  "password checks a client address may have at once before 429 (a right one is given back)" },
 	{ "MAX_CONTENT_LENGTH", "max-content-length", CT_ULL, OFF(max_content_length), "1073741824",
 	  1, CONFIG_SIZE_MAX, "largest request body in bytes (413 beyond)" },
 	{ "CLAMAV_DB_DIR", "db-dir", CT_STR, OFF(db_dir), "/var/lib/clamav", 0, 0,
