@@ -496,7 +496,7 @@ auth_cache_put(struct auth_cache *c, const unsigned char *key)
 
 /* 1 when the password is right, 0 when not, -1 when OpenSSL failed. */
 static int
-auth_verify(struct auth *a, const char *user, size_t ulen, const char *pass, size_t plen)
+auth_pbkdf2_verify(struct auth *a, const char *user, size_t ulen, const char *pass, size_t plen)
 {
 	const struct auth_user *u = &a->decoy;
 	unsigned char out[AUTH_SUM_LEN];
@@ -534,36 +534,66 @@ auth_cache_lookup(struct auth *a, const unsigned char *key)
 	return verdict;
 }
 
+/* The cache key of user/pass; -1 when they can never match (no lookup or PBKDF2 needed) or
+ * OpenSSL failed. */
+static int
+auth_key(struct auth *a, const char *user, size_t ulen, const char *pass, size_t plen,
+    unsigned char *key)
+{
+	if (a == NULL || (user == NULL && ulen > 0) || (pass == NULL && plen > 0) ||
+	    plen > AUTH_PASSWORD_MAX)
+		return -1;
+	/* No configured name holds a NUL, and refusing them keeps user || 0x00 || pass unambiguous. */
+	if (ulen > 0 && memchr(user, '\0', ulen) != NULL)
+		return -1;
+	return auth_cache_key(a, user != NULL ? user : "", ulen, pass != NULL ? pass : "", plen, key);
+}
+
 int
-auth_check(struct auth *a, const char *user, size_t ulen, const char *pass, size_t plen)
+auth_lookup(struct auth *a, const char *user, size_t ulen, const char *pass, size_t plen)
+{
+	unsigned char key[AUTH_SUM_LEN];
+
+	if (a == NULL || a->nusers == 0)	/* no name exists: nothing to check */
+		return 0;
+	if (auth_key(a, user, ulen, pass, plen, key) == -1)
+		return 0;
+	return auth_cache_lookup(a, key);
+}
+
+int
+auth_verify(struct auth *a, const char *user, size_t ulen, const char *pass, size_t plen)
 {
 	unsigned char key[AUTH_SUM_LEN];
 	int verdict;
 
-	if (a == NULL || (user == NULL && ulen > 0) || (pass == NULL && plen > 0) ||
-	    plen > AUTH_PASSWORD_MAX)
+	if (auth_key(a, user, ulen, pass, plen, key) == -1)
 		return 0;
-	/* No configured name holds a NUL, and refusing them keeps user || 0x00 || pass unambiguous. */
-	if (ulen > 0 && memchr(user, '\0', ulen) != NULL)
-		return 0;
-	if (user == NULL)
-		user = "";
-	if (pass == NULL)
-		pass = "";
-	if (auth_cache_key(a, user, ulen, pass, plen, key) == -1)
-		return 0;
+	/* Checks of the same credentials queued together (a client's connections after a restart)
+	 * cost one PBKDF2: the first caches the verdict the others find here. */
 	verdict = auth_cache_lookup(a, key);
 	if (verdict != -1)
 		return verdict;
 	/* PBKDF2 runs unlocked: two threads may both verify the same new credentials, which is
 	 * harmless, while one slow check must never stall every other request. */
-	verdict = auth_verify(a, user, ulen, pass, plen);
+	verdict = auth_pbkdf2_verify(a, user != NULL ? user : "", ulen, pass != NULL ? pass : "",
+	    plen);
 	if (verdict == -1)
-		return 0;	/* an OpenSSL failure is no verdict to remember */
+		return -1;	/* an OpenSSL failure is no verdict to remember */
 	pthread_mutex_lock(&a->lock);
 	auth_cache_put(verdict ? &a->good : &a->bad, key);
 	pthread_mutex_unlock(&a->lock);
 	return verdict;
+}
+
+int
+auth_check(struct auth *a, const char *user, size_t ulen, const char *pass, size_t plen)
+{
+	int verdict = auth_lookup(a, user, ulen, pass, plen);
+
+	if (verdict == -1)
+		verdict = auth_verify(a, user, ulen, pass, plen);
+	return verdict == 1;
 }
 
 /* ASCII-only, so a locale cannot change what "Basic" matches. */

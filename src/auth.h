@@ -23,8 +23,18 @@ struct auth *auth_new(const char *spec, char *err, size_t errlen);
 void auth_free(struct auth *a);
 size_t auth_user_count(const struct auth *a);
 
-/* 1 when user/pass match a configured user, else 0. Thread-safe. Repeated calls with the same
- * credentials, right or wrong, are answered from the cache without running PBKDF2. */
+/* The split of auth_check for callers that must not run PBKDF2 (15-30 ms at passlib's rounds) on
+ * a thread that serves other clients. All three are thread-safe. */
+
+/* The cached verdict, in microseconds: 1 right, 0 wrong (also credentials that can never match: a
+ * NUL in the user name, a password longer than AUTH_PASSWORD_MAX, no users at all), -1 not known
+ * yet: only auth_verify can tell. */
+int auth_lookup(struct auth *a, const char *user, size_t ulen, const char *pass, size_t plen);
+/* Runs PBKDF2 and caches the verdict: 1 right, 0 wrong, -1 when OpenSSL failed (nothing cached).
+ * Credentials cached meanwhile (by a check that ran first) are answered from the cache. */
+int auth_verify(struct auth *a, const char *user, size_t ulen, const char *pass, size_t plen);
+/* 1 when user/pass match a configured user, else 0: auth_lookup, then auth_verify on a miss.
+ * Repeated calls with the same credentials, right or wrong, never run PBKDF2 again. */
 int auth_check(struct auth *a, const char *user, size_t ulen, const char *pass, size_t plen);
 
 /* Splits an Authorization header value "Basic <base64>" into user and password, decoded into buf
@@ -37,7 +47,7 @@ int auth_parse_basic(const char *header, char *buf, size_t buflen,
  * Uses a random 16-byte salt; rounds must be in 1..AUTH_ROUNDS_MAX, outlen >= AUTH_HASH_MAX is enough. */
 int auth_hash_password(const char *pass, size_t plen, unsigned rounds, char *out, size_t outlen);
 
-/* For tests: how many PBKDF2 computations auth_check has run, to show the cache at work. */
+/* For tests: how many PBKDF2 computations auth_verify has run, to show the cache at work. */
 unsigned long auth_pbkdf2_count(const struct auth *a);
 
 #endif

@@ -10,6 +10,10 @@ struct config {
 	char *host;
 	unsigned port;
 	char *users;			/* APPLICATION_USERS, as given */
+	unsigned auth_threads;		/* threads running PBKDF2 for passwords not in the cache */
+	unsigned auth_queue;		/* passwords waiting for those threads before 503 */
+	unsigned auth_fail_rate;	/* failed checks a minute a client address regains; 0: off */
+	unsigned auth_fail_burst;	/* failed checks a client address may make at once */
 	unsigned long long max_content_length;	/* bytes */
 	char *db_dir;
 	char *txt_uri;

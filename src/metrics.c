@@ -13,7 +13,7 @@ static const char *const metrics_route_names[METRICS_ROUTES] = {
 };
 
 /* The statuses the service answers; anything else is counted as "other". */
-static const unsigned metrics_codes[] = { 200, 400, 401, 404, 405, 413, 500, 503 };
+static const unsigned metrics_codes[] = { 200, 400, 401, 404, 405, 413, 429, 500, 503 };
 #define METRICS_CODES (sizeof(metrics_codes) / sizeof(metrics_codes[0]) + 1)
 
 static const char *const metrics_verdict_names[METRICS_VERDICTS] = {
@@ -31,7 +31,7 @@ static atomic_ulong verdicts[METRICS_VERDICTS];
 static atomic_ulong scan_buckets[METRICS_BUCKETS + 1];	/* last: +Inf */
 static atomic_ullong scan_micros;			/* sum of durations, microseconds */
 static atomic_ullong scan_bytes;
-static atomic_ulong shed, auth_failures;
+static atomic_ulong shed, auth_failures, auth_throttled;
 static double started;
 
 void
@@ -76,6 +76,12 @@ void
 metrics_auth_failure(void)
 {
 	atomic_fetch_add_explicit(&auth_failures, 1, memory_order_relaxed);
+}
+
+void
+metrics_auth_throttled(void)
+{
+	atomic_fetch_add_explicit(&auth_throttled, 1, memory_order_relaxed);
 }
 
 struct out {
@@ -165,11 +171,15 @@ metrics_render(char *buf, size_t len, const struct metrics_gauges *g)
 	    "# HELP clamrest_scans_running Scans in progress.\n"
 	    "# TYPE clamrest_scans_running gauge\nclamrest_scans_running %u\n",
 	    g->scans_queued, g->scans_running);
-	out_printf(&o, "# HELP clamrest_load_shed_total Requests refused with 503 because the scan pool was full.\n"
+	out_printf(&o, "# HELP clamrest_load_shed_total Requests refused with 503 because the scan pool "
+	    "or the password check queue was full.\n"
 	    "# TYPE clamrest_load_shed_total counter\nclamrest_load_shed_total %lu\n"
 	    "# HELP clamrest_auth_failures_total Scan requests refused with 401.\n"
-	    "# TYPE clamrest_auth_failures_total counter\nclamrest_auth_failures_total %lu\n",
-	    atomic_load(&shed), atomic_load(&auth_failures));
+	    "# TYPE clamrest_auth_failures_total counter\nclamrest_auth_failures_total %lu\n"
+	    "# HELP clamrest_auth_throttled_total Scan requests refused with 429: their client address "
+	    "had used up its failed password checks.\n"
+	    "# TYPE clamrest_auth_throttled_total counter\nclamrest_auth_throttled_total %lu\n",
+	    atomic_load(&shed), atomic_load(&auth_failures), atomic_load(&auth_throttled));
 	out_printf(&o, "# HELP clamrest_database_version Daily version of the signatures in use.\n"
 	    "# TYPE clamrest_database_version gauge\nclamrest_database_version %ld\n"
 	    "# HELP clamrest_database_build_time_seconds Build time of the signatures in use (Unix time).\n"

@@ -42,6 +42,7 @@ void metrics_request(enum metrics_route route, unsigned status);
 void metrics_scan(enum metrics_verdict verdict, double seconds, uint64_t bytes);
 void metrics_shed(void);
 void metrics_auth_failure(void);
+void metrics_auth_throttled(void);
 
 /* Writes the exposition to buf; returns its length, or 0 when buf is too small. */
 size_t metrics_render(char *buf, size_t len, const struct metrics_gauges *g);

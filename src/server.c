@@ -25,6 +25,7 @@
 #include "multipart.h"
 #include "pool.h"
 #include "scanner.h"
+#include "throttle.h"
 #include "util.h"
 
 #define SERVER_NAME        "clamrest"
@@ -32,6 +33,8 @@
 #define SERVER_USER_MAX    64	/* bytes of a user name kept for the log */
 #define SERVER_TRACE_MAX   64	/* bytes of an X-B3-Traceid kept for the log */
 #define SERVER_OUT_MAX     (SCAN_REASON_MAX * 6 + 128)	/* bytes of a JSON answer */
+#define SERVER_THROTTLE_LOG_GAP 1.0	/* seconds between log lines about throttled addresses, so
+					 * a crowd of guessing addresses cannot flood the log */
 
 enum route {
 	ROUTE_NONE,
@@ -65,7 +68,7 @@ static const struct route_def server_routes[] = {
 /* Answers prepared once and shared by every connection. */
 struct canned {
 	struct MHD_Response *ok, *unavailable, *not_found, *not_allowed_get, *not_allowed_post,
-	    *unauthorized, *too_large, *single_file, *bad_request, *busy, *internal;
+	    *unauthorized, *too_large, *single_file, *bad_request, *busy, *internal, *throttled;
 };
 
 /* An open connection, watched so that one which has not sent a whole request head within
@@ -84,6 +87,10 @@ struct server {
 	struct dnsver *dnsver;
 	_Atomic(struct scanner *) scanner;
 	struct pool *pool;
+	struct pool *verifier;		/* PBKDF2 for credentials not in the cache */
+	struct throttle *throttle;	/* failed password checks per client address */
+	_Atomic double throttle_logged;	/* when the last throttle line was logged */
+	atomic_ulong throttle_unlogged;	/* throttled addresses not logged since */
 	struct MHD_Daemon *daemon;
 	struct canned canned;
 	unsigned port;
@@ -96,11 +103,25 @@ struct server {
 	char *tls_cert, *tls_key;	/* PEM contents */
 };
 
+/* Basic-auth credentials on their way to the verifier pool: the only copy of a password kept
+ * beyond the head's first callback, wiped once checked. */
+struct cred {
+	size_t ulen, plen;
+	char buf[SERVER_AUTH_MAX];	/* user NUL password NUL */
+};
+
+/* What the verifier found, besides auth_verify's 1 (right), 0 (wrong) and -1 (OpenSSL failed). */
+#define VERIFY_SHED	(-2)	/* the verifier queue was full: nothing was checked */
+
 /* A POST request in progress; GET requests keep no state. */
 struct request {
 	struct server *srv;
 	struct MHD_Connection *conn;
+	const struct sockaddr *addr;	/* the client's; libmicrohttpd's, lives with the connection */
 	const struct route_def *route;
+	struct cred *cred;		/* on the verifier pool */
+	int verifying;			/* suspended until the verifier has a verdict */
+	int verdict;			/* auth_verify's, or VERIFY_SHED */
 	struct MHD_Response *answer;	/* decided before the scan (an error); NULL: scan */
 	int status;
 	int scanned;			/* res holds the verdict */
@@ -137,8 +158,10 @@ canned_text(const char *text, int close)
 }
 
 static int
-canned_init(struct canned *c)
+canned_init(struct canned *c, unsigned throttle_retry)
 {
+	char retry[16];
+
 	c->ok = canned_text("Service OK", 0);
 	c->unavailable = canned_text("Service Unavailable", 0);
 	c->not_found = canned_text("Not Found", 0);
@@ -150,7 +173,9 @@ canned_init(struct canned *c)
 	c->bad_request = canned_text("Bad Request", 1);
 	c->busy = canned_text("Service Busy", 0);
 	c->internal = canned_text("Internal Server Error", 0);
-	if (c->ok == NULL || c->unavailable == NULL || c->not_found == NULL ||
+	c->throttled = canned_text("Too Many Requests", 0);
+	if (c->throttled == NULL ||
+	    c->ok == NULL || c->unavailable == NULL || c->not_found == NULL ||
 	    c->not_allowed_get == NULL || c->not_allowed_post == NULL || c->unauthorized == NULL ||
 	    c->too_large == NULL || c->single_file == NULL || c->bad_request == NULL ||
 	    c->busy == NULL || c->internal == NULL)
@@ -160,6 +185,10 @@ canned_init(struct canned *c)
 	MHD_add_response_header(c->unauthorized, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
 	    "Basic realm=\"Authentication Required\"");
 	MHD_add_response_header(c->busy, MHD_HTTP_HEADER_RETRY_AFTER, SERVER_RETRY_AFTER);
+	/* No WWW-Authenticate: the credentials were not judged, and a client should wait, not ask
+	 * its user for another password. */
+	snprintf(retry, sizeof(retry), "%u", throttle_retry);
+	MHD_add_response_header(c->throttled, MHD_HTTP_HEADER_RETRY_AFTER, retry);
 	return 0;
 }
 
@@ -168,7 +197,7 @@ canned_free(struct canned *c)
 {
 	struct MHD_Response *all[] = { c->ok, c->unavailable, c->not_found, c->not_allowed_get,
 	    c->not_allowed_post, c->unauthorized, c->too_large, c->single_file, c->bad_request,
-	    c->busy, c->internal };
+	    c->busy, c->internal, c->throttled };
 
 	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
 		if (all[i] != NULL)
@@ -377,10 +406,20 @@ request_sink(void *ud, const char *data, size_t len)
 }
 
 static void
+cred_free(struct cred *c)
+{
+	if (c == NULL)
+		return;
+	explicit_bzero(c, sizeof(*c));
+	free(c);
+}
+
+static void
 request_free(struct request *r)
 {
 	if (r == NULL)
 		return;
+	cred_free(r->cred);
 	multipart_free(r->mp);
 	body_free(r->body);
 	free(r);
@@ -393,30 +432,141 @@ request_reject(struct request *r, unsigned status, struct MHD_Response *answer)
 	r->answer = answer;
 	if (status == MHD_HTTP_UNAUTHORIZED)
 		metrics_auth_failure();
+	else if (status == MHD_HTTP_TOO_MANY_REQUESTS)
+		metrics_auth_throttled();
 	else if (answer == r->srv->canned.busy)
 		metrics_shed();
 }
 
-/* 1 when the request carries basic auth of a configured user; the user name is kept for the log
- * either way. */
+static void
+addr_str(const struct sockaddr *sa, char *ip, size_t len)
+{
+	ip[0] = '\0';
+	if (sa == NULL)
+		return;
+	if (sa->sa_family == AF_INET)
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, ip,
+		    (socklen_t)len);
+	else if (sa->sa_family == AF_INET6)
+		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, ip,
+		    (socklen_t)len);
+}
+
+/* One line when an address starts being throttled, at most one every SERVER_THROTTLE_LOG_GAP
+ * seconds; the addresses left out are counted in the next line. */
+static void
+log_throttled(struct server *srv, const struct request *r)
+{
+	double now = util_now(), last = atomic_load(&srv->throttle_logged);
+	char ip[INET6_ADDRSTRLEN];
+
+	if (now - last < SERVER_THROTTLE_LOG_GAP ||
+	    !atomic_compare_exchange_strong(&srv->throttle_logged, &last, now)) {
+		atomic_fetch_add(&srv->throttle_unlogged, 1);
+		return;
+	}
+	addr_str(r->addr, ip, sizeof(ip));
+	log_warnx("client %s used up its failed password checks (AUTH_FAIL_BURST %u, AUTH_FAIL_RATE "
+	    "%u a minute): answering 429 without checking passwords from it until it regains one; "
+	    "%lu other addresses throttled since the last such line", ip[0] ? ip : "unknown",
+	    srv->cfg->auth_fail_burst, srv->cfg->auth_fail_rate,
+	    atomic_exchange(&srv->throttle_unlogged, 0));
+}
+
+/* On the verifier pool: PBKDF2, off the HTTP threads. */
+static void
+verify_job(void *arg)
+{
+	struct request *r = arg;
+	struct cred *c = r->cred;
+
+	r->verdict = auth_verify(r->srv->auth, c->buf, c->ulen, c->buf + c->ulen + 1, c->plen);
+	if (r->verdict != 0)	/* only a failure keeps the token it took */
+		throttle_refund(r->srv->throttle, r->addr, util_now());
+	cred_free(c);
+	r->cred = NULL;
+}
+
+/* Runs once the verifier's place is free; r belongs to the connection again from here on. */
+static void
+verify_done(void *arg)
+{
+	struct request *r = arg;
+
+	MHD_resume_connection(r->conn);
+}
+
+/* Credentials not in the cache: unless the client's address has used up its failed checks, they
+ * go to the verifier pool and the connection is suspended until it has a verdict. */
+static void
+request_verify(struct request *r, const char *user, size_t ulen, const char *pass, size_t plen)
+{
+	struct server *srv = r->srv;
+	enum throttle_verdict tv;
+	struct cred *c;
+
+	tv = throttle_take(srv->throttle, r->addr, util_now());
+	if (tv != THROTTLE_ALLOW) {
+		if (tv == THROTTLE_REFUSE_FIRST)
+			log_throttled(srv, r);
+		request_reject(r, MHD_HTTP_TOO_MANY_REQUESTS, srv->canned.throttled);
+		return;
+	}
+	/* auth_parse_basic fitted user, ':' and password in SERVER_AUTH_MAX, so they fit here. */
+	if ((c = malloc(sizeof(*c))) == NULL) {
+		throttle_refund(srv->throttle, r->addr, util_now());
+		request_reject(r, MHD_HTTP_INTERNAL_SERVER_ERROR, srv->canned.internal);
+		return;
+	}
+	c->ulen = ulen;
+	c->plen = plen;
+	memcpy(c->buf, user, ulen);
+	c->buf[ulen] = '\0';
+	memcpy(c->buf + ulen + 1, pass, plen);
+	c->buf[ulen + 1 + plen] = '\0';
+	r->cred = c;
+	r->verifying = 1;
+	/* Suspend first: the check may finish, and resume, before pool_submit_then returns.
+	 * libmicrohttpd quirk: a connection suspended in the head's callback stays in that state
+	 * and, once resumed, calls the handler again for the head (with no body data); only after
+	 * a call that leaves it unsuspended does it send "100 Continue" or read the body. So
+	 * handle_post finishes the head's checks there. */
+	MHD_suspend_connection(r->conn);
+	if (pool_submit_then(srv->verifier, verify_job, verify_done, r) != 0) {
+		cred_free(c);
+		r->cred = NULL;
+		throttle_refund(srv->throttle, r->addr, util_now());
+		r->verdict = VERIFY_SHED;
+		MHD_resume_connection(r->conn);
+	}
+}
+
+/* Basic auth of a configured user, from the cache; 1 when authorised now, else 0 with either an
+ * answer decided or the check on its way (r->verifying). The user name is kept for the log. */
 static int
-request_authorized(struct request *r)
+request_auth(struct request *r)
 {
 	const char *h, *user, *pass;
 	char buf[SERVER_AUTH_MAX];
 	size_t ulen, plen;
-	int ok;
+	int verdict;
 
 	h = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
-	if (h == NULL || auth_parse_basic(h, buf, sizeof(buf), &user, &ulen, &pass, &plen) != 0)
+	if (h == NULL || auth_parse_basic(h, buf, sizeof(buf), &user, &ulen, &pass, &plen) != 0) {
+		request_reject(r, MHD_HTTP_UNAUTHORIZED, r->srv->canned.unauthorized);
 		return 0;
+	}
 	snprintf(r->user, sizeof(r->user), "%.*s", (int)ulen, user);
-	ok = auth_check(r->srv->auth, user, ulen, pass, plen);
+	verdict = auth_lookup(r->srv->auth, user, ulen, pass, plen);
+	if (verdict == -1)
+		request_verify(r, user, ulen, pass, plen);
+	else if (verdict == 0)
+		request_reject(r, MHD_HTTP_UNAUTHORIZED, r->srv->canned.unauthorized);
 	explicit_bzero(buf, sizeof(buf));
-	return ok;
+	return verdict == 1;
 }
 
-/* Checks a POST before its body: auth, load, size and content type. */
+/* Checks an authorised POST before its body: load, size and content type. */
 static void
 request_precheck(struct request *r)
 {
@@ -424,10 +574,6 @@ request_precheck(struct request *r)
 	struct MHD_Connection *conn = r->conn;
 	const char *h;
 
-	if (!request_authorized(r)) {
-		request_reject(r, MHD_HTTP_UNAUTHORIZED, srv->canned.unauthorized);
-		return;
-	}
 	if (!server_ready(srv)) {
 		request_reject(r, MHD_HTTP_SERVICE_UNAVAILABLE, srv->canned.unavailable);
 		return;
@@ -453,6 +599,7 @@ request_new(struct server *srv, struct MHD_Connection *conn, const struct route_
     const struct framing *f)
 {
 	struct request *r = calloc(1, sizeof(*r));
+	const union MHD_ConnectionInfo *ci;
 	const char *trace;
 
 	if (r == NULL)
@@ -470,8 +617,37 @@ request_new(struct server *srv, struct MHD_Connection *conn, const struct route_
 	trace = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-B3-Traceid");
 	if (trace != NULL)
 		snprintf(r->trace, sizeof(r->trace), "%s", trace);
-	request_precheck(r);
+	ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	r->addr = ci != NULL ? ci->client_addr : NULL;
+	if (request_auth(r))
+		request_precheck(r);
 	return r;
+}
+
+/* The verifier's verdict, back on the connection's thread. */
+static void
+request_verified(struct request *r)
+{
+	struct server *srv = r->srv;
+
+	r->verifying = 0;
+	switch (r->verdict) {
+	case 1:
+		request_precheck(r);
+		break;
+	case 0:
+		request_reject(r, MHD_HTTP_UNAUTHORIZED, srv->canned.unauthorized);
+		break;
+	case VERIFY_SHED:
+		log_debug("password check queue full (AUTH_THREADS %u, AUTH_QUEUE %u): 503",
+		    srv->cfg->auth_threads, srv->cfg->auth_queue);
+		request_reject(r, MHD_HTTP_SERVICE_UNAVAILABLE, srv->canned.busy);
+		break;
+	default:
+		log_errorx("password check failed inside OpenSSL");
+		request_reject(r, MHD_HTTP_INTERNAL_SERVER_ERROR, srv->canned.internal);
+		break;
+	}
 }
 
 static void
@@ -640,9 +816,25 @@ request_complete(struct request *r)
 	return MHD_YES;
 }
 
+/* The head's checks are done (a password check too, when one ran): an early answer, or on to the
+ * body. */
+static enum MHD_Result
+request_head_done(struct request *r)
+{
+	if (r->verifying)
+		return MHD_YES;	/* suspended: called again for the head once resumed */
+	if (r->answer != NULL && request_answer_now(r))
+		return post_answer(r, (unsigned)r->status, r->answer);
+	return MHD_YES;
+}
+
 static enum MHD_Result
 handle_post(struct request *r, const char *data, size_t *size)
 {
+	if (r->verifying) {	/* resumed by verify_done: the head's call again, no body yet */
+		request_verified(r);
+		return request_head_done(r);
+	}
 	if (*size > 0) {
 		if (request_data(r, data, *size) != 0)
 			return MHD_NO;
@@ -779,29 +971,16 @@ server_handler(void *cls, struct MHD_Connection *conn, const char *url, const ch
 	if ((r = request_new(srv, conn, rt, &f)) == NULL)
 		return MHD_NO;
 	*con_cls = r;
-	if (r->answer != NULL && request_answer_now(r))
-		return post_answer(r, (unsigned)r->status, r->answer);
-	return MHD_YES;
+	return request_head_done(r);
 }
 
 static void
-log_request(struct request *r, struct MHD_Connection *conn, enum MHD_RequestTerminationCode toe)
+log_request(struct request *r, enum MHD_RequestTerminationCode toe)
 {
-	const union MHD_ConnectionInfo *ci;
-	char ip[INET6_ADDRSTRLEN] = "";
+	char ip[INET6_ADDRSTRLEN];
 	struct log_access a;
 
-	ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-	if (ci != NULL && ci->client_addr != NULL) {
-		const struct sockaddr *sa = ci->client_addr;
-
-		if (sa->sa_family == AF_INET)
-			inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr,
-			    ip, sizeof(ip));
-		else if (sa->sa_family == AF_INET6)
-			inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr,
-			    ip, sizeof(ip));
-	}
+	addr_str(r->addr, ip, sizeof(ip));
 	a = (struct log_access){
 		.method = MHD_HTTP_METHOD_POST,
 		.path = r->route->path,
@@ -828,7 +1007,7 @@ server_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 		return;
 	if (!r->answered)	/* the client went away first */
 		metrics_request(r->route->metric, 0);
-	log_request(r, conn, toe);
+	log_request(r, toe);
 	request_free(r);
 	*con_cls = NULL;
 }
@@ -944,7 +1123,9 @@ server_free(struct server *srv)
 	server_watch_stop(srv);
 	if (srv->daemon != NULL)
 		MHD_stop_daemon(srv->daemon);
+	pool_free(srv->verifier);
 	pool_free(srv->pool);
+	throttle_free(srv->throttle);
 	canned_free(&srv->canned);
 	free(srv->tls_cert);
 	free(srv->tls_key);
@@ -992,14 +1173,20 @@ server_start(const struct config *cfg, struct auth *auth, struct dnsver *dnsver,
 	srv->auth = auth;
 	srv->dnsver = dnsver;
 	atomic_init(&srv->scanner, NULL);
+	atomic_init(&srv->throttle_logged, 0.0);
+	atomic_init(&srv->throttle_unlogged, 0);
 	if (server_addr(cfg->host, cfg->port, &ss, &flags) != 0) {
 		snprintf(err, errlen, "HOST: '%.60s' is not an IPv4 or IPv6 address", cfg->host);
 		goto fail;
 	}
 	if (server_tls(srv, &flags, err, errlen) != 0)
 		goto fail;
-	if (canned_init(&srv->canned) != 0 || server_watch_start(srv) != 0 ||
-	    (srv->pool = pool_new(cfg->scan_threads, cfg->scan_queue)) == NULL) {
+	srv->throttle = throttle_new(cfg->auth_fail_rate, cfg->auth_fail_burst);
+	if (srv->throttle == NULL ||
+	    canned_init(&srv->canned, throttle_retry_after(srv->throttle)) != 0 ||
+	    server_watch_start(srv) != 0 ||
+	    (srv->pool = pool_new(cfg->scan_threads, cfg->scan_queue)) == NULL ||
+	    (srv->verifier = pool_new(cfg->auth_threads, cfg->auth_queue)) == NULL) {
 		snprintf(err, errlen, "cannot start the server's threads");
 		goto fail;
 	}
@@ -1052,7 +1239,9 @@ server_stop(struct server *srv)
 	end = util_now() + SERVER_STOP_GRACE;
 	while (server_busy(srv) > 0 && util_now() < end)
 		usleep(20000);
-	/* Every accepted scan runs and resumes its connection before the daemon goes. */
+	/* Every accepted password check and scan runs and resumes its connection before the daemon
+	 * goes; checks first, since a connection they resume may still hand a scan to the pool. */
+	pool_stop(srv->verifier);
 	pool_stop(srv->pool);
 	server_free(srv);
 }

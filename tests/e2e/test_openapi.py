@@ -255,6 +255,19 @@ def test_answers_match_the_document(server):
     check_response(r, "/check_warning", "get")
 
 
+def test_throttled_matches_the_document(start):
+    """429 once the address has used up its failed password checks (AUTH_FAIL_BURST 1)."""
+    srv = start(env={"AUTH_FAIL_BURST": "1", "AUTH_FAIL_RATE": "6"})
+    for path, kw in (("/v2/scan-chunked", dict(data=b"1")),
+                     ("/v2/scan", dict(files={"file": ("a", b"1")})),
+                     ("/scan", dict(files={"file": ("a", b"1")}))):
+        for i, status in enumerate((401, 429) if path == "/v2/scan-chunked" else (429,)):
+            r = requests.post(srv.url + path, auth=("app1", f"guess-{path}-{i}"), timeout=10, **kw)
+            assert r.status_code == status, (path, r.status_code, r.text)
+            check_response(r, path, "post")
+        assert r.headers["Retry-After"] == "10", r.headers
+
+
 def test_too_large_matches_the_document(start):
     srv = start(env={"MAX_CONTENT_LENGTH": "1000"})
     for path, kw in (("/v2/scan", dict(files={"file": ("big", b"\0" * 2000)})),

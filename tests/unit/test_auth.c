@@ -469,6 +469,48 @@ test_threads(void **state)
 	auth_free(a);
 }
 
+/* auth_lookup never runs PBKDF2: it knows only what auth_verify (or auth_check) cached. */
+static void
+test_lookup_then_verify(void **state)
+{
+	struct auth *a = must_new("alice::" H_LETMEIN);
+	char nul[] = "ali\0ce";
+	char longpw[AUTH_PASSWORD_MAX + 2];
+
+	(void)state;
+	assert_int_equal(auth_lookup(a, "alice", 5, "letmein", 7), -1);
+	assert_int_equal(auth_lookup(a, "alice", 5, "wrong", 5), -1);
+	assert_int_equal(auth_pbkdf2_count(a), 0);
+	assert_int_equal(auth_verify(a, "alice", 5, "letmein", 7), 1);
+	assert_int_equal(auth_verify(a, "alice", 5, "wrong", 5), 0);
+	assert_int_equal(auth_verify(a, "nobody", 6, "letmein", 7), 0);
+	assert_int_equal(auth_pbkdf2_count(a), 3);
+	assert_int_equal(auth_lookup(a, "alice", 5, "letmein", 7), 1);
+	assert_int_equal(auth_lookup(a, "alice", 5, "wrong", 5), 0);
+	assert_int_equal(auth_lookup(a, "nobody", 6, "letmein", 7), 0);
+	assert_int_equal(auth_lookup(a, "alice", 5, "letmein2", 8), -1);
+	/* Credentials that can never match are answered at once, not sent to PBKDF2. */
+	memset(longpw, 'x', sizeof(longpw));
+	assert_int_equal(auth_lookup(a, nul, sizeof(nul) - 1, "letmein", 7), 0);
+	assert_int_equal(auth_lookup(a, "alice", 5, longpw, sizeof(longpw)), 0);
+	assert_int_equal(auth_lookup(NULL, "alice", 5, "letmein", 7), 0);
+	assert_int_equal(auth_lookup(a, NULL, 3, "letmein", 7), 0);
+	assert_int_equal(auth_verify(a, nul, sizeof(nul) - 1, "letmein", 7), 0);
+	assert_int_equal(auth_pbkdf2_count(a), 3);
+	/* auth_check is the two together: a cached verdict costs nothing more. */
+	assert_int_equal(check(a, "alice", "letmein"), 1);
+	assert_int_equal(check(a, "alice", "wrong"), 0);
+	assert_int_equal(auth_pbkdf2_count(a), 3);
+	assert_int_equal(check(a, "alice", "letmein2"), 0);
+	assert_int_equal(auth_pbkdf2_count(a), 4);
+	assert_int_equal(auth_lookup(a, "alice", 5, "letmein2", 8), 0);
+	/* A check queued behind another of the same credentials finds its verdict cached. */
+	assert_int_equal(auth_verify(a, "alice", 5, "letmein", 7), 1);
+	assert_int_equal(auth_verify(a, "alice", 5, "letmein2", 8), 0);
+	assert_int_equal(auth_pbkdf2_count(a), 4);
+	auth_free(a);
+}
+
 int
 main(void)
 {
@@ -485,6 +527,7 @@ main(void)
 		cmocka_unit_test(test_hash_password_round_trip),
 		cmocka_unit_test(test_passlib_accepts_our_hash),
 		cmocka_unit_test(test_threads),
+		cmocka_unit_test(test_lookup_then_verify),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -125,6 +125,8 @@ test_series_after_calls(void **state)
 	metrics_auth_failure();
 	metrics_auth_failure();
 	metrics_auth_failure();
+	metrics_auth_throttled();
+	metrics_request(METRICS_ROUTE_SCAN_CHUNKED, 429);
 	after = render(&g);
 
 	assert_delta(before, after, "clamrest_http_requests_total{route=\"/v2/scan\",code=\"200\"}", 2);
@@ -140,6 +142,9 @@ test_series_after_calls(void **state)
 	assert_delta(before, after, "clamrest_scanned_bytes_total", 1173);
 	assert_delta(before, after, "clamrest_load_shed_total", 2);
 	assert_delta(before, after, "clamrest_auth_failures_total", 3);
+	assert_delta(before, after, "clamrest_auth_throttled_total", 1);
+	assert_delta(before, after,
+	    "clamrest_http_requests_total{route=\"/v2/scan-chunked\",code=\"429\"}", 1);
 	{
 		double d = value(after, "clamrest_scan_duration_seconds_sum") -
 		    value(before, "clamrest_scan_duration_seconds_sum");
@@ -173,6 +178,7 @@ test_help_and_type_lines(void **state)
 		{ "clamrest_scans_running", "gauge" },
 		{ "clamrest_load_shed_total", "counter" },
 		{ "clamrest_auth_failures_total", "counter" },
+		{ "clamrest_auth_throttled_total", "counter" },
 		{ "clamrest_database_version", "gauge" },
 		{ "clamrest_database_build_time_seconds", "gauge" },
 		{ "clamrest_database_signatures", "gauge" },
