@@ -30,7 +30,8 @@ void body_free(struct body *b);
 void body_reset(struct body *b);
 
 /* 0; -1 when the temporary file cannot be made or written (errno set: ENOSPC, EIO...); BODY_FULL
- * when the disk budget is spent. On failure the refused bytes are not counted. */
+ * when the disk budget is spent. On failure the refused bytes are not counted; after -1 the file
+ * may hold part of them, so the body is only good for body_reset or body_free. */
 int body_append(struct body *b, const void *data, size_t len);
 uint64_t body_size(const struct body *b);
 /* The content when it is in memory (len set), else NULL. */
