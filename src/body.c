@@ -1,8 +1,10 @@
-/* body.c -- request bodies in memory up to a threshold, beyond it in an unlinked temporary file. */
+/* body.c -- request bodies in memory up to a threshold, beyond it in an unlinked temporary file,
+ * within process-wide budgets of memory and of temporary-folder bytes. */
 #include "body.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,12 +12,63 @@
 
 struct body {
 	char *buf;
-	size_t len, cap;
+	size_t len, cap;	/* cap bytes of buf are counted against the memory budget */
 	size_t threshold;
 	int fd;			/* -1 while in memory */
 	uint64_t size;
+	uint64_t disk;		/* bytes counted against the disk budget */
 	const char *tmpdir;
 };
+
+/* Bytes held by every body of the process, and the most they may hold. */
+struct body_budget {
+	_Atomic uint64_t used;
+	_Atomic uint64_t limit;
+};
+
+static struct body_budget body_memory = { 0, UINT64_MAX };
+static struct body_budget body_disk = { 0, UINT64_MAX };
+
+/* Counts n more bytes; -1 (nothing counted) when that would pass the limit. */
+static int
+budget_take(struct body_budget *bg, uint64_t n)
+{
+	uint64_t limit = atomic_load_explicit(&bg->limit, memory_order_relaxed);
+	uint64_t cur = atomic_load_explicit(&bg->used, memory_order_relaxed);
+
+	do {
+		if (n > limit || cur > limit - n)
+			return -1;
+	} while (!atomic_compare_exchange_weak_explicit(&bg->used, &cur, cur + n,
+	    memory_order_relaxed, memory_order_relaxed));
+	return 0;
+}
+
+static void
+budget_give(struct body_budget *bg, uint64_t n)
+{
+	if (n > 0)
+		atomic_fetch_sub_explicit(&bg->used, n, memory_order_relaxed);
+}
+
+void
+body_set_budget(uint64_t memory, uint64_t disk)
+{
+	atomic_store(&body_memory.limit, memory);
+	atomic_store(&body_disk.limit, disk);
+}
+
+uint64_t
+body_memory_used(void)
+{
+	return atomic_load_explicit(&body_memory.used, memory_order_relaxed);
+}
+
+uint64_t
+body_disk_used(void)
+{
+	return atomic_load_explicit(&body_disk.used, memory_order_relaxed);
+}
 
 struct body *
 body_new(size_t spill_threshold, const char *tmpdir)
@@ -30,15 +83,15 @@ body_new(size_t spill_threshold, const char *tmpdir)
 	return b;
 }
 
-void
-body_free(struct body *b)
+/* Gives back the memory buffer and its share of the budget. */
+static void
+body_drop_buffer(struct body *b)
 {
-	if (b == NULL)
-		return;
-	if (b->fd != -1)
-		close(b->fd);
 	free(b->buf);
-	free(b);
+	b->buf = NULL;
+	budget_give(&body_memory, b->cap);
+	b->cap = 0;
+	b->len = 0;
 }
 
 void
@@ -47,8 +100,19 @@ body_reset(struct body *b)
 	if (b->fd != -1)
 		close(b->fd);
 	b->fd = -1;
-	b->len = 0;
+	budget_give(&body_disk, b->disk);
+	b->disk = 0;
+	body_drop_buffer(b);
 	b->size = 0;
+}
+
+void
+body_free(struct body *b)
+{
+	if (b == NULL)
+		return;
+	body_reset(b);
+	free(b);
 }
 
 /* O_TMPFILE makes a file with no name at all: nothing to unlink, nothing left by a crash. */
@@ -89,53 +153,84 @@ body_write_all(int fd, const char *p, size_t len)
 	return 0;
 }
 
+/* Writes to the file within the disk budget: BODY_FULL when it is spent, -1 when writing fails. */
+static int
+body_write(struct body *b, const char *p, size_t len)
+{
+	int saved;
+
+	if (budget_take(&body_disk, len) != 0)
+		return BODY_FULL;
+	b->disk += len;
+	if (body_write_all(b->fd, p, len) == 0)
+		return 0;
+	saved = errno;
+	budget_give(&body_disk, len);
+	b->disk -= len;
+	errno = saved;
+	return -1;
+}
+
+/* Moves the content to a new file and gives its memory back. */
 static int
 body_spill(struct body *b)
 {
-	int fd = body_open_tmp(b->tmpdir);
+	int rc;
 
-	if (fd == -1)
+	if ((b->fd = body_open_tmp(b->tmpdir)) == -1)
 		return -1;
-	if (body_write_all(fd, b->buf, b->len) != 0) {
-		close(fd);
-		return -1;
+	if ((rc = body_write(b, b->buf, b->len)) != 0) {
+		int saved = errno;
+
+		close(b->fd);
+		b->fd = -1;
+		errno = saved;
+		return rc;
 	}
-	b->fd = fd;
-	b->len = 0;
+	body_drop_buffer(b);
 	return 0;
 }
 
+/* 1 when need bytes fit in memory: below the threshold, and within the memory budget. A buffer that
+ * cannot grow (budget spent, or no memory) makes the body spill instead. */
 static int
-body_grow(struct body *b, size_t need)
+body_fits_memory(struct body *b, size_t need)
 {
 	size_t cap = b->cap ? b->cap : BODY_INITIAL;
 	char *p;
 
+	if (need > b->threshold)
+		return 0;
+	if (need <= b->cap)
+		return 1;
 	while (cap < need)
 		cap *= 2;
 	if (cap > b->threshold)
 		cap = b->threshold;
-	p = realloc(b->buf, cap);
-	if (p == NULL)
-		return -1;
+	if (budget_take(&body_memory, cap - b->cap) != 0)
+		return 0;
+	if ((p = realloc(b->buf, cap)) == NULL) {
+		budget_give(&body_memory, cap - b->cap);
+		return 0;
+	}
 	b->buf = p;
 	b->cap = cap;
-	return 0;
+	return 1;
 }
 
 int
 body_append(struct body *b, const void *data, size_t len)
 {
+	int rc;
+
 	if (len == 0)
 		return 0;
-	if (b->fd == -1 && b->len + len > b->threshold && body_spill(b) != 0)
-		return -1;
+	if (b->fd == -1 && !body_fits_memory(b, b->len + len) && (rc = body_spill(b)) != 0)
+		return rc;
 	if (b->fd != -1) {
-		if (body_write_all(b->fd, data, len) != 0)
-			return -1;
+		if ((rc = body_write(b, data, len)) != 0)
+			return rc;
 	} else {
-		if (b->len + len > b->cap && body_grow(b, b->len + len) != 0)
-			return -1;
 		memcpy(b->buf + b->len, data, len);
 		b->len += len;
 	}

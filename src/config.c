@@ -1,9 +1,12 @@
 /* config.c -- settings from the environment and command-line flags, each range-checked, in one table. */
 #include "config.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "util.h"
@@ -25,6 +28,8 @@ struct config_opt {
 #define OFF(f) offsetof(struct config, f)
 #define GiB (1024ULL * 1024 * 1024)
 #define CONFIG_SIZE_MAX (2 * GiB - 1)	/* bytes: libclamav scans nothing larger */
+#define CONFIG_BODY_MAX (1024 * GiB)	/* bytes: the largest BODY_MEMORY or BODY_DISK */
+#define CONFIG_DISK_SHARE 2		/* BODY_DISK defaults to 1/2 of TMPDIR's free space */
 
 static const struct config_opt config_opts[] = {
 	{ "HOST", "host", CT_STR, OFF(host), "0.0.0.0", 0, 0, "address to listen on" },
@@ -68,6 +73,11 @@ static const struct config_opt config_opts[] = {
 	  "bytes per second an upload must average after the first REQUEST_TIMEOUT seconds" },
 	{ "SPILL_THRESHOLD", "spill-threshold", CT_ULL, OFF(spill_threshold), "2097152", 0, GiB,
 	  "bytes of a body kept in memory; larger bodies go to an unlinked file in TMPDIR" },
+	{ "BODY_MEMORY", "body-memory", CT_ULL, OFF(body_memory), "268435456", 0, CONFIG_BODY_MAX,
+	  "bytes all uploads in progress may hold in memory; past it a body goes to its file early" },
+	{ "BODY_DISK", "body-disk", CT_ULL, OFF(body_disk), NULL, 1, CONFIG_BODY_MAX,
+	  "bytes all uploads in progress may hold in TMPDIR; past it 503 (default: half of TMPDIR's "
+	  "free space at start)" },
 	{ "DB_CHECK_INTERVAL", "db-check-interval", CT_UINT, OFF(db_check_interval), "60", 0, 86400,
 	  "seconds between checks of CLAMAV_DB_DIR for new signatures (0: only on SIGUSR2)" },
 	{ "MAX_SCAN_SIZE", "max-scan-size", CT_ULL, OFF(max_scan_size), NULL, 1, CONFIG_SIZE_MAX,
@@ -223,6 +233,40 @@ config_check(const struct config *c, char *err, size_t errlen)
 	return 0;
 }
 
+/* A folder the service writes to must exist and be writable by it, or the first upload to need it
+ * would fail at run time. */
+static int
+config_check_dir(const char *setting, const char *dir, char *err, size_t errlen)
+{
+	struct stat st;
+	int e = 0;
+
+	if (dir == NULL)
+		return 0;
+	if (stat(dir, &st) != 0)
+		e = errno;
+	else if (!S_ISDIR(st.st_mode))
+		e = ENOTDIR;
+	else if (access(dir, W_OK | X_OK) != 0)
+		e = errno;
+	if (e == 0)
+		return 0;
+	snprintf(err, errlen, "%s: cannot use '%.200s': %s", setting, dir, strerror(e));
+	return -1;
+}
+
+/* BODY_DISK's default: a share of the space free in TMPDIR now. */
+static void
+config_derive_disk(struct config *c)
+{
+	struct statvfs vfs;
+
+	if (c->body_disk != 0)
+		return;
+	if (statvfs(c->tmpdir, &vfs) == 0)
+		c->body_disk = (unsigned long long)vfs.f_bavail * vfs.f_frsize / CONFIG_DISK_SHARE;
+}
+
 int
 config_load(struct config *c, int argc, char **argv, char *err, size_t errlen)
 {
@@ -241,7 +285,12 @@ config_load(struct config *c, int argc, char **argv, char *err, size_t errlen)
 	if ((rc = config_args(c, argc, argv, err, errlen)) != 0)
 		return rc;
 	config_derive(c);
-	return config_check(c, err, errlen);
+	if (config_check(c, err, errlen) != 0 ||
+	    config_check_dir("TMPDIR", c->tmpdir, err, errlen) != 0 ||
+	    config_check_dir("SCAN_TMPDIR", c->scan_tmpdir, err, errlen) != 0)
+		return -1;
+	config_derive_disk(c);
+	return 0;
 }
 
 void

@@ -28,6 +28,8 @@ struct config {
 	unsigned max_connections;
 	unsigned min_upload_rate;	/* bytes per second, averaged, after the grace period */
 	unsigned long long spill_threshold;	/* bytes kept in memory before a body goes to a file */
+	unsigned long long body_memory;	/* bytes all bodies may hold in memory */
+	unsigned long long body_disk;	/* bytes all bodies may hold in TMPDIR files */
 	unsigned db_check_interval;	/* seconds between checks of CLAMAV_DB_DIR for changes */
 	unsigned long long max_scan_size;	/* bytes */
 	unsigned long long max_file_size;	/* bytes */

@@ -31,7 +31,7 @@ static atomic_ulong verdicts[METRICS_VERDICTS];
 static atomic_ulong scan_buckets[METRICS_BUCKETS + 1];	/* last: +Inf */
 static atomic_ullong scan_micros;			/* sum of durations, microseconds */
 static atomic_ullong scan_bytes;
-static atomic_ulong shed, auth_failures, auth_throttled;
+static atomic_ulong shed, auth_failures, auth_throttled, store_failures;
 static double started;
 
 void
@@ -70,6 +70,12 @@ void
 metrics_shed(void)
 {
 	atomic_fetch_add_explicit(&shed, 1, memory_order_relaxed);
+}
+
+void
+metrics_store_failure(void)
+{
+	atomic_fetch_add_explicit(&store_failures, 1, memory_order_relaxed);
 }
 
 void
@@ -171,8 +177,16 @@ metrics_render(char *buf, size_t len, const struct metrics_gauges *g)
 	    "# HELP clamrest_scans_running Scans in progress.\n"
 	    "# TYPE clamrest_scans_running gauge\nclamrest_scans_running %u\n",
 	    g->scans_queued, g->scans_running);
+	out_printf(&o, "# HELP clamrest_body_memory_bytes Bytes of uploads in progress held in memory (BODY_MEMORY bounds it).\n"
+	    "# TYPE clamrest_body_memory_bytes gauge\nclamrest_body_memory_bytes %llu\n"
+	    "# HELP clamrest_body_disk_bytes Bytes of uploads in progress held in TMPDIR (BODY_DISK bounds it).\n"
+	    "# TYPE clamrest_body_disk_bytes gauge\nclamrest_body_disk_bytes %llu\n"
+	    "# HELP clamrest_store_failures_total Uploads answered 500 because TMPDIR could not take them.\n"
+	    "# TYPE clamrest_store_failures_total counter\nclamrest_store_failures_total %lu\n",
+	    (unsigned long long)g->body_memory, (unsigned long long)g->body_disk,
+	    atomic_load(&store_failures));
 	out_printf(&o, "# HELP clamrest_load_shed_total Requests refused with 503 because the scan pool "
-	    "or the password check queue was full.\n"
+	    "or the password check queue was full, or BODY_DISK was spent.\n"
 	    "# TYPE clamrest_load_shed_total counter\nclamrest_load_shed_total %lu\n"
 	    "# HELP clamrest_auth_failures_total Scan requests refused with 401.\n"
 	    "# TYPE clamrest_auth_failures_total counter\nclamrest_auth_failures_total %lu\n"

@@ -30,6 +30,7 @@ enum metrics_verdict {
 /* What only the caller knows at render time. */
 struct metrics_gauges {
 	unsigned scans_queued, scans_running;
+	uint64_t body_memory, body_disk;	/* bytes uploads in progress hold */
 	long db_version;		/* -1: no engine yet */
 	time_t db_time;
 	unsigned signatures;
@@ -41,6 +42,7 @@ void metrics_start(void);	/* marks the start time for the uptime */
 void metrics_request(enum metrics_route route, unsigned status);
 void metrics_scan(enum metrics_verdict verdict, double seconds, uint64_t bytes);
 void metrics_shed(void);
+void metrics_store_failure(void);	/* an upload could not be written to TMPDIR */
 void metrics_auth_failure(void);
 void metrics_auth_throttled(void);
 

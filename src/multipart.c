@@ -43,6 +43,7 @@ struct multipart {
 	enum mp_state		 state;
 	unsigned		 files;
 	int			 is_file;	/* the current part has a filename */
+	int			 has_disposition;	/* the current part has a Content-Disposition */
 	int			 streaming;	/* the current part is the first file part */
 	char			 delim[MP_DELIM_MAX];
 	size_t			 delimlen;
@@ -335,6 +336,7 @@ mp_part_begin(struct multipart *m)
 	m->hdrtotal = 0;
 	m->linelen = 0;
 	m->is_file = 0;
+	m->has_disposition = 0;
 }
 
 /* Steps through what follows a delimiter: "--" to close, or padding and a line end. */
@@ -362,7 +364,10 @@ mp_delim_end(struct multipart *m, char c)
 	return 0;
 }
 
-/* Notes whether a Content-Disposition value names a file: form-data with filename or filename*. */
+/* Notes whether a Content-Disposition value names a file. As Werkzeug (upstream's parser) does, a
+ * filename or filename* parameter makes a file part whatever the type (form-data, attachment,
+ * inline...): a part that a stricter reading skipped would be neither counted nor scanned. A second
+ * Content-Disposition in one part is refused, since readers differ on which one counts. */
 static int
 mp_disposition(struct multipart *m, const char *s, const char *end)
 {
@@ -371,10 +376,9 @@ mp_disposition(struct multipart *m, const char *s, const char *end)
 	size_t typelen;
 	int r;
 
-	if (mp_value_type(&s, end, &type, &typelen) == -1)
+	if (m->has_disposition || mp_value_type(&s, end, &type, &typelen) == -1 || typelen == 0)
 		return -1;
-	if (!mp_eq(type, typelen, "form-data"))
-		return 0;
+	m->has_disposition = 1;
 	for (;;) {
 		r = mp_next_param(&s, end, &p);
 		if (r != 1)
@@ -384,31 +388,53 @@ mp_disposition(struct multipart *m, const char *s, const char *end)
 	}
 }
 
+/* Only identity encodings: content in base64 or quoted-printable would be scanned as text, not as
+ * the file it encodes, so such a part is refused rather than answered clean. */
+static int
+mp_transfer_encoding(const char *s, const char *end)
+{
+	const char *type;
+	size_t typelen;
+
+	if (mp_value_type(&s, end, &type, &typelen) == -1 || mp_skip_ws(s, end) != end)
+		return -1;
+	return mp_eq(type, typelen, "7bit") || mp_eq(type, typelen, "8bit") ||
+	    mp_eq(type, typelen, "binary") ? 0 : -1;
+}
+
 static int
 mp_header_line(struct multipart *m, const char *line, size_t len)
 {
 	const char *colon = memchr(line, ':', len);
 	size_t namelen;
 
-	if (colon == NULL || colon == line)
+	/* A line starting with white space continues the previous header (obs-fold), which Werkzeug
+	 * joins and we would not: a filename there would be seen by one and not the other. */
+	if (colon == NULL || colon == line || mp_ws(line[0]))
 		return -1;
 	namelen = (size_t)(colon - line);
 	while (namelen > 0 && mp_ws(line[namelen - 1]))
 		namelen--;
+	if (mp_eq(line, namelen, "Content-Transfer-Encoding"))
+		return mp_transfer_encoding(colon + 1, line + len);
 	if (!mp_eq(line, namelen, "Content-Disposition"))
 		return 0;
 	return mp_disposition(m, colon + 1, line + len);
 }
 
-static void
+/* A part without Content-Disposition is refused, as Werkzeug refuses it. */
+static int
 mp_headers_done(struct multipart *m)
 {
+	if (!m->has_disposition)
+		return -1;
 	if (m->is_file) {
 		if (m->files < UINT_MAX)
 			m->files++;
 		m->streaming = m->files == 1;
 	}
 	m->state = MP_BODY;
+	return 0;
 }
 
 /* Collects one header line (CRLF or bare LF) within the header block's fixed cap. */
@@ -435,8 +461,7 @@ mp_headers(struct multipart *m, const char *d, size_t n, size_t *used)
 		len--;
 	if (len > 0)
 		return mp_header_line(m, m->line, len);
-	mp_headers_done(m);
-	return 0;
+	return mp_headers_done(m);
 }
 
 /* Consumes a prefix of d (possibly none, but then the state moved on); *used says how much. */

@@ -132,6 +132,8 @@ struct request {
 	struct framing framing;		/* Content-Length / Transfer-Encoding, checked */
 	double t0, body_t0;
 	struct body *body;
+	int store_rc, store_errno;	/* the body store's refusal (BODY_FULL or -1), its errno */
+	struct MHD_Response *own;	/* an answer made for this request alone, freed with it */
 	struct multipart *mp;
 	struct scan_result res;
 	char user[SERVER_USER_MAX];
@@ -336,6 +338,8 @@ answer_metrics(struct server *srv, struct MHD_Connection *conn)
 
 	g.scans_queued = pool_waiting(srv->pool);
 	g.scans_running = pool_running(srv->pool);
+	g.body_memory = body_memory_used();
+	g.body_disk = body_disk_used();
 	if (sc != NULL) {
 		scanner_stats(sc, &st);
 		g.db_version = st.db_version;
@@ -397,12 +401,19 @@ request_has_length_over(const struct request *r, uint64_t limit)
 	return r->framing.content_length == 1 && r->framing.length > limit;
 }
 
+/* Stores body bytes; a refusal is kept, so that it is answered as the server's fault (500, or 503
+ * when the temporary-folder budget is spent), never as a malformed request. */
 static int
 request_sink(void *ud, const char *data, size_t len)
 {
 	struct request *r = ud;
+	int rc = body_append(r->body, data, len);
 
-	return body_append(r->body, data, len);
+	if (rc != 0 && r->store_rc == 0) {
+		r->store_rc = rc;
+		r->store_errno = errno;
+	}
+	return rc;
 }
 
 static void
@@ -422,6 +433,8 @@ request_free(struct request *r)
 	cred_free(r->cred);
 	multipart_free(r->mp);
 	body_free(r->body);
+	if (r->own != NULL)
+		MHD_destroy_response(r->own);
 	free(r);
 }
 
@@ -677,6 +690,36 @@ request_answer_now(struct request *r)
 	return 0;
 }
 
+/* The body could not be stored: 503 when the temporary-folder budget is spent, else 500 with the
+ * reason. Logged with the errno; the partial body is never scanned. */
+static void
+request_store_failed(struct request *r)
+{
+	const struct config *cfg = r->srv->cfg;
+	char reason[256];
+	size_t pos;
+
+	if (r->store_rc == BODY_FULL) {
+		log_warnx("uploads in progress hold BODY_DISK (%llu bytes) in TMPDIR: answering 503",
+		    cfg->body_disk);
+		request_reject(r, MHD_HTTP_SERVICE_UNAVAILABLE, r->srv->canned.busy);
+		return;
+	}
+	errno = r->store_errno;
+	log_error("cannot store an upload in TMPDIR %s", cfg->tmpdir);
+	metrics_store_failure();
+	snprintf(reason, sizeof(reason), "cannot store the upload in the temporary folder: %s",
+	    strerror(r->store_errno));
+	pos = (size_t)snprintf(r->out, sizeof(r->out), "{\"error\":");
+	util_json_str(r->out, sizeof(r->out) - 1, &pos, reason, strlen(reason));
+	r->out[pos++] = '}';
+	r->own = MHD_create_response_from_buffer(pos, r->out, MHD_RESPMEM_PERSISTENT);
+	if (r->own != NULL)
+		MHD_add_response_header(r->own, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+	request_reject(r, MHD_HTTP_INTERNAL_SERVER_ERROR,
+	    r->own != NULL ? r->own : r->srv->canned.internal);
+}
+
 /* Body bytes: stored (or, after an error, counted and dropped). 0 to go on, -1 to hang up. */
 static int
 request_data(struct request *r, const char *data, size_t len)
@@ -699,13 +742,13 @@ request_data(struct request *r, const char *data, size_t len)
 	if (r->seen > cfg->max_content_length) {
 		request_reject(r, MHD_HTTP_CONTENT_TOO_LARGE, r->srv->canned.too_large);
 	} else {
-		rc = r->mp != NULL ? multipart_feed(r->mp, data, len) : body_append(r->body, data, len);
+		rc = r->mp != NULL ? multipart_feed(r->mp, data, len) : request_sink(r, data, len);
 		if (rc == 0)
 			return 0;
-		if (r->mp != NULL)
-			request_reject(r, MHD_HTTP_BAD_REQUEST, r->srv->canned.bad_request);
+		if (r->store_rc != 0)
+			request_store_failed(r);
 		else
-			request_reject(r, MHD_HTTP_INTERNAL_SERVER_ERROR, r->srv->canned.internal);
+			request_reject(r, MHD_HTTP_BAD_REQUEST, r->srv->canned.bad_request);
 	}
 	/* Nothing more is kept; the rest is read and dropped so the client gets the answer. */
 	request_discard(r, cfg->max_content_length + SERVER_DISCARD_SLACK);

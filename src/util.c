@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 int
@@ -22,45 +23,98 @@ util_parse_ll(const char *s, long long min, long long max, long long *out)
 	return 0;
 }
 
+/* Length of the well-formed UTF-8 sequence at s (RFC 3629: no overlongs, no surrogates, nothing
+ * past U+10FFFF), 0 when s[0] does not start one within len bytes. */
+static size_t
+util_utf8_len(const unsigned char *s, size_t len)
+{
+	unsigned char lo = 0x80, hi = 0xbf;
+	size_t n;
+
+	if (s[0] >= 0xc2 && s[0] <= 0xdf)
+		n = 2;
+	else if (s[0] >= 0xe0 && s[0] <= 0xef)
+		n = 3;
+	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
+		n = 4;
+	else
+		return 0;
+	if (s[0] == 0xe0)
+		lo = 0xa0;		/* overlong */
+	else if (s[0] == 0xed)
+		hi = 0x9f;		/* UTF-16 surrogates */
+	else if (s[0] == 0xf0)
+		lo = 0x90;		/* overlong */
+	else if (s[0] == 0xf4)
+		hi = 0x8f;		/* past U+10FFFF */
+	if (len < n || s[1] < lo || s[1] > hi)
+		return 0;
+	for (size_t i = 2; i < n; i++)
+		if (s[i] < 0x80 || s[i] > 0xbf)
+			return 0;
+	return n;
+}
+
+/* Appends one escape: \c, or \uXXXX for code point cp. */
+static int
+util_json_esc(char *out, size_t outlen, size_t *p, char esc, unsigned cp)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t need = esc != 0 ? 2 : 6;
+
+	if (*p + need > outlen)
+		return -1;
+	out[(*p)++] = '\\';
+	if (esc != 0) {
+		out[(*p)++] = esc;
+		return 0;
+	}
+	out[(*p)++] = 'u';
+	for (int shift = 12; shift >= 0; shift -= 4)
+		out[(*p)++] = hex[(cp >> shift) & 15];
+	return 0;
+}
+
+static char
+util_json_short_esc(unsigned char c)
+{
+	switch (c) {
+	case '"': return '"';
+	case '\\': return '\\';
+	case '\n': return 'n';
+	case '\r': return 'r';
+	case '\t': return 't';
+	default: return 0;
+	}
+}
+
 int
 util_json_str(char *out, size_t outlen, size_t *pos, const char *s, size_t len)
 {
-	static const char hex[] = "0123456789abcdef";
-	size_t p = *pos;
+	const unsigned char *u = (const unsigned char *)s;
+	size_t p = *pos, n;
 
 	if (p >= outlen)
 		return -1;
 	out[p++] = '"';
-	for (size_t i = 0; i < len; i++) {
-		unsigned char c = (unsigned char)s[i];
-		char esc = 0;
+	for (size_t i = 0; i < len; i += n) {
+		unsigned char c = u[i];
+		char esc = util_json_short_esc(c);
 
-		switch (c) {
-		case '"': esc = '"'; break;
-		case '\\': esc = '\\'; break;
-		case '\n': esc = 'n'; break;
-		case '\r': esc = 'r'; break;
-		case '\t': esc = 't'; break;
-		default: break;
-		}
-		if (esc != 0) {
-			if (p + 2 > outlen)
+		n = 1;
+		if (esc != 0 || c < 0x20 || c == 0x7f) {
+			if (util_json_esc(out, outlen, &p, esc, c) != 0)
 				return -1;
-			out[p++] = '\\';
-			out[p++] = esc;
-		} else if (c < 0x20 || c == 0x7f) {
-			if (p + 6 > outlen)
+		} else if (c < 0x80 || (n = util_utf8_len(u + i, len - i)) > 0) {
+			if (p + n > outlen)
 				return -1;
-			out[p++] = '\\';
-			out[p++] = 'u';
-			out[p++] = '0';
-			out[p++] = '0';
-			out[p++] = hex[c >> 4];
-			out[p++] = hex[c & 15];
+			memcpy(out + p, u + i, n);
+			p += n;
 		} else {
-			if (p + 1 > outlen)
+			/* Not UTF-8 (a client's bytes): the byte becomes U+FFFD, the line stays JSON. */
+			n = 1;
+			if (util_json_esc(out, outlen, &p, 0, 0xfffd) != 0)
 				return -1;
-			out[p++] = (char)c;
 		}
 	}
 	if (p + 2 > outlen)	/* closing quote and room for a NUL */

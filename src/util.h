@@ -8,7 +8,10 @@
 /* Parses a whole decimal integer in [min, max]; no sign games, no trailing bytes. */
 int util_parse_ll(const char *s, long long min, long long max, long long *out);
 
-/* Appends the JSON string literal of s[0..len) (with quotes) to out at *pos; -1 if it does not fit. */
+/* Appends the JSON string literal of s[0..len) (with quotes) to out at *pos; -1 if it does not fit.
+ * Well-formed UTF-8 passes as it is; every other byte (a client's Latin-1, a cut sequence, an
+ * overlong form, a surrogate) becomes \ufffd, so the result is always valid UTF-8 JSON. Any input
+ * byte takes at most 6 output bytes. */
 int util_json_str(char *out, size_t outlen, size_t *pos, const char *s, size_t len);
 
 /* Seconds on a monotonic clock. */

@@ -76,6 +76,35 @@ def test_db_dir_is_a_file(tmp_path):
     check_config_error(*run_failing(env={"CLAMAV_DB_DIR": str(tmp_path / "f")}), "CLAMAV_DB_DIR")
 
 
+@pytest.mark.parametrize("setting", ["TMPDIR", "SCAN_TMPDIR"])
+@pytest.mark.parametrize("kind,reason", [
+    ("missing", "No such file or directory"),
+    ("file", "Not a directory"),
+    ("read-only", "Read-only file system"),
+])
+def test_unusable_temporary_folder(tmp_path, setting, kind, reason):
+    """A temporary folder that does not exist, is not a folder or is not writable stops the start
+    (exit 2, one line naming the setting and the reason), not the first upload that needs it."""
+    path = tmp_path / "t"
+    mounted = False
+    if kind == "file":
+        path.write_text("x")
+    elif kind == "read-only":
+        path.mkdir()
+        p = subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(path)],
+                           capture_output=True, text=True)
+        if p.returncode != 0:
+            pytest.skip(f"cannot mount a read-only tmpfs (needs root): {p.stderr.strip()}")
+        mounted = True
+    try:
+        rc, stdout, stderr, leftovers = run_failing(env={setting: str(path)})
+    finally:
+        if mounted:
+            subprocess.run(["umount", "-l", str(path)], check=False)
+    check_config_error(rc, stdout, stderr, leftovers, setting)
+    assert reason in stderr and str(path) in stderr, stderr
+
+
 @pytest.mark.parametrize("args,setting", [
     (["--port", "abc"], "PORT"),
     (["--port=70000"], "PORT"),

@@ -12,6 +12,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -358,6 +360,101 @@ test_empty_append_on_fresh_body(void **state)
 	body_free(b2);
 }
 
+/* Past BODY_MEMORY a body goes to its file early; memory comes back when bodies go. Every test of
+ * the budgets ends with them unlimited again, as the others expect. */
+static void
+test_memory_budget_spills_early(void **state)
+{
+	struct fixture *f = *state;
+	struct body *a = body_new(1 << 20, f->dir), *b = body_new(1 << 20, f->dir);
+	unsigned char data[40000];
+
+	assert_non_null(a);
+	assert_non_null(b);
+	fill(data, sizeof(data), 0);
+	body_set_budget(4 * BODY_INITIAL, UINT64_MAX);
+	assert_int_equal(body_append(a, data, sizeof(data)), 0);	/* a buffer of 4 x 16 KiB */
+	assert_int_equal(body_fd(a), -1);
+	assert_int_equal(body_memory_used(), 4 * BODY_INITIAL);
+	assert_int_equal(body_append(b, data, 100), 0);			/* no room: to a file */
+	assert_true(body_fd(b) >= 0);
+	assert_file_content(body_fd(b), data, 100);
+	assert_int_equal(body_disk_used(), 100);
+	body_reset(a);							/* memory given back */
+	assert_int_equal(body_memory_used(), 0);
+	assert_int_equal(body_append(a, data, 100), 0);
+	assert_mem_content(a, data, 100);
+	assert_int_equal(body_memory_used(), BODY_INITIAL);
+	/* A body in memory that cannot grow moves what it has to the file and goes on there. */
+	body_set_budget(BODY_INITIAL, UINT64_MAX);
+	assert_int_equal(body_append(a, data + 100, 39900), 0);
+	assert_true(body_fd(a) >= 0);
+	assert_file_content(body_fd(a), data, sizeof(data));
+	assert_int_equal(body_memory_used(), 0);
+	assert_int_equal(body_disk_used(), 100 + sizeof(data));
+	body_free(a);
+	body_free(b);
+	assert_int_equal(body_disk_used(), 0);
+	body_set_budget(UINT64_MAX, UINT64_MAX);
+}
+
+/* Past BODY_DISK an append is refused with BODY_FULL and nothing of it is kept or counted. */
+static void
+test_disk_budget_refuses(void **state)
+{
+	struct fixture *f = *state;
+	struct body *a = body_new(0, f->dir), *b = body_new(0, f->dir);
+	unsigned char data[1000];
+
+	assert_non_null(a);
+	assert_non_null(b);
+	fill(data, sizeof(data), 0);
+	body_set_budget(UINT64_MAX, 1000);
+	assert_int_equal(body_append(a, data, 600), 0);
+	assert_int_equal(body_append(b, data, 500), BODY_FULL);
+	assert_int_equal(body_size(b), 0);
+	assert_int_equal(body_append(b, data, 400), 0);			/* exactly the budget */
+	assert_int_equal(body_disk_used(), 1000);
+	assert_int_equal(body_append(a, data, 1), BODY_FULL);
+	assert_int_equal(body_size(a), 600);
+	assert_file_content(body_fd(a), data, 600);
+	body_free(a);
+	assert_int_equal(body_disk_used(), 400);
+	body_reset(b);
+	assert_int_equal(body_disk_used(), 0);
+	body_free(b);
+	body_set_budget(UINT64_MAX, UINT64_MAX);
+}
+
+/* A write the file system refuses (here EFBIG from RLIMIT_FSIZE, as ENOSPC from a full disk) fails
+ * with errno and gives its bytes back to the budget. */
+static void
+test_write_error_gives_budget_back(void **state)
+{
+	struct fixture *f = *state;
+	struct body *b = body_new(0, f->dir);
+	unsigned char data[3000];
+	struct rlimit old, small = { 2000, 2000 };
+	int rc, e;
+
+	assert_non_null(b);
+	fill(data, sizeof(data), 0);
+	signal(SIGXFSZ, SIG_IGN);
+	assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+	small.rlim_max = old.rlim_max;
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &small), 0);
+	errno = 0;
+	rc = body_append(b, data, sizeof(data));
+	e = errno;
+	setrlimit(RLIMIT_FSIZE, &old);
+	signal(SIGXFSZ, SIG_DFL);
+	assert_int_equal(rc, -1);
+	assert_int_equal(e, EFBIG);
+	assert_int_equal(body_size(b), 0);
+	assert_int_equal(body_disk_used(), 0);
+	body_free(b);
+}
+
 static void
 test_free_null(void **state)
 {
@@ -379,6 +476,9 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_reset_reuse, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_missing_tmpdir_fails_at_spill, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tmpdir_is_a_file, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_memory_budget_spills_early, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_disk_budget_refuses, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_write_error_gives_budget_back, setup, teardown),
 		cmocka_unit_test(test_free_null),
 		cmocka_unit_test(test_empty_append_on_fresh_body),
 	};

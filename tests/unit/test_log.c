@@ -190,9 +190,32 @@ json_line_ok(const char *line, size_t len)
 	return ok;
 }
 
+/* 1 when s[0..len) is well-formed UTF-8 (RFC 3629), which a JSON reader needs before anything. */
+static int
+utf8_ok(const unsigned char *s, size_t len)
+{
+	for (size_t i = 0; i < len;) {
+		unsigned char c = s[i], lo = 0x80, hi = 0xbf;
+		size_t n = c < 0x80 ? 1 : c >= 0xc2 && c <= 0xdf ? 2 : c >= 0xe0 && c <= 0xef ? 3 :
+		    c >= 0xf0 && c <= 0xf4 ? 4 : 0;
+
+		if (n == 0 || len - i < n)
+			return 0;
+		lo = c == 0xe0 ? 0xa0 : c == 0xf0 ? 0x90 : lo;
+		hi = c == 0xed ? 0x9f : c == 0xf4 ? 0x8f : hi;
+		for (size_t k = 1; k < n; k++)
+			if (s[i + k] < (k == 1 ? lo : 0x80) || s[i + k] > (k == 1 ? hi : 0xbf))
+				return 0;
+		i += n;
+	}
+	return 1;
+}
+
 static void
 assert_json_line(const char *line, size_t len)
 {
+	if (!utf8_ok((const unsigned char *)line, len))
+		fail_msg("not UTF-8 (%zu bytes): %.300s", len, line);
 	if (!json_line_ok(line, len))
 		fail_msg("not one JSON object (%zu bytes): %.300s ... %.*s", len, line,
 		    (int)(len > 120 ? 120 : len), len > 120 ? line + len - 120 : line);
@@ -533,6 +556,34 @@ test_access_null_fields_and_5xx(void **state)
 	assert_no_field(c->errbuf, "labels.verdict");
 }
 
+/* A client's bytes that are not UTF-8 (a Latin-1 user name, a binary trace id) become \ufffd, one
+ * per byte; the line stays UTF-8 JSON, also when a long value is cut inside a sequence. */
+static void
+test_access_invalid_utf8_escaped(void **state)
+{
+	struct fixture *fx = *state;
+	struct capture *c = &fx->c;
+	char *path = fx->scratch = malloc(3 * LOG_LINE_MAX + 2);
+
+	assert_non_null(path);
+	path[0] = '/';
+	for (size_t i = 1; i + 3 <= 3 * LOG_LINE_MAX; i += 3)
+		memcpy(path + i, "\xe2\x82\xac", 3);		/* the euro sign, cut somewhere */
+	path[3 * LOG_LINE_MAX - 2] = '\0';
+	capture_start(c);
+	log_access(&(struct log_access){ .method = "POST", .path = "/v2/scan", .status = 401,
+	    .user = "j\xf6rg\xff", .trace_id = "t\x80\xc0\xaf\xed\xa0\x80" });
+	log_access(&(struct log_access){ .method = "POST", .path = path, .status = 200,
+	    .user = "\xc3" });
+	log_info("caf\xe9 %s", "\xfe");
+	capture_stop(c);
+	assert_int_equal(assert_json_lines(c->outbuf, c->outlen), 3);
+	assert_non_null(strstr(c->outbuf, "\"labels.user\":\"j\\ufffdrg\\ufffd\""));
+	assert_non_null(strstr(c->outbuf,
+	    "\"trace.id\":\"t\\ufffd\\ufffd\\ufffd\\ufffd\\ufffd\\ufffd\""));
+	assert_non_null(strstr(c->outbuf, "\"message\":\"caf\\ufffd \\ufffd\""));
+}
+
 /* Messages beyond the line cap are cut; the line stays one object and keeps the message's start. */
 static void
 test_long_message_is_cut(void **state)
@@ -652,6 +703,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_warn_appends_errno_and_preserves_it, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_access_fields, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_access_null_fields_and_5xx, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_access_invalid_utf8_escaped, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_long_message_is_cut, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_long_escaped_message_is_cut, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_access_long_fields_stay_json, setup, teardown),

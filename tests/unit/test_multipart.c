@@ -223,10 +223,6 @@ test_zero_files(void **state)
 	    "Content-Disposition: form-data; name=\"x; filename=y\"\r\n"
 	    "\r\n"
 	    "w\r\n"
-	    "--b0undary\r\n"
-	    "Content-Disposition: attachment; filename=\"not-form-data\"\r\n"
-	    "\r\n"
-	    "z\r\n"
 	    "--b0undary--\r\n";
 	struct result r = parse(CT_B, body, sizeof(body) - 1);
 
@@ -456,7 +452,8 @@ test_bad_content_types(void **state)
 static void
 assert_malformed(const char *body, size_t len)
 {
-	struct multipart *m = multipart_new(CT_B, sink_cb, &(struct sink){0});
+	struct sink sink = { 0 };
+	struct multipart *m = multipart_new(CT_B, sink_cb, &sink);
 
 	assert_non_null(m);
 	if (multipart_feed(m, body, len) != -1)
@@ -464,6 +461,103 @@ assert_malformed(const char *body, size_t len)
 	assert_int_equal(multipart_feed(m, "--b0undary--\r\n", 14), -1);
 	assert_int_equal(multipart_finish(m), -1);
 	multipart_free(m);
+	free(sink.buf);
+}
+
+/* A filename makes a file part whatever the disposition type, as in Werkzeug: an attachment next to
+ * a clean form-data file is a second file (the server answers 400), never skipped unscanned. */
+static void
+test_any_disposition_with_filename_is_a_file(void **state)
+{
+	static const char *types[] = { "attachment", "inline", "ATTACHMENT", "x-custom", "form-data" };
+	static const char two[] =
+	    "--b0undary\r\n"
+	    "Content-Disposition: form-data; name=\"file\"; filename=\"clean.txt\"\r\n"
+	    "\r\n"
+	    "clean\r\n"
+	    "--b0undary\r\n"
+	    "Content-Disposition: attachment; filename=\"eicar.com\"\r\n"
+	    "\r\n"
+	    EICAR "\r\n"
+	    "--b0undary--\r\n";
+	struct result r;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
+		char body[512];
+		int n = snprintf(body, sizeof(body), "--b0undary\r\nContent-Disposition: %s; "
+		    "filename=\"f.bin\"\r\n\r\nfile\r\n--b0undary--\r\n", types[i]);
+
+		assert_true(n > 0 && (size_t)n < sizeof(body));
+		r = parse(CT_B, body, (size_t)n);
+		assert_ok(&r, 1, "file", 4);
+		result_free(&r);
+	}
+	r = parse(CT_B, two, sizeof(two) - 1);
+	assert_ok(&r, 2, "clean", 5);
+	result_free(&r);
+}
+
+/* Identity encodings are content as it is; any other encoding is refused, not scanned as text. */
+static void
+test_transfer_encoding(void **state)
+{
+	static const char *fine[] = { "binary", "8bit", "7bit", "BINARY", " 8Bit " };
+	static const char *refused[] = { "base64", "quoted-printable", "x-uuencode", "", "binary; x=y",
+	    "binary base64" };
+	char body[512];
+	struct result r;
+	int n;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(fine) / sizeof(fine[0]); i++) {
+		n = snprintf(body, sizeof(body), "--b0undary\r\nContent-Disposition: form-data; "
+		    "name=f; filename=a\r\nContent-Transfer-Encoding:%s\r\n\r\nfile\r\n"
+		    "--b0undary--\r\n", fine[i]);
+		assert_true(n > 0 && (size_t)n < sizeof(body));
+		r = parse(CT_B, body, (size_t)n);
+		assert_ok(&r, 1, "file", 4);
+		result_free(&r);
+	}
+	for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+		n = snprintf(body, sizeof(body), "--b0undary\r\nContent-Disposition: form-data; "
+		    "name=f; filename=a\r\nContent-Transfer-Encoding: %s\r\n\r\n"
+		    "WDVPIVAlQEFQWzRcUFpYNTQoUF4pN0NDKTd9JEVJQ0FS\r\n--b0undary--\r\n", refused[i]);
+		assert_true(n > 0 && (size_t)n < sizeof(body));
+		assert_malformed(body, (size_t)n);
+	}
+	/* On a field too: what it carries is unknown, so the request is refused as a whole. */
+	{
+		static const char field[] = "--b0undary\r\nContent-Disposition: form-data; name=n\r\n"
+		    "Content-Transfer-Encoding: base64\r\n\r\neA==\r\n--b0undary--\r\n";
+
+		assert_malformed(field, sizeof(field) - 1);
+	}
+}
+
+/* Parts that readers classify differently are refused: no Content-Disposition (Werkzeug refuses it
+ * too), two of them, or a folded header line (Werkzeug joins it to the previous header). */
+static void
+test_ambiguous_parts_refused(void **state)
+{
+	static const char *bodies[] = {
+		"--b0undary\r\n\r\nno headers\r\n--b0undary--\r\n",
+		"--b0undary\r\nContent-Type: text/plain\r\n\r\nx\r\n--b0undary--\r\n",
+		"--b0undary\r\nContent-Disposition: form-data; name=a; filename=b\r\n\r\nf\r\n"
+		"--b0undary\r\nContent-Type: application/octet-stream\r\n\r\nEICAR\r\n"
+		"--b0undary--\r\n",
+		"--b0undary\r\nContent-Disposition: form-data; name=a\r\n"
+		"Content-Disposition: attachment; filename=b\r\n\r\nf\r\n--b0undary--\r\n",
+		"--b0undary\r\nContent-Disposition: form-data; name=a;\r\n"
+		" filename=\"b\"\r\n\r\nf\r\n--b0undary--\r\n",
+		"--b0undary\r\nContent-Disposition: form-data; name=a\r\n"
+		"\tX-Note: y\r\n\r\nf\r\n--b0undary--\r\n",
+		"--b0undary\r\nContent-Disposition: ; filename=b\r\n\r\nf\r\n--b0undary--\r\n",
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(bodies) / sizeof(bodies[0]); i++)
+		assert_malformed(bodies[i], strlen(bodies[i]));
 }
 
 static void
@@ -617,6 +711,9 @@ main(void)
 		cmocka_unit_test(test_zero_files),
 		cmocka_unit_test(test_empty_file),
 		cmocka_unit_test(test_filename_forms),
+		cmocka_unit_test(test_any_disposition_with_filename_is_a_file),
+		cmocka_unit_test(test_transfer_encoding),
+		cmocka_unit_test(test_ambiguous_parts_refused),
 		cmocka_unit_test(test_bare_lf_headers),
 		cmocka_unit_test(test_every_split),
 		cmocka_unit_test(test_cr_dense_content),

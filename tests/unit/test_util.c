@@ -177,8 +177,25 @@ test_json_utf8_passthrough(void **state)
 
 	(void)state;
 	assert_json(s, sizeof(s) - 1, "\"h\xc3\xa9llo \xe2\x82\xac \xf0\x9f\x98\x80\"");
-	/* Bytes that are not valid UTF-8 pass as they are too: escaping is for JSON syntax only. */
-	assert_json("\xff\xfe", 2, "\"\xff\xfe\"");
+}
+
+/* Bytes that are not well-formed UTF-8 become \ufffd, one per byte; the JSON stays valid UTF-8. */
+static void
+test_json_invalid_utf8(void **state)
+{
+	(void)state;
+	assert_json("\xff\xfe", 2, "\"\\ufffd\\ufffd\"");
+	assert_json("caf\xe9", 4, "\"caf\\ufffd\"");			/* Latin-1 */
+	assert_json("\xc3", 1, "\"\\ufffd\"");				/* cut short */
+	assert_json("\xc3\xa9\xc3", 3, "\"\xc3\xa9\\ufffd\"");
+	assert_json("\xe2\x82", 2, "\"\\ufffd\\ufffd\"");
+	assert_json("\xc0\xaf", 2, "\"\\ufffd\\ufffd\"");		/* overlong '/' */
+	assert_json("\xe0\x80\xaf", 3, "\"\\ufffd\\ufffd\\ufffd\"");	/* overlong */
+	assert_json("\xed\xa0\x80", 3, "\"\\ufffd\\ufffd\\ufffd\"");	/* a surrogate */
+	assert_json("\xf4\x90\x80\x80", 4, "\"\\ufffd\\ufffd\\ufffd\\ufffd\"");	/* > U+10FFFF */
+	assert_json("\xf0\x9f\x98\x80x\x80", 6, "\"\xf0\x9f\x98\x80x\\ufffd\"");
+	assert_json("\xef\xbf\xbf", 3, "\"\xef\xbf\xbf\"");		/* U+FFFF is well-formed */
+	assert_json("\xf4\x8f\xbf\xbf", 4, "\"\xf4\x8f\xbf\xbf\"");	/* U+10FFFF */
 }
 
 /* The result plus its NUL fills the buffer exactly; one byte less is refused without overflow. */
@@ -192,6 +209,8 @@ test_json_exact_fit(void **state)
 		{ "\x01", 1, "\"\\u0001\"" },
 		{ "x\n", 2, "\"x\\n\"" },
 		{ "\xc3\xa9", 2, "\"\xc3\xa9\"" },
+		{ "\xff", 1, "\"\\ufffd\"" },
+		{ "a\xe2\x82\xac", 4, "\"a\xe2\x82\xac\"" },
 	};
 
 	(void)state;
@@ -272,6 +291,7 @@ main(void)
 		cmocka_unit_test(test_json_escapes),
 		cmocka_unit_test(test_json_control_chars),
 		cmocka_unit_test(test_json_utf8_passthrough),
+		cmocka_unit_test(test_json_invalid_utf8),
 		cmocka_unit_test(test_json_exact_fit),
 		cmocka_unit_test(test_json_appends),
 		cmocka_unit_test(test_ct_equal),
