@@ -682,7 +682,10 @@ server_accept(void *cls, const struct sockaddr *addr, socklen_t addrlen)
  * memory (SERVER_CONN_MEMORY), and when they run out (some 1,000 parameters) it queues a 431 and
  * then overwrites the connection's state, so the answer never goes and the client waits for the
  * timeout. No route reads a query parameter: the query is cut off here, before that parse (this
- * callback runs on the request line, in the library's own buffer), and the request is served. */
+ * callback runs on the request line, in the library's own writable buffer), and the request is
+ * served. Not covered: a NUL byte before the '?' hides the query from strchr (the URI's length is
+ * not passed to us); such a request line, which no client sends, waits for REQUEST_TIMEOUT like a
+ * slowloris head, and is evictable as one. */
 static void *
 server_uri(void *cls, const char *uri, struct MHD_Connection *conn)
 {
