@@ -60,7 +60,8 @@ static const struct config_opt config_opts[] = {
 	  "folder for libclamav's temporary files (default: /dev/shm when it is a tmpfs with room for "
 	  "SCAN_THREADS x 2 x MAX_FILE_SIZE, else TMPDIR)" },
 	{ "REQUEST_TIMEOUT", "request-timeout", CT_UINT, OFF(request_timeout), "30", 1, 86400,
-	  "seconds a connection may make no progress before it is closed" },
+	  "seconds a connection may make no progress, take to send a request head, or keep sending a "
+	  "body we refused, before it is closed" },
 	{ "SCAN_THREADS", "scan-threads", CT_UINT, OFF(scan_threads), NULL, 1, 1024,
 	  "scan worker threads (default: number of CPUs)" },
 	{ "SCAN_QUEUE", "scan-queue", CT_UINT, OFF(scan_queue), "64", 0, 100000,
@@ -68,9 +69,10 @@ static const struct config_opt config_opts[] = {
 	{ "IO_THREADS", "io-threads", CT_UINT, OFF(io_threads), NULL, 1, 256,
 	  "HTTP threads (default: number of CPUs)" },
 	{ "MAX_CONNECTIONS", "max-connections", CT_UINT, OFF(max_connections), "1000", 1, 60000,
-	  "open connections at most" },
+	  "open connections at most; when full, the one idle longest is closed for a new one" },
 	{ "MIN_UPLOAD_RATE", "min-upload-rate", CT_UINT, OFF(min_upload_rate), "1024", 0, 1U << 30,
-	  "bytes per second an upload must average after the first REQUEST_TIMEOUT seconds" },
+	  "bytes per second every request body (wanted or not) must average after the first "
+	  "REQUEST_TIMEOUT seconds" },
 	{ "SPILL_THRESHOLD", "spill-threshold", CT_ULL, OFF(spill_threshold), "2097152", 0, GiB,
 	  "bytes of a body kept in memory; larger bodies go to an unlinked file in TMPDIR" },
 	{ "BODY_MEMORY", "body-memory", CT_ULL, OFF(body_memory), "268435456", 0, CONFIG_BODY_MAX,

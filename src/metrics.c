@@ -20,6 +20,10 @@ static const char *const metrics_verdict_names[METRICS_VERDICTS] = {
 	"clean", "malware", "limits_exceeded", "error",
 };
 
+static const char *const metrics_cut_names[METRICS_CUTS] = {
+	"head_timeout", "slow_body", "discard_deadline", "discard_limit", "peer_closed", "evicted",
+};
+
 /* Seconds; scans of small bodies take tens of microseconds, large archives seconds. */
 static const double metrics_buckets[] = {
 	0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
@@ -32,6 +36,7 @@ static atomic_ulong scan_buckets[METRICS_BUCKETS + 1];	/* last: +Inf */
 static atomic_ullong scan_micros;			/* sum of durations, microseconds */
 static atomic_ullong scan_bytes;
 static atomic_ulong shed, auth_failures, auth_throttled, store_failures;
+static atomic_ulong cuts[METRICS_CUTS], refused;
 static double started;
 
 void
@@ -88,6 +93,18 @@ void
 metrics_auth_throttled(void)
 {
 	atomic_fetch_add_explicit(&auth_throttled, 1, memory_order_relaxed);
+}
+
+void
+metrics_cut(enum metrics_cut reason)
+{
+	atomic_fetch_add_explicit(&cuts[reason], 1, memory_order_relaxed);
+}
+
+void
+metrics_refused(void)
+{
+	atomic_fetch_add_explicit(&refused, 1, memory_order_relaxed);
 }
 
 struct out {
@@ -165,6 +182,22 @@ render_scans(struct out *o)
 	    "clamrest_scanned_bytes_total %llu\n", atomic_load(&scan_bytes));
 }
 
+static void
+render_connections(struct out *o, const struct metrics_gauges *g)
+{
+	out_printf(o, "# HELP clamrest_connections Open client connections.\n"
+	    "# TYPE clamrest_connections gauge\nclamrest_connections %u\n", g->connections);
+	out_printf(o, "# HELP clamrest_connections_cut_total Connections closed by the service, by reason.\n"
+	    "# TYPE clamrest_connections_cut_total counter\n");
+	for (size_t i = 0; i < METRICS_CUTS; i++)
+		out_printf(o, "clamrest_connections_cut_total{reason=\"%s\"} %lu\n", metrics_cut_names[i],
+		    atomic_load_explicit(&cuts[i], memory_order_relaxed));
+	out_printf(o, "# HELP clamrest_connections_refused_total Connections refused because every "
+	    "open one had a request in progress (MAX_CONNECTIONS).\n"
+	    "# TYPE clamrest_connections_refused_total counter\nclamrest_connections_refused_total %lu\n",
+	    atomic_load(&refused));
+}
+
 size_t
 metrics_render(char *buf, size_t len, const struct metrics_gauges *g)
 {
@@ -172,6 +205,7 @@ metrics_render(char *buf, size_t len, const struct metrics_gauges *g)
 
 	render_requests(&o);
 	render_scans(&o);
+	render_connections(&o, g);
 	out_printf(&o, "# HELP clamrest_scans_queued Finished uploads waiting for a scan thread.\n"
 	    "# TYPE clamrest_scans_queued gauge\nclamrest_scans_queued %u\n"
 	    "# HELP clamrest_scans_running Scans in progress.\n"

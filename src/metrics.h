@@ -27,8 +27,20 @@ enum metrics_verdict {
 	METRICS_VERDICTS
 };
 
+/* Why a connection was closed by us rather than by its client (clamrest_connections_cut_total). */
+enum metrics_cut {
+	METRICS_CUT_HEAD_TIMEOUT,	/* no whole request head within REQUEST_TIMEOUT (idle ones too) */
+	METRICS_CUT_SLOW_BODY,		/* body below MIN_UPLOAD_RATE after REQUEST_TIMEOUT */
+	METRICS_CUT_DISCARD_DEADLINE,	/* an unwanted body still coming REQUEST_TIMEOUT after our no */
+	METRICS_CUT_DISCARD_LIMIT,	/* an unwanted body larger than we read to answer politely */
+	METRICS_CUT_PEER_CLOSED,	/* the client had closed; freed instead of left in CLOSE-WAIT */
+	METRICS_CUT_EVICTED,		/* idle, and the oldest such, when the table was full */
+	METRICS_CUTS
+};
+
 /* What only the caller knows at render time. */
 struct metrics_gauges {
+	unsigned connections;		/* open connections */
 	unsigned scans_queued, scans_running;
 	uint64_t body_memory, body_disk;	/* bytes uploads in progress hold */
 	long db_version;		/* -1: no engine yet */
@@ -45,6 +57,8 @@ void metrics_shed(void);
 void metrics_store_failure(void);	/* an upload could not be written to TMPDIR */
 void metrics_auth_failure(void);
 void metrics_auth_throttled(void);
+void metrics_cut(enum metrics_cut reason);
+void metrics_refused(void);		/* a connection refused: the table was full of requests */
 
 /* Writes the exposition to buf; returns its length, or 0 when buf is too small. */
 size_t metrics_render(char *buf, size_t len, const struct metrics_gauges *g);

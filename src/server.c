@@ -20,6 +20,7 @@
 #include "config.h"
 #include "dnsver.h"
 #include "framing.h"
+#include "guard.h"
 #include "log.h"
 #include "metrics.h"
 #include "multipart.h"
@@ -71,16 +72,6 @@ struct canned {
 	    *unauthorized, *too_large, *single_file, *bad_request, *busy, *internal, *throttled;
 };
 
-/* An open connection, watched so that one which has not sent a whole request head within
- * REQUEST_TIMEOUT of connecting (or of its previous answer) is cut: libmicrohttpd's own timeout
- * only sees idleness, which a client dripping a byte at a time never shows. */
-struct conn_watch {
-	struct conn_watch *prev, *next;
-	int fd;
-	atomic_int busy;		/* a request is in progress (head received) */
-	_Atomic double since;		/* when the connection became free of requests */
-};
-
 struct server {
 	const struct config *cfg;
 	struct auth *auth;
@@ -95,11 +86,7 @@ struct server {
 	struct canned canned;
 	unsigned port;
 
-	pthread_mutex_t watch_lock;	/* guards the watch list and watch_stop */
-	pthread_cond_t watch_wake;
-	struct conn_watch watch;	/* list head */
-	pthread_t watchdog;
-	int watching, watch_stop;
+	struct guard *guard;		/* every open connection, held to the timeouts */
 	char *tls_cert, *tls_key;	/* PEM contents */
 };
 
@@ -127,10 +114,9 @@ struct request {
 	int scanned;			/* res holds the verdict */
 	int answered;			/* an answer was queued (and counted) */
 	int discarding;
-	uint64_t discard_limit;		/* body bytes after which a discarding request is cut */
 	uint64_t seen;			/* body bytes received, counted against MAX_CONTENT_LENGTH */
 	struct framing framing;		/* Content-Length / Transfer-Encoding, checked */
-	double t0, body_t0;
+	double t0;
 	struct body *body;
 	int store_rc, store_errno;	/* the body store's refusal (BODY_FULL or -1), its errno */
 	struct MHD_Response *own;	/* an answer made for this request alone, freed with it */
@@ -213,6 +199,18 @@ route_find(const char *url)
 		if (strcmp(url, server_routes[i].path) == 0)
 			return &server_routes[i];
 	return NULL;
+}
+
+/* The guard's record of a connection (NULL when it could not be made). libmicrohttpd's timeout
+ * only sees idleness, which a client dripping a byte at a time never shows: the guard holds every
+ * connection to REQUEST_TIMEOUT and MIN_UPLOAD_RATE, whatever we do with its bytes. */
+static struct guard_conn *
+conn_guard(struct MHD_Connection *conn)
+{
+	const union MHD_ConnectionInfo *ci;
+
+	ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	return ci != NULL ? ci->socket_context : NULL;
 }
 
 /* Every answer goes out through here, so every answer is counted. */
@@ -336,6 +334,7 @@ answer_metrics(struct server *srv, struct MHD_Connection *conn)
 	char *buf;
 	size_t len;
 
+	g.connections = guard_count(srv->guard);
 	g.scans_queued = pool_waiting(srv->pool);
 	g.scans_running = pool_running(srv->pool);
 	g.body_memory = body_memory_used();
@@ -667,7 +666,7 @@ static void
 request_discard(struct request *r, uint64_t limit)
 {
 	r->discarding = 1;
-	r->discard_limit = limit;
+	guard_discard(conn_guard(r->conn), limit);
 	multipart_free(r->mp);
 	r->mp = NULL;
 	body_reset(r->body);
@@ -725,20 +724,13 @@ static int
 request_data(struct request *r, const char *data, size_t len)
 {
 	const struct config *cfg = r->srv->cfg;
-	double elapsed;
 	int rc;
 
-	if (r->seen == 0)
-		r->body_t0 = util_now();
 	r->seen += len;
-	if (r->discarding)
-		return r->seen > r->discard_limit ? -1 : 0;
-	elapsed = util_now() - r->body_t0;
-	if (cfg->min_upload_rate > 0 && elapsed > cfg->request_timeout &&
-	    (double)r->seen / elapsed < cfg->min_upload_rate) {
-		log_warnx("upload below %u bytes/s, closing the connection", cfg->min_upload_rate);
+	if (guard_body(conn_guard(r->conn), len) != 0)
 		return -1;
-	}
+	if (r->discarding)
+		return 0;
 	if (r->seen > cfg->max_content_length) {
 		request_reject(r, MHD_HTTP_CONTENT_TOO_LARGE, r->srv->canned.too_large);
 	} else {
@@ -884,6 +876,7 @@ handle_post(struct request *r, const char *data, size_t *size)
 		*size = 0;
 		return MHD_YES;
 	}
+	guard_body_end(conn_guard(r->conn));
 	if (r->answer != NULL)
 		return post_answer(r, (unsigned)r->status, r->answer);
 	if (r->scanned)
@@ -891,87 +884,71 @@ handle_post(struct request *r, const char *data, size_t *size)
 	return request_complete(r);
 }
 
-static struct conn_watch *
-watch_of(struct MHD_Connection *conn)
-{
-	const union MHD_ConnectionInfo *ci;
-
-	ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
-	return ci != NULL ? ci->socket_context : NULL;
-}
-
-static void
-watch_busy(struct MHD_Connection *conn, int busy)
-{
-	struct conn_watch *w = watch_of(conn);
-
-	if (w == NULL)
-		return;
-	if (!busy)
-		atomic_store(&w->since, util_now());
-	atomic_store(&w->busy, busy);
-}
-
 static void
 server_notify(void *cls, struct MHD_Connection *conn, void **socket_context,
     enum MHD_ConnectionNotificationCode code)
 {
 	struct server *srv = cls;
-	struct conn_watch *w = *socket_context;
 	const union MHD_ConnectionInfo *ci;
 
 	if (code == MHD_CONNECTION_NOTIFY_STARTED) {
 		ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
-		if (ci == NULL || (w = calloc(1, sizeof(*w))) == NULL)
-			return;
-		w->fd = ci->connect_fd;
-		atomic_init(&w->busy, 0);
-		atomic_init(&w->since, util_now());
-		pthread_mutex_lock(&srv->watch_lock);
-		w->next = srv->watch.next;
-		w->prev = &srv->watch;
-		srv->watch.next->prev = w;
-		srv->watch.next = w;
-		pthread_mutex_unlock(&srv->watch_lock);
-		*socket_context = w;
+		*socket_context = ci != NULL ? guard_open(srv->guard, ci->connect_fd) : NULL;
 		return;
 	}
-	if (w == NULL)
-		return;
-	/* libmicrohttpd closes the socket only after this: the watchdog never sees a stale fd. */
-	pthread_mutex_lock(&srv->watch_lock);
-	w->prev->next = w->next;
-	w->next->prev = w->prev;
-	pthread_mutex_unlock(&srv->watch_lock);
-	free(w);
+	/* libmicrohttpd closes the socket only after this: the guard never sees a stale fd. */
+	guard_close(srv->guard, *socket_context);
 	*socket_context = NULL;
 }
 
-static void *
-server_watchdog(void *arg)
+/* Before libmicrohttpd takes a new connection: room is made by evicting an idle one when the
+ * table is full. Its own MHD_OPTION_CONNECTION_LIMIT, set above MAX_CONNECTIONS, would instead stop
+ * accepting and leave new clients waiting behind idle ones. */
+static enum MHD_Result
+server_accept(void *cls, const struct sockaddr *addr, socklen_t addrlen)
 {
-	struct server *srv = arg;
-	double limit = srv->cfg->request_timeout;
+	struct server *srv = cls;
 
-	pthread_mutex_lock(&srv->watch_lock);
-	while (!srv->watch_stop) {
-		struct timespec ts;
-		double now = util_now();
+	(void)addr;
+	(void)addrlen;
+	return guard_admit(srv->guard) == 0 ? MHD_YES : MHD_NO;
+}
 
-		for (struct conn_watch *w = srv->watch.next; w != &srv->watch; w = w->next) {
-			if (atomic_load(&w->busy) || now - atomic_load(&w->since) <= limit)
-				continue;
-			log_debug("no request head within %u s: closing the connection",
-			    srv->cfg->request_timeout);
-			shutdown(w->fd, SHUT_RDWR);
-			atomic_store(&w->since, now);	/* once is enough */
-		}
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_sec += 1;
-		pthread_cond_timedwait(&srv->watch_wake, &srv->watch_lock, &ts);
-	}
-	pthread_mutex_unlock(&srv->watch_lock);
+/* libmicrohttpd 0.9.75 quirk: it parses the query string into records taken from the connection's
+ * memory (SERVER_CONN_MEMORY), and when they run out (some 1,000 parameters) it queues a 431 and
+ * then overwrites the connection's state, so the answer never goes and the client waits for the
+ * timeout. No route reads a query parameter: the query is cut off here, before that parse (this
+ * callback runs on the request line, in the library's own writable buffer), and the request is
+ * served. Not covered: a NUL byte before the '?' hides the query from strchr (the URI's length is
+ * not passed to us); such a request line, which no client sends, waits for REQUEST_TIMEOUT like a
+ * slowloris head, and is evictable as one. */
+static void *
+server_uri(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+	char *q = strchr(uri, '?');
+
+	(void)cls;
+	(void)conn;
+	if (q != NULL)
+		q[1] = '\0';
 	return NULL;
+}
+
+/* 1 when the request declares a body. */
+static int
+framing_has_body(const struct framing *f)
+{
+	return f->te_chunked || (f->content_length > 0 && f->length > 0);
+}
+
+/* A GET or HEAD body means nothing: read and dropped, within the rules of every body. */
+static enum MHD_Result
+handle_get_body(struct MHD_Connection *conn, size_t *size)
+{
+	size_t len = *size;
+
+	*size = 0;
+	return guard_body(conn_guard(conn), len) == 0 ? MHD_YES : MHD_NO;
 }
 
 static enum MHD_Result
@@ -986,25 +963,27 @@ server_handler(void *cls, struct MHD_Connection *conn, const char *url, const ch
 
 	(void)version;
 	if (*con_cls == &server_get_marker) {
-		if (*size > 0) {	/* a body on a GET means nothing: read and dropped */
-			*size = 0;
-			return MHD_YES;
-		}
+		if (*size > 0)
+			return handle_get_body(conn, size);
+		guard_body_end(conn_guard(conn));
 		return handle_get(srv, conn, route_find(url));
 	}
 	if (*con_cls != NULL)
 		return handle_post(*con_cls, data, size);
 
 	/* First call: the head is in, the body is not. */
-	watch_busy(conn, 1);
+	guard_request(conn_guard(conn));
 	rt = route_find(url);
 	if (!request_framing_ok(conn, &f))
 		return reply(conn, rt != NULL ? rt->metric : METRICS_ROUTE_OTHER, MHD_HTTP_BAD_REQUEST,
 		    srv->canned.bad_request);
+	if (framing_has_body(&f))
+		guard_body_begin(conn_guard(conn));
 	is_get = strcmp(method, MHD_HTTP_METHOD_GET) == 0 || strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
 	if (rt == NULL)
 		return reply(conn, METRICS_ROUTE_OTHER, MHD_HTTP_NOT_FOUND, srv->canned.not_found);
 	if (!rt->post && is_get) {
+		guard_discard(conn_guard(conn), SERVER_DISCARD_SLACK);
 		*con_cls = &server_get_marker;
 		return MHD_YES;
 	}
@@ -1045,7 +1024,7 @@ server_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	struct request *r = *con_cls;
 
 	(void)cls;
-	watch_busy(conn, 0);
+	guard_idle(conn_guard(conn));
 	if (r == NULL || *con_cls == &server_get_marker)
 		return;
 	if (!r->answered)	/* the client went away first */
@@ -1135,37 +1114,24 @@ server_tls(struct server *srv, unsigned *flags, char *err, size_t errlen)
 	return 0;
 }
 
-static int
-server_watch_start(struct server *srv)
+static struct guard *
+server_guard(const struct config *cfg)
 {
-	pthread_mutex_init(&srv->watch_lock, NULL);
-	pthread_cond_init(&srv->watch_wake, NULL);
-	srv->watch.next = srv->watch.prev = &srv->watch;
-	if (pthread_create(&srv->watchdog, NULL, server_watchdog, srv) != 0)
-		return -1;
-	srv->watching = 1;
-	return 0;
-}
+	struct guard_limits l = {
+		.max_connections = cfg->max_connections,
+		.timeout = cfg->request_timeout,
+		.min_rate = cfg->min_upload_rate,
+	};
 
-static void
-server_watch_stop(struct server *srv)
-{
-	if (!srv->watching)
-		return;
-	pthread_mutex_lock(&srv->watch_lock);
-	srv->watch_stop = 1;
-	pthread_cond_signal(&srv->watch_wake);
-	pthread_mutex_unlock(&srv->watch_lock);
-	pthread_join(srv->watchdog, NULL);
-	srv->watching = 0;
+	return guard_new(&l);
 }
 
 static void
 server_free(struct server *srv)
 {
-	server_watch_stop(srv);
 	if (srv->daemon != NULL)
 		MHD_stop_daemon(srv->daemon);
+	guard_free(srv->guard);
 	pool_free(srv->verifier);
 	pool_free(srv->pool);
 	throttle_free(srv->throttle);
@@ -1185,10 +1151,11 @@ server_daemon(struct server *srv, unsigned flags, struct sockaddr_storage *ss)
 		{ MHD_OPTION_END, 0, NULL },
 	};
 
-	return MHD_start_daemon(flags, (uint16_t)cfg->port, NULL, NULL, server_handler, srv,
+	return MHD_start_daemon(flags, (uint16_t)cfg->port, server_accept, srv, server_handler, srv,
 	    MHD_OPTION_SOCK_ADDR, (struct sockaddr *)ss,
 	    MHD_OPTION_THREAD_POOL_SIZE, cfg->io_threads,
-	    MHD_OPTION_CONNECTION_LIMIT, cfg->max_connections,
+	    MHD_OPTION_CONNECTION_LIMIT, guard_table_size(cfg->max_connections),
+	    MHD_OPTION_URI_LOG_CALLBACK, server_uri, srv,
 	    MHD_OPTION_CONNECTION_TIMEOUT, cfg->request_timeout,
 	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)SERVER_CONN_MEMORY,
 	    MHD_OPTION_NOTIFY_COMPLETED, server_completed, srv,
@@ -1227,7 +1194,7 @@ server_start(const struct config *cfg, struct auth *auth, struct dnsver *dnsver,
 	srv->throttle = throttle_new(cfg->auth_fail_rate, cfg->auth_fail_burst);
 	if (srv->throttle == NULL ||
 	    canned_init(&srv->canned, throttle_retry_after(srv->throttle)) != 0 ||
-	    server_watch_start(srv) != 0 ||
+	    (srv->guard = server_guard(cfg)) == NULL ||
 	    (srv->pool = pool_new(cfg->scan_threads, cfg->scan_queue)) == NULL ||
 	    (srv->verifier = pool_new(cfg->auth_threads, cfg->auth_queue)) == NULL) {
 		snprintf(err, errlen, "cannot start the server's threads");
@@ -1258,18 +1225,6 @@ server_port(struct server *srv)
 	return srv->port;
 }
 
-static unsigned
-server_busy(struct server *srv)
-{
-	unsigned n = 0;
-
-	pthread_mutex_lock(&srv->watch_lock);
-	for (struct conn_watch *w = srv->watch.next; w != &srv->watch; w = w->next)
-		n += atomic_load(&w->busy) != 0;
-	pthread_mutex_unlock(&srv->watch_lock);
-	return n;
-}
-
 void
 server_stop(struct server *srv)
 {
@@ -1280,7 +1235,7 @@ server_stop(struct server *srv)
 	MHD_quiesce_daemon(srv->daemon);
 	/* Uploads under way, and scans, get a while to finish and be answered. */
 	end = util_now() + SERVER_STOP_GRACE;
-	while (server_busy(srv) > 0 && util_now() < end)
+	while (guard_busy(srv->guard) > 0 && util_now() < end)
 		usleep(20000);
 	/* Every accepted password check and scan runs and resumes its connection before the daemon
 	 * goes; checks first, since a connection they resume may still hand a scan to the pool. */

@@ -309,8 +309,12 @@ def test_sigterm_lets_an_upload_in_progress_finish(start):
 
 
 def test_connection_cap(start):
+    """Connections with a request in progress fill the table: a new one is refused. (Idle ones
+    would be evicted instead: test_dos_conn.py.)"""
     srv = start(env={"MAX_CONNECTIONS": "4", "IO_THREADS": "1"})
     held = [socket.create_connection(("127.0.0.1", srv.port)) for _ in range(4)]
+    for s in held:
+        s.sendall(b"GET /check HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nab")
     time.sleep(0.3)
     extra = socket.create_connection(("127.0.0.1", srv.port))
     extra.settimeout(5)
