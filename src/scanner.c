@@ -539,10 +539,12 @@ scanner_limit_name(cl_error_t rc)
  * callback, once per member) and how many members were then really scanned as layers below it. */
 struct scan_layer {
 	unsigned announced, children;
+	unsigned long pending;		/* size the format announced for the member it unpacks next */
 	size_t size;
 	const char *type;		/* libclamav's name of the layer's type */
 	int zip;			/* libclamav announces each zip member twice (central, local header) */
 	int rar;			/* Debian's libclamav has no unrar: a RAR is never unpacked */
+	int mspack;			/* CAB or CHM: announces each member right before unpacking it */
 };
 
 /* What one scan has seen, for scanner_inspect: libclamav calls it for every layer (the upload, every
@@ -652,15 +654,30 @@ scanner_layer_open(struct scan_state *st, uint32_t level, const char *type, size
 	if (st->layers == NULL || level >= st->max_depth)
 		return;
 	st->depth = level + 1;
-	if (level > 0)
-		st->layers[level - 1].children++;
+	if (level > 0) {
+		struct scan_layer *parent = &st->layers[level - 1];
+
+		parent->children++;
+		/* A CAB or CHM member of fewer bytes than announced was cut short on the way (libmspack's
+		 * glue shrinks it to what is left of the scan budget, or a write hit ENOSPC) and scanned
+		 * in part. Only these readers announce each member right before unpacking it; zip's
+		 * announcements come in another order (its zip-bomb pass reads ahead). */
+		if (parent->pending > size && st->unscanned == NULL) {
+			log_debug("scan: a %s member of %zu bytes was announced with %lu", type ? type : "?",
+			    size, parent->pending);
+			st->unscanned = SCANNER_UNSCANNED_CUT;
+		}
+		parent->pending = 0;
+	}
 	l = &st->layers[level];
 	*l = (struct scan_layer){
 		.size = size,
 		.type = type,
 		.zip = type != NULL && (strncmp(type, "CL_TYPE_ZIP", 11) == 0 ||
 		    strncmp(type, "CL_TYPE_OOXML", 13) == 0),
-		.rar = type != NULL && strcmp(type, "CL_TYPE_RAR") == 0,
+		.rar = type != NULL && strncmp(type, "CL_TYPE_RAR", 11) == 0,	/* RARSFX too */
+		.mspack = type != NULL && (strcmp(type, "CL_TYPE_MSCAB") == 0 ||
+		    strcmp(type, "CL_TYPE_MSCHM") == 0),
 	};
 }
 
@@ -717,6 +734,8 @@ scanner_meta(const char *container_type, unsigned long fsize_container, const ch
 	l = &st->layers[st->depth - 1];
 	if (scanner_member_plausible(l, container_type, fsize_container, filename))
 		l->announced++;
+	if (l->mspack)
+		l->pending = fsize_real;
 	return CL_CLEAN;
 }
 

@@ -14,8 +14,8 @@
 /* libclamav clamps maxfilesize to INT_MAX - 2 bytes (others.c, cl_engine_set_num). */
 #define SCANNER_CLAMAV_FILE_MAX	(2147483647ULL - 2)
 /* Bytes of slack around libclamav's size limits inside which a layer is taken as cut short: its
- * readers stop at the last block (8 KiB in unzip, 32 KiB in libmspack) that fits. */
-#define SCANNER_LIMIT_MARGIN	(1024 * 1024)
+ * readers stop at the last block that fits (8 KiB in unzip's inflate loop). */
+#define SCANNER_LIMIT_MARGIN	(64 * 1024)
 /* Bytes every scan may unpack whatever MAX_EXPANSION says, so small office files and archives of
  * text, which expand 10-50 times, are never cut. */
 #define SCANNER_EXPANSION_FLOOR	(64ULL * 1024 * 1024)
@@ -29,6 +29,8 @@
 /* An archive member that libclamav listed but did not scan (a method or format it cannot unpack). */
 #define SCANNER_UNSCANNED_MEMBER "Heuristics.Unscanned.ArchiveMember"
 #define SCANNER_UNSCANNED_RAR	"Heuristics.Unscanned.RAR"
+/* An archive member unpacked to fewer bytes than its archive says it has. */
+#define SCANNER_UNSCANNED_CUT	"Heuristics.Unscanned.TruncatedMember"
 
 struct scanner_opts {
 	const char *db_dir;
