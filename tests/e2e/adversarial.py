@@ -133,6 +133,33 @@ def zip_bzip2(members):
     return _zip(members, zipfile.ZIP_BZIP2)
 
 
+class _Zip64Limit:
+    """Sets zipfile's ZIP64_LIMIT for a while: low, so that small members get Zip64 sizes (0xFFFFFFFF
+    in the headers, the real sizes in the Zip64 extra field, as any member over 4 GiB has); or high,
+    so that a member between 2 and 4 GiB is written with plain 32-bit sizes (as Info-ZIP does)."""
+
+    def __init__(self, limit):
+        self.limit = limit
+
+    def __enter__(self):
+        self.old, zipfile.ZIP64_LIMIT = zipfile.ZIP64_LIMIT, self.limit
+
+    def __exit__(self, *exc):
+        zipfile.ZIP64_LIMIT = self.old
+
+
+def zip64_deflate(members):
+    """libclamav 1.4.6's unzip does not read Zip64 sizes: it takes 0xFFFFFFFF for the compressed size,
+    finds the member running past the end of the file and skips it, answering clean."""
+    with _Zip64Limit(0):
+        return _zip(members, zipfile.ZIP_DEFLATED)
+
+
+def zip64_bzip2(members):
+    with _Zip64Limit(0):
+        return _zip(members, zipfile.ZIP_BZIP2)
+
+
 def gz(members):
     (_, data), = members
     return gzip.compress(data, mtime=0)
@@ -254,6 +281,8 @@ FORMATS = {
     "zip_stored": (zip_stored, True, True, None),
     "zip_deflate": (zip_deflate, True, False, None),
     "zip_bzip2": (zip_bzip2, True, False, None),
+    "zip64_deflate": (zip64_deflate, True, False, None),
+    "zip64_bzip2": (zip64_bzip2, True, False, None),
     "gz": (gz, False, False, None),
     "bz2": (bz2_, False, False, None),
     "xz": (xz, False, False, None),
@@ -280,6 +309,11 @@ class Generator:
         self.seed = seed
         self.rng = random.Random(seed)
         self.formats = available_formats()
+
+    def pick(self, *key):
+        """A fresh random stream for one group of cases: a case's bytes depend on the seed and its own
+        name only, not on which formats are installed."""
+        self.rng = random.Random(":".join(map(str, (self.seed,) + key)))
 
     def few(self):
         return self.rng.randint(1, 7)
@@ -311,6 +345,7 @@ class Generator:
         out = []
         for fmt in self.formats:
             _, _, stored, _ = FORMATS[fmt]
+            self.pick(group, "member", fmt)
             for pos, off in self.positions(lim["file"]).items():
                 data = self.build(fmt, [(self.member_name(), payload(off))])
                 if stored and len(data) > lim["content"]:
@@ -332,6 +367,7 @@ class Generator:
         first, then the filler (must be found: it comes before the budget runs out)."""
         lim = LIMITS[group]
         out = []
+        self.pick(group, "budget")
         d = self.few()
         sizes = {"minus_block": lim["scan"] - BLOCK, "minus_few": lim["scan"] - d, "exact": lim["scan"],
                  "plus_few": lim["scan"] + d, "plus_block": lim["scan"] + BLOCK}
@@ -415,6 +451,9 @@ class Generator:
                  note="item 1 cheap form: one bzip2 member, 4 MB of zeros + EICAR"),
             Case("issue9-case1-zip_deflate_4MB_zeros_then_eicar", "issue",
                  zip_deflate([("zeros-then-eicar.bin", payload(four_mb))])),
+            Case("issue9-zip64-deflate_member_skipped", "issue",
+                 zip64_deflate([("eicar-in-zip64.bin", payload(1000))]),
+                 note="found while writing the suite: any member with Zip64 sizes is skipped"),
         ]
         if "cab" in self.formats:
             out += [
@@ -432,10 +471,13 @@ class Generator:
 
     def inside_cases(self, group):
         """EICAR in a small member of every format: within every limit, must be found as EICAR."""
-        return [Case(f"{group}-inside-{fmt}", group,
-                     self.build(fmt, [("readme.txt", b"hello\n"), (self.member_name(), payload(1000, 1000))]
-                                if FORMATS[fmt][1] else [(self.member_name(), payload(1000, 1000))]),
-                     expect="eicar") for fmt in self.formats]
+        out = []
+        for fmt in self.formats:
+            self.pick(group, "inside", fmt)
+            member = (self.member_name(), payload(1000, 1000))
+            members = [("readme.txt", b"hello\n"), member] if FORMATS[fmt][1] else [member]
+            out.append(Case(f"{group}-inside-{fmt}", group, self.build(fmt, members), expect="eicar"))
+        return out
 
     def cases(self, groups=("dec", "mib", "split", "issue", "time")):
         out = []
@@ -458,14 +500,15 @@ class Generator:
 
 # --- Big cases of issue 9 at the default settings (slow: written to disk, sparse where possible) ---
 
-def zip_bzip2_huge(path, zero_bytes=2 << 30):
+def zip_bzip2_huge(path, zero_bytes=2 << 30, zip64=False):
     """Item 1 at defaults: a zip whose one bzip2 member is zero_bytes zeros followed by EICAR
-    (2 GiB: the zip is about 1.7 KB). Streamed: never the whole member in memory."""
+    (2 GiB: the zip is about 1.7 KB), with plain 32-bit sizes (Python would use Zip64 above 2 GiB,
+    which libclamav skips at once: see zip64_deflate). Streamed: never the whole member in memory."""
     chunk = zeros(16 * MIB)
-    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_BZIP2) as z:
+    with _Zip64Limit(0 if zip64 else 0xFFFFFFFE), zipfile.ZipFile(path, "w") as z:
         info = zipfile.ZipInfo("zeros-then-eicar.bin", date_time=(2024, 1, 1, 0, 0, 0))
         info.compress_type = zipfile.ZIP_BZIP2
-        with z.open(info, "w", force_zip64=True) as w:
+        with z.open(info, "w", force_zip64=zip64) as w:
             left = zero_bytes
             while left > 0:
                 n = min(left, len(chunk))
@@ -500,18 +543,43 @@ def write_corpus(folder, cases):
     return n
 
 
+# tests/regression/issue9/<file>: the issue's cases as committed files (see issue_cases()).
+REGRESSION_FILES = {
+    "case1-zip-bzip2-4MB-zeros-eicar.zip": "issue9-case1-zip_bzip2_4MB_zeros_then_eicar",
+    "case1-zip-deflate-4MB-zeros-eicar.zip": "issue9-case1-zip_deflate_4MB_zeros_then_eicar",
+    "case2-cab-5MB-zeros-then-eicar-com.cab": "issue9-case2-cab_5MB_zeros_member_then_eicar_com",
+    "case2-cab-5MB-zeros-eicar.cab": "issue9-case2-cab_one_member_5MB_zeros_then_eicar",
+    "case2-chm-5MB-zeros-then-eicar.chm": "issue9-case2-chm_5MB_zeros_then_eicar",
+    "zip64-deflate-member.zip": "issue9-zip64-deflate_member_skipped",
+}
+
+
+def write_regression(folder):
+    folder = pathlib.Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    built = {c.name: c.data for c in Generator().issue_cases()}
+    for fname, cname in REGRESSION_FILES.items():
+        if cname in built:
+            assert len(built[cname]) < CORPUS_MAX, cname
+            (folder / fname).write_bytes(built[cname])
+    return len(built)
+
+
 def main(argv):
     gen = Generator()
     cases = gen.cases()
     if argv[1:2] == ["--corpus"] and len(argv) == 3:
         print(f"wrote {write_corpus(argv[2], cases)} seeds (seed {gen.seed}) to {argv[2]}")
         return 0
+    if argv[1:2] == ["--regression"] and len(argv) == 3:
+        print(f"wrote {write_regression(argv[2])} regression files to {argv[2]}")
+        return 0
     if argv[1:] == ["--list"]:
         for c in cases:
             print(f"{c.name}\t{c.group}\t{c.size()}\t{c.expect}\t{c.note}")
         print(f"{len(cases)} cases, seed {gen.seed}, formats {' '.join(gen.formats)}", file=sys.stderr)
         return 0
-    print("usage: adversarial.py --list | --corpus DIR", file=sys.stderr)
+    print("usage: adversarial.py --list | --corpus DIR | --regression DIR", file=sys.stderr)
     return 2
 
 
