@@ -230,17 +230,13 @@ def chm(members):
 
 
 def _chm_untime(data):
-    """chmcmd writes the time twice (ITSF header, big-endian; #SYSTEM entry 10, little-endian): both
-    are zeroed so the same members give the same bytes."""
+    """chmcmd writes the time twice (ITSF header; #SYSTEM entry 10, which chmcmd writes first, right
+    after the #SYSTEM version 3): both are zeroed so the same members give the same bytes."""
     out = bytearray(data)
-    stamp = bytes(out[16:20])
     out[16:20] = bytes(4)
-    at = out.find(b"\x0a\x00\x04\x00")
-    while at >= 0:
-        if out[at + 6:at + 8] == stamp[1::-1]:     # the high half of the same time, little-endian
-            out[at + 4:at + 8] = bytes(4)
-            break
-        at = out.find(b"\x0a\x00\x04\x00", at + 1)
+    at = out.find(b"\x03\x00\x00\x00\x0a\x00\x04\x00")
+    if at >= 0:
+        out[at + 8:at + 12] = bytes(4)
     return bytes(out)
 
 
