@@ -61,7 +61,7 @@ replay: $(REPLAY_BIN)
 	  echo "== replay $$n"; ./$(BUILD)/replay/$$n fuzz/corpus/$$n fuzz/regression/$$n; done
 
 e2e: all client-examples/5MiB.bin
-	timeout 1500 env CLAMREST_BIN=$(CURDIR)/$(BUILD)/clamrest $(PYTHON) -m pytest -q -p no:cacheprovider tests/e2e
+	timeout 1500 env CLAMREST_BIN=$(CURDIR)/$(BUILD)/clamrest $(PYTHON) -m pytest -q -p no:cacheprovider -m "not slow" tests/e2e
 
 perf-smoke: all client-examples/5MiB.bin
 	@sh perf/run-perf smoke
@@ -98,7 +98,7 @@ soak: deps all
 # tests/valgrind-wrapper says how valgrind is run.
 valgrind: deps all
 	CLAMREST_REAL_BIN=$(CURDIR)/$(BUILD)/clamrest CLAMREST_BIN=$(CURDIR)/tests/valgrind-wrapper \
-	  CLAMREST_SLOW=1 $(PYTHON) -m pytest -q -p no:cacheprovider tests/e2e
+	  CLAMREST_SLOW=1 $(PYTHON) -m pytest -q -p no:cacheprovider -m "not slow" tests/e2e
 
 FUZZ_TIME ?= 60
 fuzz: $(FUZZ_BIN)

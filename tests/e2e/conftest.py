@@ -62,3 +62,8 @@ def start_module():
     _start, started = _servers()
     yield _start
     _stop_all(started)
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "slow: takes minutes (issue 9's 2 GiB cases); `make e2e` leaves "
+                            "it out, `pytest -m slow` runs it")
