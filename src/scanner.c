@@ -641,7 +641,9 @@ scanner_layer_complete(const struct scan_layer *l)
 {
 	unsigned want = l->zip ? (l->announced + 1) / 2 : l->announced;
 
-	if (l->rar && l->announced == 0 && l->children == 0)
+	/* A RAR, CAB or CHM whose reader announced nothing was not opened at all (no unrar; a CHM
+	 * layout libmspack rejects, as chmcmd's): nothing in it was scanned. */
+	if ((l->rar || l->mspack) && l->announced == 0 && l->children == 0)
 		return 0;
 	return l->children >= want;
 }
