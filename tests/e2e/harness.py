@@ -65,7 +65,21 @@ class Dnsmasq:
              f"--pid-file={self.dir}/pid"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         self.server = f"127.0.0.1:{self.port}"
-        time.sleep(0.2)
+        # Ready when it answers the record: a server that asks before that waits a whole retry.
+        if not wait_until(lambda: self._answers(name), timeout=10, step=0.05):
+            raise RuntimeError("dnsmasq did not answer on " + self.server)
+
+    def _answers(self, name):
+        """One TXT query for name; True when dnsmasq answered it."""
+        query = (b"\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00" +
+                 b"".join(bytes([len(p)]) + p.encode() for p in name.split(".")) + b"\x00\x00\x10\x00\x01")
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.settimeout(0.2)
+            try:
+                s.sendto(query, ("127.0.0.1", self.port))
+                return s.recv(512)[:2] == b"\x12\x34"
+            except OSError:
+                return False
 
     def stop(self):
         if self.proc.poll() is None:
