@@ -19,7 +19,7 @@ FUZZ_NAMES = $(FUZZ_SRC:fuzz/%.c=%)
 REPLAY_BIN = $(FUZZ_NAMES:%=$(BUILD)/replay/%)
 FUZZ_BIN   = $(FUZZ_NAMES:%=$(BUILD)/fuzz/%)
 
-.PHONY: all deps run test unit e2e replay asan-test perf-smoke perf perf-distributed bench soak valgrind fuzz clean
+.PHONY: all deps run up down logs perf-screenshots test unit e2e replay asan-test perf-smoke perf perf-distributed bench soak valgrind fuzz clean
 
 all: $(BUILD)/clamrest
 
@@ -49,6 +49,17 @@ $(BUILD)/fuzz/%: fuzz/%.c $(LIB_SRC)
 
 run: deps all client-examples/5MiB.bin
 	@sh scripts/run-demo
+
+# The same demo service in the background (HOST=0.0.0.0 to open it), with a loopback dnsmasq for
+# /check_version; state and logs in build/up/. See scripts/demo-service.
+up: deps all client-examples/5MiB.bin
+	@sh scripts/demo-service up
+
+down:
+	@sh scripts/demo-service down
+
+logs:
+	@sh scripts/demo-service logs
 
 client-examples/5MiB.bin: scripts/make-sample-file
 	sh scripts/make-sample-file $@ 5242880
