@@ -83,6 +83,11 @@ perf: deps all client-examples/5MiB.bin
 perf-distributed: deps all client-examples/5MiB.bin
 	@sh perf/run-perf distributed
 
+# perf/landing.png, stats.png, charts.png from a real run of the browser test (tests/e2e/test_locust_ui.py).
+perf-screenshots: deps all client-examples/5MiB.bin
+	LOCUST_UI_SCREENSHOTS=$(CURDIR)/perf CLAMREST_BIN=$(CURDIR)/$(BUILD)/clamrest \
+	  $(PYTHON) -m pytest -q -p no:cacheprovider tests/e2e/test_locust_ui.py -k six_names
+
 bench: deps all
 	@sh bench/run-bench
 
