@@ -123,5 +123,7 @@ fuzz: $(FUZZ_BIN)
 	  ./$(BUILD)/fuzz/$$n -max_total_time=$(FUZZ_TIME) -artifact_prefix=fuzz/regression/$$n/ \
 	    build/fuzz-corpus/$$n fuzz/corpus/$$n; done
 
+# A service of `make up` is stopped first: its pid files are in build/.
 clean:
+	@if [ -f build/up/clamrest.pid ] || [ -f build/up/dnsmasq.pid ]; then sh scripts/demo-service down; fi
 	rm -rf build
