@@ -19,7 +19,7 @@ FUZZ_NAMES = $(FUZZ_SRC:fuzz/%.c=%)
 REPLAY_BIN = $(FUZZ_NAMES:%=$(BUILD)/replay/%)
 FUZZ_BIN   = $(FUZZ_NAMES:%=$(BUILD)/fuzz/%)
 
-.PHONY: all deps run test unit e2e replay asan-test perf-smoke perf perf-distributed bench soak valgrind fuzz clean
+.PHONY: all deps run up down logs perf-screenshots test unit e2e replay asan-test perf-smoke perf perf-distributed bench soak valgrind fuzz clean
 
 all: $(BUILD)/clamrest
 
@@ -50,6 +50,17 @@ $(BUILD)/fuzz/%: fuzz/%.c $(LIB_SRC)
 run: deps all client-examples/5MiB.bin
 	@sh scripts/run-demo
 
+# The same demo service in the background (HOST=0.0.0.0 to open it), with a loopback dnsmasq for
+# /check_version; state and logs in build/up/. See scripts/demo-service.
+up: deps all client-examples/5MiB.bin
+	@sh scripts/demo-service up
+
+down:
+	@sh scripts/demo-service down
+
+logs:
+	@sh scripts/demo-service logs
+
 client-examples/5MiB.bin: scripts/make-sample-file
 	sh scripts/make-sample-file $@ 5242880
 
@@ -71,6 +82,11 @@ perf: deps all client-examples/5MiB.bin
 
 perf-distributed: deps all client-examples/5MiB.bin
 	@sh perf/run-perf distributed
+
+# perf/landing.png, stats.png, charts.png from a real run of the browser test (tests/e2e/test_locust_ui.py).
+perf-screenshots: deps all client-examples/5MiB.bin
+	LOCUST_UI_SCREENSHOTS=$(CURDIR)/perf CLAMREST_BIN=$(CURDIR)/$(BUILD)/clamrest \
+	  $(PYTHON) -m pytest -q -p no:cacheprovider tests/e2e/test_locust_ui.py -k six_names
 
 bench: deps all
 	@sh bench/run-bench
@@ -107,5 +123,7 @@ fuzz: $(FUZZ_BIN)
 	  ./$(BUILD)/fuzz/$$n -max_total_time=$(FUZZ_TIME) -artifact_prefix=fuzz/regression/$$n/ \
 	    build/fuzz-corpus/$$n fuzz/corpus/$$n; done
 
+# A service of `make up` is stopped first: its pid files are in build/.
 clean:
+	@if [ -f build/up/clamrest.pid ] || [ -f build/up/dnsmasq.pid ]; then sh scripts/demo-service down; fi
 	rm -rf build
