@@ -65,21 +65,10 @@ class Dnsmasq:
              f"--pid-file={self.dir}/pid"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         self.server = f"127.0.0.1:{self.port}"
-        # Ready when it answers the record: a server that asks before that waits a whole retry.
-        if not wait_until(lambda: self._answers(name), timeout=10, step=0.05):
-            raise RuntimeError("dnsmasq did not answer on " + self.server)
-
-    def _answers(self, name):
-        """One TXT query for name; True when dnsmasq answered it."""
-        query = (b"\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00" +
-                 b"".join(bytes([len(p)]) + p.encode() for p in name.split(".")) + b"\x00\x00\x10\x00\x01")
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-            s.settimeout(0.2)
-            try:
-                s.sendto(query, ("127.0.0.1", self.port))
-                return s.recv(512)[:2] == b"\x12\x34"
-            except OSError:
-                return False
+        # Ready when it answers the record (a server that asks before that waits a whole retry),
+        # or gone (its UDP port was taken: callers that care retry, see dns_ready).
+        wait_until(lambda: self.proc.poll() is not None or dns_ready(self, name, timeout=0.2),
+                   timeout=10, step=0.05)
 
     def stop(self):
         if self.proc.poll() is None:
