@@ -11,7 +11,6 @@
 
 #include "util.h"
 
-#define CONFIG_VERSION "1.0.0"
 
 enum config_type { CT_STR, CT_UINT, CT_ULL };
 
