@@ -310,9 +310,9 @@ mp_search(const struct multipart *m, const char *b, size_t n, enum mp_lb *lb)
 	return NULL;
 }
 
-/* Bytes at the end of b that may begin a delimiter: a line end and part of "--boundary" (in the
- * preamble, or at the start of b, part of "--boundary" alone). A boundary holds no CR or LF, so
- * only the last line end can begin one. */
+/* Bytes at the end of b that may begin a delimiter: a line end and part of "--boundary", or part of
+ * "--boundary" alone in the preamble or right after a line end passed by. A boundary holds no CR or
+ * LF, so only the last line end can begin one. */
 static size_t
 mp_tail(const struct multipart *m, const char *b, size_t n)
 {
@@ -325,8 +325,8 @@ mp_tail(const struct multipart *m, const char *b, size_t n)
 		s--;
 		if (b[s] == '\n' && s > 0 && b[s - 1] == '\r')
 			s--;
-	} else if (s > 0 && m->state != MP_PREAMBLE)
-		s = n;
+	} else if (m->state != MP_PREAMBLE && (s > 0 || mp_lb_kind(m, b, 0) == MP_LB_NONE))
+		s = n;	/* not at a line start: no reader takes it for a delimiter */
 	return n - s;
 }
 
