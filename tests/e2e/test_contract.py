@@ -119,7 +119,10 @@ def upstream_like(start_module):
     d = harness.Dnsmasq(DB)
     try:
         assert harness.dns_ready(d, timeout=10 * harness.TIME_FACTOR), "dnsmasq does not answer"
-        yield start_module(db_version=DB, env={"CLAMAV_DNS_SERVER": d.server})
+        srv = start_module(db_version=DB, env={"CLAMAV_DNS_SERVER": d.server})
+        assert harness.wait_until(lambda: "error" not in requests.get(
+            srv.url + "/check_version", timeout=5).json(), timeout=15)
+        yield srv
     finally:
         d.stop()
 
@@ -146,6 +149,9 @@ def test_outdated_version_as_upstream(start, dns):
     d = dns(DB + 4)
     assert harness.dns_ready(d, timeout=10 * harness.TIME_FACTOR)
     srv = start(db_version=DB, env={"CLAMAV_DNS_SERVER": d.server})
+    # The first lookup may still be on its way.
+    assert harness.wait_until(
+        lambda: "error" not in requests.get(srv.url + "/check_version", timeout=5).json(), timeout=15)
     r = requests.get(srv.url + "/check_version", timeout=30)
     assert (r.status_code, r.text) == (500, '{"clamd-actual":"27401","clamd-required":"27405",'
                                             '"outdated":true,"service":"1.0.0"}\n')
@@ -357,6 +363,10 @@ def test_logging_level_as_python(start):
             srv.stop()
             assert harness.stdout_of(srv) == "", harness.stdout_of(srv)
     for bad in ("LOUD", "Level 10", "-1"):
-        srv = start(env={"LOGGING_LEVEL": bad}, wait=False)
-        assert srv.proc.wait(20) == 2
-        assert "LOGGING_LEVEL" in srv.logs()
+        srv = harness.Clamrest(env={"LOGGING_LEVEL": bad}, wait=False)
+        try:
+            assert srv.proc.wait(20) == 2
+            assert "LOGGING_LEVEL" in srv.logs()
+        finally:
+            srv.stop()
+            srv.cleanup()

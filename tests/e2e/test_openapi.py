@@ -245,6 +245,11 @@ def test_answers_match_the_document(server):
     r = requests.get(url + "/no/such/path", timeout=10)
     assert (r.status_code, r.text) == (404, "Not Found")
 
+    for path in SPEC["paths"]:
+        r = requests.options(url + path, timeout=10)
+        assert r.status_code == 200, (path, r.status_code)
+        check_response(r, path, "options")
+
     # No reachable DNS in the default test server: the version endpoints report why.
     r = requests.get(url + "/check_version", timeout=30)
     assert r.status_code == 500
