@@ -83,7 +83,7 @@ api_py_float(char *out, size_t len, double v)
 {
 	char sci[API_FLOAT_MAX], digits[API_FLOAT_MAX];
 	int prec, exp10, nd = 0, n;
-	size_t o = 0;
+	size_t o = 0, need;
 	char *e;
 
 	if (!isfinite(v) || v < 0)
@@ -106,7 +106,9 @@ api_py_float(char *out, size_t len, double v)
 		    exp10 < 0 ? '-' : '+', abs(exp10));
 		return n > 0 && (size_t)n < len ? (size_t)n : 0;
 	}
-	if (len < (size_t)nd + 24)
+	/* "0." and zeros then the digits, or the digits (zeros up to the point) and a fraction. */
+	need = exp10 < 0 ? (size_t)(1 - exp10 + nd) : (size_t)(nd > exp10 + 1 ? nd : exp10 + 1) + 2;
+	if (need + 1 > len)
 		return 0;
 	if (exp10 < 0) {
 		out[o++] = '0';
