@@ -209,8 +209,10 @@ def version_error(status, data, version_threshold):
         actual, required, outdated = data["clamd-actual"], data["clamd-required"], data["outdated"]
     except KeyError as e:
         return f"missing attribute in response: {e}: {data}"
-    if not all(isinstance(v, int) and not isinstance(v, bool) for v in (actual, required)):
-        return f"versions are not integers: {data}"
+    # Decimal strings, as upstream (dit-clamav-rest) and clamrest write them.
+    if not all(isinstance(v, str) and v.isdigit() for v in (actual, required)):
+        return f"versions are not decimal strings: {data}"
+    actual, required = int(actual), int(required)
     if status == 200:
         return f"status 200 but outdated: {data}" if outdated else None
     if outdated is not True:

@@ -11,7 +11,6 @@
 
 #include "util.h"
 
-#define CONFIG_VERSION "1.0.0"
 
 enum config_type { CT_STR, CT_UINT, CT_ULL };
 
@@ -53,7 +52,7 @@ static const struct config_opt config_opts[] = {
 	{ "CLAMAV_DNS_SERVER", "dns-server", CT_STR, OFF(dns_server), NULL, 0, 0,
 	  "ip[:port] of the DNS server for that lookup (default: system resolver)" },
 	{ "LOGGING_LEVEL", "log-level", CT_STR, OFF(log_level), "INFO", 0, 0,
-	  "DEBUG, INFO, WARNING or ERROR" },
+	  "a level of Python's logging: DEBUG, INFO, WARNING, ERROR, CRITICAL, NOTSET, or 0-1000" },
 	{ "TMPDIR", "tmpdir", CT_STR, OFF(tmpdir), "/tmp", 0, 0,
 	  "folder for large uploads and libclamav's temporary files" },
 	{ "SCAN_TMPDIR", "scan-tmpdir", CT_STR, OFF(scan_tmpdir), NULL, 0, 0,

@@ -6,6 +6,8 @@
 
 #include <stddef.h>
 
+#define CONFIG_VERSION "1.0.0"	/* clamrest --version, and "service" in /check_version */
+
 struct config {
 	char *host;
 	unsigned port;

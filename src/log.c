@@ -13,30 +13,44 @@
 
 #define LOG_LINE_MAX 4096	/* bytes; longer messages are cut */
 
-static enum log_level log_threshold = LOG_LVL_INFO;
+/* The threshold is a number as Python's logging has them (DEBUG 10 ... CRITICAL 50): upstream reads
+ * LOGGING_LEVEL with logger.setLevel, and a message shows when its level is at least this. */
+#define LOG_PY_DEBUG	10
+#define LOG_PY_MAX	1000	/* a numeric level above every name: nothing is logged */
+
+static long long log_threshold = 20;	/* INFO */
 
 static const char *const log_names[] = { "DEBUG", "INFO", "WARNING", "ERROR" };
+
+/* Every name logging._nameToLevel holds. Python matches them in capitals only; any case is
+ * accepted here, as clamrest always did. */
+static const struct { const char *name; int level; } log_py_names[] = {
+	{ "NOTSET", 0 }, { "DEBUG", 10 }, { "INFO", 20 }, { "WARN", 30 }, { "WARNING", 30 },
+	{ "ERROR", 40 }, { "FATAL", 50 }, { "CRITICAL", 50 },
+};
 
 int
 log_set_level(const char *name)
 {
-	for (size_t i = 0; i < sizeof(log_names) / sizeof(log_names[0]); i++) {
-		if (strcasecmp(name, log_names[i]) == 0) {
-			log_threshold = (enum log_level)i;
+	long long v;
+
+	for (size_t i = 0; i < sizeof(log_py_names) / sizeof(log_py_names[0]); i++) {
+		if (strcasecmp(name, log_py_names[i].name) == 0) {
+			log_threshold = log_py_names[i].level;
 			return 0;
 		}
 	}
-	if (strcasecmp(name, "WARN") == 0) {
-		log_threshold = LOG_LVL_WARNING;
-		return 0;
-	}
-	return -1;
+	/* A number, as logger.setLevel takes (logging.DEBUG is 10). */
+	if (util_parse_ll(name, 0, LOG_PY_MAX, &v) != 0)
+		return -1;
+	log_threshold = v;
+	return 0;
 }
 
 int
 log_enabled(enum log_level lvl)
 {
-	return lvl >= log_threshold;
+	return LOG_PY_DEBUG * ((long long)lvl + 1) >= log_threshold;
 }
 
 /* A line being built; once full, further fields are dropped, never cut in the middle. */

@@ -5,7 +5,9 @@
 
 enum log_level { LOG_LVL_DEBUG, LOG_LVL_INFO, LOG_LVL_WARNING, LOG_LVL_ERROR };
 
-/* Sets the threshold from a name (DEBUG, INFO, WARNING, ERROR, case-insensitive); -1 if unknown. */
+/* Sets the threshold from a name Python's logging knows (NOTSET, DEBUG, INFO, WARN, WARNING, ERROR,
+ * FATAL, CRITICAL; any case) or a numeric level 0 to 1000 as Python's (DEBUG is 10, CRITICAL 50);
+ * -1 if neither. A message of ours shows when its level (10 to 40) is at least the threshold. */
 int log_set_level(const char *name);
 int log_enabled(enum log_level lvl);
 

@@ -155,7 +155,8 @@ main(int argc, char **argv)
 	}
 	if (log_set_level(cfg.log_level) != 0) {
 		config_free(&cfg);
-		return fail_config("LOGGING_LEVEL: use DEBUG, INFO, WARNING or ERROR");
+		return fail_config("LOGGING_LEVEL: use a level name of Python's logging (DEBUG, INFO, "
+		    "WARNING, ERROR, CRITICAL, ...) or a number from 0 to 1000");
 	}
 	block_signals(&set);
 	metrics_start();

@@ -13,7 +13,7 @@ static const char *const metrics_route_names[METRICS_ROUTES] = {
 };
 
 /* The statuses the service answers; anything else is counted as "other". */
-static const unsigned metrics_codes[] = { 200, 400, 401, 404, 405, 413, 429, 500, 503 };
+static const unsigned metrics_codes[] = { 200, 308, 400, 401, 404, 405, 413, 429, 500, 503 };
 #define METRICS_CODES (sizeof(metrics_codes) / sizeof(metrics_codes[0]) + 1)
 
 static const char *const metrics_verdict_names[METRICS_VERDICTS] = {

@@ -8,22 +8,32 @@
 #include <strings.h>
 
 /*
- * Every delimiter is "\r\n--" boundary, the first one too: the parser starts as if a line had just
- * ended, so a body that opens with the boundary needs no special case. A boundary holds no CR or
- * LF, so the delimiter's only CR is its first byte; that keeps the search simple (see mp_held).
+ * Line ends: a body uses CRLF (RFC 2046) or, as some clients write it, bare LF; the line end of its
+ * first delimiter line decides which, and every structural line end (delimiter and header lines)
+ * must then be that one. Werkzeug (upstream's parser) also takes CR, LF or CRLF before any
+ * "--boundary" for a delimiter, and the first "--boundary" of the preamble even without one, where
+ * a strict parser sees content. So any "--boundary" some parser could take for a delimiter is one
+ * here or the body is refused: in the preamble every "--boundary", in a part every one at a line
+ * start (after CR, LF or the blank line ending the headers); it must be the body's own delimiter.
+ * A part's content is then the same bytes for every reader, which is what the scan relies on.
  */
-#define MP_DELIM_PREFIX		"\r\n--"
-#define MP_DELIM_PREFIX_LEN	4
-#define MP_DELIM_MAX		(MP_DELIM_PREFIX_LEN + MULTIPART_BOUNDARY_MAX)
+#define MP_DASHB_MAX	(2 + MULTIPART_BOUNDARY_MAX)	/* "--" boundary */
+#define MP_HOLD_MAX	(2 + MP_DASHB_MAX)		/* a line end and part of "--" boundary */
 
-/*
- * Content is searched CR by CR with memchr, which is fastest on real files but slow when CRs are
- * dense; then memmem takes over, which is fast there but slow when the content repeats the
- * boundary's bytes (all dashes, say). Past MP_CR_MISSES false CRs, more than one per
- * MP_CR_SPACING bytes means dense.
- */
-#define MP_CR_MISSES		16
-#define MP_CR_SPACING		32	/* bytes */
+/* What came before the bytes being searched, when it was not a byte of content. */
+#define MP_PREV_START	(-1)	/* the start of the body */
+#define MP_PREV_HDR	(-2)	/* the blank line that ends a part's headers */
+
+enum mp_lb {		/* what precedes a "--boundary" */
+	MP_LB_NONE,	/* a byte that ends no line */
+	MP_LB_START,
+	MP_LB_HDR,
+	MP_LB_CRLF,
+	MP_LB_LF,
+	MP_LB_CR,
+};
+
+enum mp_mode { MP_MODE_UNKNOWN, MP_MODE_CRLF, MP_MODE_LF };
 
 enum mp_state {
 	MP_PREAMBLE,	/* before the first delimiter; discarded */
@@ -45,9 +55,12 @@ struct multipart {
 	int			 is_file;	/* the current part has a filename */
 	int			 has_disposition;	/* the current part has a Content-Disposition */
 	int			 streaming;	/* the current part is the first file part */
-	char			 delim[MP_DELIM_MAX];
-	size_t			 delimlen;
-	char			 hold[MP_DELIM_MAX];	/* a delimiter prefix that ended the last feed */
+	enum mp_mode		 mode;		/* the body's line end, from its first delimiter */
+	enum mp_lb		 first_lb;	/* what preceded the first delimiter */
+	int			 prev, pprev;	/* the last two bytes passed by, or MP_PREV_* */
+	char			 dashb[MP_DASHB_MAX];
+	size_t			 dlen;
+	char			 hold[MP_HOLD_MAX];	/* what may begin a delimiter, kept back */
 	size_t			 holdlen;
 	size_t			 hdrtotal;	/* bytes of the current header block so far */
 	size_t			 linelen;
@@ -221,12 +234,10 @@ multipart_new(const char *content_type, multipart_data_cb cb, void *ud)
 		return NULL;
 	m->cb = cb;
 	m->ud = ud;
-	memcpy(m->delim, MP_DELIM_PREFIX, MP_DELIM_PREFIX_LEN);
-	memcpy(m->delim + MP_DELIM_PREFIX_LEN, b, blen);
-	m->delimlen = MP_DELIM_PREFIX_LEN + blen;
-	/* The line end the body is pretended to start after (see the top of the file). */
-	memcpy(m->hold, "\r\n", 2);
-	m->holdlen = 2;
+	memcpy(m->dashb, "--", 2);
+	memcpy(m->dashb + 2, b, blen);
+	m->dlen = 2 + blen;
+	m->prev = m->pprev = MP_PREV_START;
 	m->state = MP_PREAMBLE;
 	return m;
 }
@@ -246,82 +257,157 @@ mp_emit(struct multipart *m, const char *data, size_t len)
 	return m->cb(m->ud, data, len) == 0 ? 0 : -1;
 }
 
-static void
-mp_delimiter_seen(struct multipart *m)
+/* Passes bytes by: content of the first file part goes to the callback, the rest is dropped. */
+static int
+mp_pass(struct multipart *m, const char *data, size_t len)
 {
-	m->streaming = 0;
-	m->state = MP_DELIM_END;
+	if (len >= 2) {
+		m->pprev = (unsigned char)data[len - 2];
+		m->prev = (unsigned char)data[len - 1];
+	} else if (len == 1) {
+		m->pprev = m->prev;
+		m->prev = (unsigned char)data[0];
+	}
+	return mp_emit(m, data, len);
 }
 
-/* Goes on matching the delimiter prefix that the previous feed ended with. */
-static int
-mp_held(struct multipart *m, const char *d, size_t n, size_t *used)
+/* What precedes the "--boundary" at b + j (bytes before b were passed by). */
+static enum mp_lb
+mp_lb_kind(const struct multipart *m, const char *b, size_t j)
 {
-	size_t need = m->delimlen - m->holdlen;
-	size_t k = n < need ? n : need;
-	size_t held = m->holdlen;
+	int b1 = j >= 1 ? (unsigned char)b[j - 1] : m->prev;
+	int b0 = j >= 2 ? (unsigned char)b[j - 2] : j == 1 ? m->prev : m->pprev;
 
-	if (memcmp(d, m->delim + held, k) != 0) {
-		/* The held bytes start with the delimiter's only CR, so no delimiter starts inside
-		 * them after it: they are all content, and d is searched afresh. */
-		m->holdlen = 0;
-		*used = 0;
-		return mp_emit(m, m->hold, held);
+	if (b1 == MP_PREV_START)
+		return MP_LB_START;
+	if (b1 == MP_PREV_HDR)
+		return MP_LB_HDR;
+	if (b1 == '\r')
+		return MP_LB_CR;
+	if (b1 != '\n')
+		return MP_LB_NONE;
+	return b0 == '\r' ? MP_LB_CRLF : MP_LB_LF;
+}
+
+static size_t
+mp_lb_len(enum mp_lb lb)
+{
+	return lb == MP_LB_CRLF ? 2 : lb == MP_LB_LF || lb == MP_LB_CR ? 1 : 0;
+}
+
+/* The first "--boundary" in b that some parser could take for a delimiter (see the top). */
+static const char *
+mp_search(const struct multipart *m, const char *b, size_t n, enum mp_lb *lb)
+{
+	const char *p = b, *hit;
+
+	while ((hit = memmem(p, (size_t)(b + n - p), m->dashb, m->dlen)) != NULL) {
+		*lb = mp_lb_kind(m, b, (size_t)(hit - b));
+		if (m->state == MP_PREAMBLE || *lb != MP_LB_NONE)
+			return hit;
+		p = hit + 1;
 	}
-	*used = k;
-	if (k < need) {
-		memcpy(m->hold + held, d, k);
-		m->holdlen += k;
-		return 0;
-	}
-	m->holdlen = 0;
-	mp_delimiter_seen(m);
+	return NULL;
+}
+
+/* Bytes at the end of b that may begin a delimiter: a line end and part of "--boundary", or part of
+ * "--boundary" alone in the preamble or right after a line end passed by. A boundary holds no CR or
+ * LF, so only the last line end can begin one. */
+static size_t
+mp_tail(const struct multipart *m, const char *b, size_t n)
+{
+	size_t k = n < m->dlen - 1 ? n : m->dlen - 1, s;
+
+	while (k > 0 && memcmp(b + n - k, m->dashb, k) != 0)
+		k--;
+	s = n - k;
+	if (s > 0 && (b[s - 1] == '\n' || b[s - 1] == '\r')) {
+		s--;
+		if (b[s] == '\n' && s > 0 && b[s - 1] == '\r')
+			s--;
+	} else if (m->state != MP_PREAMBLE && (s > 0 || mp_lb_kind(m, b, 0) == MP_LB_NONE))
+		s = n;	/* not at a line start: no reader takes it for a delimiter */
+	return n - s;
+}
+
+/* A "--boundary" some parser takes for a delimiter: it must be this body's, else the body is
+ * refused. In the preamble it opens the first part (the line end after it fixes the mode). */
+static int
+mp_delimiter(struct multipart *m, enum mp_lb lb)
+{
+	if (m->state == MP_PREAMBLE) {
+		if (lb != MP_LB_START && lb != MP_LB_CRLF && lb != MP_LB_LF)
+			return -1;
+		m->first_lb = lb;
+	} else if (lb != (m->mode == MP_MODE_CRLF ? MP_LB_CRLF : MP_LB_LF))
+		return -1;
+	m->streaming = 0;
+	m->state = MP_DELIM_END;
 	return 0;
 }
 
-/* Finds the first whole delimiter in d, NULL when there is none. */
-static const char *
-mp_search(const char *d, size_t n, const char *delim, size_t dlen)
+/* Passes the content before the delimiter found at hit in b (its line end excluded), then takes the
+ * delimiter. */
+static int
+mp_hit(struct multipart *m, const char *b, const char *hit, enum mp_lb lb)
 {
-	const char *p = d, *end = d + n, *cr;
-	size_t misses = 0;
+	size_t j = (size_t)(hit - b), lbl = mp_lb_len(lb);
 
-	for (;;) {
-		cr = memchr(p, '\r', (size_t)(end - p));
-		if (cr == NULL || (size_t)(end - cr) < dlen)
-			return NULL;
-		if (cr[1] == '\n' && memcmp(cr, delim, dlen) == 0)
-			return cr;
-		p = cr + 1;
-		misses++;
-		if (misses > MP_CR_MISSES && misses * MP_CR_SPACING > (size_t)(p - d))
-			return memmem(p, (size_t)(end - p), delim, dlen);
+	/* A line end before b was held back, never passed: this cannot happen; refuse, not guess. */
+	if (j < lbl || mp_pass(m, b, j - lbl) == -1)
+		return -1;
+	return mp_delimiter(m, lb);
+}
+
+/* Goes on with what the last feed held back, joined with the start of d. */
+static int
+mp_joined(struct multipart *m, const char *d, size_t n, size_t *used)
+{
+	char j[MP_HOLD_MAX + MP_DASHB_MAX + 2];
+	size_t h = m->holdlen, take = n < m->dlen + 2 ? n : m->dlen + 2, jl = h + take, keep;
+	const char *hit;
+	enum mp_lb lb;
+
+	memcpy(j, m->hold, h);
+	memcpy(j + h, d, take);
+	m->holdlen = 0;
+	hit = mp_search(m, j, jl, &lb);
+	if (hit != NULL) {
+		/* The hold holds no whole "--boundary": the delimiter ends inside d. */
+		*used = (size_t)(hit - j) + m->dlen - h;
+		return mp_hit(m, j, hit, lb);
 	}
+	keep = mp_tail(m, j, jl);
+	if (jl - keep >= h) {	/* nothing held is part of a delimiter: d is searched afresh */
+		*used = 0;
+		return mp_pass(m, j, h);
+	}
+	/* Only when d was short (take == n): the held bytes and d may still begin one. */
+	if (mp_pass(m, j, jl - keep) == -1)
+		return -1;
+	memcpy(m->hold, j + jl - keep, keep);
+	m->holdlen = keep;
+	*used = take;
+	return 0;
 }
 
 /* Passes on content up to the next delimiter, or up to a tail that may begin one. */
 static int
 mp_content(struct multipart *m, const char *d, size_t n, size_t *used)
 {
-	const char *hit, *cr;
-	size_t tail, keep = 0;
+	const char *hit;
+	enum mp_lb lb;
+	size_t keep;
 
 	if (m->holdlen > 0)
-		return mp_held(m, d, n, used);
-	hit = mp_search(d, n, m->delim, m->delimlen);
+		return mp_joined(m, d, n, used);
+	hit = mp_search(m, d, n, &lb);
 	if (hit != NULL) {
-		if (mp_emit(m, d, (size_t)(hit - d)) == -1)
-			return -1;
-		*used = (size_t)(hit - d) + m->delimlen;
-		mp_delimiter_seen(m);
-		return 0;
+		*used = (size_t)(hit - d) + m->dlen;
+		return mp_hit(m, d, hit, lb);
 	}
-	/* Only the last CR can start a delimiter prefix: an earlier one would have a CR inside. */
-	tail = n < m->delimlen - 1 ? n : m->delimlen - 1;
-	cr = memrchr(d + n - tail, '\r', tail);
-	if (cr != NULL && memcmp(cr, m->delim, (size_t)(d + n - cr)) == 0)
-		keep = (size_t)(d + n - cr);
-	if (mp_emit(m, d, n - keep) == -1)
+	keep = mp_tail(m, d, n);
+	if (mp_pass(m, d, n - keep) == -1)
 		return -1;
 	memcpy(m->hold, d + n - keep, keep);
 	m->holdlen = keep;
@@ -339,6 +425,22 @@ mp_part_begin(struct multipart *m)
 	m->has_disposition = 0;
 }
 
+/* The line end of a delimiter line: the first one fixes the body's mode, which its preamble's line
+ * end before the delimiter (if any) must agree with; every later one must be the same. */
+static int
+mp_line_end(struct multipart *m, enum mp_mode mode)
+{
+	if (m->mode == MP_MODE_UNKNOWN) {
+		if ((m->first_lb == MP_LB_CRLF && mode != MP_MODE_CRLF) ||
+		    (m->first_lb == MP_LB_LF && mode != MP_MODE_LF))
+			return -1;
+		m->mode = mode;
+	} else if (m->mode != mode)
+		return -1;
+	mp_part_begin(m);
+	return 0;
+}
+
 /* Steps through what follows a delimiter: "--" to close, or padding and a line end. */
 static int
 mp_delim_end(struct multipart *m, char c)
@@ -350,7 +452,7 @@ mp_delim_end(struct multipart *m, char c)
 	} else if (m->state == MP_CR) {
 		if (c != '\n')
 			return -1;
-		mp_part_begin(m);
+		return mp_line_end(m, MP_MODE_CRLF);
 	} else if (c == '-' && m->state == MP_DELIM_END) {
 		m->state = MP_DASH;
 	} else if (mp_ws(c)) {
@@ -358,7 +460,7 @@ mp_delim_end(struct multipart *m, char c)
 	} else if (c == '\r') {
 		m->state = MP_CR;
 	} else if (c == '\n') {
-		mp_part_begin(m);
+		return mp_line_end(m, MP_MODE_LF);
 	} else
 		return -1;
 	return 0;
@@ -434,10 +536,11 @@ mp_headers_done(struct multipart *m)
 		m->streaming = m->files == 1;
 	}
 	m->state = MP_BODY;
+	m->prev = m->pprev = MP_PREV_HDR;
 	return 0;
 }
 
-/* Collects one header line (CRLF or bare LF) within the header block's fixed cap. */
+/* Collects one header line, ending as the body's lines end, within the header block's fixed cap. */
 static int
 mp_headers(struct multipart *m, const char *d, size_t n, size_t *used)
 {
@@ -457,8 +560,15 @@ mp_headers(struct multipart *m, const char *d, size_t n, size_t *used)
 	memcpy(m->line + m->linelen, d, take - 1);
 	len = m->linelen + take - 1;
 	m->linelen = 0;
-	if (len > 0 && m->line[len - 1] == '\r')
+	/* The body's own line end, and no other CR: Werkzeug ends lines (and finds the blank line
+	 * that ends the headers) at a CR too. */
+	if (m->mode == MP_MODE_CRLF) {
+		if (len == 0 || m->line[len - 1] != '\r')
+			return -1;
 		len--;
+	}
+	if (memchr(m->line, '\r', len) != NULL)
+		return -1;
 	if (len > 0)
 		return mp_header_line(m, m->line, len);
 	return mp_headers_done(m);

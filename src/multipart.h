@@ -19,11 +19,12 @@ struct multipart;
 struct multipart *multipart_new(const char *content_type, multipart_data_cb cb, void *ud);
 void multipart_free(struct multipart *m);
 
-/* Header and boundary lines may end in a bare LF, but the line end before a delimiter must be CRLF
- * (a body using bare LF there never closes, so multipart_finish fails). A file part is one whose
- * Content-Disposition has a filename (or filename*) parameter, whatever its type. Refused as
- * malformed: a part without Content-Disposition or with two, a Content-Transfer-Encoding other
- * than 7bit, 8bit or binary, a folded header line. */
+/* Lines end in CRLF or bare LF, as the first delimiter line ends; every delimiter and header line
+ * must then end the same way. A file part is one whose Content-Disposition has a filename (or
+ * filename*) parameter, whatever its type. Refused as malformed: a "--boundary" that some reader
+ * (Werkzeug takes CR, LF or CRLF before one) could take for a delimiter but is not this body's, a
+ * CR inside a header line, a part without Content-Disposition or with two, a
+ * Content-Transfer-Encoding other than 7bit, 8bit or binary, a folded header line. */
 /* Feeds the next bytes of the body; -1 on malformed input or when the callback stopped. */
 int multipart_feed(struct multipart *m, const char *data, size_t len);
 /* At the end of the body: 0 when the closing boundary was seen, -1 otherwise. */

@@ -13,8 +13,10 @@
 #include <strings.h>
 #include <pthread.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "api.h"
 #include "auth.h"
 #include "body.h"
 #include "config.h"
@@ -29,47 +31,36 @@
 #include "throttle.h"
 #include "util.h"
 
-#define SERVER_NAME        "clamrest"
 #define SERVER_AUTH_MAX    1024	/* bytes of a decoded Authorization header */
 #define SERVER_USER_MAX    64	/* bytes of a user name kept for the log */
 #define SERVER_TRACE_MAX   64	/* bytes of an X-B3-Traceid kept for the log */
-#define SERVER_OUT_MAX     (SCAN_REASON_MAX * 6 + 128)	/* bytes of a JSON answer */
+#define SERVER_OUT_MAX     (SCAN_REASON_MAX * 6 + 128)	/* bytes of a JSON answer: an escape
+							 * takes at most 6 bytes per input byte */
 #define SERVER_THROTTLE_LOG_GAP 1.0	/* seconds between log lines about throttled addresses, so
 					 * a crowd of guessing addresses cannot flood the log */
 
-enum route {
-	ROUTE_NONE,
-	ROUTE_CHECK,
-	ROUTE_VERSION,
-	ROUTE_WARNING,
-	ROUTE_SCAN,		/* /v2/scan: multipart, JSON answer */
-	ROUTE_SCAN_CHUNKED,	/* /v2/scan-chunked: the body is the file */
-	ROUTE_SCAN_LEGACY,	/* /scan: multipart, OK/NOTOK */
-	ROUTE_METRICS,
-};
+/* The metric each route counts in. */
+static enum metrics_route
+route_metric(const struct api_route_def *rt)
+{
+	static const enum metrics_route m[] = {
+		[API_CHECK] = METRICS_ROUTE_CHECK,
+		[API_VERSION] = METRICS_ROUTE_VERSION,
+		[API_WARNING] = METRICS_ROUTE_WARNING,
+		[API_METRICS] = METRICS_ROUTE_METRICS,
+		[API_SCAN] = METRICS_ROUTE_SCAN,
+		[API_SCAN_CHUNKED] = METRICS_ROUTE_SCAN_CHUNKED,
+		[API_SCAN_LEGACY] = METRICS_ROUTE_SCAN_LEGACY,
+	};
 
-struct route_def {
-	const char *path;
-	enum route route;
-	int post;		/* 1: POST with auth and a body; 0: GET and HEAD */
-	enum metrics_route metric;
-};
-
-static const struct route_def server_routes[] = {
-	{ "/", ROUTE_CHECK, 0, METRICS_ROUTE_CHECK },
-	{ "/check", ROUTE_CHECK, 0, METRICS_ROUTE_CHECK },
-	{ "/check_version", ROUTE_VERSION, 0, METRICS_ROUTE_VERSION },
-	{ "/check_warning", ROUTE_WARNING, 0, METRICS_ROUTE_WARNING },
-	{ "/metrics", ROUTE_METRICS, 0, METRICS_ROUTE_METRICS },
-	{ "/v2/scan", ROUTE_SCAN, 1, METRICS_ROUTE_SCAN },
-	{ "/v2/scan-chunked", ROUTE_SCAN_CHUNKED, 1, METRICS_ROUTE_SCAN_CHUNKED },
-	{ "/scan", ROUTE_SCAN_LEGACY, 1, METRICS_ROUTE_SCAN_LEGACY },
-};
+	return rt != NULL ? m[rt->route] : METRICS_ROUTE_OTHER;
+}
 
 /* Answers prepared once and shared by every connection. */
 struct canned {
 	struct MHD_Response *ok, *unavailable, *not_found, *not_allowed_get, *not_allowed_post,
-	    *unauthorized, *too_large, *single_file, *bad_request, *busy, *internal, *throttled;
+	    *unauthorized, *too_large, *single_file, *bad_request, *busy, *internal, *throttled,
+	    *options_get, *options_post;
 };
 
 struct server {
@@ -105,7 +96,7 @@ struct request {
 	struct server *srv;
 	struct MHD_Connection *conn;
 	const struct sockaddr *addr;	/* the client's; libmicrohttpd's, lives with the connection */
-	const struct route_def *route;
+	const struct api_route_def *route;
 	struct cred *cred;		/* on the verifier pool */
 	int verifying;			/* suspended until the verifier has a verdict */
 	int verdict;			/* auth_verify's, or VERIFY_SHED */
@@ -145,6 +136,20 @@ canned_text(const char *text, int close)
 	return r;
 }
 
+/* OPTIONS: 200, no body, the methods in Allow; as Flask's default answer, text/html. */
+static struct MHD_Response *
+canned_options(const char *allow)
+{
+	struct MHD_Response *r;
+
+	r = MHD_create_response_from_buffer(0, (void *)(uintptr_t)"", MHD_RESPMEM_PERSISTENT);
+	if (r == NULL)
+		return NULL;
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "text/html; charset=utf-8");
+	MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, allow);
+	return r;
+}
+
 static int
 canned_init(struct canned *c, unsigned throttle_retry)
 {
@@ -162,14 +167,16 @@ canned_init(struct canned *c, unsigned throttle_retry)
 	c->busy = canned_text("Service Busy", 0);
 	c->internal = canned_text("Internal Server Error", 0);
 	c->throttled = canned_text("Too Many Requests", 0);
-	if (c->throttled == NULL ||
+	c->options_get = canned_options(API_ALLOW_GET);
+	c->options_post = canned_options(API_ALLOW_POST);
+	if (c->throttled == NULL || c->options_get == NULL || c->options_post == NULL ||
 	    c->ok == NULL || c->unavailable == NULL || c->not_found == NULL ||
 	    c->not_allowed_get == NULL || c->not_allowed_post == NULL || c->unauthorized == NULL ||
 	    c->too_large == NULL || c->single_file == NULL || c->bad_request == NULL ||
 	    c->busy == NULL || c->internal == NULL)
 		return -1;
-	MHD_add_response_header(c->not_allowed_get, MHD_HTTP_HEADER_ALLOW, "GET, HEAD");
-	MHD_add_response_header(c->not_allowed_post, MHD_HTTP_HEADER_ALLOW, "POST");
+	MHD_add_response_header(c->not_allowed_get, MHD_HTTP_HEADER_ALLOW, API_ALLOW_GET);
+	MHD_add_response_header(c->not_allowed_post, MHD_HTTP_HEADER_ALLOW, API_ALLOW_POST);
 	MHD_add_response_header(c->unauthorized, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
 	    "Basic realm=\"Authentication Required\"");
 	MHD_add_response_header(c->busy, MHD_HTTP_HEADER_RETRY_AFTER, SERVER_RETRY_AFTER);
@@ -185,20 +192,11 @@ canned_free(struct canned *c)
 {
 	struct MHD_Response *all[] = { c->ok, c->unavailable, c->not_found, c->not_allowed_get,
 	    c->not_allowed_post, c->unauthorized, c->too_large, c->single_file, c->bad_request,
-	    c->busy, c->internal, c->throttled };
+	    c->busy, c->internal, c->throttled, c->options_get, c->options_post };
 
 	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
 		if (all[i] != NULL)
 			MHD_destroy_response(all[i]);
-}
-
-static const struct route_def *
-route_find(const char *url)
-{
-	for (size_t i = 0; i < sizeof(server_routes) / sizeof(server_routes[0]); i++)
-		if (strcmp(url, server_routes[i].path) == 0)
-			return &server_routes[i];
-	return NULL;
 }
 
 /* The guard's record of a connection (NULL when it could not be made). libmicrohttpd's timeout
@@ -282,22 +280,18 @@ answer_version(struct server *srv, struct MHD_Connection *conn)
 {
 	char out[512], err[256];
 	long local, remote;
-	size_t pos;
+	size_t len;
 	int outdated;
 
 	if (versions(srv, &local, &remote, err, sizeof(err)) != 0) {
-		pos = (size_t)snprintf(out, sizeof(out), "{\"service\":\"%s\",\"error\":", SERVER_NAME);
-		util_json_str(out, sizeof(out) - 1, &pos, err, strlen(err));
-		out[pos++] = '}';
-		return reply_json(conn, METRICS_ROUTE_VERSION, MHD_HTTP_INTERNAL_SERVER_ERROR, out, pos,
+		len = api_json_version_error(out, sizeof(out), err);
+		return reply_json(conn, METRICS_ROUTE_VERSION, MHD_HTTP_INTERNAL_SERVER_ERROR, out, len,
 		    MHD_RESPMEM_MUST_COPY);
 	}
 	outdated = labs(remote - local) > 1;
-	pos = (size_t)snprintf(out, sizeof(out),
-	    "{\"service\":\"%s\",\"clamd-actual\":%ld,\"clamd-required\":%ld,\"outdated\":%s}",
-	    SERVER_NAME, local, remote, outdated ? "true" : "false");
+	len = api_json_version(out, sizeof(out), local, remote, outdated);
 	return reply_json(conn, METRICS_ROUTE_VERSION,
-	    outdated ? MHD_HTTP_INTERNAL_SERVER_ERROR : MHD_HTTP_OK, out, pos, MHD_RESPMEM_MUST_COPY);
+	    outdated ? MHD_HTTP_INTERNAL_SERVER_ERROR : MHD_HTTP_OK, out, len, MHD_RESPMEM_MUST_COPY);
 }
 
 static enum MHD_Result
@@ -355,21 +349,81 @@ answer_metrics(struct server *srv, struct MHD_Connection *conn)
 	    "text/plain; version=0.0.4; charset=utf-8", buf, len, MHD_RESPMEM_MUST_FREE);
 }
 
-/* GET and HEAD: answered on the second call, so libmicrohttpd keeps the connection alive. */
-static enum MHD_Result
-handle_get(struct server *srv, struct MHD_Connection *conn, const struct route_def *rt)
+#define SERVER_HOST_MAX 255	/* bytes of a Host header echoed in a redirect */
+
+/* 1 when a Host header may go into a Location as it is: a name or address and a port. */
+static int
+host_ok(const char *h)
 {
+	size_t n = h != NULL ? strlen(h) : 0;
+
+	if (n == 0 || n > SERVER_HOST_MAX)
+		return 0;
+	return strspn(h, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_:[]") == n;
+}
+
+/* 308 to the path with its slashes merged, as Werkzeug's RequestRedirect: an absolute URL from the
+ * scheme and Host (its default port left out), or the path alone when Host is missing or odd. The
+ * query string is not carried over: libmicrohttpd's copy was cut (see server_uri), and no route
+ * reads one. */
+static enum MHD_Result
+answer_redirect(struct server *srv, struct MHD_Connection *conn, const struct api_route_def *rt,
+    const char *path)
+{
+	const char *host = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST);
+	const char *scheme = srv->tls_cert != NULL ? "https" : "http";
+	const char *dflt = srv->tls_cert != NULL ? ":443" : ":80";
+	char loc[SERVER_HOST_MAX + API_PATH_MAX + 16];
+	struct MHD_Response *r;
+	enum MHD_Result ret;
+	size_t hl;
+
+	if (host_ok(host)) {
+		hl = strlen(host);
+		if (hl > strlen(dflt) && strcmp(host + hl - strlen(dflt), dflt) == 0)
+			hl -= strlen(dflt);
+		snprintf(loc, sizeof(loc), "%s://%.*s%s", scheme, (int)hl, host, path);
+	} else
+		snprintf(loc, sizeof(loc), "%s", path);
+	r = MHD_create_response_from_buffer(strlen("Permanent Redirect"),
+	    (void *)(uintptr_t)"Permanent Redirect", MHD_RESPMEM_PERSISTENT);
+	if (r == NULL)
+		return MHD_NO;
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "text/plain; charset=utf-8");
+	MHD_add_response_header(r, MHD_HTTP_HEADER_LOCATION, loc);
+	ret = reply(conn, route_metric(rt), MHD_HTTP_PERMANENT_REDIRECT, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
+/* Requests whose body means nothing (GET, HEAD, OPTIONS, and redirects of any method but POST):
+ * answered on the second call, once any body was read and dropped, so libmicrohttpd keeps the
+ * connection alive. The first call checked that the path resolves and the method is allowed. */
+static enum MHD_Result
+handle_get(struct server *srv, struct MHD_Connection *conn, const char *url, const char *method)
+{
+	const struct api_route_def *rt;
+	char merged[API_PATH_MAX];
+	enum api_resolve how = api_resolve(url, &rt, merged, sizeof(merged));
+
+	if (how == API_NOT_FOUND)
+		return reply(conn, METRICS_ROUTE_OTHER, MHD_HTTP_NOT_FOUND, srv->canned.not_found);
+	if (how == API_REDIRECT)
+		return answer_redirect(srv, conn, rt, merged);
+	if (strcmp(method, MHD_HTTP_METHOD_OPTIONS) == 0)
+		return reply(conn, route_metric(rt), MHD_HTTP_OK,
+		    rt->post ? srv->canned.options_post : srv->canned.options_get);
 	switch (rt->route) {
-	case ROUTE_CHECK:
+	case API_CHECK:
 		if (!server_ready(srv))
-			return reply(conn, rt->metric, MHD_HTTP_SERVICE_UNAVAILABLE,
+			return reply(conn, route_metric(rt), MHD_HTTP_SERVICE_UNAVAILABLE,
 			    srv->canned.unavailable);
-		return reply(conn, rt->metric, MHD_HTTP_OK, srv->canned.ok);
-	case ROUTE_VERSION:
+		return reply(conn, route_metric(rt), MHD_HTTP_OK, srv->canned.ok);
+	case API_VERSION:
 		return answer_version(srv, conn);
-	case ROUTE_WARNING:
+	case API_WARNING:
 		return answer_warning(srv, conn);
-	case ROUTE_METRICS:
+	case API_METRICS:
 		return answer_metrics(srv, conn);
 	default:
 		return reply(conn, METRICS_ROUTE_OTHER, MHD_HTTP_NOT_FOUND, srv->canned.not_found);
@@ -598,7 +652,7 @@ request_precheck(struct request *r)
 		request_reject(r, MHD_HTTP_CONTENT_TOO_LARGE, srv->canned.too_large);
 		return;
 	}
-	if (r->route->route != ROUTE_SCAN_CHUNKED) {
+	if (r->route->route != API_SCAN_CHUNKED) {
 		h = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
 		r->mp = h != NULL ? multipart_new(h, request_sink, r) : NULL;
 		if (r->mp == NULL)
@@ -607,7 +661,7 @@ request_precheck(struct request *r)
 }
 
 static struct request *
-request_new(struct server *srv, struct MHD_Connection *conn, const struct route_def *rt,
+request_new(struct server *srv, struct MHD_Connection *conn, const struct api_route_def *rt,
     const struct framing *f)
 {
 	struct request *r = calloc(1, sizeof(*r));
@@ -696,7 +750,7 @@ request_store_failed(struct request *r)
 {
 	const struct config *cfg = r->srv->cfg;
 	char reason[256];
-	size_t pos;
+	size_t len;
 
 	if (r->store_rc == BODY_FULL) {
 		log_warnx("uploads in progress hold BODY_DISK (%llu bytes) in TMPDIR: answering 503",
@@ -709,10 +763,8 @@ request_store_failed(struct request *r)
 	metrics_store_failure();
 	snprintf(reason, sizeof(reason), "cannot store the upload in the temporary folder: %s",
 	    strerror(r->store_errno));
-	pos = (size_t)snprintf(r->out, sizeof(r->out), "{\"error\":");
-	util_json_str(r->out, sizeof(r->out) - 1, &pos, reason, strlen(reason));
-	r->out[pos++] = '}';
-	r->own = MHD_create_response_from_buffer(pos, r->out, MHD_RESPMEM_PERSISTENT);
+	len = api_json_error(r->out, sizeof(r->out), reason);
+	r->own = MHD_create_response_from_buffer(len, r->out, MHD_RESPMEM_PERSISTENT);
 	if (r->own != NULL)
 		MHD_add_response_header(r->own, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
 	request_reject(r, MHD_HTTP_INTERNAL_SERVER_ERROR,
@@ -783,7 +835,7 @@ post_answer(struct request *r, unsigned status, struct MHD_Response *resp)
 {
 	r->status = (int)status;
 	r->answered = 1;
-	return reply(r->conn, r->route->metric, status, resp);
+	return reply(r->conn, route_metric(r->route), status, resp);
 }
 
 /* A POST's own body (in r->out or static), sent without a copy. */
@@ -806,30 +858,21 @@ static enum MHD_Result
 answer_scan(struct request *r)
 {
 	const struct scan_result *res = &r->res;
-	size_t pos = 0;
+	size_t len;
 
 	if (res->verdict == SCAN_ERROR) {
 		log_errorx("scan failed: %s", res->reason);
-		pos = (size_t)snprintf(r->out, sizeof(r->out), "{\"error\":");
-		util_json_str(r->out, sizeof(r->out) - 1, &pos, res->reason, strlen(res->reason));
-		r->out[pos++] = '}';
-		return post_reply(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "application/json", r->out, pos);
+		len = api_json_error(r->out, sizeof(r->out), res->reason);
+		return post_reply(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "application/json", r->out, len);
 	}
-	if (r->route->route == ROUTE_SCAN_LEGACY) {
+	if (r->route->route == API_SCAN_LEGACY) {
 		const char *text = res->verdict == SCAN_CLEAN ? "OK" : "NOTOK";
 
 		return post_reply(r, MHD_HTTP_OK, "text/plain; charset=utf-8", text, strlen(text));
 	}
-	pos = (size_t)snprintf(r->out, sizeof(r->out), "{\"malware\":%s,\"reason\":",
-	    res->verdict == SCAN_MALWARE ? "true" : "false");
-	if (res->verdict == SCAN_MALWARE) {
-		util_json_str(r->out, sizeof(r->out) - 64, &pos, res->reason, strlen(res->reason));
-	} else {
-		memcpy(r->out + pos, "null", 4);
-		pos += 4;
-	}
-	pos += (size_t)snprintf(r->out + pos, sizeof(r->out) - pos, ",\"time\":%.6f}", res->seconds);
-	return post_reply(r, MHD_HTTP_OK, "application/json", r->out, pos);
+	len = api_json_scan(r->out, sizeof(r->out), res->verdict == SCAN_MALWARE,
+	    res->verdict == SCAN_MALWARE ? res->reason : NULL, res->seconds);
+	return post_reply(r, MHD_HTTP_OK, "application/json", r->out, len);
 }
 
 /* The whole body is in: check the multipart framing, then hand the upload to a scan thread. */
@@ -884,6 +927,65 @@ handle_post(struct request *r, const char *data, size_t *size)
 	return request_complete(r);
 }
 
+/*
+ * libmicrohttpd 0.9.75 quirk: a Content-Length it cannot read ("abc", "-1", "+3", empty) or that
+ * overflows 64 bits makes its header parser queue its own 400 or 413 page, and then, overwriting
+ * the connection's state, build that page's header block a second time: the client reads two
+ * header blocks for one request, and our handler is never called. The one hook in between is its
+ * error log line, written on the connection's own thread just before. So each thread remembers the
+ * connection whose request line it read last (server_uri) until that head reaches our handler;
+ * when the log line comes, that connection, if its head is whole and it has no answer yet (asked
+ * of libmicrohttpd, so a connection whose head is still partial is never taken for another), gets
+ * our one answer written straight to its socket and its sending side shut: libmicrohttpd's answer
+ * then fails to send, and it closes the connection. Over TLS the socket cannot be written to raw:
+ * the connection is only shut, so the client gets no answer rather than a garbled one.
+ */
+static _Thread_local struct MHD_Connection *server_head_conn;
+
+/* The head of conn reached our handler: the quirk above can no longer strike it. */
+static void
+head_parsed(struct MHD_Connection *conn)
+{
+	if (server_head_conn == conn)
+		server_head_conn = NULL;
+}
+
+/* Our answer to a Content-Length libmicrohttpd refused, on the raw socket (see above). */
+static void
+bad_length_answer(struct server *srv, unsigned status)
+{
+	struct MHD_Connection *conn = server_head_conn;
+	const union MHD_ConnectionInfo *ci;
+	const char *text = status == MHD_HTTP_BAD_REQUEST ? "Bad Request" : "File Too Large";
+	char out[256], date[64];
+	struct tm tm;
+	time_t now;
+	int n, fd;
+
+	server_head_conn = NULL;
+	if (conn == NULL ||
+	    MHD_get_connection_info(conn, MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE) == NULL ||
+	    MHD_get_connection_info(conn, MHD_CONNECTION_INFO_HTTP_STATUS) != NULL ||
+	    (ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD)) == NULL)
+		return;
+	fd = ci->connect_fd;
+	metrics_request(METRICS_ROUTE_OTHER, status);
+	log_info("answered %u: a Content-Length that is not a number, or too large a one", status);
+	if (srv->tls_cert == NULL) {
+		now = time(NULL);
+		gmtime_r(&now, &tm);
+		strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+		n = snprintf(out, sizeof(out), "HTTP/1.1 %u %s\r\nDate: %s\r\nConnection: close\r\n"
+		    "Content-Type: text/plain; charset=utf-8\r\nContent-Length: %zu\r\n\r\n%s",
+		    status, status == MHD_HTTP_BAD_REQUEST ? "Bad Request" : "Content Too Large", date,
+		    strlen(text), text);
+		/* A fresh request's socket has nothing of ours queued: this fits its buffer. */
+		if (n > 0 && (size_t)n < sizeof(out))
+			(void)send(fd, out, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
+	}
+	shutdown(fd, SHUT_WR);
+}
+
 static void
 server_notify(void *cls, struct MHD_Connection *conn, void **socket_context,
     enum MHD_ConnectionNotificationCode code)
@@ -897,6 +999,7 @@ server_notify(void *cls, struct MHD_Connection *conn, void **socket_context,
 		return;
 	}
 	/* libmicrohttpd closes the socket only after this: the guard never sees a stale fd. */
+	head_parsed(conn);
 	guard_close(srv->guard, *socket_context);
 	*socket_context = NULL;
 }
@@ -928,7 +1031,7 @@ server_uri(void *cls, const char *uri, struct MHD_Connection *conn)
 	char *q = strchr(uri, '?');
 
 	(void)cls;
-	(void)conn;
+	server_head_conn = conn;
 	if (q != NULL)
 		q[1] = '\0';
 	return NULL;
@@ -956,40 +1059,44 @@ server_handler(void *cls, struct MHD_Connection *conn, const char *url, const ch
     const char *version, const char *data, size_t *size, void **con_cls)
 {
 	struct server *srv = cls;
-	const struct route_def *rt;
+	const struct api_route_def *rt;
+	char merged[API_PATH_MAX];
+	enum api_resolve how;
 	struct framing f;
 	struct request *r;
-	int is_get;
 
 	(void)version;
 	if (*con_cls == &server_get_marker) {
 		if (*size > 0)
 			return handle_get_body(conn, size);
 		guard_body_end(conn_guard(conn));
-		return handle_get(srv, conn, route_find(url));
+		return handle_get(srv, conn, url, method);
 	}
 	if (*con_cls != NULL)
 		return handle_post(*con_cls, data, size);
 
 	/* First call: the head is in, the body is not. */
+	head_parsed(conn);
 	guard_request(conn_guard(conn));
-	rt = route_find(url);
+	how = api_resolve(url, &rt, merged, sizeof(merged));
 	if (!request_framing_ok(conn, &f))
-		return reply(conn, rt != NULL ? rt->metric : METRICS_ROUTE_OTHER, MHD_HTTP_BAD_REQUEST,
-		    srv->canned.bad_request);
+		return reply(conn, route_metric(rt), MHD_HTTP_BAD_REQUEST, srv->canned.bad_request);
 	if (framing_has_body(&f))
 		guard_body_begin(conn_guard(conn));
-	is_get = strcmp(method, MHD_HTTP_METHOD_GET) == 0 || strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
-	if (rt == NULL)
+	if (how == API_NOT_FOUND)
 		return reply(conn, METRICS_ROUTE_OTHER, MHD_HTTP_NOT_FOUND, srv->canned.not_found);
-	if (!rt->post && is_get) {
+	if (!api_method_allowed(rt, method))
+		return reply(conn, route_metric(rt), MHD_HTTP_METHOD_NOT_ALLOWED,
+		    rt->post ? srv->canned.not_allowed_post : srv->canned.not_allowed_get);
+	if (strcmp(method, MHD_HTTP_METHOD_POST) != 0) {
 		guard_discard(conn_guard(conn), SERVER_DISCARD_SLACK);
 		*con_cls = &server_get_marker;
 		return MHD_YES;
 	}
-	if (!rt->post || strcmp(method, MHD_HTTP_METHOD_POST) != 0)
-		return reply(conn, rt->metric, MHD_HTTP_METHOD_NOT_ALLOWED,
-		    rt->post ? srv->canned.not_allowed_post : srv->canned.not_allowed_get);
+	/* A POST's body is the client's to send again where the redirect points: answered at once,
+	 * and libmicrohttpd closes the connection rather than read it. */
+	if (how == API_REDIRECT)
+		return answer_redirect(srv, conn, rt, merged);
 	if ((r = request_new(srv, conn, rt, &f)) == NULL)
 		return MHD_NO;
 	*con_cls = r;
@@ -1028,7 +1135,7 @@ server_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	if (r == NULL || *con_cls == &server_get_marker)
 		return;
 	if (!r->answered)	/* the client went away first */
-		metrics_request(r->route->metric, 0);
+		metrics_request(route_metric(r->route), 0);
 	log_request(r, toe);
 	request_free(r);
 	*con_cls = NULL;
@@ -1040,12 +1147,16 @@ server_mhd_log(void *cls, const char *fmt, va_list ap)
 	char msg[512];
 	size_t len;
 
-	(void)cls;
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	len = strlen(msg);
 	while (len > 0 && msg[len - 1] == '\n')
 		msg[--len] = '\0';
 	log_debug("libmicrohttpd: %s", msg);
+	/* The messages of libmicrohttpd 0.9.75's parse_connection_headers (see server_head_conn). */
+	if (strncmp(msg, "Failed to parse `Content-Length' header", 39) == 0)
+		bad_length_answer(cls, MHD_HTTP_BAD_REQUEST);
+	else if (strncmp(msg, "Too large value of 'Content-Length' header", 42) == 0)
+		bad_length_answer(cls, MHD_HTTP_CONTENT_TOO_LARGE);
 }
 
 static int

@@ -125,6 +125,73 @@ util_json_str(char *out, size_t outlen, size_t *pos, const char *s, size_t len)
 	return 0;
 }
 
+/* Python's json escapes \b and \f with a letter too; the log's escaper writes them as \u00XX. */
+static char
+util_json_py_esc(unsigned char c)
+{
+	if (c == '\b')
+		return 'b';
+	if (c == '\f')
+		return 'f';
+	return util_json_short_esc(c);
+}
+
+/* The code point of the well-formed UTF-8 sequence of n bytes at s. */
+static unsigned
+util_utf8_cp(const unsigned char *s, size_t n)
+{
+	unsigned cp = n == 2 ? s[0] & 0x1fu : n == 3 ? s[0] & 0x0fu : s[0] & 0x07u;
+
+	for (size_t i = 1; i < n; i++)
+		cp = cp << 6 | (s[i] & 0x3fu);
+	return cp;
+}
+
+int
+util_json_str_ascii(char *out, size_t outlen, size_t *pos, const char *s, size_t len)
+{
+	const unsigned char *u = (const unsigned char *)s;
+	size_t p = *pos, n;
+	unsigned cp;
+	char esc;
+	int rc = 0;
+
+	if (p >= outlen)
+		return -1;
+	out[p++] = '"';
+	for (size_t i = 0; i < len && rc == 0; i += n) {
+		n = 1;
+		esc = util_json_py_esc(u[i]);
+		if (u[i] >= 0x20 && u[i] < 0x7f && esc == 0) {
+			if (p + 1 > outlen)
+				return -1;
+			out[p++] = (char)u[i];
+			continue;
+		}
+		if (esc != 0 || u[i] < 0x80) {
+			rc = util_json_esc(out, outlen, &p, esc, u[i]);
+			continue;
+		}
+		n = util_utf8_len(u + i, len - i);
+		cp = n > 0 ? util_utf8_cp(u + i, n) : 0xfffd;
+		if (n == 0)
+			n = 1;
+		if (cp > 0xffff) {	/* a surrogate pair, as Python writes it */
+			cp -= 0x10000;
+			rc = util_json_esc(out, outlen, &p, 0, 0xd800 | (cp >> 10));
+			if (rc == 0)
+				rc = util_json_esc(out, outlen, &p, 0, 0xdc00 | (cp & 0x3ff));
+		} else
+			rc = util_json_esc(out, outlen, &p, 0, cp);
+	}
+	if (rc != 0 || p + 2 > outlen)
+		return -1;
+	out[p++] = '"';
+	out[p] = '\0';
+	*pos = p;
+	return 0;
+}
+
 double
 util_now(void)
 {

@@ -14,6 +14,12 @@ int util_parse_ll(const char *s, long long min, long long max, long long *out);
  * byte takes at most 6 output bytes. */
 int util_json_str(char *out, size_t outlen, size_t *pos, const char *s, size_t len);
 
+/* Like util_json_str, but the way Python's json.dumps writes a string (ensure_ascii, as Flask's
+ * jsonify does): every byte outside printable ASCII is escaped, code points past U+FFFF as a
+ * surrogate pair, \b and \f by letter; a byte that is not UTF-8 becomes \ufffd. Any input byte takes
+ * at most 6 output bytes (a 4-byte sequence 12). */
+int util_json_str_ascii(char *out, size_t outlen, size_t *pos, const char *s, size_t len);
+
 /* Seconds on a monotonic clock. */
 double util_now(void);
 

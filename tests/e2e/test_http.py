@@ -49,17 +49,17 @@ def post_head(path, extra=b"", auth=True):
 # --- 404 / 405 ---
 
 @pytest.mark.parametrize("method,path,allow", [
-    ("GET", "/v2/scan", "POST"),
-    ("GET", "/v2/scan-chunked", "POST"),
-    ("GET", "/scan", "POST"),
-    ("HEAD", "/v2/scan", "POST"),
-    ("PUT", "/v2/scan", "POST"),
-    ("DELETE", "/v2/scan-chunked", "POST"),
-    ("POST", "/check", "GET, HEAD"),
-    ("POST", "/", "GET, HEAD"),
-    ("POST", "/check_version", "GET, HEAD"),
-    ("PUT", "/check_warning", "GET, HEAD"),
-    ("DELETE", "/check", "GET, HEAD"),
+    ("GET", "/v2/scan", "POST, OPTIONS"),
+    ("GET", "/v2/scan-chunked", "POST, OPTIONS"),
+    ("GET", "/scan", "POST, OPTIONS"),
+    ("HEAD", "/v2/scan", "POST, OPTIONS"),
+    ("PUT", "/v2/scan", "POST, OPTIONS"),
+    ("DELETE", "/v2/scan-chunked", "POST, OPTIONS"),
+    ("POST", "/check", "GET, HEAD, OPTIONS"),
+    ("POST", "/", "GET, HEAD, OPTIONS"),
+    ("POST", "/check_version", "GET, HEAD, OPTIONS"),
+    ("PUT", "/check_warning", "GET, HEAD, OPTIONS"),
+    ("DELETE", "/check", "GET, HEAD, OPTIONS"),
 ])
 def test_405(srv, method, path, allow):
     r = requests.request(method, srv.url + path, auth=harness.auth(), timeout=10)

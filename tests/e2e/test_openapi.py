@@ -245,6 +245,11 @@ def test_answers_match_the_document(server):
     r = requests.get(url + "/no/such/path", timeout=10)
     assert (r.status_code, r.text) == (404, "Not Found")
 
+    for path in SPEC["paths"]:
+        r = requests.options(url + path, timeout=10)
+        assert r.status_code == 200, (path, r.status_code)
+        check_response(r, path, "options")
+
     # No reachable DNS in the default test server: the version endpoints report why.
     r = requests.get(url + "/check_version", timeout=30)
     assert r.status_code == 500
@@ -291,7 +296,7 @@ def test_versions_match_the_document(start, dns, published, status, outdated):
     check_response(r, "/check_version", "get")
     body = r.json()
     assert (body["clamd-actual"], body["clamd-required"], body["outdated"]) == \
-        (27000, published, outdated)
+        ("27000", str(published), outdated)
     r = requests.get(srv.url + "/check_warning", timeout=10)
     assert r.status_code == (200 if published == 27000 else 500)
     check_response(r, "/check_warning", "get")
@@ -316,10 +321,14 @@ def test_validator_catches_mistakes():
     assert validate({"malware": "no", "reason": None, "time": 0.1}, s["ScanResult"])
     assert validate({"malware": False, "time": 0.1}, s["ScanResult"])
     assert validate({"malware": False, "reason": None, "time": 0.1, "x": 1}, s["ScanResult"])
-    assert validate({"service": "clamrest", "clamd-actual": True, "clamd-required": 1,
+    assert validate({"service": "1.0.0", "clamd-actual": True, "clamd-required": "1",
                      "outdated": False}, s["VersionInfo"])
+    assert validate({"service": "1.0.0", "clamd-actual": 1, "clamd-required": "1",
+                     "outdated": False}, s["VersionInfo"])
+    assert not validate({"service": "1.0.0", "clamd-actual": "1", "clamd-required": "1",
+                         "outdated": False}, s["VersionInfo"])
     one_of = {"oneOf": [{"$ref": "#/components/schemas/VersionInfo"},
                         {"$ref": "#/components/schemas/VersionError"}]}
-    assert not validate({"service": "clamrest", "error": "x"}, one_of)
-    assert validate({"service": "clamrest"}, one_of)
+    assert not validate({"service": "1.0.0", "error": "x"}, one_of)
+    assert validate({"service": "1.0.0"}, one_of)
     assert validate(json.loads('{"error": null}'), s["ScanError"])

@@ -128,17 +128,19 @@ SCAN_CASES = [
 
 VERSION_CASES = [
     # (status, answer, version threshold, error expected)
-    (200, {"service": "clamrest", "clamd-actual": 5, "clamd-required": 5, "outdated": False}, 3, False),
-    (200, {"service": "clamrest", "clamd-actual": 5, "clamd-required": 6, "outdated": False}, 3, False),
-    (500, {"service": "clamrest", "clamd-actual": 5, "clamd-required": 8, "outdated": True}, 3, False),
-    (500, {"service": "clamrest", "clamd-actual": 5, "clamd-required": 9, "outdated": True}, 3, True),
-    (500, {"service": "clamrest", "clamd-actual": 9, "clamd-required": 5, "outdated": True}, 3, True),
-    (500, {"service": "clamrest", "error": "no TXT record"}, 3, True),
-    (500, {"service": "clamrest", "clamd-actual": 5, "clamd-required": 5, "outdated": False}, 3, True),
-    (200, {"service": "clamrest", "clamd-actual": 5, "clamd-required": 9, "outdated": True}, 3, True),
-    (200, {"service": "clamrest", "clamd-actual": 5, "outdated": False}, 3, True),
+    (200, {"service": "1.0.0", "clamd-actual": "5", "clamd-required": "5", "outdated": False}, 3, False),
+    (200, {"service": "1.0.0", "clamd-actual": "5", "clamd-required": "6", "outdated": False}, 3, False),
+    (500, {"service": "1.0.0", "clamd-actual": "5", "clamd-required": "8", "outdated": True}, 3, False),
+    (500, {"service": "1.0.0", "clamd-actual": "5", "clamd-required": "9", "outdated": True}, 3, True),
+    (500, {"service": "1.0.0", "clamd-actual": "9", "clamd-required": "5", "outdated": True}, 3, True),
+    (500, {"service": "1.0.0", "error": "no TXT record"}, 3, True),
+    (500, {"service": "1.0.0", "clamd-actual": "5", "clamd-required": "5", "outdated": False}, 3, True),
+    (200, {"service": "1.0.0", "clamd-actual": "5", "clamd-required": "9", "outdated": True}, 3, True),
+    (200, {"service": "1.0.0", "clamd-actual": "5", "outdated": False}, 3, True),
     (200, None, 3, True),
-    (503, {"service": "clamrest", "clamd-actual": 5, "clamd-required": 5, "outdated": False}, 3, True),
+    (503, {"service": "1.0.0", "clamd-actual": "5", "clamd-required": "5", "outdated": False}, 3, True),
+    (200, {"service": "1.0.0", "clamd-actual": 5, "clamd-required": 5, "outdated": False}, 3, True),
+    (200, {"service": "1.0.0", "clamd-actual": "5a", "clamd-required": "5", "outdated": False}, 3, True),
 ]
 
 

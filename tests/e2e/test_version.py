@@ -52,9 +52,10 @@ def test_check_version(start, dns, local, remote, status, outdated):
     code, body, ctx = get_json(srv, "/check_version")
     assert code == status, ctx
     assert set(body) == {"service", "clamd-actual", "clamd-required", "outdated"}, ctx
-    assert isinstance(body["service"], str) and body["service"], ctx
-    assert body["clamd-actual"] == local and type(body["clamd-actual"]) is int, ctx
-    assert body["clamd-required"] == remote and type(body["clamd-required"]) is int, ctx
+    assert body["service"] == "1.0.0", ctx
+    # Strings, as upstream reads them from clamd and DNS (its own tests compare with "1010101").
+    assert body["clamd-actual"] == str(local), ctx
+    assert body["clamd-required"] == str(remote), ctx
     assert body["outdated"] is outdated, ctx
 
 
@@ -62,7 +63,7 @@ def test_check_version_repeated_uses_the_same_answer(start, dns):
     srv = version_server(start, dns, 27000, 27000)
     for _ in range(3):
         code, body, ctx = get_json(srv, "/check_version")
-        assert code == 200 and body["clamd-required"] == 27000 and body["outdated"] is False, ctx
+        assert code == 200 and body["clamd-required"] == "27000" and body["outdated"] is False, ctx
 
 
 def test_check_version_dns_unreachable(start):

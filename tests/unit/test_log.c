@@ -384,6 +384,32 @@ test_set_level_names(void **state)
 	assert_int_equal(log_enabled(LOG_LVL_WARNING), 1);
 }
 
+/* Every level Python's logging.setLevel takes by name, and numbers, as upstream reads them. */
+static void
+test_set_level_python(void **state)
+{
+	static const struct { const char *name; int shown; } levels[] = {
+		/* shown: how many of DEBUG, INFO, WARNING, ERROR (from the top) a level lets out */
+		{ "NOTSET", 4 }, { "CRITICAL", 0 }, { "FATAL", 0 }, { "critical", 0 }, { "WARN", 2 },
+		{ "0", 4 }, { "10", 4 }, { "11", 3 }, { "20", 3 }, { "25", 2 }, { "30", 2 },
+		{ "40", 1 }, { "41", 0 }, { "50", 0 }, { "1000", 0 },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(levels) / sizeof(levels[0]); i++) {
+		assert_int_equal(log_set_level(levels[i].name), 0);
+		for (int l = LOG_LVL_DEBUG; l <= LOG_LVL_ERROR; l++)
+			if (log_enabled((enum log_level)l) != (l >= 4 - levels[i].shown))
+				fail_msg("LOGGING_LEVEL %s: level %d shown %d", levels[i].name, l,
+				    log_enabled((enum log_level)l));
+	}
+	assert_int_equal(log_set_level("-1"), -1);
+	assert_int_equal(log_set_level("1001"), -1);
+	assert_int_equal(log_set_level("10.0"), -1);
+	assert_int_equal(log_set_level("Level 10"), -1);
+	assert_int_equal(log_set_level("INFO"), 0);
+}
+
 static void
 test_info_line_is_one_json_object(void **state)
 {
@@ -697,6 +723,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_set_level_names, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_set_level_python, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_info_line_is_one_json_object, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_warnings_and_errors_go_to_stderr, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_below_threshold_suppressed, setup, teardown),

@@ -41,8 +41,9 @@ static const char curl_body[] =
     "x\r\n"
     "--------------------------88366d339c0d1d68--\r\n";
 
-/* Content that looks like delimiters without being one, NULs and a CR right before the real one. */
-#define TRICKY	"a\r\n--b0undar\r\n--b0undarX\r--b0undary\n--b0undary--b0und\0\r\n\r\n-\r\r\n\r"
+/* Content that looks like delimiters without being one to any reader (the boundary cut short or
+ * not at a line start), NULs and a CR right before the real one. */
+#define TRICKY	"a\r\n--b0undar\r\n--b0undarX\r\nx--b0undary\n\t--b0undary--b0und\0\r\n\r\n-\r\r\n\r"
 static const char tricky[] = TRICKY;
 static const char two_files_body[] =
     "preamble\r\n--not-it\r\n"
@@ -275,20 +276,82 @@ test_filename_forms(void **state)
 	}
 }
 
+static void check_splits(const char *ct, const char *body, size_t len);
+
+/* A body written with bare LF line ends throughout, as Werkzeug (upstream) reads it. */
+static const char lf_body[] =
+    "--b0undary\n"
+    "Content-Disposition: form-data; name=\"note\"\n"
+    "\n"
+    "a field\n"
+    "--b0undary \n"
+    "Content-Disposition: attachment; name=\"f\"; filename=\"a\"\n"
+    "Content-Type: text/plain\n"
+    "\n"
+    "lf\r\nline\r--b0undar\nx--b0undary\n\n"
+    "--b0undary--\n"
+    "epilogue\r\n--b0undary\r\n";
+
 static void
-test_bare_lf_headers(void **state)
+test_lf_body(void **state)
 {
-	static const char body[] =
-	    "--b0undary\n"
-	    "Content-Disposition: form-data; name=\"f\"; filename=\"a\"\n"
-	    "\n"
-	    "lf\r\n"
-	    "--b0undary--";
-	struct result r = parse(CT_B, body, sizeof(body) - 1);
+	static const char content[] = "lf\r\nline\r--b0undar\nx--b0undary\n";
+	static const char empty[] = "--b0undary\nContent-Disposition: form-data; name=\"f\"; "
+	    "filename=\"e\"\n\n\n--b0undary--";
+	struct result r = parse(CT_B, lf_body, sizeof(lf_body) - 1);
 
 	(void)state;
-	assert_ok(&r, 1, "lf", 2);
+	assert_ok(&r, 1, content, sizeof(content) - 1);
 	result_free(&r);
+	check_splits(CT_B, lf_body, sizeof(lf_body) - 1);
+	r = parse(CT_B, empty, sizeof(empty) - 1);
+	assert_ok(&r, 1, NULL, 0);
+	result_free(&r);
+}
+
+/*
+ * Bodies that Werkzeug (which takes CR, LF or CRLF before a delimiter, the first one of the preamble
+ * even mid-line, and a CR as a line end in headers) and a strict reader would split differently:
+ * each one is refused, never scanned in one reader's way. The first is the one that could answer
+ * clean on an older parser: Werkzeug finds the first part (the malware) behind "\n--b0undary", a
+ * strict reader only the second.
+ */
+static void
+test_line_end_ambiguity_refused(void **state)
+{
+#define CD_F "Content-Disposition: form-data; name=\"file\"; filename=\"a\""
+	static const char *bodies[] = {
+		"\n--b0undary\r\n" CD_F "\r\n\r\nMALWARE\r\n--b0undary\r\n" CD_F "\r\n\r\nclean\r\n"
+		    "--b0undary--\r\n",
+		"junk--b0undary\r\n" CD_F "\r\n\r\nv\r\n--b0undary--\r\n",
+		"junk\r--b0undary\r\n" CD_F "\r\n\r\nv\r\n--b0undary--\r\n",
+		"--b0undary\r\n" CD_F "\r\n\r\nv\n--b0undary\r\n" CD_F "\r\n\r\nw\r\n--b0undary--\r\n",
+		"--b0undary\r\n" CD_F "\r\n\r\nv\r--b0undary\r\n" CD_F "\r\n\r\nw\r\n--b0undary--\r\n",
+		"--b0undary\r\n" CD_F "\r\n\r\n--b0undary\r\n" CD_F "\r\n\r\nw\r\n--b0undary--\r\n",
+		"--b0undary\r\n" CD_F "\r\n\r\n\n--b0undary--\r\n",
+		"--b0undary\n" CD_F "\n\nv\r\n--b0undary--\n",
+		"--b0undary\n" CD_F "\n\nv\r--b0undary--\n",
+		"--b0undary\n" CD_F "\n\n--b0undary--\n",
+		"--b0undary\r\n" CD_F "\n\r\nv\r\n--b0undary--\r\n",
+		"--b0undary\r\n" CD_F "\r\n\nv\r\n--b0undary--\r\n",
+		"--b0undary\n" CD_F "\r\n\nv\n--b0undary--\n",
+		"--b0undary\r\n" CD_F "\rX: y\r\n\r\nv\r\n--b0undary--\r\n",
+		"--b0undary\r\n" CD_F "\r\n\r\nv\r\n--b0undary\n" CD_F "\r\n\r\nw\r\n--b0undary--\r\n",
+		"--b0undary\r" CD_F "\r\rv\r--b0undary--\r",
+		"\r\n--b0undary\n" CD_F "\n\nv\n--b0undary--\n",
+		"\n--b0undary\r\n" CD_F "\r\n\r\nv\r\n--b0undary--\r\n",
+	};
+#undef CD_F
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(bodies) / sizeof(bodies[0]); i++) {
+		struct result r = parse(CT_B, bodies[i], strlen(bodies[i]));
+
+		if (r.finish != -1)
+			fail_msg("body %zu accepted with %u files", i, r.files);
+		result_free(&r);
+		check_splits(CT_B, bodies[i], strlen(bodies[i]));
+	}
 }
 
 /* One-shot, 1 byte at a time, and every way of cutting the body in three give the same result. */
@@ -383,7 +446,7 @@ test_missing_close(void **state)
 		"--b0undary\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\nv\r\n--b0undary",
 		"--b0undary\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\nv\r\n--b0undary-",
 		"--b0undary\r\nContent-Disposition: form-data; name=\"a\"\r\n",
-		"--b0undary\r\nContent-Disposition: form-data; name=\"a\"\n\nv\n--b0undary--\n",
+		"--b0undary\nContent-Disposition: form-data; name=\"a\"\n\nv\n--b0undary",
 	};
 
 	(void)state;
@@ -714,7 +777,8 @@ main(void)
 		cmocka_unit_test(test_any_disposition_with_filename_is_a_file),
 		cmocka_unit_test(test_transfer_encoding),
 		cmocka_unit_test(test_ambiguous_parts_refused),
-		cmocka_unit_test(test_bare_lf_headers),
+		cmocka_unit_test(test_lf_body),
+		cmocka_unit_test(test_line_end_ambiguity_refused),
 		cmocka_unit_test(test_every_split),
 		cmocka_unit_test(test_cr_dense_content),
 		cmocka_unit_test(test_missing_close),

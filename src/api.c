@@ -1,0 +1,209 @@
+/* api.c -- dit-clamav-rest's contract: routes, Werkzeug's path rules, Flask's JSON bytes. */
+#include "api.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "util.h"
+
+#define API_FLOAT_MAX	32	/* bytes of a float as Python writes it */
+
+static const struct api_route_def api_routes[] = {
+	{ "/", API_CHECK, 0, API_ALLOW_GET },
+	{ "/check", API_CHECK, 0, API_ALLOW_GET },
+	{ "/check_version", API_VERSION, 0, API_ALLOW_GET },
+	{ "/check_warning", API_WARNING, 0, API_ALLOW_GET },
+	{ "/metrics", API_METRICS, 0, API_ALLOW_GET },
+	{ "/v2/scan", API_SCAN, 1, API_ALLOW_POST },
+	{ "/v2/scan-chunked", API_SCAN_CHUNKED, 1, API_ALLOW_POST },
+	{ "/scan", API_SCAN_LEGACY, 1, API_ALLOW_POST },
+};
+
+static const struct api_route_def *
+api_find(const char *path)
+{
+	for (size_t i = 0; i < sizeof(api_routes) / sizeof(api_routes[0]); i++)
+		if (strcmp(path, api_routes[i].path) == 0)
+			return &api_routes[i];
+	return NULL;
+}
+
+/* Copies path with every run of slashes made one; -1 when it does not fit. */
+static int
+api_merge_slashes(const char *path, char *out, size_t outlen)
+{
+	size_t o = 0;
+
+	for (const char *s = path; *s != '\0'; s++) {
+		if (*s == '/' && o > 0 && out[o - 1] == '/')
+			continue;
+		if (o + 1 >= outlen)
+			return -1;
+		out[o++] = *s;
+	}
+	out[o] = '\0';
+	return 0;
+}
+
+/*
+ * Werkzeug's MapAdapter.match builds "/" + path.lstrip("/"), so leading slashes never count; a
+ * path that then matches no rule is merged (runs of slashes made one) and, when that matches, is
+ * answered with a redirect to it (RequestRedirect, 308). A trailing slash matches nothing here.
+ */
+enum api_resolve
+api_resolve(const char *path, const struct api_route_def **rt, char *merged, size_t mergedlen)
+{
+	while (path[0] == '/' && path[1] == '/')
+		path++;
+	if ((*rt = api_find(path)) != NULL)
+		return API_SERVE;
+	if (strstr(path, "//") == NULL || api_merge_slashes(path, merged, mergedlen) != 0)
+		return API_NOT_FOUND;
+	*rt = api_find(merged);
+	return *rt != NULL ? API_REDIRECT : API_NOT_FOUND;
+}
+
+int
+api_method_allowed(const struct api_route_def *rt, const char *method)
+{
+	if (strcmp(method, "OPTIONS") == 0)
+		return 1;
+	if (rt->post)
+		return strcmp(method, "POST") == 0;
+	return strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
+}
+
+/* Python's repr(float): the shortest digits that read back as v, in exponent form when the
+ * decimal exponent is below -4 or at least 16, else positional with at least one fraction digit. */
+size_t
+api_py_float(char *out, size_t len, double v)
+{
+	char sci[API_FLOAT_MAX], digits[API_FLOAT_MAX];
+	int prec, exp10, nd = 0, n;
+	size_t o = 0, need;
+	char *e;
+
+	if (!isfinite(v) || v < 0)
+		return 0;
+	for (prec = 1; prec <= 17; prec++) {
+		snprintf(sci, sizeof(sci), "%.*e", prec - 1, v);
+		if (strtod(sci, NULL) == v)
+			break;
+	}
+	e = strchr(sci, 'e');
+	exp10 = (int)strtol(e + 1, NULL, 10);	/* snprintf's own exponent: always valid */
+	for (const char *s = sci; s < e; s++)
+		if (*s != '.')
+			digits[nd++] = *s;
+	while (nd > 1 && digits[nd - 1] == '0')
+		nd--;
+	digits[nd] = '\0';
+	if (exp10 < -4 || exp10 >= 16) {
+		n = snprintf(out, len, "%c%s%s" "e%c%02d", digits[0], nd > 1 ? "." : "", digits + 1,
+		    exp10 < 0 ? '-' : '+', abs(exp10));
+		return n > 0 && (size_t)n < len ? (size_t)n : 0;
+	}
+	/* "0." and zeros then the digits, or the digits (zeros up to the point) and a fraction. */
+	need = exp10 < 0 ? (size_t)(1 - exp10 + nd) : (size_t)(nd > exp10 + 1 ? nd : exp10 + 1) + 2;
+	if (need + 1 > len)
+		return 0;
+	if (exp10 < 0) {
+		out[o++] = '0';
+		out[o++] = '.';
+		for (int i = -1; i > exp10; i--)
+			out[o++] = '0';
+		memcpy(out + o, digits, (size_t)nd);
+		o += (size_t)nd;
+	} else {
+		for (int i = 0; i <= exp10; i++)
+			out[o++] = i < nd ? digits[i] : '0';
+		out[o++] = '.';
+		if (nd > exp10 + 1) {
+			memcpy(out + o, digits + exp10 + 1, (size_t)(nd - exp10 - 1));
+			o += (size_t)(nd - exp10 - 1);
+		} else
+			out[o++] = '0';
+	}
+	out[o] = '\0';
+	return o;
+}
+
+/* Appends a literal; -1 when it does not fit (with room for the NUL). */
+static int
+api_put(char *out, size_t len, size_t *pos, const char *s)
+{
+	size_t n = strlen(s);
+
+	if (*pos + n + 1 > len)
+		return -1;
+	memcpy(out + *pos, s, n + 1);
+	*pos += n;
+	return 0;
+}
+
+static int
+api_put_str(char *out, size_t len, size_t *pos, const char *s)
+{
+	return util_json_str_ascii(out, len, pos, s, strlen(s));
+}
+
+size_t
+api_json_version(char *out, size_t len, long local, long remote, int outdated)
+{
+	char a[32], b[32];
+	size_t pos = 0;
+
+	snprintf(a, sizeof(a), "%ld", local);
+	snprintf(b, sizeof(b), "%ld", remote);
+	if (api_put(out, len, &pos, "{\"clamd-actual\":") || api_put_str(out, len, &pos, a) ||
+	    api_put(out, len, &pos, ",\"clamd-required\":") || api_put_str(out, len, &pos, b) ||
+	    api_put(out, len, &pos, outdated ? ",\"outdated\":true" : ",\"outdated\":false") ||
+	    api_put(out, len, &pos, ",\"service\":") ||
+	    api_put_str(out, len, &pos, CONFIG_VERSION) || api_put(out, len, &pos, "}\n"))
+		return 0;
+	return pos;
+}
+
+size_t
+api_json_version_error(char *out, size_t len, const char *err)
+{
+	size_t pos = 0;
+
+	if (api_put(out, len, &pos, "{\"error\":") || api_put_str(out, len, &pos, err) ||
+	    api_put(out, len, &pos, ",\"service\":") ||
+	    api_put_str(out, len, &pos, CONFIG_VERSION) || api_put(out, len, &pos, "}\n"))
+		return 0;
+	return pos;
+}
+
+size_t
+api_json_scan(char *out, size_t len, int malware, const char *reason, double seconds)
+{
+	char t[API_FLOAT_MAX];
+	size_t pos = 0;
+
+	if (api_py_float(t, sizeof(t), seconds) == 0)
+		snprintf(t, sizeof(t), "0.0");
+	if (api_put(out, len, &pos, malware ? "{\"malware\":true" : "{\"malware\":false") ||
+	    api_put(out, len, &pos, ",\"reason\":") ||
+	    (reason != NULL ? api_put_str(out, len, &pos, reason) :
+	    api_put(out, len, &pos, "null")) ||
+	    api_put(out, len, &pos, ",\"time\":") || api_put(out, len, &pos, t) ||
+	    api_put(out, len, &pos, "}\n"))
+		return 0;
+	return pos;
+}
+
+size_t
+api_json_error(char *out, size_t len, const char *err)
+{
+	size_t pos = 0;
+
+	if (api_put(out, len, &pos, "{\"error\":") || api_put_str(out, len, &pos, err) ||
+	    api_put(out, len, &pos, "}\n"))
+		return 0;
+	return pos;
+}
