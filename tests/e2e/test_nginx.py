@@ -187,7 +187,7 @@ def test_scans_and_errors_pass_through(stack):
     assert r.status_code == 401 and r.text == "Unauthorized Access"
     assert r.headers["WWW-Authenticate"] == 'Basic realm="Authentication Required"'
     r = s.get(proxy.url + "/v2/scan", timeout=5)
-    assert r.status_code == 405 and r.headers["Allow"] == "POST"
+    assert r.status_code == 405 and r.headers["Allow"] == "POST, OPTIONS"
     r = s.post(proxy.url + "/v2/scan", data=b"not multipart", auth=harness.auth(), timeout=10)
     assert (r.status_code, r.text) == (400, "Provide a single file")
     r = s.get(proxy.url + "/nothing-here", timeout=5)

@@ -341,10 +341,10 @@ def test_check_version_follows_a_reload(start, dns):
         body.update(r.json())
         return r.json().get("clamd-actual") == v
 
-    assert eventually(lambda: version_is(27000), 10), body
-    assert body["outdated"] is True and body["clamd-required"] == 27020
+    assert eventually(lambda: version_is("27000"), 10), body
+    assert body["outdated"] is True and body["clamd-required"] == "27020"
     harness.make_db(srv.db, 27020)
     srv.signal(signal.SIGUSR2)
-    assert eventually(lambda: version_is(27020), 15), body
+    assert eventually(lambda: version_is("27020"), 15), body
     r = requests.get(srv.url + "/check_version", timeout=5)
     assert r.status_code == 200 and r.json()["outdated"] is False, r.text
