@@ -48,7 +48,7 @@ class Stack:
 
     def container(self, service):
         names = pm("ps", "-a", "--format", "{{.Names}}").stdout.split()
-        found = [n for n in names if n.startswith(self.project) and service in n]
+        found = [n for n in names if n.startswith(self.project) and service in n[len(self.project):]]
         assert len(found) == 1, (service, names)
         return found[0]
 
