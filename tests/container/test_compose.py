@@ -95,6 +95,10 @@ def stack(request, tmp_path):
         for v in pm("volume", "ls", "--format", "{{.Name}}").stdout.split():
             if v.startswith(s.project):
                 pm("volume", "rm", "-f", v, check=False)
+        # podman-compose 1.0.3's down leaves the project's network behind.
+        for n in pm("network", "ls", "--format", "{{.Name}}").stdout.split():
+            if n.startswith(s.project):
+                pm("network", "rm", "-f", n, check=False)
         if api is not None:
             api.stop()
     leftovers = [n for n in pm("ps", "-a", "--format", "{{.Names}}").stdout.split()
