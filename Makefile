@@ -19,7 +19,8 @@ FUZZ_NAMES = $(FUZZ_SRC:fuzz/%.c=%)
 REPLAY_BIN = $(FUZZ_NAMES:%=$(BUILD)/replay/%)
 FUZZ_BIN   = $(FUZZ_NAMES:%=$(BUILD)/fuzz/%)
 
-.PHONY: all deps run up down logs perf-screenshots test unit e2e replay asan-test perf-smoke perf perf-distributed bench soak valgrind fuzz clean
+.PHONY: all deps run up down logs perf-screenshots test unit e2e replay asan-test perf-smoke perf perf-distributed bench soak valgrind fuzz clean \
+	image image-save image-test compose-test k8s-schema
 
 all: $(BUILD)/clamrest
 
@@ -93,7 +94,7 @@ bench: deps all
 
 # The whole suite, then again under AddressSanitizer + UndefinedBehaviorSanitizer.
 test: deps
-	$(MAKE) all unit replay
+	$(MAKE) all unit replay k8s-schema
 	$(MAKE) e2e
 	$(MAKE) perf-smoke
 	$(MAKE) asan-test
@@ -122,6 +123,36 @@ fuzz: $(FUZZ_BIN)
 	  echo "== fuzz $$n for $(FUZZ_TIME)s"; \
 	  ./$(BUILD)/fuzz/$$n -max_total_time=$(FUZZ_TIME) -artifact_prefix=fuzz/regression/$$n/ \
 	    build/fuzz-corpus/$$n fuzz/corpus/$$n; done
+
+# Kubernetes manifests against the API models, unknown fields refused (tests/k8s). npm install
+# once (into build/, nothing in git but package.json and its lock), offline after that.
+K8S_CHECK = $(BUILD)/k8s-check
+$(K8S_CHECK)/node_modules/.installed: tests/k8s/package.json tests/k8s/package-lock.json
+	@mkdir -p $(K8S_CHECK)
+	cp tests/k8s/package.json tests/k8s/package-lock.json $(K8S_CHECK)/
+	cd $(K8S_CHECK) && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+k8s-schema: $(K8S_CHECK)/node_modules/.installed
+	K8S_CHECK_MODULES=$(CURDIR)/$(K8S_CHECK)/node_modules $(PYTHON) -m pytest -q -p no:cacheprovider tests/k8s
+
+# Containers, with podman (scripts/image: base image by debootstrap when there is none, Docker format
+# so HEALTHCHECK stays). See deploy/README.md.
+image:
+	@sh scripts/image deps
+	@sh scripts/image build
+
+image-save: image
+	@sh scripts/image save
+
+image-test: image
+	timeout 900 $(PYTHON) -m pytest -v -p no:cacheprovider tests/container/test_image.py
+	@sh scripts/image size
+
+compose-test:
+	@sh scripts/image deps
+	@WITH_FRESHCLAM=1 sh scripts/image build
+	timeout 900 $(PYTHON) -m pytest -v -s -p no:cacheprovider tests/container/test_compose.py
 
 # A service of `make up` is stopped first: its pid files are in build/.
 clean:

@@ -81,6 +81,9 @@ static const struct config_opt config_opts[] = {
 	  "free space at start)" },
 	{ "DB_CHECK_INTERVAL", "db-check-interval", CT_UINT, OFF(db_check_interval), "60", 0, 86400,
 	  "seconds between checks of CLAMAV_DB_DIR for new signatures (0: only on SIGUSR2)" },
+	{ "DB_WAIT", "db-wait", CT_UINT, OFF(db_wait), "0", 0, 1,
+	  "1: start without a database in CLAMAV_DB_DIR (/check answers 503) and load the first one "
+	  "to appear; 0: exit 2 without one" },
 	{ "MAX_SCAN_SIZE", "max-scan-size", CT_ULL, OFF(max_scan_size), NULL, 1, CONFIG_SIZE_MAX,
 	  "bytes scanned per request, archives included (default: 4 x MAX_CONTENT_LENGTH, at most 2 GiB - 1)" },
 	{ "MAX_FILE_SIZE", "max-file-size", CT_ULL, OFF(max_file_size), NULL, 1, CONFIG_SIZE_MAX,

@@ -33,6 +33,7 @@ struct config {
 	unsigned long long body_memory;	/* bytes all bodies may hold in memory */
 	unsigned long long body_disk;	/* bytes all bodies may hold in TMPDIR files */
 	unsigned db_check_interval;	/* seconds between checks of CLAMAV_DB_DIR for changes */
+	unsigned db_wait;		/* 1: start without a database and wait for one */
 	unsigned long long max_scan_size;	/* bytes */
 	unsigned long long max_file_size;	/* bytes */
 	unsigned max_recursion;

@@ -19,6 +19,7 @@
 
 #define EXIT_CONFIG 2	/* a setting is wrong: nothing was started */
 #define MMAP_THRESHOLD (128 * 1024)	/* bytes: larger blocks get an mmap of their own */
+#define DB_WAIT_TICK_NS (200 * 1000 * 1000)	/* ns between looks at the scanner while it waits */
 
 static int
 fail_config(const char *err)
@@ -83,13 +84,45 @@ block_signals(sigset_t *set)
 	signal(SIGPIPE, SIG_IGN);
 }
 
-static void
-serve_until_signal(const sigset_t *set, struct scanner *scanner)
+/* Scans and /check are answered once the scanner has a database (at once, or with DB_WAIT when
+ * the first one appears). */
+static int
+go_live(struct server *srv, struct scanner *scanner, const struct config *cfg)
 {
+	if (!scanner_ready(scanner))
+		return 0;
+	server_set_scanner(srv, scanner);
+	log_info("clamrest ready on %s:%u (libclamav %s)", cfg->host, server_port(srv),
+	    scanner_engine_version());
+	return 1;
+}
+
+/* The next signal; -1 after DB_WAIT_TICK_NS without one while not live yet. */
+static int
+next_signal(const sigset_t *set, int live)
+{
+	const struct timespec tick = { .tv_nsec = DB_WAIT_TICK_NS };
 	int sig;
 
+	if (!live)
+		return sigtimedwait(set, NULL, &tick);
+	return sigwait(set, &sig) == 0 ? sig : -1;
+}
+
+static void
+serve_until_signal(const sigset_t *set, struct scanner *scanner, struct server *srv,
+    const struct config *cfg)
+{
+	int sig, live = go_live(srv, scanner, cfg);
+
+	if (!live)
+		log_info("clamrest listening on %s:%u; /check and scans answer 503 until a signature "
+		    "database appears in %s (DB_WAIT)", cfg->host, server_port(srv), cfg->db_dir);
 	for (;;) {
-		if (sigwait(set, &sig) != 0)
+		sig = next_signal(set, live);
+		if (!live)
+			live = go_live(srv, scanner, cfg);
+		if (sig < 0)
 			continue;
 		if (sig == SIGUSR2 || sig == SIGHUP) {
 			log_info("signal %d: checking the database folder", sig);
@@ -130,6 +163,7 @@ load_scanner(const struct config *cfg, char *err, size_t errlen)
 		.max_expansion = cfg->max_expansion,
 		.cache_entries = cfg->scan_cache,
 		.check_interval = cfg->db_check_interval,
+		.wait = cfg->db_wait != 0,
 	};
 
 	return scanner_new(&so, err, errlen);
@@ -171,10 +205,7 @@ main(int argc, char **argv)
 	}
 	if (auth_user_count(auth) == 0)
 		log_warnx("APPLICATION_USERS is empty: every scan will be refused with 401");
-	server_set_scanner(srv, scanner);
-	log_info("clamrest ready on %s:%u (libclamav %s)", cfg.host, server_port(srv),
-	    scanner_engine_version());
-	serve_until_signal(&set, scanner);
+	serve_until_signal(&set, scanner, srv, &cfg);
 	rc = 0;
 out:
 	server_stop(srv);

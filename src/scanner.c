@@ -308,6 +308,8 @@ scanner_make_tmpdir(struct scanner *s, const char *parent, char *err, size_t err
 	return 0;
 }
 
+static int scanner_check_dir(const char *dir, char *err, size_t errlen);
+
 static void
 scanner_bury(struct scanner *s)
 {
@@ -321,7 +323,30 @@ scanner_bury(struct scanner *s)
 	}
 }
 
-/* Frees released engines, and looks at the folder every check_interval seconds or when poked. */
+/* DB_WAIT, no database yet: loads one when the folder changed since the last look, and also when
+ * forced (every check_interval and when poked), since a file copied in place and read half-written
+ * may get its last change within the same second, which cl_statchkdir cannot see. Quiet while the
+ * folder is missing: libclamav's stat functions log an error at every call then. */
+static void
+scanner_await(struct scanner *s, int force)
+{
+	char err[512];
+	int changed;
+
+	if (scanner_check_dir(s->db_dir, err, sizeof(err)) != 0)
+		return;
+	pthread_mutex_lock(&s->reload_lock);
+	if (s->dbstat.dir == NULL)	/* the folder was missing at the last look */
+		changed = cl_statinidir(s->db_dir, &s->dbstat) == CL_SUCCESS && s->dbstat.entries > 0;
+	else
+		changed = cl_statchkdir(&s->dbstat) == 1;
+	pthread_mutex_unlock(&s->reload_lock);
+	if (changed || force)
+		scanner_reload(s, 1);
+}
+
+/* Frees released engines, and looks at the folder every check_interval seconds or when poked
+ * (every SCANNER_WAIT_INTERVAL while DB_WAIT waits for a first database). */
 static void *
 scanner_watch(void *arg)
 {
@@ -331,20 +356,26 @@ scanner_watch(void *arg)
 	pthread_mutex_lock(&s->lock);
 	while (!s->stop) {
 		struct timespec ts;
-		int due;
+		int due, waiting;
 
 		scanner_bury(s);
+		waiting = s->cur == NULL;
 		due = s->poked || (s->o.check_interval > 0 && util_now() >= next);
-		if (due) {
+		if (due || waiting) {
 			s->poked = 0;
 			pthread_mutex_unlock(&s->lock);
-			scanner_reload(s, 0);
+			if (waiting)
+				scanner_await(s, due);
+			else
+				scanner_reload(s, 0);
 			pthread_mutex_lock(&s->lock);
-			next = util_now() + s->o.check_interval;
-			continue;
+			if (due) {
+				next = util_now() + s->o.check_interval;
+				continue;
+			}
 		}
 		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_sec += s->o.check_interval > 0 ? 1 : 60;
+		ts.tv_sec += waiting ? SCANNER_WAIT_INTERVAL : s->o.check_interval > 0 ? 1 : 60;
 		if (s->graveyard == NULL && !s->poked && !s->stop)
 			pthread_cond_timedwait(&s->wake, &s->lock, &ts);
 	}
@@ -387,6 +418,22 @@ scanner_warm_up(struct scanner *s)
 	scanner_scan_mem(s, sample, sizeof(sample) - 1, &r);
 }
 
+/* The database at start: the folder's state (for scanner_reload's change check), then an engine. */
+static int
+scanner_load_first(struct scanner *s, char *err, size_t errlen)
+{
+	if (scanner_check_dir(s->db_dir, err, errlen) != 0)
+		return -1;
+	if (cl_statinidir(s->db_dir, &s->dbstat) != CL_SUCCESS) {
+		snprintf(err, errlen, "CLAMAV_DB_DIR: cannot read %s", s->db_dir);
+		return -1;
+	}
+	if ((s->cur = engine_build(s, err, errlen)) == NULL)
+		return -1;
+	scanner_warm_up(s);
+	return 0;
+}
+
 struct scanner *
 scanner_new(const struct scanner_opts *o, char *err, size_t errlen)
 {
@@ -397,7 +444,7 @@ scanner_new(const struct scanner_opts *o, char *err, size_t errlen)
 		snprintf(err, errlen, "libclamav: cl_init: %s", cl_strerror(scanner_init_rc));
 		return NULL;
 	}
-	if (scanner_check_dir(o->db_dir, err, errlen) != 0)
+	if (!o->wait && scanner_check_dir(o->db_dir, err, errlen) != 0)
 		return NULL;
 	if ((s = calloc(1, sizeof(*s))) == NULL || (s->db_dir = strdup(o->db_dir)) == NULL) {
 		snprintf(err, errlen, "out of memory");
@@ -418,20 +465,19 @@ scanner_new(const struct scanner_opts *o, char *err, size_t errlen)
 	}
 	if (scanner_make_tmpdir(s, o->tmpdir, err, errlen) != 0)
 		goto fail;
-	if (cl_statinidir(s->db_dir, &s->dbstat) != CL_SUCCESS) {
-		snprintf(err, errlen, "CLAMAV_DB_DIR: cannot read %s", s->db_dir);
+	if (scanner_load_first(s, err, errlen) != 0 && !o->wait)
 		goto fail;
-	}
-	if ((s->cur = engine_build(s, err, errlen)) == NULL)
-		goto fail;
-	scanner_warm_up(s);
 	if (pthread_create(&s->watcher, NULL, scanner_watch, s) != 0) {
 		snprintf(err, errlen, "cannot start the database watcher");
 		goto fail;
 	}
 	s->watching = 1;
-	log_info("loaded %u signatures from %s, database version %ld; temporary files in %s",
-	    s->cur->signatures, s->db_dir, s->cur->version, s->tmpdir);
+	if (s->cur == NULL)
+		log_warnx("no signature database yet (%s); DB_WAIT is set: looking at %s every %d s and "
+		    "loading the first database to appear", err, s->db_dir, SCANNER_WAIT_INTERVAL);
+	else
+		log_info("loaded %u signatures from %s, database version %ld; temporary files in %s",
+		    s->cur->signatures, s->db_dir, s->cur->version, s->tmpdir);
 	return s;
 fail:
 	scanner_free(s);
@@ -486,18 +532,39 @@ scanner_reload(struct scanner *s, int force)
 	pthread_mutex_unlock(&s->reload_lock);
 	if (e == NULL) {
 		atomic_fetch_add(&s->reload_failures, 1);
-		log_errorx("database reload failed, still serving the previous one: %s", err);
+		if (scanner_ready(s))
+			log_errorx("database reload failed, still serving the previous one: %s", err);
+		else
+			log_warnx("no signature database loaded yet, still waiting (DB_WAIT): %s", err);
 		return -1;
 	}
+	if (!scanner_ready(s))	/* DB_WAIT: the first database */
+		log_info("loaded %u signatures from %s, database version %ld, in %.2f s; temporary "
+		    "files in %s", e->signatures, s->db_dir, e->version, util_now() - t0, s->tmpdir);
 	pthread_mutex_lock(&s->lock);
 	old = s->cur;
 	s->cur = e;
 	pthread_mutex_unlock(&s->lock);
+	if (old == NULL) {
+		scanner_warm_up(s);
+		return 1;
+	}
 	engine_release(s, old);
 	atomic_fetch_add(&s->reloads, 1);
 	log_info("database reloaded: %u signatures, version %ld, in %.2f s", e->signatures, e->version,
 	    util_now() - t0);
 	return 1;
+}
+
+int
+scanner_ready(struct scanner *s)
+{
+	int ready;
+
+	pthread_mutex_lock(&s->lock);
+	ready = s->cur != NULL;
+	pthread_mutex_unlock(&s->lock);
+	return ready;
 }
 
 void

@@ -43,6 +43,7 @@ struct scanner_opts {
 	unsigned max_expansion;		/* bytes unpacked per byte scanned, at most; 0: no such limit */
 	unsigned cache_entries;		/* clean verdicts remembered; 0: none */
 	unsigned check_interval;	/* seconds between looks at db_dir; 0: only scanner_reload */
+	int wait;			/* DB_WAIT: start without a database, load the first one to appear */
 };
 
 enum scan_verdict { SCAN_CLEAN, SCAN_MALWARE, SCAN_ERROR };
@@ -69,8 +70,15 @@ struct scanner_stats {
 struct scanner;
 
 /* Initialises libclamav and loads the database; NULL with one line in err when it cannot
- * (missing or empty folder, no signature loaded). Starts the folder watcher. Caller owns it. */
+ * (missing or empty folder, no signature loaded). Starts the folder watcher. Caller owns it.
+ * With o->wait, a missing or empty folder is not an error: the scanner starts without a database
+ * (err says why), and the watcher looks at the folder every SCANNER_WAIT_INTERVAL seconds until
+ * one loads. Until scanner_ready answers 1, only scanner_ready, scanner_poke, scanner_reload and
+ * scanner_free may be called. */
 struct scanner *scanner_new(const struct scanner_opts *o, char *err, size_t errlen);
+#define SCANNER_WAIT_INTERVAL 1	/* seconds between looks at an empty CLAMAV_DB_DIR (DB_WAIT) */
+/* 1 once a database is loaded (it stays loaded: a failed reload keeps the previous one). */
+int scanner_ready(struct scanner *s);
 void scanner_free(struct scanner *s);
 
 void scanner_scan_mem(struct scanner *s, const void *data, size_t len, struct scan_result *r);

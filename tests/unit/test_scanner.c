@@ -593,6 +593,97 @@ test_watcher_interval(void **state)
 	print_message("scanner: a 1 s watcher picked up the new database in ~%d ms\n", ms);
 }
 
+/* Polls scanner_ready for up to WAIT_MAX_MS; returns the milliseconds it took, -1 if never. */
+static int
+wait_ready(struct scanner *s)
+{
+	for (int ms = 0; ms < WAIT_MAX_MS; ms += 10) {
+		if (scanner_ready(s))
+			return ms;
+		sleep_ms(10);
+	}
+	return -1;
+}
+
+/* DB_WAIT: a missing folder is no error; the first database to appear in it is loaded by the
+ * watcher (which looks every SCANNER_WAIT_INTERVAL, whatever check_interval says) and scans. */
+static void
+test_wait_missing_folder(void **state)
+{
+	struct fixture *f = *state;
+	struct scanner_stats st;
+	struct scan_result r;
+	struct scanner *s;
+	char db[256];
+	int ms;
+
+	snprintf(db, sizeof(db), "%s/later", f->dir);
+	f->o.db_dir = db;
+	f->o.wait = 1;
+	s = must_new(f);
+	assert_int_equal(scanner_ready(s), 0);
+	sleep_ms(1500);		/* the watcher looks at the missing folder at least once */
+	assert_int_equal(scanner_ready(s), 0);
+	assert_int_equal(make_db(db, DB_VERSION + 7), 0);
+	ms = wait_ready(s);
+	print_message("scanner: DB_WAIT loaded the database ~%d ms after it appeared\n", ms);
+	assert_true(ms >= 0);
+	scanner_stats(s, &st);
+	assert_int_equal(st.db_version, DB_VERSION + 7);
+	assert_int_equal(st.reloads, 0);	/* the first load is no reload */
+	scanner_scan_mem(s, eicar, EICAR_LEN, &r);
+	assert_malware(&r);
+}
+
+/* DB_WAIT with an empty folder: a poke (SIGUSR2) tries and fails without harm; a database that
+ * appears later is seen as a change of the folder (check_interval 0: no timed retries). */
+static void
+test_wait_empty_folder(void **state)
+{
+	struct fixture *f = *state;
+	struct scanner_stats st;
+	struct scan_result r;
+	struct scanner *s;
+	char db[256];
+
+	snprintf(db, sizeof(db), "%s/empty", f->dir);
+	assert_int_equal(mkdir(db, 0700), 0);
+	f->o.db_dir = db;
+	f->o.wait = 1;
+	s = must_new(f);
+	assert_int_equal(scanner_ready(s), 0);
+	assert_int_equal(scanner_reload(s, 1), -1);
+	assert_int_equal(scanner_ready(s), 0);
+	scanner_poke(s);
+	sleep_ms(200);
+	assert_int_equal(scanner_ready(s), 0);
+	assert_int_equal(make_db(db, DB_VERSION + 8), 0);
+	assert_true(wait_ready(s) >= 0);
+	scanner_stats(s, &st);
+	assert_int_equal(st.db_version, DB_VERSION + 8);
+	assert_true(st.reload_failures >= 1);
+	scanner_scan_mem(s, eicar, EICAR_LEN, &r);
+	assert_malware(&r);
+	/* From now on an ordinary scanner: a new version is a reload. */
+	assert_int_equal(make_db(db, DB_VERSION + 9), 0);
+	assert_int_equal(scanner_reload(s, 0), 1);
+	scanner_stats(s, &st);
+	assert_int_equal(st.db_version, DB_VERSION + 9);
+	assert_int_equal(st.reloads, 1);
+}
+
+/* DB_WAIT with a database there: ready when scanner_new returns, as without it. */
+static void
+test_wait_database_present(void **state)
+{
+	struct fixture *f = *state;
+	struct scanner *s;
+
+	f->o.wait = 1;
+	s = must_new(f);
+	assert_int_equal(scanner_ready(s), 1);
+}
+
 static void
 test_tmp_folder_lifecycle(void **state)
 {
@@ -1085,6 +1176,9 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_unscanned_members, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_clean_cache, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_scans_during_reloads, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_wait_missing_folder, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_wait_empty_folder, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_wait_database_present, setup, teardown),
 		cmocka_unit_test(test_free_null),
 	};
 
