@@ -135,3 +135,57 @@ def test_burst_200_uploads_of_1_mib_all_answered(start):
 
 def test_burst_300_uploads_of_2_mib_all_answered(start):
     check_burst(start, 300, 2 * MiB)
+
+
+def scan_chunked(srv, data, timeout=120):
+    t0 = time.monotonic()
+    r = requests.post(srv.url + "/v2/scan-chunked", data=data, auth=harness.auth(), timeout=timeout)
+    return r, time.monotonic() - t0
+
+
+def test_deadline_that_cannot_be_met_sheds_with_retry_after(start):
+    """One scan thread busy with a long scan. A scan queued behind it waits SCAN_QUEUE_TIMEOUT,
+    then is answered 503 (its connection resumed, never left hanging). Once a scan's time is
+    measured, a scan predicted to wait longer than SCAN_QUEUE_TIMEOUT is refused at once, with a
+    Retry-After of the predicted wait. /check stays up; afterwards scans are answered again."""
+    srv = start(env={"SCAN_THREADS": "1", "SCAN_QUEUE_TIMEOUT": "1", "SPILL_THRESHOLD": "1048576"})
+    big = os.urandom(192 * MiB)
+    slow = {}
+
+    def run_slow(key):
+        slow[key] = scan_chunked(srv, big)
+
+    def running_one():
+        return metric(srv, "clamrest_scans_running") == 1
+
+    # 1: no scan measured yet: the upload is queued, and taken back after SCAN_QUEUE_TIMEOUT.
+    t = threading.Thread(target=run_slow, args=(1,))
+    t.start()
+    assert harness.wait_until(running_one, 60), srv.logs()
+    r, waited = scan_chunked(srv, harness.EICAR, timeout=60)
+    assert r.status_code == 503 and r.text == "Service Busy", (r.status_code, r.text)
+    assert int(r.headers["Retry-After"]) >= 1, r.headers
+    assert waited >= 0.9, waited
+    assert metric(srv, "clamrest_load_shed_total") == 1
+    assert requests.get(srv.url + "/check", timeout=2).status_code == 200
+    t.join()
+    (r1, _), scan_s = slow[1], metric(srv, "clamrest_scan_duration_seconds_sum")
+    assert r1.status_code == 200 and r1.json()["malware"] is False, r1.text
+    if scan_s <= 1.5:
+        pytest.skip(f"the long scan took {scan_s:.2f} s: too fast to predict a wait past 1 s")
+
+    # 2: the measured rate predicts a wait of scan_s seconds for the next scan: refused at once.
+    t = threading.Thread(target=run_slow, args=(2,))
+    t.start()
+    assert harness.wait_until(running_one, 60), srv.logs()
+    r, waited = scan_chunked(srv, harness.EICAR, timeout=60)
+    assert r.status_code == 503, (r.status_code, r.text)
+    assert int(r.headers["Retry-After"]) >= int(scan_s), (r.headers, scan_s)
+    assert waited < 0.9, waited
+    assert metric(srv, "clamrest_load_shed_total") == 2
+    t.join()
+    assert slow[2][0].status_code == 200, slow[2][0].text
+
+    # 3: idle again: scans are answered.
+    r, _ = scan_chunked(srv, harness.EICAR)
+    assert r.status_code == 200 and r.json()["malware"] is True, r.text
