@@ -332,6 +332,7 @@ answer_metrics(struct server *srv, struct MHD_Connection *conn)
 	g.connections = guard_count(srv->guard);
 	g.scans_queued = pool_waiting(srv->pool);
 	g.scans_running = pool_running(srv->pool);
+	g.scan_rate = pool_rate(srv->pool);
 	g.body_memory = body_memory_used();
 	g.body_disk = body_disk_used();
 	if (sc != NULL) {

@@ -171,6 +171,7 @@ def test_deadline_that_cannot_be_met_sheds_with_retry_after(start):
     t.join()
     (r1, _), scan_s = slow[1], metric(srv, "clamrest_scan_duration_seconds_sum")
     assert r1.status_code == 200 and r1.json()["malware"] is False, r1.text
+    assert abs(metric(srv, "clamrest_scan_rate") * scan_s - 1) < 0.05   # one scan measured
     if scan_s <= 1.5:
         pytest.skip(f"the long scan took {scan_s:.2f} s: too fast to predict a wait past 1 s")
 
