@@ -63,8 +63,12 @@ static const struct config_opt config_opts[] = {
 	  "body we refused, before it is closed" },
 	{ "SCAN_THREADS", "scan-threads", CT_UINT, OFF(scan_threads), NULL, 1, 1024,
 	  "scan worker threads (default: number of CPUs)" },
-	{ "SCAN_QUEUE", "scan-queue", CT_UINT, OFF(scan_queue), "64", 0, 100000,
-	  "uploads that may wait for a scan thread before 503" },
+	{ "SCAN_QUEUE", "scan-queue", CT_UINT, OFF(scan_queue), "100000", 0, 100000,
+	  "finished uploads that may wait for a scan thread before 503 (0: none waits; the default "
+	  "leaves the wait to SCAN_QUEUE_TIMEOUT, BODY_MEMORY and BODY_DISK)" },
+	{ "SCAN_QUEUE_TIMEOUT", "scan-queue-timeout", CT_UINT, OFF(scan_queue_timeout), "60", 1, 86400,
+	  "seconds a finished upload may wait for a scan thread; 503 with Retry-After once it has, or "
+	  "at once when the measured scan rate predicts a longer wait" },
 	{ "IO_THREADS", "io-threads", CT_UINT, OFF(io_threads), NULL, 1, 256,
 	  "HTTP threads (default: number of CPUs)" },
 	{ "MAX_CONNECTIONS", "max-connections", CT_UINT, OFF(max_connections), "1000", 1, 60000,

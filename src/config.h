@@ -26,6 +26,7 @@ struct config {
 	unsigned request_timeout;	/* seconds without progress before a connection is closed */
 	unsigned scan_threads;
 	unsigned scan_queue;		/* finished uploads waiting for a scan thread */
+	unsigned scan_queue_timeout;	/* seconds one may wait */
 	unsigned io_threads;		/* HTTP threads */
 	unsigned max_connections;
 	unsigned min_upload_rate;	/* bytes per second, averaged, after the grace period */

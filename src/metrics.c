@@ -209,8 +209,11 @@ metrics_render(char *buf, size_t len, const struct metrics_gauges *g)
 	out_printf(&o, "# HELP clamrest_scans_queued Finished uploads waiting for a scan thread.\n"
 	    "# TYPE clamrest_scans_queued gauge\nclamrest_scans_queued %u\n"
 	    "# HELP clamrest_scans_running Scans in progress.\n"
-	    "# TYPE clamrest_scans_running gauge\nclamrest_scans_running %u\n",
-	    g->scans_queued, g->scans_running);
+	    "# TYPE clamrest_scans_running gauge\nclamrest_scans_running %u\n"
+	    "# HELP clamrest_scan_rate Scans a second the scan threads finish, as measured for admission "
+	    "(SCAN_QUEUE_TIMEOUT); 0 until the first scan ends.\n"
+	    "# TYPE clamrest_scan_rate gauge\nclamrest_scan_rate %.3f\n",
+	    g->scans_queued, g->scans_running, g->scan_rate);
 	out_printf(&o, "# HELP clamrest_body_memory_bytes Bytes of uploads in progress held in memory (BODY_MEMORY bounds it).\n"
 	    "# TYPE clamrest_body_memory_bytes gauge\nclamrest_body_memory_bytes %llu\n"
 	    "# HELP clamrest_body_disk_bytes Bytes of uploads in progress held in TMPDIR (BODY_DISK bounds it).\n"

@@ -42,6 +42,7 @@ enum metrics_cut {
 struct metrics_gauges {
 	unsigned connections;		/* open connections */
 	unsigned scans_queued, scans_running;
+	double scan_rate;		/* scans a second the pool measures; 0: none yet */
 	uint64_t body_memory, body_disk;	/* bytes uploads in progress hold */
 	long db_version;		/* -1: no engine yet */
 	time_t db_time;

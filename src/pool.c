@@ -1,27 +1,79 @@
-/* pool.c -- a bounded pool of worker threads with a fixed ring of waiting jobs. */
+/* pool.c -- a pool of worker threads: a FIFO of waiting jobs bounded by a count and, optionally,
+ * by how long a job may wait, predicted from the measured seconds per job and enforced by a
+ * reaper thread. */
 #include "pool.h"
 
 #include <pthread.h>
 #include <stdlib.h>
+#include <time.h>
+
+#define POOL_EWMA 0.2		/* weight of the newest job in the seconds-per-job average */
 
 struct pool_job {
 	pool_fn fn;
 	pool_fn done;		/* after the job's place is free again; may be NULL */
+	pool_fn expired;	/* instead of fn and done after waiting too long; may be NULL */
 	void *arg;
+	double deadline;	/* monotonic seconds; 0: never expires */
+	struct pool_job *next;
 };
 
 struct pool {
 	pthread_mutex_t lock;
-	pthread_cond_t work;
+	pthread_cond_t work;	/* a job waits, or stopping */
+	pthread_cond_t reap;	/* the reaper's: a new job, or stopping */
 	pthread_t *threads;
 	unsigned nthreads;
-	struct pool_job *ring;
-	unsigned cap;		/* ring slots: one per worker plus the queue */
-	unsigned head, count;
+	pthread_t reaper;
+	int reaping;		/* the reaper thread runs */
+	struct pool_job *head, *tail;
+	unsigned count;		/* jobs waiting */
 	unsigned running;
 	unsigned queue;		/* jobs allowed to wait while every worker is busy */
+	double timeout;		/* seconds a job may wait; 0: no limit */
+	double service;		/* weighted seconds one job takes on one worker; 0: none ended yet */
 	int stopping;
 };
+
+static double
+pool_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Jobs ahead of one submitted now, times seconds per job, over the workers; lock held. */
+static double
+pool_wait_locked(const struct pool *p)
+{
+	unsigned ahead = p->running + p->count;
+
+	if (ahead < p->nthreads || p->nthreads == 0)
+		return 0;
+	return (double)(ahead - p->nthreads + 1) * p->service / (double)p->nthreads;
+}
+
+static int
+pool_full_locked(const struct pool *p)
+{
+	if (p->stopping || p->running + p->count >= p->nthreads + p->queue)
+		return 1;
+	return p->timeout > 0 && pool_wait_locked(p) > p->timeout;
+}
+
+static struct pool_job *
+pool_pop_locked(struct pool *p)
+{
+	struct pool_job *j = p->head;
+
+	p->head = j->next;
+	if (p->head == NULL)
+		p->tail = NULL;
+	p->count--;
+	return j;
+}
 
 static void *
 pool_main(void *arg)
@@ -30,25 +82,69 @@ pool_main(void *arg)
 
 	pthread_mutex_lock(&p->lock);
 	for (;;) {
-		struct pool_job job;
+		struct pool_job *job;
+		double t0, dt;
 
 		while (p->count == 0 && !p->stopping)
 			pthread_cond_wait(&p->work, &p->lock);
 		if (p->count == 0)
 			break;
-		job = p->ring[p->head];
-		p->head = (p->head + 1) % p->cap;
-		p->count--;
+		job = pool_pop_locked(p);
 		p->running++;
 		pthread_mutex_unlock(&p->lock);
-		job.fn(job.arg);
+		t0 = pool_now();
+		job->fn(job->arg);
+		dt = pool_now() - t0;
 		pthread_mutex_lock(&p->lock);
 		p->running--;
-		if (job.done != NULL) {
+		p->service = p->service == 0 ? dt : p->service + POOL_EWMA * (dt - p->service);
+		if (job->done != NULL) {
 			pthread_mutex_unlock(&p->lock);
-			job.done(job.arg);
+			job->done(job->arg);
 			pthread_mutex_lock(&p->lock);
 		}
+		free(job);
+	}
+	pthread_mutex_unlock(&p->lock);
+	return NULL;
+}
+
+/* Takes back the jobs that waited past their deadline and runs their expired outside the lock.
+ * Jobs share one timeout and wait in submit order, so the first job with a deadline is the next to
+ * expire. */
+static void *
+pool_reap(void *arg)
+{
+	struct pool *p = arg;
+
+	pthread_mutex_lock(&p->lock);
+	while (!p->stopping) {
+		struct pool_job **link = &p->head, *j, *prev = NULL;
+		struct timespec ts;
+		double now = pool_now();
+
+		while ((j = *link) != NULL && j->deadline == 0) {
+			prev = j;
+			link = &j->next;
+		}
+		if (j == NULL) {
+			pthread_cond_wait(&p->reap, &p->lock);
+			continue;
+		}
+		if (j->deadline > now) {
+			ts.tv_sec = (time_t)j->deadline;
+			ts.tv_nsec = (long)((j->deadline - (double)ts.tv_sec) * 1e9);
+			pthread_cond_timedwait(&p->reap, &p->lock, &ts);
+			continue;
+		}
+		*link = j->next;
+		if (p->tail == j)
+			p->tail = prev;
+		p->count--;
+		pthread_mutex_unlock(&p->lock);
+		j->expired(j->arg);
+		free(j);
+		pthread_mutex_lock(&p->lock);
 	}
 	pthread_mutex_unlock(&p->lock);
 	return NULL;
@@ -58,29 +154,40 @@ struct pool *
 pool_new(unsigned threads, unsigned queue)
 {
 	struct pool *p = calloc(1, sizeof(*p));
+	pthread_condattr_t attr;
 
 	if (p == NULL)
 		return NULL;
 	p->queue = queue;
-	p->cap = queue + threads;
-	p->ring = calloc(p->cap, sizeof(*p->ring));
 	p->threads = calloc(threads, sizeof(*p->threads));
-	if (p->ring == NULL || p->threads == NULL)
-		goto fail;
+	if (p->threads == NULL) {
+		free(p);
+		return NULL;
+	}
 	pthread_mutex_init(&p->lock, NULL);
+	pthread_condattr_init(&attr);
+	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);	/* deadlines are monotonic */
 	pthread_cond_init(&p->work, NULL);
+	pthread_cond_init(&p->reap, &attr);
+	pthread_condattr_destroy(&attr);
 	for (; p->nthreads < threads; p->nthreads++)
-		if (pthread_create(&p->threads[p->nthreads], NULL, pool_main, p) != 0)
-			goto fail_threads;
+		if (pthread_create(&p->threads[p->nthreads], NULL, pool_main, p) != 0) {
+			pool_free(p);
+			return NULL;
+		}
 	return p;
-fail_threads:
-	pool_free(p);
-	return NULL;
-fail:
-	free(p->ring);
-	free(p->threads);
-	free(p);
-	return NULL;
+}
+
+int
+pool_set_timeout(struct pool *p, double timeout)
+{
+	if (p->reaping || timeout <= 0)
+		return -1;
+	p->timeout = timeout;
+	if (pthread_create(&p->reaper, NULL, pool_reap, p) != 0)
+		return -1;
+	p->reaping = 1;
+	return 0;
 }
 
 void
@@ -91,7 +198,11 @@ pool_stop(struct pool *p)
 	pthread_mutex_lock(&p->lock);
 	p->stopping = 1;
 	pthread_cond_broadcast(&p->work);
+	pthread_cond_broadcast(&p->reap);
 	pthread_mutex_unlock(&p->lock);
+	if (p->reaping)
+		pthread_join(p->reaper, NULL);
+	p->reaping = 0;
 	for (unsigned i = 0; i < p->nthreads; i++)
 		pthread_join(p->threads[i], NULL);
 	p->nthreads = 0;
@@ -103,37 +214,50 @@ pool_free(struct pool *p)
 	if (p == NULL)
 		return;
 	pool_stop(p);
+	pthread_cond_destroy(&p->reap);
 	pthread_cond_destroy(&p->work);
 	pthread_mutex_destroy(&p->lock);
-	free(p->ring);
 	free(p->threads);
 	free(p);
-}
-
-/* Jobs running plus jobs waiting against the capacity; called with the lock held. */
-static int
-pool_full_locked(const struct pool *p)
-{
-	return p->running + p->count >= p->nthreads + p->queue;
 }
 
 int
 pool_submit(struct pool *p, pool_fn fn, void *arg)
 {
-	return pool_submit_then(p, fn, NULL, arg);
+	return pool_submit_timed(p, fn, NULL, NULL, arg);
 }
 
 int
 pool_submit_then(struct pool *p, pool_fn fn, pool_fn done, void *arg)
 {
+	return pool_submit_timed(p, fn, done, NULL, arg);
+}
+
+int
+pool_submit_timed(struct pool *p, pool_fn fn, pool_fn done, pool_fn expired, void *arg)
+{
+	struct pool_job *j = malloc(sizeof(*j));
+
+	if (j == NULL)
+		return -1;
+	*j = (struct pool_job){ fn, done, expired, arg, 0, NULL };
 	pthread_mutex_lock(&p->lock);
-	if (p->stopping || pool_full_locked(p)) {
+	if (pool_full_locked(p)) {
 		pthread_mutex_unlock(&p->lock);
+		free(j);
 		return -1;
 	}
-	p->ring[(p->head + p->count) % p->cap] = (struct pool_job){ fn, done, arg };
+	if (p->timeout > 0 && expired != NULL)
+		j->deadline = pool_now() + p->timeout;
+	if (p->tail != NULL)
+		p->tail->next = j;
+	else
+		p->head = j;
+	p->tail = j;
 	p->count++;
 	pthread_cond_signal(&p->work);
+	if (j->deadline != 0)
+		pthread_cond_signal(&p->reap);
 	pthread_mutex_unlock(&p->lock);
 	return 0;
 }
@@ -144,9 +268,45 @@ pool_full(struct pool *p)
 	int full;
 
 	pthread_mutex_lock(&p->lock);
-	full = p->stopping || pool_full_locked(p);
+	full = pool_full_locked(p);
 	pthread_mutex_unlock(&p->lock);
 	return full;
+}
+
+double
+pool_wait(struct pool *p)
+{
+	double w;
+
+	pthread_mutex_lock(&p->lock);
+	w = pool_wait_locked(p);
+	pthread_mutex_unlock(&p->lock);
+	return w;
+}
+
+unsigned
+pool_retry_after(struct pool *p)
+{
+	double w = pool_wait(p);
+	unsigned s;
+
+	if (!(w > 1))
+		return 1;
+	if (w >= 86400)
+		return 86400;
+	s = (unsigned)w;
+	return (double)s < w ? s + 1 : s;	/* rounded up */
+}
+
+double
+pool_rate(struct pool *p)
+{
+	double r;
+
+	pthread_mutex_lock(&p->lock);
+	r = p->service > 0 ? (double)p->nthreads / p->service : 0;
+	pthread_mutex_unlock(&p->lock);
+	return r;
 }
 
 unsigned

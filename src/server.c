@@ -103,6 +103,7 @@ struct request {
 	struct MHD_Response *answer;	/* decided before the scan (an error); NULL: scan */
 	int status;
 	int scanned;			/* res holds the verdict */
+	int expired;			/* waited SCAN_QUEUE_TIMEOUT for a scan thread: 503 */
 	int answered;			/* an answer was queued (and counted) */
 	int discarding;
 	uint64_t seen;			/* body bytes received, counted against MAX_CONTENT_LENGTH */
@@ -331,6 +332,7 @@ answer_metrics(struct server *srv, struct MHD_Connection *conn)
 	g.connections = guard_count(srv->guard);
 	g.scans_queued = pool_waiting(srv->pool);
 	g.scans_running = pool_running(srv->pool);
+	g.scan_rate = pool_rate(srv->pool);
 	g.body_memory = body_memory_used();
 	g.body_disk = body_disk_used();
 	if (sc != NULL) {
@@ -504,6 +506,37 @@ request_reject(struct request *r, unsigned status, struct MHD_Response *answer)
 		metrics_shed();
 }
 
+/* 503 Service Busy with a Retry-After from the scan pool's measured drain rate (the wait it predicts
+ * for a new scan), counted as shed load and logged with why. */
+static void
+request_busy(struct request *r, const char *why)
+{
+	struct server *srv = r->srv;
+	unsigned retry = pool_retry_after(srv->pool);
+	struct MHD_Response *resp = NULL;
+	char v[16];
+
+	log_info("answering 503 Service Busy, Retry-After %u (%.2f scans/s, %u waiting): %s", retry,
+	    pool_rate(srv->pool), pool_waiting(srv->pool), why);
+	if (r->own == NULL) {
+		resp = MHD_create_response_from_buffer(strlen("Service Busy"),
+		    (void *)(uintptr_t)"Service Busy", MHD_RESPMEM_PERSISTENT);
+		if (resp != NULL) {
+			snprintf(v, sizeof(v), "%u", retry);
+			MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+			    "text/plain; charset=utf-8");
+			MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, v);
+			r->own = resp;
+		}
+	}
+	if (resp == NULL) {
+		request_reject(r, MHD_HTTP_SERVICE_UNAVAILABLE, srv->canned.busy);	/* counted there */
+		return;
+	}
+	request_reject(r, MHD_HTTP_SERVICE_UNAVAILABLE, resp);
+	metrics_shed();
+}
+
 static void
 addr_str(const struct sockaddr *sa, char *ip, size_t len)
 {
@@ -644,8 +677,12 @@ request_precheck(struct request *r)
 		request_reject(r, MHD_HTTP_SERVICE_UNAVAILABLE, srv->canned.unavailable);
 		return;
 	}
+	/* Only a scan that could not start in time is refused here: at most SCAN_QUEUE uploads
+	 * waiting, or the measured rate predicting a wait past SCAN_QUEUE_TIMEOUT. A burst the
+	 * budgets can hold is taken; its bodies are counted in BODY_MEMORY and BODY_DISK. */
 	if (pool_full(srv->pool)) {
-		request_reject(r, MHD_HTTP_SERVICE_UNAVAILABLE, srv->canned.busy);
+		request_busy(r, "no scan thread can take this upload within SCAN_QUEUE_TIMEOUT "
+		    "(or SCAN_QUEUE uploads wait)");
 		return;
 	}
 	if (request_has_length_over(r, srv->cfg->max_content_length)) {
@@ -755,7 +792,7 @@ request_store_failed(struct request *r)
 	if (r->store_rc == BODY_FULL) {
 		log_warnx("uploads in progress hold BODY_DISK (%llu bytes) in TMPDIR: answering 503",
 		    cfg->body_disk);
-		request_reject(r, MHD_HTTP_SERVICE_UNAVAILABLE, r->srv->canned.busy);
+		request_busy(r, "BODY_DISK is spent");
 		return;
 	}
 	errno = r->store_errno;
@@ -829,6 +866,17 @@ scan_done(void *arg)
 	MHD_resume_connection(r->conn);
 }
 
+/* The upload waited SCAN_QUEUE_TIMEOUT and no scan thread took it: on the pool's reaper thread,
+ * the job already out of the queue. The connection, resumed, answers 503 (handle_post). */
+static void
+scan_expired(void *arg)
+{
+	struct request *r = arg;
+
+	r->expired = 1;
+	MHD_resume_connection(r->conn);
+}
+
 /* A POST's answer: counted when queued, before the client can see it. */
 static enum MHD_Result
 post_answer(struct request *r, unsigned status, struct MHD_Response *resp)
@@ -887,8 +935,9 @@ request_complete(struct request *r)
 	}
 	/* Suspend first: the scan may finish, and resume, before pool_submit returns. */
 	MHD_suspend_connection(r->conn);
-	if (pool_submit_then(srv->pool, scan_job, scan_done, r) != 0) {
-		request_reject(r, MHD_HTTP_SERVICE_UNAVAILABLE, srv->canned.busy);
+	if (pool_submit_timed(srv->pool, scan_job, scan_done, scan_expired, r) != 0) {
+		request_busy(r, "no scan thread can take this upload within SCAN_QUEUE_TIMEOUT "
+		    "(or SCAN_QUEUE uploads wait)");
 		MHD_resume_connection(r->conn);
 	}
 	return MHD_YES;
@@ -920,6 +969,10 @@ handle_post(struct request *r, const char *data, size_t *size)
 		return MHD_YES;
 	}
 	guard_body_end(conn_guard(r->conn));
+	if (r->expired) {	/* resumed by scan_expired */
+		r->expired = 0;
+		request_busy(r, "the upload waited SCAN_QUEUE_TIMEOUT for a scan thread");
+	}
 	if (r->answer != NULL)
 		return post_answer(r, (unsigned)r->status, r->answer);
 	if (r->scanned)
@@ -1307,6 +1360,7 @@ server_start(const struct config *cfg, struct auth *auth, struct dnsver *dnsver,
 	    canned_init(&srv->canned, throttle_retry_after(srv->throttle)) != 0 ||
 	    (srv->guard = server_guard(cfg)) == NULL ||
 	    (srv->pool = pool_new(cfg->scan_threads, cfg->scan_queue)) == NULL ||
+	    pool_set_timeout(srv->pool, cfg->scan_queue_timeout) != 0 ||
 	    (srv->verifier = pool_new(cfg->auth_threads, cfg->auth_queue)) == NULL) {
 		snprintf(err, errlen, "cannot start the server's threads");
 		goto fail;

@@ -19,7 +19,7 @@ struct dnsver;
 #define SERVER_DISCARD_SLACK (16 * 1024 * 1024)	/* bytes of an unwanted body read (and dropped)
 						 * before we hang up instead of answering */
 #define SERVER_STOP_GRACE    10			/* seconds requests in progress get to finish */
-#define SERVER_RETRY_AFTER   "1"		/* seconds, in 503 answers when the scan pool is full */
+#define SERVER_RETRY_AFTER   "1"		/* seconds, in 503 answers when the password-check queue is full */
 
 struct server;
 

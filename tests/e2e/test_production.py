@@ -31,7 +31,7 @@ def test_metrics_parse_and_count(server):
     requests.post(server.url + "/v2/scan-chunked", data=b"x", auth=("app1", "wrong"))
     fams = families(server)
     for name in ("clamrest_http_requests", "clamrest_scans", "clamrest_scan_duration_seconds",
-                 "clamrest_scanned_bytes", "clamrest_scans_queued", "clamrest_scans_running",
+                 "clamrest_scanned_bytes", "clamrest_scans_queued", "clamrest_scans_running", "clamrest_scan_rate",
                  "clamrest_load_shed", "clamrest_auth_failures", "clamrest_database_version",
                  "clamrest_database_build_time_seconds", "clamrest_database_reloads",
                  "clamrest_uptime_seconds"):

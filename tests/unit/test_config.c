@@ -21,7 +21,7 @@
 static const char *const config_env[] = {
 	"HOST", "PORT", "APPLICATION_USERS", "MAX_CONTENT_LENGTH", "CLAMAV_DB_DIR", "CLAMAV_TXT_URI",
 	"CLAMAV_DNS_SERVER", "LOGGING_LEVEL", "TMPDIR", "REQUEST_TIMEOUT", "SCAN_THREADS",
-	"SCAN_QUEUE", "IO_THREADS", "MAX_CONNECTIONS", "MIN_UPLOAD_RATE", "SPILL_THRESHOLD",
+	"SCAN_QUEUE", "SCAN_QUEUE_TIMEOUT", "IO_THREADS", "MAX_CONNECTIONS", "MIN_UPLOAD_RATE", "SPILL_THRESHOLD",
 	"DB_CHECK_INTERVAL", "MAX_SCAN_SIZE", "MAX_FILE_SIZE", "MAX_RECURSION", "MAX_FILES",
 	"MAX_SCAN_TIME", "TLS_CERT", "TLS_KEY",
 };
@@ -115,7 +115,8 @@ test_defaults(void **state)
 	assert_int_equal(c.request_timeout, 30);
 	assert_int_equal(c.scan_threads, ncpu);
 	assert_int_equal(c.io_threads, ncpu);
-	assert_int_equal(c.scan_queue, 64);
+	assert_int_equal(c.scan_queue, 100000);
+	assert_int_equal(c.scan_queue_timeout, 60);
 	assert_int_equal(c.max_connections, 1000);
 	assert_int_equal(c.min_upload_rate, 1024);
 	assert_int_equal(c.spill_threshold, 2097152);

@@ -102,7 +102,7 @@ static void
 test_series_after_calls(void **state)
 {
 	struct metrics_gauges g = {
-		.scans_queued = 3, .scans_running = 2, .db_version = 27001, .db_time = 1700000000,
+		.scans_queued = 3, .scans_running = 2, .scan_rate = 4.5, .db_version = 27001, .db_time = 1700000000,
 		.signatures = 4, .reloads = 5, .reload_failures = 6,
 	};
 	char *before, *after;
@@ -155,6 +155,7 @@ test_series_after_calls(void **state)
 	/* Gauges come from the caller, as given. */
 	assert_true(value(after, "clamrest_scans_queued") == 3);
 	assert_true(value(after, "clamrest_scans_running") == 2);
+	assert_true(value(after, "clamrest_scan_rate") == 4.5);
 	assert_true(value(after, "clamrest_database_version") == 27001);
 	assert_true(value(after, "clamrest_database_build_time_seconds") == 1700000000);
 	assert_true(value(after, "clamrest_database_signatures") == 4);
@@ -176,6 +177,7 @@ test_help_and_type_lines(void **state)
 		{ "clamrest_scanned_bytes_total", "counter" },
 		{ "clamrest_scans_queued", "gauge" },
 		{ "clamrest_scans_running", "gauge" },
+		{ "clamrest_scan_rate", "gauge" },
 		{ "clamrest_load_shed_total", "counter" },
 		{ "clamrest_auth_failures_total", "counter" },
 		{ "clamrest_auth_throttled_total", "counter" },

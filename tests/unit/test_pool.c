@@ -1,4 +1,5 @@
-/* test_pool.c -- unit tests for pool: jobs run, a full pool refuses, counts, stop drains the queue. */
+/* test_pool.c -- unit tests for pool: jobs run, a full pool refuses, counts, stop drains the queue,
+ * waits past the timeout expire, a wait predicted from the measured rate is refused. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -416,6 +417,131 @@ test_concurrent_submitters(void **state)
 	pool_free(p);
 }
 
+static void
+job_sleep(void *arg)
+{
+	sleep_ms(250);
+	atomic_fetch_add((atomic_int *)arg, 1);
+}
+
+/* Before any job ended nothing is measured: no predicted wait, Retry-After 1. */
+static void
+test_nothing_measured(void **state)
+{
+	struct pool *p = pool_new(2, 8);
+
+	(void)state;
+	assert_non_null(p);
+	assert_int_equal(pool_set_timeout(p, 1.0), 0);
+	assert_int_equal(pool_set_timeout(p, 1.0), -1);		/* once */
+	assert_true(pool_rate(p) == 0);
+	assert_true(pool_wait(p) == 0);
+	assert_int_equal(pool_retry_after(p), 1);
+	pool_free(p);
+}
+
+/* A timed job no worker takes within the timeout leaves the queue: expired runs, fn and done
+ * never. A job without expired waits on. */
+static void
+test_wait_past_timeout_expires(void **state)
+{
+	struct gate *g = gate_new();
+	struct pool *p = pool_new(1, 8);
+	atomic_int ran = 0, patient = 0;
+
+	(void)state;
+	assert_non_null(p);
+	assert_int_equal(pool_set_timeout(p, 0.2), 0);
+	assert_int_equal(pool_submit(p, job_blocking, g), 0);
+	wait_for(&g->started, 1);
+	assert_int_equal(pool_submit_then(p, job_count, NULL, &patient), 0);
+	assert_int_equal(pool_submit_timed(p, job_count, job_count, job_count, &ran), 0);
+	assert_int_equal(pool_waiting(p), 2);
+	wait_for(&ran, 1);				/* expired counted into the same variable */
+	assert_int_equal(pool_waiting(p), 1);		/* only the patient job */
+	sleep_ms(400);
+	assert_int_equal(pool_waiting(p), 1);
+	assert_int_equal(atomic_load(&ran), 1);	/* fn and done did not run */
+	gate_open(g);
+	wait_for(&patient, 1);
+	pool_free(p);
+	assert_int_equal(atomic_load(&ran), 1);
+	gate_free(g);
+}
+
+/* Once a job's time is measured, a job is refused exactly when the jobs ahead of it, times that
+ * time, over the workers, exceed the timeout; Retry-After is that wait rounded up. */
+static void
+test_predicted_wait_refuses(void **state)
+{
+	struct gate *g = gate_new();
+	struct pool *p = pool_new(1, 100);
+	atomic_int slept = 0, counted = 0;
+	int accepted = 0, refused = 0;
+	double w = 0, service;
+
+	(void)state;
+	assert_non_null(p);
+	assert_int_equal(pool_set_timeout(p, 1.0), 0);
+	assert_int_equal(pool_submit(p, job_sleep, &slept), 0);
+	wait_for(&slept, 1);
+	for (int ms = 0; ms < WAIT_MAX_MS && pool_running(p) != 0; ms++)
+		sleep_ms(1);
+	service = 1 / pool_rate(p);
+	assert_true(service >= 0.25 && service < 1.0);
+	assert_true(pool_wait(p) == 0);			/* an idle worker */
+	assert_int_equal(pool_submit(p, job_blocking, g), 0);
+	wait_for(&g->started, 1);
+	for (int i = 0; i < 10 && !refused; i++) {
+		int full = pool_full(p), rc;
+
+		w = pool_wait(p);
+		assert_true(w > (i + 1) * service - 1e-9 && w < (i + 1) * service + 1e-9);
+		rc = pool_submit_timed(p, job_count, NULL, job_count, &counted);
+		assert_int_equal(rc == 0, w <= 1.0);
+		assert_int_equal(full, rc != 0);
+		if (rc == 0)
+			accepted++;
+		else
+			refused++;
+	}
+	assert_true(accepted >= 1 && accepted <= 3);
+	assert_int_equal(refused, 1);
+	assert_int_equal(pool_retry_after(p), (unsigned)w + ((double)(unsigned)w < w));
+	gate_open(g);
+	for (int ms = 0; ms < WAIT_MAX_MS && atomic_load(&counted) != accepted; ms++)
+		sleep_ms(1);
+	assert_int_equal(atomic_load(&counted), accepted);	/* each ran or expired, once */
+	pool_free(p);
+	gate_free(g);
+}
+
+/* Stop runs timed jobs still waiting rather than expiring them. */
+static void
+test_stop_runs_waiting_timed_jobs(void **state)
+{
+	struct gate *g = gate_new();
+	struct pool *p = pool_new(1, 8);
+	atomic_int ran = 0;
+	struct stopper s = { p, g, &ran, -1, -1 };
+	pthread_t t;
+
+	(void)state;
+	assert_non_null(p);
+	assert_int_equal(pool_set_timeout(p, 30), 0);
+	assert_int_equal(pool_submit(p, job_blocking, g), 0);
+	wait_for(&g->started, 1);
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(pool_submit_timed(p, job_count, NULL, job_count, &ran), 0);
+	assert_int_equal(pthread_create(&t, NULL, stop_thread, &s), 0);
+	wait_full(p);
+	gate_open(g);
+	pthread_join(t, NULL);
+	assert_int_equal(s.counted_at_return, 3);
+	pool_free(p);
+	gate_free(g);
+}
+
 int
 main(void)
 {
@@ -429,6 +555,10 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_job_submits_job, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_done_runs_after_the_place_is_free, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_concurrent_submitters, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_nothing_measured, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_wait_past_timeout_expires, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_predicted_wait_refuses, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stop_runs_waiting_timed_jobs, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
