@@ -359,3 +359,24 @@ def dns_ready(d, name=TXT_NAME, timeout=10.0):
                 return False
 
     return wait_until(answered, timeout)
+
+
+def metric(srv, name, default=None):
+    """The value of an unlabelled metric from srv's /metrics; default (or a failure) when absent."""
+    text = requests.get(srv.url + "/metrics", timeout=5).text
+    for line in text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    if default is not None:
+        return default
+    raise AssertionError(f"{name} not in /metrics:\n{text}")
+
+
+def instrumented(srv):
+    """Why RSS says nothing about the allocator here (ASan's quarantine, valgrind), or None."""
+    if os.environ.get("CLAMREST_SLOW"):
+        return "the server runs under valgrind"
+    with open(f"/proc/{srv.proc.pid}/maps") as f:
+        if "libasan" in f.read():
+            return "the server is built with AddressSanitizer, whose allocator keeps freed memory"
+    return None

@@ -28,22 +28,8 @@ def rss(pid):
     raise AssertionError("no VmRSS")
 
 
-def metric(srv, name):
-    text = requests.get(srv.url + "/metrics", timeout=5).text
-    for line in text.splitlines():
-        if line.startswith(name + " "):
-            return float(line.split()[1])
-    raise AssertionError(f"{name} not in /metrics:\n{text}")
 
 
-def instrumented(srv):
-    """Why RSS says nothing about the allocator here (ASan's quarantine, valgrind), or None."""
-    if os.environ.get("CLAMREST_SLOW"):
-        return "the server runs under valgrind"
-    with open(f"/proc/{srv.proc.pid}/maps") as f:
-        if "libasan" in f.read():
-            return "the server is built with AddressSanitizer, whose allocator keeps freed memory"
-    return None
 
 
 def burst(srv, n, size, timeout=120):
@@ -119,8 +105,8 @@ def check_burst(start, n, size):
     bad = [r for r in results if r[0] != 200]
     assert not bad, f"{report}; first refusals: {bad[:3]}"
     assert all(b'"malware":false' in r[2] for r in results), results[:3]
-    assert metric(srv, "clamrest_load_shed_total") == 0, report
-    why_not = instrumented(srv)
+    assert harness.metric(srv, "clamrest_load_shed_total") == 0, report
+    why_not = harness.instrumented(srv)
     if why_not:
         pytest.skip(f"RSS bound not checked: {why_not} ({report})")
     assert peak - idle < BODY_MEMORY + n * SLACK_PER_CONN, report
@@ -156,7 +142,7 @@ def test_deadline_that_cannot_be_met_sheds_with_retry_after(start):
         slow[key] = scan_chunked(srv, big)
 
     def running_one():
-        return metric(srv, "clamrest_scans_running") == 1
+        return harness.metric(srv, "clamrest_scans_running") == 1
 
     # 1: no scan measured yet: the upload is queued, and taken back after SCAN_QUEUE_TIMEOUT.
     t = threading.Thread(target=run_slow, args=(1,))
@@ -166,12 +152,12 @@ def test_deadline_that_cannot_be_met_sheds_with_retry_after(start):
     assert r.status_code == 503 and r.text == "Service Busy", (r.status_code, r.text)
     assert int(r.headers["Retry-After"]) >= 1, r.headers
     assert waited >= 0.9, waited
-    assert metric(srv, "clamrest_load_shed_total") == 1
+    assert harness.metric(srv, "clamrest_load_shed_total") == 1
     assert requests.get(srv.url + "/check", timeout=2).status_code == 200
     t.join()
-    (r1, _), scan_s = slow[1], metric(srv, "clamrest_scan_duration_seconds_sum")
+    (r1, _), scan_s = slow[1], harness.metric(srv, "clamrest_scan_duration_seconds_sum")
     assert r1.status_code == 200 and r1.json()["malware"] is False, r1.text
-    assert abs(metric(srv, "clamrest_scan_rate") * scan_s - 1) < 0.05   # one scan measured
+    assert abs(harness.metric(srv, "clamrest_scan_rate") * scan_s - 1) < 0.05   # one scan measured
     if scan_s <= 1.5:
         pytest.skip(f"the long scan took {scan_s:.2f} s: too fast to predict a wait past 1 s")
 
@@ -183,7 +169,7 @@ def test_deadline_that_cannot_be_met_sheds_with_retry_after(start):
     assert r.status_code == 503, (r.status_code, r.text)
     assert int(r.headers["Retry-After"]) >= int(scan_s), (r.headers, scan_s)
     assert waited < 0.9, waited
-    assert metric(srv, "clamrest_load_shed_total") == 2
+    assert harness.metric(srv, "clamrest_load_shed_total") == 2
     t.join()
     assert slow[2][0].status_code == 200, slow[2][0].text
 

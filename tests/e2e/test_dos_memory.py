@@ -33,24 +33,8 @@ def rss(pid):
     raise AssertionError("no VmRSS")
 
 
-def metric(srv, name, default=None):
-    text = requests.get(srv.url + "/metrics", timeout=5).text
-    for line in text.splitlines():
-        if line.startswith(name + " "):
-            return float(line.split()[1])
-    if default is not None:
-        return default
-    raise AssertionError(f"{name} not in /metrics")
 
 
-def instrumented(srv):
-    """Why RSS says nothing about the allocator here (ASan's quarantine, valgrind), or None."""
-    if os.environ.get("CLAMREST_SLOW"):
-        return "the server runs under valgrind"
-    with open(f"/proc/{srv.proc.pid}/maps") as f:
-        if "libasan" in f.read():
-            return "the server is built with AddressSanitizer, whose allocator keeps freed memory"
-    return None
 
 
 def hold_upload(port, sent, length, route="/v2/scan-chunked", data=None):
@@ -99,7 +83,7 @@ def test_memory_burst_is_bounded_and_given_back(start):
     fixed, so one round would not show it."""
     srv = start(env={"BODY_MEMORY": str(BODY_MEMORY), "MAX_CONNECTIONS": "1000"})
     pid = srv.proc.pid
-    why_not = instrumented(srv)
+    why_not = harness.instrumented(srv)
     time.sleep(0.3)
     before = rss(pid)
     report = []
@@ -108,17 +92,17 @@ def test_memory_burst_is_bounded_and_given_back(start):
         try:
             # Every byte sent is read by the server: memory and disk together hold them all
             # (old binaries have no such gauges: they get a fixed while).
-            harness.wait_until(lambda: metric(srv, "clamrest_body_memory_bytes", 0) +
-                               metric(srv, "clamrest_body_disk_bytes", 0) >= BURST * HELD,
-                               15 if metric(srv, "clamrest_body_memory_bytes", -1) >= 0 else 2)
+            harness.wait_until(lambda: harness.metric(srv, "clamrest_body_memory_bytes", 0) +
+                               harness.metric(srv, "clamrest_body_disk_bytes", 0) >= BURST * HELD,
+                               15 if harness.metric(srv, "clamrest_body_memory_bytes", -1) >= 0 else 2)
             time.sleep(0.5)
             during = rss(pid)
-            held_mem = metric(srv, "clamrest_body_memory_bytes", -1)
+            held_mem = harness.metric(srv, "clamrest_body_memory_bytes", -1)
         finally:
             for s in socks:
                 s.close()
-        harness.wait_until(lambda: metric(srv, "clamrest_body_memory_bytes", 0) == 0 and
-                           metric(srv, "clamrest_body_disk_bytes", 0) == 0, 10)
+        harness.wait_until(lambda: harness.metric(srv, "clamrest_body_memory_bytes", 0) == 0 and
+                           harness.metric(srv, "clamrest_body_disk_bytes", 0) == 0, 10)
         time.sleep(1.0)
         after = rss(pid)
         report.append(f"round {rnd + 1}: before {before / MiB:.1f} MiB, during {during / MiB:.1f} "
@@ -140,7 +124,7 @@ def test_disk_budget_spent_answers_503_and_recovers(start):
     srv = start(env={"BODY_DISK": str(MiB), "SPILL_THRESHOLD": "65536"})
     holder = hold_upload(srv.port, 800_000, 1_000_000)
     try:
-        assert harness.wait_until(lambda: metric(srv, "clamrest_body_disk_bytes", 0) >= 800_000, 10), \
+        assert harness.wait_until(lambda: harness.metric(srv, "clamrest_body_disk_bytes", 0) >= 800_000, 10), \
             srv.logs()[-2000:]
         r = scan(srv, os.urandom(600_000))
         assert r.status_code == 503, (r.status_code, r.text)
@@ -151,8 +135,8 @@ def test_disk_budget_spent_answers_503_and_recovers(start):
         assert r.status_code == 200 and r.json()["malware"] is True, r.text
     finally:
         holder.close()
-    assert harness.wait_until(lambda: metric(srv, "clamrest_body_disk_bytes") == 0, 10)
-    assert metric(srv, "clamrest_load_shed_total") >= 2
+    assert harness.wait_until(lambda: harness.metric(srv, "clamrest_body_disk_bytes") == 0, 10)
+    assert harness.metric(srv, "clamrest_load_shed_total") >= 2
     r = scan(srv, os.urandom(600_000))
     assert r.status_code == 200 and r.json()["malware"] is False, r.text
     warn = [o for o in harness.json_lines(harness.stderr_of(srv))[0] if "BODY_DISK" in o["message"]]
@@ -187,8 +171,8 @@ def test_spill_failure_is_500_json_not_400(start, tmp_path, route):
         assert r.status_code == 500, (r.status_code, r.text[:300])
         assert r.headers["Content-Type"].startswith("application/json"), r.headers
         assert "No space left on device" in r.json()["error"], r.text
-        assert metric(srv, "clamrest_scans_total{verdict=\"clean\"}", 0) == 0
-        assert metric(srv, "clamrest_store_failures_total") == 1
+        assert harness.metric(srv, "clamrest_scans_total{verdict=\"clean\"}", 0) == 0
+        assert harness.metric(srv, "clamrest_store_failures_total") == 1
         errors = [o for o in harness.json_lines(harness.stderr_of(srv))[0]
                   if "No space left on device" in o["message"] and "TMPDIR" in o["message"]]
         assert errors, harness.stderr_of(srv)

@@ -20,12 +20,6 @@ def scan(srv, data, timeout=30):
     return requests.post(srv.url + "/v2/scan-chunked", data=data, auth=harness.auth(), timeout=timeout)
 
 
-def metric(srv, name):
-    text = requests.get(srv.url + "/metrics", timeout=5).text
-    for line in text.splitlines():
-        if line.startswith(name + " "):
-            return float(line.split()[1])
-    raise AssertionError(f"{name} not in /metrics:\n{text}")
 
 
 def tmp_entries(srv):
@@ -50,7 +44,7 @@ def nested_zip(dirpath, depth):
 
 def test_reload_under_load_zero_wrong_answers(start):
     srv = start(env={"DB_CHECK_INTERVAL": "0", "SCAN_THREADS": "2", "SCAN_QUEUE": "256"})
-    assert metric(srv, "clamrest_database_version") == 27000
+    assert harness.metric(srv, "clamrest_database_version") == 27000
     stop = threading.Event()
     wrong = []
     counts = {"malware": 0, "clean": 0}
@@ -76,7 +70,7 @@ def test_reload_under_load_zero_wrong_answers(start):
             time.sleep(0.3)
             harness.make_db(srv.db, version)
             srv.signal(signal.SIGUSR2)
-            assert eventually(lambda: metric(srv, "clamrest_database_version") == version, 15)
+            assert eventually(lambda: harness.metric(srv, "clamrest_database_version") == version, 15)
         time.sleep(0.3)
     finally:
         stop.set()
@@ -84,13 +78,13 @@ def test_reload_under_load_zero_wrong_answers(start):
             t.join()
     assert wrong == []
     assert counts["malware"] > 10 and counts["clean"] > 10, counts
-    assert metric(srv, 'clamrest_database_reloads_total{result="success"}') == 3
+    assert harness.metric(srv, 'clamrest_database_reloads_total{result="success"}') == 3
 
 
 def test_periodic_check_picks_up_new_database(start):
     srv = start(env={"DB_CHECK_INTERVAL": "1"})
     harness.make_db(srv.db, 27010)
-    assert eventually(lambda: metric(srv, "clamrest_database_version") == 27010, 15)
+    assert eventually(lambda: harness.metric(srv, "clamrest_database_version") == 27010, 15)
 
 
 def test_corrupt_database_keeps_old_engine(start):
@@ -98,7 +92,7 @@ def test_corrupt_database_keeps_old_engine(start):
     (srv.db / "broken.ndb").write_bytes(b"this is not : a signature\n\x00\xff")
     srv.signal(signal.SIGUSR2)
     assert eventually(
-        lambda: metric(srv, 'clamrest_database_reloads_total{result="failure"}') == 1, 15), srv.logs()
+        lambda: harness.metric(srv, 'clamrest_database_reloads_total{result="failure"}') == 1, 15), srv.logs()
     r = scan(srv, harness.EICAR)
     assert r.status_code == 200 and r.json()["malware"] is True, r.text
     assert requests.get(srv.url + "/check").status_code == 200
@@ -107,7 +101,7 @@ def test_corrupt_database_keeps_old_engine(start):
     (srv.db / "broken.ndb").unlink()
     harness.make_db(srv.db, 27005)
     srv.signal(signal.SIGUSR2)
-    assert eventually(lambda: metric(srv, "clamrest_database_version") == 27005, 15)
+    assert eventually(lambda: harness.metric(srv, "clamrest_database_version") == 27005, 15)
 
 
 def test_recursion_limit_is_never_clean(start, tmp_path):
@@ -143,14 +137,14 @@ def test_saturated_pool_sheds_load_and_check_stays_up(start):
 
     t = threading.Thread(target=slow)
     t.start()
-    assert eventually(lambda: metric(srv, "clamrest_scans_running") == 1, 60), srv.logs()
+    assert eventually(lambda: harness.metric(srv, "clamrest_scans_running") == 1, 60), srv.logs()
     r = scan(srv, harness.EICAR)
     assert r.status_code == 503, r.text
     assert r.headers.get("Retry-After"), r.headers
     assert requests.get(srv.url + "/check", timeout=2).status_code == 200
     t.join()
     assert results["slow"].status_code == 200 and results["slow"].json()["malware"] is False
-    assert metric(srv, "clamrest_load_shed_total") >= 1
+    assert harness.metric(srv, "clamrest_load_shed_total") >= 1
     r = scan(srv, harness.EICAR)
     assert r.status_code == 200 and r.json()["malware"] is True
 
@@ -225,7 +219,7 @@ def test_client_gone_mid_scan_frees_everything(start):
               harness.basic().encode() + b"\r\nContent-Length: %d\r\n\r\n" % len(big))
     s.sendall(big)
     s.close()
-    assert eventually(lambda: metric(srv, 'clamrest_scans_total{verdict="clean"}') == 1, 30)
+    assert eventually(lambda: harness.metric(srv, 'clamrest_scans_total{verdict="clean"}') == 1, 30)
     r = scan(srv, harness.EICAR)
     assert r.json()["malware"] is True
     assert eventually(lambda: tmp_entries(srv) == ([], []), 5), tmp_entries(srv)
@@ -285,7 +279,7 @@ def test_scan_that_libclamav_could_not_run_is_an_error_not_clean(start):
     r = scan(srv, harness.EICAR)
     assert r.status_code == 500, r.text
     assert "error" in r.json() and "temporary" in r.json()["error"], r.text
-    assert metric(srv, 'clamrest_scans_total{verdict="error"}') == 1
+    assert harness.metric(srv, 'clamrest_scans_total{verdict="error"}') == 1
     # The folder is made again: the next scan runs.
     r = scan(srv, harness.EICAR)
     assert r.status_code == 200 and r.json()["malware"] is True, r.text
