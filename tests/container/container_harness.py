@@ -17,10 +17,10 @@ PREFIX = f"clamrest-test-{os.getpid()}"
 
 
 def version():
-    for line in (ROOT / "src" / "config.c").read_text().splitlines():
+    for line in (ROOT / "src" / "config.h").read_text().splitlines():
         if line.startswith("#define CONFIG_VERSION"):
             return line.split('"')[1]
-    raise RuntimeError("no CONFIG_VERSION in src/config.c")
+    raise RuntimeError("no CONFIG_VERSION in src/config.h")
 
 
 IMAGE = os.environ.get("CLAMREST_IMAGE", f"clamrest:{version()}")
