@@ -23,8 +23,9 @@
 
 static const char *const bucket_les[] = {
 	"0.0001", "0.00025", "0.0005", "0.001", "0.0025", "0.005", "0.01", "0.025", "0.05", "0.1",
-	"0.25", "0.5", "1", "2.5", "5", "10", "+Inf",
+	"0.25", "0.5", "1", "2.5", "5", "10", "25", "50", "100", "120", "+Inf",
 };
+#define MAX_SCAN_TIME	120	/* seconds: MAX_SCAN_TIME's default */
 #define NBUCKETS (sizeof(bucket_les) / sizeof(bucket_les[0]))
 
 static const struct metrics_gauges no_gauges = { .db_version = -1 };
@@ -108,14 +109,14 @@ test_series_after_calls(void **state)
 	char *before, *after;
 
 	(void)state;
-	metrics_start();
+	metrics_start(MAX_SCAN_TIME);
 	before = render(&g);
-	metrics_request(METRICS_ROUTE_SCAN, 200);
-	metrics_request(METRICS_ROUTE_SCAN, 200);
-	metrics_request(METRICS_ROUTE_CHECK, 401);
-	metrics_request(METRICS_ROUTE_SCAN_LEGACY, 503);
-	metrics_request(METRICS_ROUTE_OTHER, 418);		/* a status not in the list */
-	metrics_request(METRICS_ROUTE_METRICS, 0);
+	metrics_request(METRICS_ROUTE_SCAN, 200, 0.01);
+	metrics_request(METRICS_ROUTE_SCAN, 200, 0.01);
+	metrics_request(METRICS_ROUTE_CHECK, 401, 0.01);
+	metrics_request(METRICS_ROUTE_SCAN_LEGACY, 503, 0.01);
+	metrics_request(METRICS_ROUTE_OTHER, 418, 0.01);		/* a status not in the list */
+	metrics_request(METRICS_ROUTE_METRICS, METRICS_ABORTED, 0.01);
 	metrics_scan(METRICS_CLEAN, 0.0003, 100);
 	metrics_scan(METRICS_MALWARE, 0.002, 68);
 	metrics_scan(METRICS_LIMITS_EXCEEDED, 3.0, 1000);
@@ -126,14 +127,15 @@ test_series_after_calls(void **state)
 	metrics_auth_failure();
 	metrics_auth_failure();
 	metrics_auth_throttled();
-	metrics_request(METRICS_ROUTE_SCAN_CHUNKED, 429);
+	metrics_request(METRICS_ROUTE_SCAN_CHUNKED, 429, 0.01);
 	after = render(&g);
 
 	assert_delta(before, after, "clamrest_http_requests_total{route=\"/v2/scan\",code=\"200\"}", 2);
 	assert_delta(before, after, "clamrest_http_requests_total{route=\"/check\",code=\"401\"}", 1);
 	assert_delta(before, after, "clamrest_http_requests_total{route=\"/scan\",code=\"503\"}", 1);
 	assert_delta(before, after, "clamrest_http_requests_total{route=\"other\",code=\"other\"}", 1);
-	assert_delta(before, after, "clamrest_http_requests_total{route=\"/metrics\",code=\"other\"}", 1);
+	assert_delta(before, after, "clamrest_http_requests_total{route=\"/metrics\",code=\"aborted\"}", 1);
+	assert_delta(before, after, "clamrest_http_requests_total{route=\"/metrics\",code=\"other\"}", 0);
 	assert_delta(before, after, "clamrest_scans_total{verdict=\"clean\"}", 1);
 	assert_delta(before, after, "clamrest_scans_total{verdict=\"malware\"}", 1);
 	assert_delta(before, after, "clamrest_scans_total{verdict=\"limits_exceeded\"}", 1);
@@ -207,9 +209,13 @@ test_help_and_type_lines(void **state)
 static void
 test_histogram_buckets(void **state)
 {
-	static const double durations[] = { 0.00005, 0.0003, 0.001, 0.0011, 0.7, 2.5, 11.0 };
+	static const double durations[] = {
+		0.00005, 0.0003, 0.001, 0.0011, 0.7, 2.5, 11.0, MAX_SCAN_TIME, MAX_SCAN_TIME + 1,
+	};
 	/* How many of the durations above each bucket holds, cumulatively. */
-	static const int want[NBUCKETS] = { 1, 1, 2, 3, 4, 4, 4, 4, 4, 4, 4, 4, 5, 6, 6, 6, 7 };
+	static const int want[NBUCKETS] = {
+		1, 1, 2, 3, 4, 4, 4, 4, 4, 4, 4, 4, 5, 6, 6, 6, 7, 7, 7, 8, 9,
+	};
 	char *before = render(&no_gauges), *after;
 	double prev = -1;
 
@@ -325,7 +331,7 @@ test_exposition_is_valid(void **state)
 	const char *p;
 
 	(void)state;
-	metrics_request(METRICS_ROUTE_SCAN_CHUNKED, 413);
+	metrics_request(METRICS_ROUTE_SCAN_CHUNKED, 413, 0.01);
 	metrics_scan(METRICS_MALWARE, 0.01, 10);
 	text = render(&(struct metrics_gauges){ .db_version = 27001, .db_time = 1 });
 	assert_true(strlen(text) > 0);
@@ -374,7 +380,7 @@ test_buffer_too_small(void **state)
 
 	(void)state;
 	assert_non_null(buf);
-	metrics_start();			/* uptime stays well below 10 s: a stable length */
+	metrics_start(MAX_SCAN_TIME);			/* uptime stays well below 10 s: a stable length */
 	free(full);
 	full = render(&no_gauges);
 	n = strlen(full);
@@ -403,7 +409,7 @@ hammer(void *arg)
 {
 	(void)arg;
 	for (int i = 0; i < THREAD_CALLS; i++) {
-		metrics_request(METRICS_ROUTE_VERSION, 200);
+		metrics_request(METRICS_ROUTE_VERSION, 200, 0.01);
 		metrics_scan(METRICS_CLEAN, 0.5, 2);
 	}
 	return NULL;
