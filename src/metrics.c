@@ -103,6 +103,8 @@ hist_observe(struct hist *h, const double *bounds, size_t n, double v, double un
 	for (i = 0; i < n; i++)
 		if (v <= bounds[i])
 			break;
+	if (i == n)
+		i = METRICS_BUCKETS;	/* +Inf */
 	atomic_fetch_add_explicit(&h->buckets[i], 1, memory_order_relaxed);
 	atomic_fetch_add_explicit(&h->sum, (unsigned long long)(v * unit), memory_order_relaxed);
 }
@@ -244,7 +246,7 @@ render_scans(struct out *o)
 	    "# TYPE clamrest_scan_duration_seconds histogram\n");
 	for (size_t i = 0; i < metrics_nbuckets; i++) {
 		cum += atomic_load_explicit(&scan_buckets[i], memory_order_relaxed);
-		out_printf(o, "clamrest_scan_duration_seconds_bucket{le=\"%g\"} %lu\n",
+		out_printf(o, "clamrest_scan_duration_seconds_bucket{le=\"%.15g\"} %lu\n",
 		    metrics_buckets[i], cum);
 	}
 	cum += atomic_load_explicit(&scan_buckets[METRICS_BUCKETS], memory_order_relaxed);
@@ -282,7 +284,7 @@ render_hist(struct out *o, const char *name, const char *labels, const double *b
 
 	for (size_t i = 0; i < n; i++) {
 		cum += atomic_load_explicit(&h->buckets[i], memory_order_relaxed);
-		out_printf(o, "%s_bucket{%sle=\"%g\"} %lu\n", name, labels, bounds[i], cum);
+		out_printf(o, "%s_bucket{%sle=\"%.15g\"} %lu\n", name, labels, bounds[i], cum);
 	}
 	cum += atomic_load_explicit(&h->buckets[METRICS_BUCKETS], memory_order_relaxed);
 	out_printf(o, "%s_bucket{%sle=\"+Inf\"} %lu\n", name, labels, cum);
