@@ -203,7 +203,6 @@ def test_metrics_issue13_families(server):
     assert sample(fams, "process_resident_memory_bytes") > 1 << 20
     fds = sample(fams, "process_open_fds")
     assert 3 <= fds <= sample(fams, "process_max_fds")
-    assert fds == len(__import__("os").listdir(f"/proc/{server.proc.pid}/fd")) or fds > 3
     les = [s.labels["le"] for s in fams["clamrest_scan_duration_seconds"].samples
            if s.name.endswith("_bucket")]
     assert les[-2:] == ["120", "+Inf"], les
