@@ -33,6 +33,7 @@ struct guard_conn {
 	atomic_int receiving;	/* its body is coming */
 	atomic_int cut;		/* we have closed it, or are about to */
 	_Atomic double since;	/* when it became idle (or was accepted) */
+	_Atomic double head_t0;	/* when the head of its request in progress was in */
 	_Atomic double t0;	/* when its body began */
 	_Atomic double discard_t0;	/* when its body became unwanted; 0: it is wanted */
 	_Atomic uint64_t seen;	/* body bytes received */
@@ -377,8 +378,18 @@ guard_close(struct guard *g, struct guard_conn *c)
 void
 guard_request(struct guard_conn *c)
 {
-	if (c != NULL)
-		atomic_store(&c->busy, 1);
+	if (c == NULL)
+		return;
+	atomic_store(&c->head_t0, util_now());
+	atomic_store(&c->busy, 1);
+}
+
+double
+guard_request_age(struct guard_conn *c)
+{
+	if (c == NULL || !atomic_load(&c->busy))
+		return 0;
+	return util_now() - atomic_load(&c->head_t0);
 }
 
 void

@@ -46,6 +46,8 @@ int guard_body(struct guard_conn *c, size_t len);
 void guard_discard(struct guard_conn *c, uint64_t cap);
 void guard_body_end(struct guard_conn *c);	/* the whole body is in */
 void guard_idle(struct guard_conn *c);		/* the request is over: waiting for the next head */
+/* Seconds since the head of the request in progress was in; 0 when none is (or c is NULL). */
+double guard_request_age(struct guard_conn *c);
 
 unsigned guard_busy(struct guard *g);		/* connections with a request in progress */
 unsigned guard_count(struct guard *g);		/* open connections */

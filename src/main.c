@@ -193,7 +193,7 @@ main(int argc, char **argv)
 		    "WARNING, ERROR, CRITICAL, ...) or a number from 0 to 1000");
 	}
 	block_signals(&set);
-	metrics_start();
+	metrics_start(cfg.max_scan_time / 1000.0);
 	limit_bodies(&cfg);
 	rc = EXIT_CONFIG;
 	if ((auth = auth_new(cfg.users, err, sizeof(err))) == NULL ||

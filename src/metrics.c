@@ -1,9 +1,15 @@
-/* metrics.c -- lock-free counters and a scan-duration histogram in the Prometheus text format. */
+/* metrics.c -- lock-free counters and histograms, and the process_* metrics of /proc/self, in the
+ * Prometheus text format. */
 #include "metrics.h"
 
+#include <dirent.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include "util.h"
 
@@ -24,13 +30,44 @@ static const char *const metrics_cut_names[METRICS_CUTS] = {
 	"head_timeout", "slow_body", "discard_deadline", "discard_limit", "peer_closed", "evicted",
 };
 
-/* Seconds; scans of small bodies take tens of microseconds, large archives seconds. */
-static const double metrics_buckets[] = {
+/* Seconds; scans of small bodies take tens of microseconds, large archives seconds. metrics_start
+ * adds 25, 50, 100, 250... below MAX_SCAN_TIME, and MAX_SCAN_TIME itself, so that the slowest scans
+ * libclamav lets run are told apart from the ones it stops. */
+#define METRICS_SCAN_BASE 16	/* the fixed buckets, to 10 s */
+#define METRICS_SCAN_MORE 16	/* buckets added at most: 25 s to 86400 s (MAX_SCAN_TIME's top) */
+#define METRICS_BUCKETS (METRICS_SCAN_BASE + METRICS_SCAN_MORE)
+
+/* Seconds from a request's head to its answer: client_golang's defaults, from 1 ms, up to the
+ * slow uploads REQUEST_TIMEOUT lets through. */
+static const double metrics_http_buckets[] = {
+	0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300,
+};
+#define METRICS_HTTP_BUCKETS (sizeof(metrics_http_buckets) / sizeof(metrics_http_buckets[0]))
+
+/* Bytes of a request body: 1 KiB to 1 GiB by fours. */
+static const double metrics_body_buckets[] = {
+	1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864, 268435456,
+	1073741824,
+};
+#define METRICS_BODY_BUCKETS (sizeof(metrics_body_buckets) / sizeof(metrics_body_buckets[0]))
+
+static const char *const metrics_class_names[] = { "1xx", "2xx", "3xx", "4xx", "5xx", "aborted" };
+#define METRICS_CLASSES (sizeof(metrics_class_names) / sizeof(metrics_class_names[0]))
+
+/* One histogram's counts; the sum in micro-units (microseconds, or bytes) to stay lock-free. */
+struct hist {
+	atomic_ulong buckets[METRICS_BUCKETS + 1];	/* per bucket, not cumulative; last: +Inf */
+	atomic_ullong sum;
+};
+
+static double metrics_buckets[METRICS_BUCKETS] = {
 	0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
 };
-#define METRICS_BUCKETS (sizeof(metrics_buckets) / sizeof(metrics_buckets[0]))
+static size_t metrics_nbuckets = METRICS_SCAN_BASE;
 
-static atomic_ulong requests[METRICS_ROUTES][METRICS_CODES];
+static atomic_ulong requests[METRICS_ROUTES][METRICS_CODES + 1];	/* last: aborted */
+static struct hist http_hist[METRICS_ROUTES][METRICS_CLASSES];
+static struct hist body_hist;
 static atomic_ulong verdicts[METRICS_VERDICTS];
 static atomic_ulong scan_buckets[METRICS_BUCKETS + 1];	/* last: +Inf */
 static atomic_ullong scan_micros;			/* sum of durations, microseconds */
@@ -40,20 +77,59 @@ static atomic_ulong cuts[METRICS_CUTS], refused;
 static double started;
 
 void
-metrics_start(void)
+metrics_start(double max_scan_time)
 {
+	static const double steps[] = { 2.5, 2, 2 };	/* 10 -> 25 -> 50 -> 100 -> 250 ... */
+	double b = metrics_buckets[METRICS_SCAN_BASE - 1];
+	size_t n = METRICS_SCAN_BASE;
+
+	for (size_t k = 0; n < METRICS_BUCKETS - 1; k++) {
+		b *= steps[k % 3];
+		if (b >= max_scan_time)
+			break;
+		metrics_buckets[n++] = b;
+	}
+	if (max_scan_time > metrics_buckets[n - 1])
+		metrics_buckets[n++] = max_scan_time;
+	metrics_nbuckets = n;
 	started = util_now();
 }
 
-void
-metrics_request(enum metrics_route route, unsigned status)
+static void
+hist_observe(struct hist *h, const double *bounds, size_t n, double v, double unit)
 {
 	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (v <= bounds[i])
+			break;
+	if (i == n)
+		i = METRICS_BUCKETS;	/* +Inf */
+	atomic_fetch_add_explicit(&h->buckets[i], 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&h->sum, (unsigned long long)(v * unit), memory_order_relaxed);
+}
+
+void
+metrics_request(enum metrics_route route, unsigned status, double seconds)
+{
+	size_t i, class;
 
 	for (i = 0; i < METRICS_CODES - 1; i++)
 		if (metrics_codes[i] == status)
 			break;
+	if (status == METRICS_ABORTED)
+		i = METRICS_CODES;
+	class = status == METRICS_ABORTED ? METRICS_CLASSES - 1 :
+	    status >= 100 && status < 600 ? status / 100 - 1 : 4;	/* nonsense counts as 5xx */
 	atomic_fetch_add_explicit(&requests[route][i], 1, memory_order_relaxed);
+	hist_observe(&http_hist[route][class], metrics_http_buckets, METRICS_HTTP_BUCKETS,
+	    seconds < 0 ? 0 : seconds, 1e6);
+}
+
+void
+metrics_request_body(uint64_t bytes)
+{
+	hist_observe(&body_hist, metrics_body_buckets, METRICS_BODY_BUCKETS, (double)bytes, 1);
 }
 
 void
@@ -61,9 +137,11 @@ metrics_scan(enum metrics_verdict verdict, double seconds, uint64_t bytes)
 {
 	size_t i;
 
-	for (i = 0; i < METRICS_BUCKETS; i++)
+	for (i = 0; i < metrics_nbuckets; i++)
 		if (seconds <= metrics_buckets[i])
 			break;
+	if (i == metrics_nbuckets)
+		i = METRICS_BUCKETS;
 	atomic_fetch_add_explicit(&scan_buckets[i], 1, memory_order_relaxed);
 	atomic_fetch_add_explicit(&verdicts[verdict], 1, memory_order_relaxed);
 	atomic_fetch_add_explicit(&scan_micros, (unsigned long long)(seconds * 1e6),
@@ -138,7 +216,7 @@ render_requests(struct out *o)
 	out_printf(o, "# HELP clamrest_http_requests_total HTTP requests answered, by route and status.\n"
 	    "# TYPE clamrest_http_requests_total counter\n");
 	for (size_t r = 0; r < METRICS_ROUTES; r++) {
-		for (size_t c = 0; c < METRICS_CODES; c++) {
+		for (size_t c = 0; c <= METRICS_CODES; c++) {
 			unsigned long n = atomic_load_explicit(&requests[r][c], memory_order_relaxed);
 			char code[16];
 
@@ -147,7 +225,7 @@ render_requests(struct out *o)
 			if (c < METRICS_CODES - 1)
 				snprintf(code, sizeof(code), "%u", metrics_codes[c]);
 			else
-				snprintf(code, sizeof(code), "other");
+				snprintf(code, sizeof(code), c == METRICS_CODES ? "aborted" : "other");
 			out_printf(o, "clamrest_http_requests_total{route=\"%s\",code=\"%s\"} %lu\n",
 			    metrics_route_names[r], code, n);
 		}
@@ -166,14 +244,13 @@ render_scans(struct out *o)
 		    atomic_load_explicit(&verdicts[v], memory_order_relaxed));
 	out_printf(o, "# HELP clamrest_scan_duration_seconds Time libclamav took per scan.\n"
 	    "# TYPE clamrest_scan_duration_seconds histogram\n");
-	for (size_t i = 0; i <= METRICS_BUCKETS; i++) {
+	for (size_t i = 0; i < metrics_nbuckets; i++) {
 		cum += atomic_load_explicit(&scan_buckets[i], memory_order_relaxed);
-		if (i < METRICS_BUCKETS)
-			out_printf(o, "clamrest_scan_duration_seconds_bucket{le=\"%g\"} %lu\n",
-			    metrics_buckets[i], cum);
-		else
-			out_printf(o, "clamrest_scan_duration_seconds_bucket{le=\"+Inf\"} %lu\n", cum);
+		out_printf(o, "clamrest_scan_duration_seconds_bucket{le=\"%.15g\"} %lu\n",
+		    metrics_buckets[i], cum);
 	}
+	cum += atomic_load_explicit(&scan_buckets[METRICS_BUCKETS], memory_order_relaxed);
+	out_printf(o, "clamrest_scan_duration_seconds_bucket{le=\"+Inf\"} %lu\n", cum);
 	out_printf(o, "clamrest_scan_duration_seconds_sum %.6f\n"
 	    "clamrest_scan_duration_seconds_count %lu\n",
 	    (double)atomic_load(&scan_micros) / 1e6, cum);
@@ -198,12 +275,198 @@ render_connections(struct out *o, const struct metrics_gauges *g)
 	    atomic_load(&refused));
 }
 
+/* The cumulative buckets, _sum and _count of one series; labels ends with a comma or is "". */
+static void
+render_hist(struct out *o, const char *name, const char *labels, const double *bounds, size_t n,
+    struct hist *h, double unit)
+{
+	unsigned long cum = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		cum += atomic_load_explicit(&h->buckets[i], memory_order_relaxed);
+		out_printf(o, "%s_bucket{%sle=\"%.15g\"} %lu\n", name, labels, bounds[i], cum);
+	}
+	cum += atomic_load_explicit(&h->buckets[METRICS_BUCKETS], memory_order_relaxed);
+	out_printf(o, "%s_bucket{%sle=\"+Inf\"} %lu\n", name, labels, cum);
+	if (labels[0] != '\0')
+		out_printf(o, "%s_sum{%.*s} %.6f\n%s_count{%.*s} %lu\n", name,
+		    (int)strlen(labels) - 1, labels, (double)atomic_load(&h->sum) / unit, name,
+		    (int)strlen(labels) - 1, labels, cum);
+	else
+		out_printf(o, "%s_sum %.6f\n%s_count %lu\n", name, (double)atomic_load(&h->sum) / unit,
+		    name, cum);
+}
+
+static int
+hist_empty(struct hist *h)
+{
+	for (size_t i = 0; i <= METRICS_BUCKETS; i++)
+		if (atomic_load_explicit(&h->buckets[i], memory_order_relaxed) != 0)
+			return 0;
+	return 1;
+}
+
+/* Series that never moved are left out, as for clamrest_http_requests_total. */
+static void
+render_http(struct out *o)
+{
+	out_printf(o, "# HELP clamrest_http_request_duration_seconds Time from a request's head to "
+	    "its answer, by route and status class (aborted: the client went away first).\n"
+	    "# TYPE clamrest_http_request_duration_seconds histogram\n");
+	for (size_t r = 0; r < METRICS_ROUTES; r++) {
+		for (size_t c = 0; c < METRICS_CLASSES; c++) {
+			char labels[96];
+
+			if (hist_empty(&http_hist[r][c]))
+				continue;
+			snprintf(labels, sizeof(labels), "route=\"%s\",status_class=\"%s\",",
+			    metrics_route_names[r], metrics_class_names[c]);
+			render_hist(o, "clamrest_http_request_duration_seconds", labels,
+			    metrics_http_buckets, METRICS_HTTP_BUCKETS, &http_hist[r][c], 1e6);
+		}
+	}
+	out_printf(o, "# HELP clamrest_http_request_body_bytes Body bytes received per POST request, "
+	    "answered or not.\n# TYPE clamrest_http_request_body_bytes histogram\n");
+	render_hist(o, "clamrest_http_request_body_bytes", "", metrics_body_buckets,
+	    METRICS_BODY_BUCKETS, &body_hist, 1);
+}
+
+/* A label value with \, " and newline escaped, as the text format wants. */
+static void
+label_value(char *out, size_t len, const char *s)
+{
+	size_t j = 0;
+
+	for (; *s != '\0' && j + 3 < len; s++) {
+		if (*s == '\\' || *s == '"' || *s == '\n') {
+			out[j++] = '\\';
+			out[j++] = *s == '\n' ? 'n' : *s;
+		} else {
+			out[j++] = *s;
+		}
+	}
+	out[j] = '\0';
+}
+
+static void
+render_build(struct out *o, const struct metrics_gauges *g)
+{
+	char version[64], libclamav[64];
+
+	if (g->version == NULL || g->libclamav == NULL)
+		return;
+	label_value(version, sizeof(version), g->version);
+	label_value(libclamav, sizeof(libclamav), g->libclamav);
+	out_printf(o, "# HELP clamrest_build_info Always 1; the labels name clamrest's version and "
+	    "the libclamav it runs with.\n# TYPE clamrest_build_info gauge\n"
+	    "clamrest_build_info{version=\"%s\",libclamav=\"%s\"} 1\n", version, libclamav);
+}
+
+/* The boot time, Unix seconds: btime of /proc/stat. 0 when unknown. */
+static double
+boot_time(void)
+{
+	char line[256];
+	double bt = 0;
+	FILE *f = fopen("/proc/stat", "r");
+
+	if (f == NULL)
+		return 0;
+	while (fgets(line, sizeof(line), f) != NULL)
+		if (strncmp(line, "btime ", 6) == 0) {
+			bt = strtod(line + 6, NULL);
+			break;
+		}
+	fclose(f);
+	return bt;
+}
+
+/* The open descriptors: the entries of /proc/self/fd, less ., .. and the one reading it. */
+static long
+open_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *e;
+	long n = 0;
+
+	if (d == NULL)
+		return -1;
+	while ((e = readdir(d)) != NULL)
+		if (e->d_name[0] != '.')
+			n++;
+	closedir(d);
+	return n - 1;
+}
+
+/* The process_* metrics every Prometheus client library exports, read from /proc/self/stat the way
+ * they read it (fields after the command name: utime 14, stime 15, starttime 22, vsize 23, rss 24).
+ * Left out when /proc cannot be read. */
+static void
+render_process(struct out *o)
+{
+	char stat[1024], *p;
+	unsigned long long utime, stime, start, vsize;
+	long long rss, ticks = sysconf(_SC_CLK_TCK), page = sysconf(_SC_PAGESIZE);
+	struct rlimit rl;
+	size_t n;
+	FILE *f = fopen("/proc/self/stat", "r");
+
+	if (f == NULL)
+		return;
+	n = fread(stat, 1, sizeof(stat) - 1, f);
+	fclose(f);
+	stat[n] = '\0';
+	if ((p = strrchr(stat, ')')) == NULL || ticks <= 0 ||
+	    sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu %*d %*d %*d %*d %*d "
+	    "%*d %llu %llu %lld", &utime, &stime, &start, &vsize, &rss) != 5)
+		return;
+	out_printf(o, "# HELP process_cpu_seconds_total Total user and system CPU time spent in "
+	    "seconds.\n# TYPE process_cpu_seconds_total counter\nprocess_cpu_seconds_total %.2f\n"
+	    "# HELP process_start_time_seconds Start time of the process since unix epoch in seconds.\n"
+	    "# TYPE process_start_time_seconds gauge\nprocess_start_time_seconds %.2f\n"
+	    "# HELP process_virtual_memory_bytes Virtual memory size in bytes.\n"
+	    "# TYPE process_virtual_memory_bytes gauge\nprocess_virtual_memory_bytes %llu\n"
+	    "# HELP process_resident_memory_bytes Resident memory size in bytes.\n"
+	    "# TYPE process_resident_memory_bytes gauge\nprocess_resident_memory_bytes %lld\n",
+	    (double)(utime + stime) / (double)ticks, boot_time() + (double)start / (double)ticks,
+	    vsize, rss * page);
+	out_printf(o, "# HELP process_open_fds Number of open file descriptors.\n"
+	    "# TYPE process_open_fds gauge\nprocess_open_fds %ld\n", open_fds());
+	/* The soft limit, as the clients read it from /proc/self/limits. */
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0)
+		out_printf(o, "# HELP process_max_fds Maximum number of open file descriptors.\n"
+		    "# TYPE process_max_fds gauge\nprocess_max_fds %.0f\n",
+		    rl.rlim_cur == RLIM_INFINITY ? -1.0 : (double)rl.rlim_cur);
+}
+
+/* The database's age and the state of its folder. */
+static void
+render_database(struct out *o, const struct metrics_gauges *g)
+{
+	out_printf(o, "# HELP clamrest_database_age_seconds Seconds since the build time of the "
+	    "signatures in use.\n# TYPE clamrest_database_age_seconds gauge\n");
+	if (g->db_version >= 0 && g->db_time > 0)
+		out_printf(o, "clamrest_database_age_seconds %lld\n",
+		    (long long)(time(NULL) - g->db_time));
+	out_printf(o, "# HELP clamrest_database_folder_ok 1 while CLAMAV_DB_DIR can be read and holds "
+	    "files, 0 when the last look (every DB_CHECK_INTERVAL) found it empty or unreadable.\n"
+	    "# TYPE clamrest_database_folder_ok gauge\n");
+	if (g->db_folder_ok >= 0)
+		out_printf(o, "clamrest_database_folder_ok %d\n", g->db_folder_ok);
+	out_printf(o, "# HELP clamrest_database_folder_unusable_total Times CLAMAV_DB_DIR was found "
+	    "empty or unreadable after it was usable.\n"
+	    "# TYPE clamrest_database_folder_unusable_total counter\n"
+	    "clamrest_database_folder_unusable_total %lu\n", g->db_folder_unusable);
+}
+
 size_t
 metrics_render(char *buf, size_t len, const struct metrics_gauges *g)
 {
 	struct out o = { buf, len, 0, 0 };
 
+	render_build(&o, g);
 	render_requests(&o);
+	render_http(&o);
 	render_scans(&o);
 	render_connections(&o, g);
 	out_printf(&o, "# HELP clamrest_scans_queued Finished uploads waiting for a scan thread.\n"
@@ -250,5 +513,7 @@ metrics_render(char *buf, size_t len, const struct metrics_gauges *g)
 	out_printf(&o, "# HELP clamrest_uptime_seconds Seconds since the service started.\n"
 	    "# TYPE clamrest_uptime_seconds gauge\nclamrest_uptime_seconds %.3f\n",
 	    util_now() - started);
+	render_database(&o, g);
+	render_process(&o);
 	return o.full ? 0 : o.pos;
 }

@@ -38,8 +38,17 @@ enum metrics_cut {
 	METRICS_CUTS
 };
 
+/* The status of a request whose client went away before its answer was queued: counted under
+ * code="aborted" and status_class="aborted". */
+#define METRICS_ABORTED 0
+
+/* Bytes the exposition may take at most: every route x status code x status class with counters
+ * at their widest fits (tests/unit/test_metrics.c checks it). */
+#define METRICS_TEXT_MAX (256 * 1024)
+
 /* What only the caller knows at render time. */
 struct metrics_gauges {
+	const char *version, *libclamav;	/* clamrest_build_info; NULL: not rendered */
 	unsigned connections;		/* open connections */
 	unsigned scans_queued, scans_running;
 	double scan_rate;		/* scans a second the pool measures; 0: none yet */
@@ -49,10 +58,16 @@ struct metrics_gauges {
 	unsigned signatures;
 	unsigned long reloads, reload_failures;
 	unsigned long cache_hits;	/* scans answered from the clean cache */
+	int db_folder_ok;		/* CLAMAV_DB_DIR readable with files in it: 1, 0; -1 unknown */
+	unsigned long db_folder_unusable;	/* times it was found empty or unreadable */
 };
 
-void metrics_start(void);	/* marks the start time for the uptime */
-void metrics_request(enum metrics_route route, unsigned status);
+/* Marks the start time for the uptime; the scan-duration buckets reach max_scan_time seconds. */
+void metrics_start(double max_scan_time);
+/* One answered request (status METRICS_ABORTED: its client went away first), seconds from its
+ * head to its answer. Exactly once per request. */
+void metrics_request(enum metrics_route route, unsigned status, double seconds);
+void metrics_request_body(uint64_t bytes);	/* the body bytes one POST request received */
 void metrics_scan(enum metrics_verdict verdict, double seconds, uint64_t bytes);
 void metrics_shed(void);
 void metrics_store_failure(void);	/* an upload could not be written to TMPDIR */

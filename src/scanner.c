@@ -55,6 +55,8 @@ struct scanner {
 	struct cl_stat dbstat;
 	unsigned long generation;
 	atomic_ulong reloads, reload_failures;
+	atomic_int folder_ok;		/* the last look found db_dir readable and not empty */
+	atomic_ulong folder_unusable;	/* times it turned empty or unreadable */
 
 	pthread_mutex_t cache_lock;	/* guards cache */
 	struct cache_entry *cache;	/* cache_entries slots, NULL when off */
@@ -345,6 +347,36 @@ scanner_await(struct scanner *s, int force)
 		scanner_reload(s, 1);
 }
 
+/* Whether the folder can be read and holds a file; a warning when that stops being so and a line
+ * when it is so again. A reload from such a folder fails and keeps the old engine, which ages. */
+static void
+scanner_check_folder(struct scanner *s)
+{
+	char why[256] = "";
+	struct dirent *e;
+	DIR *d;
+	int ok = 0;
+
+	if ((d = opendir(s->db_dir)) == NULL) {
+		snprintf(why, sizeof(why), "cannot be read: %s", strerror(errno));
+	} else {
+		while (!ok && (e = readdir(d)) != NULL)
+			ok = e->d_name[0] != '.';
+		closedir(d);
+		if (!ok)
+			snprintf(why, sizeof(why), "is empty");
+	}
+	if (atomic_exchange(&s->folder_ok, ok) == ok)
+		return;
+	if (ok) {
+		log_info("CLAMAV_DB_DIR %s can be read again", s->db_dir);
+		return;
+	}
+	atomic_fetch_add(&s->folder_unusable, 1);
+	log_warnx("CLAMAV_DB_DIR %s %s: still serving the database loaded before, which ages",
+	    s->db_dir, why);
+}
+
 /* Frees released engines, and looks at the folder every check_interval seconds or when poked
  * (every SCANNER_WAIT_INTERVAL while DB_WAIT waits for a first database). */
 static void *
@@ -364,10 +396,12 @@ scanner_watch(void *arg)
 		if (due || waiting) {
 			s->poked = 0;
 			pthread_mutex_unlock(&s->lock);
-			if (waiting)
+			if (waiting) {
 				scanner_await(s, due);
-			else
+			} else {
+				scanner_check_folder(s);
 				scanner_reload(s, 0);
+			}
 			pthread_mutex_lock(&s->lock);
 			if (due) {
 				next = util_now() + s->o.check_interval;
@@ -451,6 +485,7 @@ scanner_new(const struct scanner_opts *o, char *err, size_t errlen)
 		goto fail_alloc;
 	}
 	s->o = *o;
+	atomic_init(&s->folder_ok, 1);	/* a database loads from it, or scanner_ready waits */
 	s->o.db_dir = s->db_dir;
 	s->o.tmpdir = s->tmpdir;
 	pthread_mutex_init(&s->lock, NULL);
@@ -587,6 +622,8 @@ scanner_stats(struct scanner *s, struct scanner_stats *st)
 	st->reloads = atomic_load(&s->reloads);
 	st->reload_failures = atomic_load(&s->reload_failures);
 	st->cache_hits = atomic_load(&s->cache_hits);
+	st->db_folder_ok = atomic_load(&s->folder_ok);
+	st->db_folder_unusable = atomic_load(&s->folder_unusable);
 	engine_release(s, e);
 }
 

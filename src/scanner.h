@@ -65,6 +65,8 @@ struct scanner_stats {
 	unsigned signatures;
 	unsigned long reloads, reload_failures;
 	unsigned long cache_hits;
+	int db_folder_ok;		/* 1: the watcher's last look found CLAMAV_DB_DIR readable, with files */
+	unsigned long db_folder_unusable;	/* times it found it empty or unreadable since */
 };
 
 struct scanner;

@@ -217,7 +217,7 @@ static enum MHD_Result
 reply(struct MHD_Connection *conn, enum metrics_route metric, unsigned status,
     struct MHD_Response *r)
 {
-	metrics_request(metric, status);
+	metrics_request(metric, status, guard_request_age(conn_guard(conn)));
 	return MHD_queue_response(conn, status, r);
 }
 
@@ -318,13 +318,14 @@ server_ready(struct server *srv)
 	return atomic_load(&srv->scanner) != NULL;
 }
 
-#define SERVER_METRICS_MAX (64 * 1024)	/* bytes of the /metrics exposition */
+#define SERVER_METRICS_MAX METRICS_TEXT_MAX	/* bytes of the /metrics exposition */
 
 static enum MHD_Result
 answer_metrics(struct server *srv, struct MHD_Connection *conn)
 {
 	struct scanner *sc = atomic_load(&srv->scanner);
-	struct metrics_gauges g = { .db_version = -1 };
+	struct metrics_gauges g = { .db_version = -1, .db_folder_ok = -1, .version = CONFIG_VERSION,
+	    .libclamav = scanner_engine_version() };
 	struct scanner_stats st;
 	char *buf;
 	size_t len;
@@ -343,6 +344,8 @@ answer_metrics(struct server *srv, struct MHD_Connection *conn)
 		g.reloads = st.reloads;
 		g.reload_failures = st.reload_failures;
 		g.cache_hits = st.cache_hits;
+		g.db_folder_ok = st.db_folder_ok;
+		g.db_folder_unusable = st.db_folder_unusable;
 	}
 	if ((buf = malloc(SERVER_METRICS_MAX)) == NULL)
 		return MHD_NO;
@@ -1022,7 +1025,7 @@ bad_length_answer(struct server *srv, unsigned status)
 	    (ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD)) == NULL)
 		return;
 	fd = ci->connect_fd;
-	metrics_request(METRICS_ROUTE_OTHER, status);
+	metrics_request(METRICS_ROUTE_OTHER, status, guard_request_age(conn_guard(conn)));
 	log_info("answered %u: a Content-Length that is not a number, or too large a one", status);
 	if (srv->tls_cert == NULL) {
 		now = time(NULL);
@@ -1188,7 +1191,8 @@ server_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	if (r == NULL || *con_cls == &server_get_marker)
 		return;
 	if (!r->answered)	/* the client went away first */
-		metrics_request(route_metric(r->route), 0);
+		metrics_request(route_metric(r->route), METRICS_ABORTED, util_now() - r->t0);
+	metrics_request_body(r->seen);
 	log_request(r, toe);
 	request_free(r);
 	*con_cls = NULL;

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "metrics.h"
@@ -23,11 +24,12 @@
 
 static const char *const bucket_les[] = {
 	"0.0001", "0.00025", "0.0005", "0.001", "0.0025", "0.005", "0.01", "0.025", "0.05", "0.1",
-	"0.25", "0.5", "1", "2.5", "5", "10", "+Inf",
+	"0.25", "0.5", "1", "2.5", "5", "10", "25", "50", "100", "120", "+Inf",
 };
+#define MAX_SCAN_TIME	120	/* seconds: MAX_SCAN_TIME's default */
 #define NBUCKETS (sizeof(bucket_les) / sizeof(bucket_les[0]))
 
-static const struct metrics_gauges no_gauges = { .db_version = -1 };
+static const struct metrics_gauges no_gauges = { .db_version = -1, .db_folder_ok = -1 };
 
 static int
 setup(void **state)
@@ -108,14 +110,14 @@ test_series_after_calls(void **state)
 	char *before, *after;
 
 	(void)state;
-	metrics_start();
+	metrics_start(MAX_SCAN_TIME);
 	before = render(&g);
-	metrics_request(METRICS_ROUTE_SCAN, 200);
-	metrics_request(METRICS_ROUTE_SCAN, 200);
-	metrics_request(METRICS_ROUTE_CHECK, 401);
-	metrics_request(METRICS_ROUTE_SCAN_LEGACY, 503);
-	metrics_request(METRICS_ROUTE_OTHER, 418);		/* a status not in the list */
-	metrics_request(METRICS_ROUTE_METRICS, 0);
+	metrics_request(METRICS_ROUTE_SCAN, 200, 0.01);
+	metrics_request(METRICS_ROUTE_SCAN, 200, 0.01);
+	metrics_request(METRICS_ROUTE_CHECK, 401, 0.01);
+	metrics_request(METRICS_ROUTE_SCAN_LEGACY, 503, 0.01);
+	metrics_request(METRICS_ROUTE_OTHER, 418, 0.01);		/* a status not in the list */
+	metrics_request(METRICS_ROUTE_METRICS, METRICS_ABORTED, 0.01);
 	metrics_scan(METRICS_CLEAN, 0.0003, 100);
 	metrics_scan(METRICS_MALWARE, 0.002, 68);
 	metrics_scan(METRICS_LIMITS_EXCEEDED, 3.0, 1000);
@@ -126,14 +128,15 @@ test_series_after_calls(void **state)
 	metrics_auth_failure();
 	metrics_auth_failure();
 	metrics_auth_throttled();
-	metrics_request(METRICS_ROUTE_SCAN_CHUNKED, 429);
+	metrics_request(METRICS_ROUTE_SCAN_CHUNKED, 429, 0.01);
 	after = render(&g);
 
 	assert_delta(before, after, "clamrest_http_requests_total{route=\"/v2/scan\",code=\"200\"}", 2);
 	assert_delta(before, after, "clamrest_http_requests_total{route=\"/check\",code=\"401\"}", 1);
 	assert_delta(before, after, "clamrest_http_requests_total{route=\"/scan\",code=\"503\"}", 1);
 	assert_delta(before, after, "clamrest_http_requests_total{route=\"other\",code=\"other\"}", 1);
-	assert_delta(before, after, "clamrest_http_requests_total{route=\"/metrics\",code=\"other\"}", 1);
+	assert_delta(before, after, "clamrest_http_requests_total{route=\"/metrics\",code=\"aborted\"}", 1);
+	assert_delta(before, after, "clamrest_http_requests_total{route=\"/metrics\",code=\"other\"}", 0);
 	assert_delta(before, after, "clamrest_scans_total{verdict=\"clean\"}", 1);
 	assert_delta(before, after, "clamrest_scans_total{verdict=\"malware\"}", 1);
 	assert_delta(before, after, "clamrest_scans_total{verdict=\"limits_exceeded\"}", 1);
@@ -207,9 +210,13 @@ test_help_and_type_lines(void **state)
 static void
 test_histogram_buckets(void **state)
 {
-	static const double durations[] = { 0.00005, 0.0003, 0.001, 0.0011, 0.7, 2.5, 11.0 };
+	static const double durations[] = {
+		0.00005, 0.0003, 0.001, 0.0011, 0.7, 2.5, 11.0, MAX_SCAN_TIME, MAX_SCAN_TIME + 1,
+	};
 	/* How many of the durations above each bucket holds, cumulatively. */
-	static const int want[NBUCKETS] = { 1, 1, 2, 3, 4, 4, 4, 4, 4, 4, 4, 4, 5, 6, 6, 6, 7 };
+	static const int want[NBUCKETS] = {
+		1, 1, 2, 3, 4, 4, 4, 4, 4, 4, 4, 4, 5, 6, 6, 6, 7, 7, 7, 8, 9,
+	};
 	char *before = render(&no_gauges), *after;
 	double prev = -1;
 
@@ -325,7 +332,7 @@ test_exposition_is_valid(void **state)
 	const char *p;
 
 	(void)state;
-	metrics_request(METRICS_ROUTE_SCAN_CHUNKED, 413);
+	metrics_request(METRICS_ROUTE_SCAN_CHUNKED, 413, 0.01);
 	metrics_scan(METRICS_MALWARE, 0.01, 10);
 	text = render(&(struct metrics_gauges){ .db_version = 27001, .db_time = 1 });
 	assert_true(strlen(text) > 0);
@@ -374,7 +381,7 @@ test_buffer_too_small(void **state)
 
 	(void)state;
 	assert_non_null(buf);
-	metrics_start();			/* uptime stays well below 10 s: a stable length */
+	metrics_start(MAX_SCAN_TIME);			/* uptime stays well below 10 s: a stable length */
 	free(full);
 	full = render(&no_gauges);
 	n = strlen(full);
@@ -403,7 +410,7 @@ hammer(void *arg)
 {
 	(void)arg;
 	for (int i = 0; i < THREAD_CALLS; i++) {
-		metrics_request(METRICS_ROUTE_VERSION, 200);
+		metrics_request(METRICS_ROUTE_VERSION, 200, 0.01);
 		metrics_scan(METRICS_CLEAN, 0.5, 2);
 	}
 	return NULL;
@@ -433,6 +440,322 @@ test_concurrent_updates(void **state)
 	free(after);
 }
 
+/* The value of the last finite scan-duration bucket's le. */
+static double
+last_scan_bucket(const char *text)
+{
+	const char *key = "clamrest_scan_duration_seconds_bucket{le=\"", *p = text, *last = NULL;
+
+	while ((p = strstr(p, key)) != NULL) {
+		p += strlen(key);
+		if (*p != '+')
+			last = p;
+	}
+	assert_non_null(last);
+	return strtod(last, NULL);
+}
+
+/* The buckets reach MAX_SCAN_TIME, whatever it is; the fixed ones stay as they were. */
+static void
+test_scan_buckets_reach_max_scan_time(void **state)
+{
+	static const double maxes[] = { 1, 10, 60, 120, 3600, 86400 };
+	static const double want[] = { 10, 10, 60, 120, 3600, 86400 };
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(maxes) / sizeof(maxes[0]); i++) {
+		char *text;
+
+		metrics_start(maxes[i]);
+		text = render(&no_gauges);
+		if (last_scan_bucket(text) != want[i])
+			fail_msg("MAX_SCAN_TIME %g s: last bucket %g, want %g", maxes[i],
+			    last_scan_bucket(text), want[i]);
+		assert_non_null(strstr(text, "clamrest_scan_duration_seconds_bucket{le=\"0.0001\"}"));
+		assert_non_null(strstr(text, "clamrest_scan_duration_seconds_bucket{le=\"10\"}"));
+		free(text);
+	}
+	metrics_start(MAX_SCAN_TIME);
+}
+
+/* Every request lands in one duration series by route and status class; aborted ones apart. */
+static void
+test_request_duration_and_body(void **state)
+{
+	char *before = render(&no_gauges), *after;
+
+	(void)state;
+	metrics_request(METRICS_ROUTE_SCAN, 200, 0.3);
+	metrics_request(METRICS_ROUTE_SCAN, 413, 0.002);
+	metrics_request(METRICS_ROUTE_SCAN, 503, 40);
+	metrics_request(METRICS_ROUTE_SCAN, METRICS_ABORTED, 7);
+	metrics_request(METRICS_ROUTE_CHECK, 308, 0.0001);
+	metrics_request_body(100);
+	metrics_request_body(5u << 20);
+	metrics_request_body(3ULL << 30);
+	after = render(&no_gauges);
+#define DUR "clamrest_http_request_duration_seconds"
+	assert_delta(before, after, DUR "_bucket{route=\"/v2/scan\",status_class=\"2xx\",le=\"0.25\"}", 0);
+	assert_delta(before, after, DUR "_bucket{route=\"/v2/scan\",status_class=\"2xx\",le=\"0.5\"}", 1);
+	assert_delta(before, after, DUR "_count{route=\"/v2/scan\",status_class=\"2xx\"}", 1);
+	assert_delta(before, after, DUR "_count{route=\"/v2/scan\",status_class=\"4xx\"}", 1);
+	assert_delta(before, after, DUR "_bucket{route=\"/v2/scan\",status_class=\"5xx\",le=\"30\"}", 0);
+	assert_delta(before, after, DUR "_bucket{route=\"/v2/scan\",status_class=\"5xx\",le=\"60\"}", 1);
+	assert_delta(before, after, DUR "_count{route=\"/v2/scan\",status_class=\"aborted\"}", 1);
+	assert_delta(before, after, DUR "_sum{route=\"/v2/scan\",status_class=\"aborted\"}", 7);
+	assert_delta(before, after, DUR "_bucket{route=\"/check\",status_class=\"3xx\",le=\"0.001\"}", 1);
+	assert_delta(before, after,
+	    "clamrest_http_requests_total{route=\"/v2/scan\",code=\"aborted\"}", 1);
+#undef DUR
+	assert_delta(before, after, "clamrest_http_request_body_bytes_bucket{le=\"1024\"}", 1);
+	assert_delta(before, after, "clamrest_http_request_body_bytes_bucket{le=\"4194304\"}", 1);
+	assert_delta(before, after, "clamrest_http_request_body_bytes_bucket{le=\"16777216\"}", 2);
+	assert_delta(before, after, "clamrest_http_request_body_bytes_bucket{le=\"1073741824\"}", 2);
+	assert_delta(before, after, "clamrest_http_request_body_bytes_bucket{le=\"+Inf\"}", 3);
+	assert_delta(before, after, "clamrest_http_request_body_bytes_count", 3);
+	assert_delta(before, after, "clamrest_http_request_body_bytes_sum",
+	    100.0 + (5 << 20) + (3.0 * (1 << 30)));
+	free(before);
+	free(after);
+}
+
+static void
+test_build_info_and_database(void **state)
+{
+	struct metrics_gauges g = {
+		.version = "1.0.0", .libclamav = "1.4.\"6\"", .db_version = 27001,
+		.db_time = time(NULL) - 3600, .db_folder_ok = 0, .db_folder_unusable = 2,
+	};
+	char *text = render(&g);
+	double age = value(text, "clamrest_database_age_seconds");
+
+	(void)state;
+	assert_true(value(text,
+	    "clamrest_build_info{version=\"1.0.0\",libclamav=\"1.4.\\\"6\\\"\"}") == 1);
+	if (age < 3600 || age > 3660)
+		fail_msg("database age %g, want 3600", age);
+	assert_true(value(text, "clamrest_database_folder_ok") == 0);
+	assert_true(value(text, "clamrest_database_folder_unusable_total") == 2);
+	free(text);
+	text = render(&no_gauges);	/* no engine: no age, no folder state, no build info */
+	assert_true(value(text, "clamrest_database_age_seconds") == -1);
+	assert_true(value(text, "clamrest_database_folder_ok") == -1);
+	assert_null(strstr(text, "clamrest_build_info{"));
+	free(text);
+}
+
+/* The process_* metrics match what the kernel says of this process. */
+static void
+test_process_metrics(void **state)
+{
+	struct metrics_gauges g = { .db_version = -1, .db_folder_ok = -1 };
+	char *text = render(&g), *text2;
+	double fds, start = value(text, "process_start_time_seconds");
+	FILE *f;
+
+	(void)state;
+	if (fabs(start - (double)time(NULL)) > 60)
+		fail_msg("process_start_time_seconds %f, now %lld", start, (long long)time(NULL));
+	assert_true(value(text, "process_cpu_seconds_total") >= 0);
+	assert_true(value(text, "process_resident_memory_bytes") > 1 << 20);
+	assert_true(value(text, "process_virtual_memory_bytes") >=
+	    value(text, "process_resident_memory_bytes"));
+	fds = value(text, "process_open_fds");
+	assert_true(fds >= 3);
+	assert_true(value(text, "process_max_fds") >= fds);
+	f = fopen("/dev/null", "r");
+	assert_non_null(f);
+	text2 = render(&g);
+	if (value(text2, "process_open_fds") != fds + 1)
+		fail_msg("process_open_fds %g after opening one, was %g", value(text2, "process_open_fds"),
+		    fds);
+	fclose(f);
+	free(text);
+	free(text2);
+}
+
+/* The unit suffixes Prometheus wants (base units) and the ones it does not. */
+static const char *const base_units[] = { "seconds", "bytes", NULL };
+static const char *const other_units[] = {
+	"milliseconds", "ms", "microseconds", "us", "nanoseconds", "ns", "minutes", "hours", "days",
+	"kb", "mb", "gb", "kib", "mib", "gib", "kilobytes", "megabytes", "percent", "bits", NULL,
+};
+
+/* Checks one family name against Prometheus's naming conventions; NULL, or why it breaks them. */
+static const char *
+name_problem(const char *name, const char *type)
+{
+	size_t len = strlen(name);
+	const char *unit_end = name + len;
+
+	if (strncmp(name, "clamrest_", 9) != 0 && strncmp(name, "process_", 8) != 0)
+		return "neither clamrest_ nor process_ prefix";
+	for (const char *p = name; *p != '\0'; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '_') ||
+		    (*p == '_' && p[1] == '_'))
+			return "not snake_case";
+	if (name[len - 1] == '_')
+		return "not snake_case";
+	if (strcmp(type, "counter") == 0) {
+		if (len < 6 || strcmp(name + len - 6, "_total") != 0)
+			return "a counter not ending in _total";
+		unit_end -= 6;
+	} else if (len >= 6 && strcmp(name + len - 6, "_total") == 0) {
+		return "_total on a non-counter";
+	}
+	if (strcmp(type, "histogram") == 0)
+		for (const char *const *x = (const char *const[]){ "_bucket", "_sum", "_count", NULL };
+		    *x != NULL; x++)
+			if (len > strlen(*x) && strcmp(name + len - strlen(*x), *x) == 0)
+				return "a histogram named like one of its series";
+	/* Every word: no non-base unit anywhere; a base unit only as the last word. */
+	for (const char *w = name; w < unit_end;) {
+		const char *e = memchr(w, '_', (size_t)(unit_end - w));
+		size_t wl = e != NULL ? (size_t)(e - w) : (size_t)(unit_end - w);
+
+		for (const char *const *u = other_units; *u != NULL; u++)
+			if (wl == strlen(*u) && strncmp(w, *u, wl) == 0)
+				return "a unit that is not a base unit";
+		for (const char *const *u = base_units; *u != NULL; u++)
+			if (wl == strlen(*u) && strncmp(w, *u, wl) == 0 && w + wl != unit_end)
+				return "a unit that is not the suffix";
+		w += wl + 1;
+	}
+	return NULL;
+}
+
+/* Every family of the text: named by the conventions, one HELP and one TYPE each. NULL, or why. */
+static const char *
+exposition_problem(const char *text, char *name, size_t namelen)
+{
+	char seen[256][128];
+	size_t nseen = 0, helps = 0;
+
+	for (const char *p = text; *p != '\0'; p = strchr(p, '\n') + 1) {
+		const char *nl = strchr(p, '\n'), *sp;
+		int help = strncmp(p, "# HELP ", 7) == 0;
+
+		if (nl == NULL)
+			return "no final newline";
+		if (!help && strncmp(p, "# TYPE ", 7) != 0)
+			continue;
+		sp = memchr(p + 7, ' ', (size_t)(nl - p - 7));
+		if (sp == NULL)
+			return "a HELP or TYPE line without text";
+		snprintf(name, namelen, "%.*s", (int)(sp - p - 7), p + 7);
+		if (help) {
+			for (size_t i = 0; i < nseen; i++)
+				if (strcmp(seen[i], name) == 0)
+					return "a second HELP or TYPE";
+			helps++;
+			continue;
+		}
+		for (size_t i = 0; i < nseen; i++)
+			if (strcmp(seen[i], name) == 0)
+				return "a second TYPE";
+		if (helps != nseen + 1)
+			return "a TYPE without its HELP line before it";
+		if (nseen == sizeof(seen) / sizeof(seen[0]))
+			return "too many families for this test";
+		snprintf(seen[nseen++], sizeof(seen[0]), "%s", name);
+		{
+			char type[16];
+			const char *why;
+
+			snprintf(type, sizeof(type), "%.*s", (int)(nl - sp - 1), sp + 1);
+			if ((why = name_problem(name, type)) != NULL)
+				return why;
+		}
+	}
+	return helps == nseen ? NULL : "a HELP without its TYPE";
+}
+
+/* The checker catches each kind of bad name, and /metrics has none. */
+static void
+test_metric_names_follow_conventions(void **state)
+{
+	static const struct { const char *name, *type; } bad[] = {
+		{ "clamrest_scans", "counter" },			/* no _total */
+		{ "clamrest_queue_total", "gauge" },		/* _total on a gauge */
+		{ "clamrest_scanDuration_seconds", "histogram" },	/* camelCase */
+		{ "clamrest_scan__seconds", "histogram" },		/* double underscore */
+		{ "clamrest_scan_duration_milliseconds", "histogram" },	/* not a base unit */
+		{ "clamrest_body_kb", "gauge" },			/* not a base unit */
+		{ "clamrest_seconds_uptime", "gauge" },		/* unit not a suffix */
+		{ "clamrest_bytes_scanned_total", "counter" },	/* unit not a suffix */
+		{ "scans_total", "counter" },			/* no prefix */
+		{ "http_requests_total", "counter" },		/* no prefix */
+		{ "clamrest_duration_seconds_bucket", "histogram" },
+	};
+	static const char *const good[][2] = {
+		{ "clamrest_scanned_bytes_total", "counter" }, { "process_cpu_seconds_total", "counter" },
+		{ "clamrest_uptime_seconds", "gauge" }, { "clamrest_build_info", "gauge" },
+	};
+	char name[128];
+	const char *why;
+	char *text;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		if (name_problem(bad[i].name, bad[i].type) == NULL)
+			fail_msg("the checker let %s (%s) through", bad[i].name, bad[i].type);
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+		if ((why = name_problem(good[i][0], good[i][1])) != NULL)
+			fail_msg("the checker refused %s: %s", good[i][0], why);
+	assert_non_null(exposition_problem("# HELP a_total x\n# TYPE a_total counter\n"
+	    "# HELP a_total y\n", name, sizeof(name)));
+	assert_non_null(exposition_problem("# HELP clamrest_a_total x\n# TYPE clamrest_a_total counter\n"
+	    "# HELP clamrest_a_total x\n# TYPE clamrest_a_total counter\n", name, sizeof(name)));
+	assert_null(exposition_problem("# HELP clamrest_a_total x\n# TYPE clamrest_a_total counter\n",
+	    name, sizeof(name)));
+
+	metrics_request(METRICS_ROUTE_SCAN, 200, 0.1);
+	metrics_request_body(10);
+	text = render(&(struct metrics_gauges){ .version = "1", .libclamav = "1", .db_version = 1,
+	    .db_time = 1, .db_folder_ok = 1 });
+	if ((why = exposition_problem(text, name, sizeof(name))) != NULL)
+		fail_msg("%s: %s", name, why);
+	free(text);
+}
+
+/* With every route x status code x status class moved and every counter at its widest, the
+ * exposition still fits METRICS_TEXT_MAX (what /metrics renders into). */
+static void
+test_worst_case_fits(void **state)
+{
+	static const unsigned statuses[] = {
+		200, 308, 400, 401, 404, 405, 413, 429, 500, 503, 418, 101, METRICS_ABORTED,
+	};
+	struct metrics_gauges g = {
+		.version = "1.0.0-with-a-long-suffix", .libclamav = "1.4.6-with-a-long-suffix",
+		.connections = ~0u, .scans_queued = ~0u, .scans_running = ~0u, .scan_rate = 1e15,
+		.body_memory = ~0ull, .body_disk = ~0ull, .db_version = 2147483647, .db_time = 1,
+		.signatures = ~0u, .reloads = ~0ul, .reload_failures = ~0ul, .cache_hits = ~0ul,
+		.db_folder_ok = 1, .db_folder_unusable = ~0ul,
+	};
+	char *buf = malloc(METRICS_TEXT_MAX);
+	size_t n, samples = 0;
+
+	(void)state;
+	assert_non_null(buf);
+	metrics_start(86400);		/* the most scan buckets */
+	for (size_t r = 0; r < METRICS_ROUTES; r++)
+		for (size_t c = 0; c < sizeof(statuses) / sizeof(statuses[0]); c++)
+			metrics_request((enum metrics_route)r, statuses[c], 0.1);
+	n = metrics_render(buf, METRICS_TEXT_MAX, &g);
+	assert_true(n > 0);
+	for (const char *p = buf; *p != '\0'; p = strchr(p, '\n') + 1)
+		samples += p[0] != '#';
+	/* A counter's value takes at most 20 digits; these take at least 1. */
+	print_message("metrics: %zu bytes, %zu samples, at worst %zu of %d bytes\n", n, samples,
+	    n + samples * 19, METRICS_TEXT_MAX);
+	if (n + samples * 19 > METRICS_TEXT_MAX)
+		fail_msg("at worst %zu bytes, more than METRICS_TEXT_MAX %d", n + samples * 19,
+		    METRICS_TEXT_MAX);
+	metrics_start(MAX_SCAN_TIME);
+	free(buf);
+}
+
 int
 main(void)
 {
@@ -443,6 +766,12 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_exposition_is_valid, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_buffer_too_small, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_concurrent_updates, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_scan_buckets_reach_max_scan_time, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_request_duration_and_body, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_build_info_and_database, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_process_metrics, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_metric_names_follow_conventions, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_worst_case_fits, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

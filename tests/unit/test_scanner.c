@@ -593,6 +593,50 @@ test_watcher_interval(void **state)
 	print_message("scanner: a 1 s watcher picked up the new database in ~%d ms\n", ms);
 }
 
+/* Waits up to WAIT_MAX_MS for the watcher to report the folder as ok (1) or not (0). */
+static int
+wait_folder(struct scanner *s, int ok, struct scanner_stats *st)
+{
+	for (int ms = 0; ms < WAIT_MAX_MS; ms += 10) {
+		scanner_stats(s, st);
+		if (st->db_folder_ok == ok)
+			return ms;
+		sleep_ms(10);
+	}
+	return -1;
+}
+
+/* The watcher notices an emptied folder once (db_folder_unusable counts turns, not looks) and its
+ * return; the engine loaded before keeps scanning. */
+static void
+test_watcher_sees_folder_emptied(void **state)
+{
+	struct fixture *f = *state;
+	struct scanner *s;
+	struct scanner_stats st;
+	struct scan_result r;
+	char path[256];
+
+	f->o.check_interval = 1;
+	s = must_new(f);
+	scanner_stats(s, &st);
+	assert_int_equal(st.db_folder_ok, 1);
+	assert_int_equal(st.db_folder_unusable, 0);
+	snprintf(path, sizeof(path), "%s/daily.cud", f->db);
+	assert_int_equal(unlink(path), 0);
+	assert_true(wait_folder(s, 0, &st) >= 0);
+	assert_int_equal(st.db_folder_unusable, 1);
+	sleep_ms(1200);		/* one more look: still one turn */
+	scanner_stats(s, &st);
+	assert_int_equal(st.db_folder_ok, 0);
+	assert_int_equal(st.db_folder_unusable, 1);
+	scanner_scan_mem(s, eicar, EICAR_LEN, &r);
+	assert_malware(&r);
+	assert_int_equal(make_db(f->db, DB_VERSION + 9), 0);
+	assert_true(wait_folder(s, 1, &st) >= 0);
+	assert_int_equal(st.db_folder_unusable, 1);
+}
+
 /* Polls scanner_ready for up to WAIT_MAX_MS; returns the milliseconds it took, -1 if never. */
 static int
 wait_ready(struct scanner *s)
@@ -1164,6 +1208,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_reload_emptied_folder, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_poke_reloads, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_watcher_interval, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_watcher_sees_folder_emptied, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tmp_folder_lifecycle, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stale_tmp_folders_wiped, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_limit_max_files, setup, teardown),
