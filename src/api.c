@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "config.h"
 #include "util.h"
@@ -17,6 +18,7 @@ static const struct api_route_def api_routes[] = {
 	{ "/check_version", API_VERSION, 0, API_ALLOW_GET },
 	{ "/check_warning", API_WARNING, 0, API_ALLOW_GET },
 	{ "/metrics", API_METRICS, 0, API_ALLOW_GET },
+	{ "/version", API_ABOUT, 0, API_ALLOW_GET },
 	{ "/v2/scan", API_SCAN, 1, API_ALLOW_POST },
 	{ "/v2/scan-chunked", API_SCAN_CHUNKED, 1, API_ALLOW_POST },
 	{ "/scan", API_SCAN_LEGACY, 1, API_ALLOW_POST },
@@ -175,6 +177,35 @@ api_json_version_error(char *out, size_t len, const char *err)
 	if (api_put(out, len, &pos, "{\"error\":") || api_put_str(out, len, &pos, err) ||
 	    api_put(out, len, &pos, ",\"service\":") ||
 	    api_put_str(out, len, &pos, CONFIG_VERSION) || api_put(out, len, &pos, "}\n"))
+		return 0;
+	return pos;
+}
+
+size_t
+api_json_about(char *out, size_t len, const struct api_about *a)
+{
+	char num[32], when[32];
+	struct tm tm;
+	size_t pos = 0;
+	int db = a->db_version >= 0;
+
+	if (api_put(out, len, &pos, "{\"clamav\":") || api_put_str(out, len, &pos, a->engine) ||
+	    api_put(out, len, &pos, ",\"clamrest\":") || api_put_str(out, len, &pos, CONFIG_VERSION) ||
+	    api_put(out, len, &pos, ",\"database_build_time\":"))
+		return 0;
+	if (db && a->db_time > 0 && gmtime_r(&a->db_time, &tm) != NULL &&
+	    strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm) > 0) {
+		if (api_put_str(out, len, &pos, when))
+			return 0;
+	} else if (api_put(out, len, &pos, "null"))
+		return 0;
+	snprintf(num, sizeof(num), "%u", a->signatures);
+	if (api_put(out, len, &pos, ",\"database_signatures\":") ||
+	    api_put(out, len, &pos, db ? num : "null"))
+		return 0;
+	snprintf(num, sizeof(num), "%ld", a->db_version);
+	if (api_put(out, len, &pos, ",\"database_version\":") ||
+	    api_put(out, len, &pos, db ? num : "null") || api_put(out, len, &pos, "}\n"))
 		return 0;
 	return pos;
 }

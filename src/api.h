@@ -7,6 +7,7 @@
 #define CLAMREST_API_H
 
 #include <stddef.h>
+#include <time.h>
 
 /* Allow, as upstream's: Werkzeug adds HEAD to GET rules and Flask OPTIONS to every rule. Upstream
  * lists them in the order of a Python set, which changes from process to process; ours is fixed. */
@@ -19,6 +20,7 @@ enum api_route {
 	API_VERSION,
 	API_WARNING,
 	API_METRICS,
+	API_ABOUT,		/* /version: what this instance runs */
 	API_SCAN,		/* /v2/scan: multipart, JSON answer */
 	API_SCAN_CHUNKED,	/* /v2/scan-chunked: the body is the file */
 	API_SCAN_LEGACY,	/* /scan: multipart, OK/NOTOK */
@@ -51,6 +53,18 @@ int api_method_allowed(const struct api_route_def *rt, const char *method);
 size_t api_json_version(char *out, size_t len, long local, long remote, int outdated);
 /* {"error":"...","service":"V"}\n */
 size_t api_json_version_error(char *out, size_t len, const char *err);
+/* What GET /version reports. */
+struct api_about {
+	const char *engine;		/* libclamav's version */
+	long db_version;		/* daily database version; -1: none loaded yet */
+	time_t db_time;			/* its build time; 0: unknown */
+	unsigned signatures;
+};
+
+/* {"clamav":"E","clamrest":"V","database_build_time":"YYYY-MM-DDTHH:MM:SSZ","database_signatures":N,
+ * "database_version":N}\n; the database fields are null while none is loaded (the time also when
+ * unknown). */
+size_t api_json_about(char *out, size_t len, const struct api_about *a);
 /* {"malware":B,"reason":"..." or null,"time":T}\n, T written as Python writes a float. */
 size_t api_json_scan(char *out, size_t len, int malware, const char *reason, double seconds);
 /* {"error":"..."}\n */

@@ -12,7 +12,7 @@
 #include "util.h"
 
 
-enum config_type { CT_STR, CT_UINT, CT_ULL };
+enum config_type { CT_STR, CT_UINT, CT_ULL, CT_SECS };	/* CT_SECS: an unsigned, 3600 or 1h */
 
 struct config_opt {
 	const char *env;
@@ -28,6 +28,7 @@ struct config_opt {
 #define GiB (1024ULL * 1024 * 1024)
 #define CONFIG_SIZE_MAX (2 * GiB - 1)	/* bytes: libclamav scans nothing larger */
 #define CONFIG_BODY_MAX (1024 * GiB)	/* bytes: the largest BODY_MEMORY or BODY_DISK */
+#define CONFIG_AGE_MAX (3650ULL * 86400)	/* seconds: the longest DB_MAX_AGE, ten years */
 #define CONFIG_DISK_SHARE 2		/* BODY_DISK defaults to 1/2 of TMPDIR's free space */
 
 static const struct config_opt config_opts[] = {
@@ -48,7 +49,8 @@ static const struct config_opt config_opts[] = {
 	{ "CLAMAV_DB_DIR", "db-dir", CT_STR, OFF(db_dir), "/var/lib/clamav", 0, 0,
 	  "signature database folder" },
 	{ "CLAMAV_TXT_URI", "txt-uri", CT_STR, OFF(txt_uri), "current.cvd.clamav.net", 0, 0,
-	  "DNS name whose TXT record gives the current database version" },
+	  "DNS name whose TXT record gives the current database version (empty: no DNS lookup; "
+	  "the loaded version counts as current and only DB_MAX_AGE can make it outdated)" },
 	{ "CLAMAV_DNS_SERVER", "dns-server", CT_STR, OFF(dns_server), NULL, 0, 0,
 	  "ip[:port] of the DNS server for that lookup (default: system resolver)" },
 	{ "LOGGING_LEVEL", "log-level", CT_STR, OFF(log_level), "INFO", 0, 0,
@@ -85,6 +87,9 @@ static const struct config_opt config_opts[] = {
 	  "free space at start)" },
 	{ "DB_CHECK_INTERVAL", "db-check-interval", CT_UINT, OFF(db_check_interval), "60", 0, 86400,
 	  "seconds between checks of CLAMAV_DB_DIR for new signatures (0: only on SIGUSR2)" },
+	{ "DB_MAX_AGE", "db-max-age", CT_SECS, OFF(db_max_age), "0", 0, CONFIG_AGE_MAX,
+	  "the database is also outdated (/check_version, /check_warning) once this long past its "
+	  "build time: seconds, or a number with s, m, h or d (3d, 12h); 0: no age limit" },
 	{ "DB_WAIT", "db-wait", CT_UINT, OFF(db_wait), "0", 0, 1,
 	  "1: start without a database in CLAMAV_DB_DIR (/check answers 503) and load the first one "
 	  "to appear; 0: exit 2 without one" },
@@ -102,6 +107,9 @@ static const struct config_opt config_opts[] = {
 	  "bytes one scan may unpack per byte uploaded (at least 64 MiB; 0: only MAX_SCAN_SIZE)" },
 	{ "SCAN_CACHE", "scan-cache", CT_UINT, OFF(scan_cache), "65536", 0, 16777216,
 	  "clean verdicts of complete scans remembered by SHA-256 until the next reload (0: none)" },
+	{ "SHUTDOWN_GRACE", "shutdown-grace", CT_UINT, OFF(shutdown_grace), "140", 0, 86400,
+	  "seconds requests in progress get to finish after SIGTERM (/check answers 503 and new "
+	  "connections are refused at once); keep it below the service manager's stop timeout" },
 	{ "TLS_CERT", "tls-cert", CT_STR, OFF(tls_cert), NULL, 0, 0, "PEM certificate (with TLS_KEY: HTTPS)" },
 	{ "TLS_KEY", "tls-key", CT_STR, OFF(tls_key), NULL, 0, 0, "PEM private key" },
 };
@@ -123,12 +131,19 @@ config_set(struct config *c, const struct config_opt *o, const char *val, char *
 		*s = strdup(val);
 		return *s == NULL ? -1 : 0;
 	}
-	if (util_parse_ll(val, (long long)o->min, (long long)o->max, &v) != 0) {
+	if (o->type == CT_SECS) {
+		if (util_parse_seconds(val, (long long)o->min, (long long)o->max, &v) != 0) {
+			snprintf(err, errlen, "%s: '%.40s' is not a duration from %llu to %llu seconds "
+			    "(a whole number, or with s, m, h or d: 3600, 12h, 3d)", o->env, val, o->min,
+			    o->max);
+			return -1;
+		}
+	} else if (util_parse_ll(val, (long long)o->min, (long long)o->max, &v) != 0) {
 		snprintf(err, errlen, "%s: '%.40s' is not a whole number from %llu to %llu",
 		    o->env, val, o->min, o->max);
 		return -1;
 	}
-	if (o->type == CT_UINT)
+	if (o->type == CT_UINT || o->type == CT_SECS)
 		*(unsigned *)(void *)field = (unsigned)v;
 	else
 		*(unsigned long long *)(void *)field = (unsigned long long)v;

@@ -18,7 +18,7 @@ struct config {
 	unsigned auth_fail_burst;	/* failed checks a client address may make at once */
 	unsigned long long max_content_length;	/* bytes */
 	char *db_dir;
-	char *txt_uri;
+	char *txt_uri;			/* "": no DNS comparison */
 	char *dns_server;		/* NULL: the system resolver */
 	char *log_level;
 	char *tmpdir;
@@ -34,6 +34,7 @@ struct config {
 	unsigned long long body_memory;	/* bytes all bodies may hold in memory */
 	unsigned long long body_disk;	/* bytes all bodies may hold in TMPDIR files */
 	unsigned db_check_interval;	/* seconds between checks of CLAMAV_DB_DIR for changes */
+	unsigned db_max_age;		/* seconds past the build time the database is current; 0: any age */
 	unsigned db_wait;		/* 1: start without a database and wait for one */
 	unsigned long long max_scan_size;	/* bytes */
 	unsigned long long max_file_size;	/* bytes */
@@ -42,6 +43,7 @@ struct config {
 	unsigned max_scan_time;		/* milliseconds */
 	unsigned max_expansion;		/* bytes unpacked per byte uploaded */
 	unsigned scan_cache;		/* clean verdicts remembered */
+	unsigned shutdown_grace;	/* seconds requests in progress get after SIGTERM */
 	char *tls_cert;
 	char *tls_key;
 };

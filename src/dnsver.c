@@ -407,7 +407,7 @@ dnsver_channel(struct dnsver *d, const char *server, char *err, size_t errlen)
 	int rc;
 
 	if (server != NULL && *server != '\0' && dnsver_parse_server(server, &node) != 0) {
-		dnsver_seterr(err, errlen, "bad DNS server \"%s\": want ip, ip:port or [ipv6]:port",
+		dnsver_seterr(err, errlen, "CLAMAV_DNS_SERVER: bad DNS server \"%s\": want ip, ip:port or [ipv6]:port",
 		    server);
 		return -1;
 	}
@@ -460,7 +460,8 @@ dnsver_new(const char *name, const char *server, char *err, size_t errlen)
 	int lib = 0, chan = 0, sync = 0;
 
 	if (name == NULL || *name == '\0' || strlen(name) > NS_MAXDNAME) {
-		dnsver_seterr(err, errlen, "bad TXT record name");
+		dnsver_seterr(err, errlen, "CLAMAV_TXT_URI: not a DNS name of 1 to %d bytes",
+		    NS_MAXDNAME);
 		return NULL;
 	}
 	d = calloc(1, sizeof(*d));

@@ -148,6 +148,23 @@ limit_bodies(const struct config *cfg)
 	    "in %s (BODY_DISK)", cfg->body_memory, cfg->body_disk, cfg->tmpdir);
 }
 
+/* The TXT record lookup, unless CLAMAV_TXT_URI is empty (air-gapped: no DNS traffic at all). */
+static int
+start_dnsver(const struct config *cfg, struct dnsver **d, char *err, size_t errlen)
+{
+	if (cfg->txt_uri[0] == '\0') {
+		log_info("CLAMAV_TXT_URI is empty: no DNS lookup; the database is outdated only past "
+		    "DB_MAX_AGE (%u s%s)", cfg->db_max_age, cfg->db_max_age == 0 ? ": never" : "");
+		return 0;
+	}
+	if ((*d = dnsver_new(cfg->txt_uri, cfg->dns_server, err, errlen)) == NULL)
+		return -1;
+	if (cfg->db_max_age > 0)
+		log_info("the database is also outdated %u s past its build time (DB_MAX_AGE)",
+		    cfg->db_max_age);
+	return 0;
+}
+
 static struct scanner *
 load_scanner(const struct config *cfg, char *err, size_t errlen)
 {
@@ -197,7 +214,7 @@ main(int argc, char **argv)
 	limit_bodies(&cfg);
 	rc = EXIT_CONFIG;
 	if ((auth = auth_new(cfg.users, err, sizeof(err))) == NULL ||
-	    (dnsver = dnsver_new(cfg.txt_uri, cfg.dns_server, err, sizeof(err))) == NULL ||
+	    start_dnsver(&cfg, &dnsver, err, sizeof(err)) != 0 ||
 	    (srv = server_start(&cfg, auth, dnsver, err, sizeof(err))) == NULL ||
 	    (scanner = load_scanner(&cfg, err, sizeof(err))) == NULL) {
 		fprintf(stderr, "clamrest: %s\n", err);
@@ -206,6 +223,7 @@ main(int argc, char **argv)
 	if (auth_user_count(auth) == 0)
 		log_warnx("APPLICATION_USERS is empty: every scan will be refused with 401");
 	serve_until_signal(&set, scanner, srv, &cfg);
+	server_drain(srv);
 	rc = 0;
 out:
 	server_stop(srv);

@@ -48,6 +48,7 @@ route_metric(const struct api_route_def *rt)
 		[API_VERSION] = METRICS_ROUTE_VERSION,
 		[API_WARNING] = METRICS_ROUTE_WARNING,
 		[API_METRICS] = METRICS_ROUTE_METRICS,
+		[API_ABOUT] = METRICS_ROUTE_OTHER,	/* no label of its own yet */
 		[API_SCAN] = METRICS_ROUTE_SCAN,
 		[API_SCAN_CHUNKED] = METRICS_ROUTE_SCAN_CHUNKED,
 		[API_SCAN_LEGACY] = METRICS_ROUTE_SCAN_LEGACY,
@@ -76,6 +77,8 @@ struct server {
 	struct MHD_Daemon *daemon;
 	struct canned canned;
 	unsigned port;
+	atomic_int draining;		/* SIGTERM came: /check answers 503 */
+	int listen_fd;			/* quiesced listening socket, closed after the daemon; -1 */
 
 	struct guard *guard;		/* every open connection, held to the timeouts */
 	char *tls_cert, *tls_key;	/* PEM contents */
@@ -258,7 +261,7 @@ reply_text(struct MHD_Connection *conn, enum metrics_route metric, unsigned stat
 /* The two versions /check_version and /check_warning compare; -1 with a reason when either is
  * missing. */
 static int
-versions(struct server *srv, long *local, long *remote, char *err, size_t errlen)
+versions(struct server *srv, long *local, long *remote, time_t *built, char *err, size_t errlen)
 {
 	struct scanner *sc = atomic_load(&srv->scanner);
 	struct scanner_stats st;
@@ -273,7 +276,22 @@ versions(struct server *srv, long *local, long *remote, char *err, size_t errlen
 		return -1;
 	}
 	*local = st.db_version;
+	*built = st.db_time;
+	/* CLAMAV_TXT_URI="": no DNS comparison; the loaded version is the required one. */
+	if (srv->dnsver == NULL) {
+		*remote = *local;
+		return 0;
+	}
 	return dnsver_get(srv->dnsver, remote, err, errlen);
+}
+
+/* 1 when DB_MAX_AGE is set and the database was built longer ago than that. */
+static int
+too_old(const struct server *srv, time_t built)
+{
+	unsigned max = srv->cfg->db_max_age;
+
+	return max > 0 && (built <= 0 || difftime(time(NULL), built) > (double)max);
 }
 
 static enum MHD_Result
@@ -281,15 +299,16 @@ answer_version(struct server *srv, struct MHD_Connection *conn)
 {
 	char out[512], err[256];
 	long local, remote;
+	time_t built;
 	size_t len;
 	int outdated;
 
-	if (versions(srv, &local, &remote, err, sizeof(err)) != 0) {
+	if (versions(srv, &local, &remote, &built, err, sizeof(err)) != 0) {
 		len = api_json_version_error(out, sizeof(out), err);
 		return reply_json(conn, METRICS_ROUTE_VERSION, MHD_HTTP_INTERNAL_SERVER_ERROR, out, len,
 		    MHD_RESPMEM_MUST_COPY);
 	}
-	outdated = labs(remote - local) > 1;
+	outdated = labs(remote - local) > 1 || too_old(srv, built);
 	len = api_json_version(out, sizeof(out), local, remote, outdated);
 	return reply_json(conn, METRICS_ROUTE_VERSION,
 	    outdated ? MHD_HTTP_INTERNAL_SERVER_ERROR : MHD_HTTP_OK, out, len, MHD_RESPMEM_MUST_COPY);
@@ -300,9 +319,15 @@ answer_warning(struct server *srv, struct MHD_Connection *conn)
 {
 	char out[256], err[256];
 	long local, remote;
+	time_t built;
 
-	if (versions(srv, &local, &remote, err, sizeof(err)) != 0)
+	if (versions(srv, &local, &remote, &built, err, sizeof(err)) != 0)
 		return reply_text(conn, METRICS_ROUTE_WARNING, MHD_HTTP_INTERNAL_SERVER_ERROR, err);
+	if (too_old(srv, built)) {
+		snprintf(out, sizeof(out), "Outdated local_version: %ld built %.0f s ago, past DB_MAX_AGE "
+		    "%u s", local, difftime(time(NULL), built), srv->cfg->db_max_age);
+		return reply_text(conn, METRICS_ROUTE_WARNING, MHD_HTTP_INTERNAL_SERVER_ERROR, out);
+	}
 	if (local != remote) {
 		snprintf(out, sizeof(out), "Outdated local_version: %ld remote_version: %ld", local,
 		    remote);
@@ -316,6 +341,26 @@ static int
 server_ready(struct server *srv)
 {
 	return atomic_load(&srv->scanner) != NULL;
+}
+
+/* GET /version: what this instance runs; the database fields are null before the first load. */
+static enum MHD_Result
+answer_about(struct server *srv, struct MHD_Connection *conn)
+{
+	struct scanner *sc = atomic_load(&srv->scanner);
+	struct api_about a = { .engine = scanner_engine_version(), .db_version = -1 };
+	struct scanner_stats st;
+	char out[512];
+	size_t len;
+
+	if (sc != NULL) {
+		scanner_stats(sc, &st);
+		a.db_version = st.db_version;
+		a.db_time = st.db_time;
+		a.signatures = st.signatures;
+	}
+	len = api_json_about(out, sizeof(out), &a);
+	return reply_json(conn, METRICS_ROUTE_OTHER, MHD_HTTP_OK, out, len, MHD_RESPMEM_MUST_COPY);
 }
 
 #define SERVER_METRICS_MAX METRICS_TEXT_MAX	/* bytes of the /metrics exposition */
@@ -420,7 +465,7 @@ handle_get(struct server *srv, struct MHD_Connection *conn, const char *url, con
 		    rt->post ? srv->canned.options_post : srv->canned.options_get);
 	switch (rt->route) {
 	case API_CHECK:
-		if (!server_ready(srv))
+		if (!server_ready(srv) || atomic_load(&srv->draining))
 			return reply(conn, route_metric(rt), MHD_HTTP_SERVICE_UNAVAILABLE,
 			    srv->canned.unavailable);
 		return reply(conn, route_metric(rt), MHD_HTTP_OK, srv->canned.ok);
@@ -430,6 +475,8 @@ handle_get(struct server *srv, struct MHD_Connection *conn, const char *url, con
 		return answer_warning(srv, conn);
 	case API_METRICS:
 		return answer_metrics(srv, conn);
+	case API_ABOUT:
+		return answer_about(srv, conn);
 	default:
 		return reply(conn, METRICS_ROUTE_OTHER, MHD_HTTP_NOT_FOUND, srv->canned.not_found);
 	}
@@ -1299,6 +1346,8 @@ server_free(struct server *srv)
 {
 	if (srv->daemon != NULL)
 		MHD_stop_daemon(srv->daemon);
+	if (srv->listen_fd >= 0)
+		close(srv->listen_fd);
 	guard_free(srv->guard);
 	pool_free(srv->verifier);
 	pool_free(srv->pool);
@@ -1348,6 +1397,7 @@ server_start(const struct config *cfg, struct auth *auth, struct dnsver *dnsver,
 		return NULL;
 	}
 	srv->cfg = cfg;
+	srv->listen_fd = -1;
 	srv->auth = auth;
 	srv->dnsver = dnsver;
 	atomic_init(&srv->scanner, NULL);
@@ -1394,18 +1444,46 @@ server_port(struct server *srv)
 	return srv->port;
 }
 
+/*
+ * libmicrohttpd quirk: MHD_quiesce_daemon only stops polling the listening socket and hands it
+ * back, still listening, and it must not be closed before MHD_stop_daemon (a worker thread may
+ * still hold it). The kernel then keeps completing handshakes that nobody accepts: new clients
+ * hung until the process exited. shutdown() on a listening socket ends the listen state at once
+ * on Linux (queued and new connections are reset or refused) while the descriptor stays ours, so
+ * no other file can take its number before the daemon is gone; server_free closes it.
+ */
+void
+server_drain(struct server *srv)
+{
+	MHD_socket fd;
+
+	if (srv == NULL || atomic_exchange(&srv->draining, 1) != 0)
+		return;
+	fd = MHD_quiesce_daemon(srv->daemon);
+	if (fd != MHD_INVALID_SOCKET) {
+		shutdown(fd, SHUT_RDWR);
+		srv->listen_fd = fd;
+	}
+	log_info("draining: new connections refused, /check answers 503, %u requests in progress "
+	    "get up to %u s (SHUTDOWN_GRACE)", guard_busy(srv->guard), srv->cfg->shutdown_grace);
+}
+
 void
 server_stop(struct server *srv)
 {
+	unsigned left;
 	double end;
 
 	if (srv == NULL)
 		return;
-	MHD_quiesce_daemon(srv->daemon);
+	server_drain(srv);
 	/* Uploads under way, and scans, get a while to finish and be answered. */
-	end = util_now() + SERVER_STOP_GRACE;
-	while (guard_busy(srv->guard) > 0 && util_now() < end)
+	end = util_now() + srv->cfg->shutdown_grace;
+	while ((left = guard_busy(srv->guard)) > 0 && util_now() < end)
 		usleep(20000);
+	if (left > 0)
+		log_warnx("SHUTDOWN_GRACE (%u s) is over: closing %u requests still in progress",
+		    srv->cfg->shutdown_grace, left);
 	/* Every accepted password check and scan runs and resumes its connection before the daemon
 	 * goes; checks first, since a connection they resume may still hand a scan to the pool. */
 	pool_stop(srv->verifier);

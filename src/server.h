@@ -18,7 +18,6 @@ struct dnsver;
 #define SERVER_CONN_MEMORY   (64 * 1024)
 #define SERVER_DISCARD_SLACK (16 * 1024 * 1024)	/* bytes of an unwanted body read (and dropped)
 						 * before we hang up instead of answering */
-#define SERVER_STOP_GRACE    10			/* seconds requests in progress get to finish */
 #define SERVER_RETRY_AFTER   "1"		/* seconds, in 503 answers when the password-check queue is full */
 
 struct server;
@@ -28,7 +27,11 @@ struct server;
 struct server *server_start(const struct config *cfg, struct auth *auth, struct dnsver *dnsver,
     char *err, size_t errlen);
 void server_set_scanner(struct server *srv, struct scanner *scanner);
-/* Stops accepting, lets every accepted scan answer, then closes. */
+/* SIGTERM's first step: new connections are refused at once and /check answers 503 (on
+ * connections already open), so load balancers stop sending; requests in progress go on. */
+void server_drain(struct server *srv);
+/* Drains, lets requests in progress finish for up to SHUTDOWN_GRACE seconds and every accepted
+ * scan answer, then closes. */
 void server_stop(struct server *srv);
 unsigned server_port(struct server *srv);
 

@@ -23,6 +23,38 @@ util_parse_ll(const char *s, long long min, long long max, long long *out)
 	return 0;
 }
 
+/* Seconds in a unit suffix of util_parse_seconds; 0 for a byte that is not one. */
+static long long
+util_unit_seconds(char c)
+{
+	switch (c) {
+	case 's': return 1;
+	case 'm': return 60;
+	case 'h': return 3600;
+	case 'd': return 86400;
+	default: return 0;
+	}
+}
+
+int
+util_parse_seconds(const char *s, long long min, long long max, long long *out)
+{
+	char num[24];
+	size_t n = s != NULL ? strlen(s) : 0;
+	long long unit = n > 0 ? util_unit_seconds(s[n - 1]) : 0, v;
+
+	if (unit == 0)
+		return util_parse_ll(s, min, max, out);
+	if (n - 1 >= sizeof(num))
+		return -1;
+	memcpy(num, s, n - 1);
+	num[n - 1] = '\0';
+	if (util_parse_ll(num, 0, max / unit, &v) != 0 || v * unit < min)
+		return -1;
+	*out = v * unit;
+	return 0;
+}
+
 /* Length of the well-formed UTF-8 sequence at s (RFC 3629: no overlongs, no surrogates, nothing
  * past U+10FFFF), 0 when s[0] does not start one within len bytes. */
 static size_t

@@ -8,6 +8,10 @@
 /* Parses a whole decimal integer in [min, max]; no sign games, no trailing bytes. */
 int util_parse_ll(const char *s, long long min, long long max, long long *out);
 
+/* Parses a duration in seconds in [min, max]: a whole number, alone (seconds) or followed by one
+ * unit, s, m, h or d ("3600", "90s", "12h", "3d"). */
+int util_parse_seconds(const char *s, long long min, long long max, long long *out);
+
 /* Appends the JSON string literal of s[0..len) (with quotes) to out at *pos; -1 if it does not fit.
  * Well-formed UTF-8 passes as it is; every other byte (a client's Latin-1, a cut sequence, an
  * overlong form, a surrogate) becomes \ufffd, so the result is always valid UTF-8 JSON. Any input

@@ -250,6 +250,10 @@ def test_answers_match_the_document(server):
         assert r.status_code == 200, (path, r.status_code)
         check_response(r, path, "options")
 
+    r = requests.get(url + "/version", timeout=10)
+    assert r.status_code == 200, r.text
+    check_response(r, "/version", "get")
+
     # No reachable DNS in the default test server: the version endpoints report why.
     r = requests.get(url + "/check_version", timeout=30)
     assert r.status_code == 500

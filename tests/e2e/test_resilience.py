@@ -302,6 +302,81 @@ def test_sigterm_lets_an_upload_in_progress_finish(start):
     assert srv.proc.wait(15) == 0
 
 
+def start_slow_upload(srv, first):
+    """A /v2/scan-chunked upload of EICAR whose first bytes are sent; the caller sends the rest."""
+    s = socket.create_connection(("127.0.0.1", srv.port))
+    s.sendall(b"POST /v2/scan-chunked HTTP/1.1\r\nHost: x\r\nAuthorization: " +
+              harness.basic().encode() + b"\r\nContent-Length: %d\r\n\r\n" % len(harness.EICAR) +
+              harness.EICAR[:first])
+    return s
+
+
+def refused_within(port, seconds):
+    """How a new connection fares: 'refused', 'reset', or 'hung' (no answer to GET /check)."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=seconds) as c:
+            c.sendall(b"GET /check HTTP/1.1\r\nHost: x\r\n\r\n")
+            c.settimeout(seconds)
+            return "answered" if c.recv(100) else "reset"
+    except ConnectionRefusedError:
+        return "refused"
+    except ConnectionResetError:
+        return "reset"
+    except socket.timeout:
+        return "hung"
+
+
+def test_sigterm_drains(start):
+    """SIGTERM: /check on an open connection answers 503 at once, a new connection is refused at
+    once, and an upload still arriving 12 s later (past the old hard-coded 10 s) is answered within
+    SHUTDOWN_GRACE; then exit 0."""
+    srv = start(env={"SHUTDOWN_GRACE": "25"})
+    probe = harness.HttpConn(srv.port)
+    probe.send(b"GET /check HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert probe.response()[0] == 200
+    up = start_slow_upload(srv, 1)
+    time.sleep(0.3)
+    t0 = time.monotonic()
+    srv.signal(signal.SIGTERM)
+    time.sleep(0.2)
+    probe.send(b"GET /check HTTP/1.1\r\nHost: x\r\n\r\n")
+    status, _, body = probe.response()
+    assert (status, body) == (503, b"Service Unavailable")
+    assert time.monotonic() - t0 < 3
+    t1 = time.monotonic()
+    assert refused_within(srv.port, 5) in ("refused", "reset")
+    assert time.monotonic() - t1 < 2
+    # The upload keeps trickling (a byte a second keeps REQUEST_TIMEOUT away) past 10 s.
+    for i in range(1, 13):
+        time.sleep(1)
+        up.sendall(harness.EICAR[i:i + 1])
+    assert srv.proc.poll() is None, "exited with an upload in progress:\n" + srv.logs()
+    up.sendall(harness.EICAR[13:])
+    up.settimeout(10)
+    answer = up.recv(4096)
+    up.close()
+    probe.close()
+    assert answer.startswith(b"HTTP/1.1 200") and b'"malware":true' in answer, answer
+    assert srv.proc.wait(10) == 0
+    assert time.monotonic() - t0 < 25
+    logs = srv.logs()
+    assert "draining" in logs and "SHUTDOWN_GRACE" in logs, logs
+
+
+def test_sigterm_grace_ends_a_stalled_upload(start):
+    """A request that does not finish within SHUTDOWN_GRACE is closed, logged, and exit is 0."""
+    srv = start(env={"SHUTDOWN_GRACE": "2"})
+    up = start_slow_upload(srv, 10)
+    time.sleep(0.3)
+    t0 = time.monotonic()
+    srv.signal(signal.SIGTERM)
+    assert srv.proc.wait(15) == 0
+    took = time.monotonic() - t0
+    up.close()
+    assert 1.5 < took < 10, took
+    assert "SHUTDOWN_GRACE (2 s) is over: closing 1 requests" in srv.logs(), srv.logs()
+
+
 def test_connection_cap(start):
     """Connections with a request in progress fill the table: a new one is refused. (Idle ones
     would be evicted instead: test_dos_conn.py.)"""

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "api.h"
+#include "config.h"
 #include "util.h"
 
 static void
@@ -140,6 +141,26 @@ test_json_answers(void **state)
 	assert_int_equal(api_json_version(out, 20, 1, 1, 0), 0);
 }
 
+/* GET /version: sorted keys, compact, a final newline; nulls before a database is loaded. */
+static void
+test_json_about(void **state)
+{
+	struct api_about a = { .engine = "1.4.6", .db_version = 27000, .db_time = 1616707740,
+	    .signatures = 3 };
+	char out[512];
+
+	(void)state;
+	assert_int_not_equal(api_json_about(out, sizeof(out), &a), 0);
+	assert_string_equal(out, "{\"clamav\":\"1.4.6\",\"clamrest\":\"" CONFIG_VERSION "\","
+	    "\"database_build_time\":\"2021-03-25T21:29:00Z\",\"database_signatures\":3,"
+	    "\"database_version\":27000}\n");
+	a.db_version = -1;
+	assert_int_not_equal(api_json_about(out, sizeof(out), &a), 0);
+	assert_string_equal(out, "{\"clamav\":\"1.4.6\",\"clamrest\":\"" CONFIG_VERSION "\","
+	    "\"database_build_time\":null,\"database_signatures\":null,\"database_version\":null}\n");
+	assert_int_equal(api_json_about(out, 40, &a), 0);
+}
+
 /* json.dumps(..., ensure_ascii=True) of "a\"b\\c\n\t\b\f\x01\x7f" "é€😀" and a stray byte. */
 static void
 test_json_ascii(void **state)
@@ -162,6 +183,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_resolve),
+		cmocka_unit_test(test_json_about),
 		cmocka_unit_test(test_resolve_long_path),
 		cmocka_unit_test(test_methods_and_allow),
 		cmocka_unit_test(test_py_float),

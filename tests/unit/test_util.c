@@ -33,6 +33,40 @@ parse_bad(const char *s, long long min, long long max)
 	assert_int_equal(v, 0x7777);
 }
 
+/* Durations: bare seconds or one unit; the range applies to the seconds. */
+static void
+test_parse_seconds(void **state)
+{
+	long long v = 0x7777;
+
+	(void)state;
+	assert_int_equal(util_parse_seconds("3600", 0, 1000000, &v), 0);
+	assert_int_equal(v, 3600);
+	assert_int_equal(util_parse_seconds("90s", 0, 1000000, &v), 0);
+	assert_int_equal(v, 90);
+	assert_int_equal(util_parse_seconds("5m", 0, 1000000, &v), 0);
+	assert_int_equal(v, 300);
+	assert_int_equal(util_parse_seconds("12h", 0, 1000000, &v), 0);
+	assert_int_equal(v, 43200);
+	assert_int_equal(util_parse_seconds("3d", 0, 1000000, &v), 0);
+	assert_int_equal(v, 259200);
+	assert_int_equal(util_parse_seconds("0d", 0, 10, &v), 0);
+	assert_int_equal(v, 0);
+	v = 0x7777;
+	assert_int_equal(util_parse_seconds("12d", 0, 1000000, &v), -1);	/* past max */
+	assert_int_equal(util_parse_seconds("1m", 61, 1000, &v), -1);		/* under min */
+	assert_int_equal(util_parse_seconds("d", 0, 1000, &v), -1);
+	assert_int_equal(util_parse_seconds("", 0, 1000, &v), -1);
+	assert_int_equal(util_parse_seconds("-1h", 0, 100000, &v), -1);
+	assert_int_equal(util_parse_seconds("1.5h", 0, 100000, &v), -1);
+	assert_int_equal(util_parse_seconds("1 h", 0, 100000, &v), -1);
+	assert_int_equal(util_parse_seconds("1w", 0, 100000000, &v), -1);
+	assert_int_equal(util_parse_seconds("1hh", 0, 100000, &v), -1);
+	assert_int_equal(util_parse_seconds("99999999999999999999d", 0, 1LL << 62, &v), -1);
+	assert_int_equal(util_parse_seconds("106751991167301d", 0, 1LL << 62, &v), -1);
+	assert_int_equal(v, 0x7777);
+}
+
 static void
 test_parse_ll_valid(void **state)
 {
@@ -285,6 +319,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_parse_ll_valid),
+		cmocka_unit_test(test_parse_seconds),
 		cmocka_unit_test(test_parse_ll_range),
 		cmocka_unit_test(test_parse_ll_garbage),
 		cmocka_unit_test(test_parse_ll_overflow),
