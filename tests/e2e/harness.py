@@ -171,22 +171,30 @@ def basic(user="app1", password=DEMO_PASSWORD):
     return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
 
 
+def read_answer(s, read_all=True):
+    """What the server sends on s until it closes (or, read_all false, a whole head is in), and
+    whether the socket's timeout ran out first. A reset ends the reading like a close."""
+    chunks = []
+    try:
+        while True:
+            b = s.recv(65536)
+            if not b:
+                break
+            chunks.append(b)
+            if not read_all and b"\r\n\r\n" in b"".join(chunks):
+                break
+    except socket.timeout:
+        return b"".join(chunks), True
+    except OSError:
+        pass
+    return b"".join(chunks), False
+
+
 def raw_request(port, data, timeout=5.0, read_all=True):
     """Sends raw bytes, returns what the server answered before closing or the timeout."""
     with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
         s.sendall(data)
-        chunks = []
-        try:
-            while True:
-                b = s.recv(65536)
-                if not b:
-                    break
-                chunks.append(b)
-                if not read_all and b"\r\n\r\n" in b"".join(chunks):
-                    break
-        except socket.timeout:
-            pass
-    return b"".join(chunks)
+        return read_answer(s, read_all)[0]
 
 
 # --- Helpers of the endpoint tests (health, scan, auth, http, version, config, corpus). ---

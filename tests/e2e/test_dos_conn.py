@@ -47,20 +47,11 @@ def drip(s, chunk, interval, seconds):
 
 
 def answer(s, timeout):
-    """What the server sends on s until it closes, or the timeout; b"" for a reset."""
+    """What the server sends on s until it closes, or the timeout (None when nothing came);
+    b"" for a reset."""
     s.settimeout(timeout)
-    chunks = []
-    try:
-        while True:
-            b = s.recv(65536)
-            if not b:
-                break
-            chunks.append(b)
-    except socket.timeout:
-        return None if not chunks else b"".join(chunks)
-    except OSError:
-        pass
-    return b"".join(chunks)
+    got, timed_out = harness.read_answer(s)
+    return None if timed_out and not got else got
 
 
 def close_wait(port):
