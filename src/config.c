@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
@@ -12,7 +13,9 @@
 #include "util.h"
 
 
-enum config_type { CT_STR, CT_UINT, CT_ULL, CT_SECS };	/* CT_SECS: an unsigned, 3600 or 1h */
+/* CT_SECS: an unsigned, 3600 or 1h; CT_BOOL: an unsigned 0 or 1, from yes/no, true/false, on/off,
+ * 1/0 (clamd.conf's words, any case). */
+enum config_type { CT_STR, CT_UINT, CT_ULL, CT_SECS, CT_BOOL };
 
 struct config_opt {
 	const char *env;
@@ -29,7 +32,9 @@ struct config_opt {
 #define CONFIG_SIZE_MAX (2 * GiB - 1)	/* bytes: libclamav scans nothing larger */
 #define CONFIG_BODY_MAX (1024 * GiB)	/* bytes: the largest BODY_MEMORY or BODY_DISK */
 #define CONFIG_AGE_MAX (3650ULL * 86400)	/* seconds: the longest DB_MAX_AGE, ten years */
-#define CONFIG_DISK_SHARE 2		/* BODY_DISK defaults to 1/2 of TMPDIR's free space */
+#define CONFIG_DISK_SHARE 2
+#define CONFIG_PUA_MAX 30	/* bytes of a PUA category: libclamav's cli_chkpua keeps 32 with dots */
+#define CONFIG_PUA_CHARS "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-"		/* BODY_DISK defaults to 1/2 of TMPDIR's free space */
 
 static const struct config_opt config_opts[] = {
 	{ "HOST", "host", CT_STR, OFF(host), "0.0.0.0", 0, 0, "address to listen on" },
@@ -107,6 +112,59 @@ static const struct config_opt config_opts[] = {
 	  "bytes one scan may unpack per byte uploaded (at least 64 MiB; 0: only MAX_SCAN_SIZE)" },
 	{ "SCAN_CACHE", "scan-cache", CT_UINT, OFF(scan_cache), "65536", 0, 16777216,
 	  "clean verdicts of complete scans remembered by SHA-256 until the next reload (0: none)" },
+	/* Scan policy: clamd.conf's options of the same meaning (README, "Scan policy"). */
+	{ "ALERT_ENCRYPTED", "alert-encrypted", CT_BOOL, OFF(alert_encrypted), "no", 0, 1,
+	  "alert on encrypted archives and documents (clamd AlertEncrypted; adds to the two below)" },
+	{ "ALERT_ENCRYPTED_ARCHIVE", "alert-encrypted-archive", CT_BOOL, OFF(alert_encrypted_archive),
+	  "yes", 0, 1, "alert on encrypted zip, 7z, RAR, EGG archives (clamd AlertEncryptedArchive)" },
+	{ "ALERT_ENCRYPTED_DOC", "alert-encrypted-doc", CT_BOOL, OFF(alert_encrypted_doc), "yes", 0, 1,
+	  "alert on documents that need a password, such as PDF (clamd AlertEncryptedDoc)" },
+	{ "ALERT_EXCEEDS_MAX", "alert-exceeds-max", CT_BOOL, OFF(alert_exceeds_max), "yes", 0, 1,
+	  "a scan cut short by a MAX_* limit is malware (Heuristics.Limits.Exceeded.*); no: it gets "
+	  "the verdict of what was scanned (clamd AlertExceedsMax; keep it on)" },
+	{ "DETECT_PUA", "detect-pua", CT_BOOL, OFF(detect_pua), "no", 0, 1,
+	  "load PUA.* signatures (potentially unwanted applications; clamd DetectPUA)" },
+	{ "PUA_INCLUDE", "pua-include", CT_STR, OFF(pua_include), "", 0, 0,
+	  "with DETECT_PUA, only PUA signatures of this one category, e.g. Packer or Win.Packer "
+	  "(clamd IncludePUA)" },
+	{ "PUA_EXCLUDE", "pua-exclude", CT_STR, OFF(pua_exclude), "", 0, 0,
+	  "with DETECT_PUA, PUA signatures of every category but this one (clamd ExcludePUA)" },
+	{ "HEURISTIC_ALERTS", "heuristic-alerts", CT_BOOL, OFF(heuristic_alerts), "yes", 0, 1,
+	  "libclamav's general heuristics (clamd HeuristicAlerts)" },
+	{ "ALERT_BROKEN_EXECUTABLES", "alert-broken-executables", CT_BOOL,
+	  OFF(alert_broken_executables), "no", 0, 1,
+	  "alert on malformed PE and ELF files (clamd AlertBrokenExecutables)" },
+	{ "ALERT_OLE2_MACROS", "alert-ole2-macros", CT_BOOL, OFF(alert_ole2_macros), "no", 0, 1,
+	  "alert on every OLE2 office file with VBA macros (clamd AlertOLE2Macros)" },
+	{ "ALERT_PHISHING_SSL_MISMATCH", "alert-phishing-ssl-mismatch", CT_BOOL,
+	  OFF(alert_phishing_ssl_mismatch), "no", 0, 1,
+	  "alert on links whose text and target disagree on SSL (clamd AlertPhishingSSLMismatch)" },
+	{ "ALERT_PHISHING_CLOAK", "alert-phishing-cloak", CT_BOOL, OFF(alert_phishing_cloak), "no", 0, 1,
+	  "alert on cloaked URLs in e-mail and HTML (clamd AlertPhishingCloak)" },
+	{ "SCAN_PE", "scan-pe", CT_BOOL, OFF(scan_pe), "yes", 0, 1,
+	  "parse Windows executables (clamd ScanPE)" },
+	{ "SCAN_ELF", "scan-elf", CT_BOOL, OFF(scan_elf), "yes", 0, 1,
+	  "parse ELF executables (clamd ScanELF)" },
+	{ "SCAN_OLE2", "scan-ole2", CT_BOOL, OFF(scan_ole2), "yes", 0, 1,
+	  "parse OLE2 office files and their macros (clamd ScanOLE2)" },
+	{ "SCAN_PDF", "scan-pdf", CT_BOOL, OFF(scan_pdf), "yes", 0, 1, "parse PDF (clamd ScanPDF)" },
+	{ "SCAN_SWF", "scan-swf", CT_BOOL, OFF(scan_swf), "yes", 0, 1, "parse Flash (clamd ScanSWF)" },
+	{ "SCAN_HTML", "scan-html", CT_BOOL, OFF(scan_html), "yes", 0, 1,
+	  "normalise HTML and its scripts (clamd ScanHTML)" },
+	{ "SCAN_XMLDOCS", "scan-xmldocs", CT_BOOL, OFF(scan_xmldocs), "yes", 0, 1,
+	  "parse XML office documents (clamd ScanXMLDOCS)" },
+	{ "SCAN_HWP3", "scan-hwp3", CT_BOOL, OFF(scan_hwp3), "yes", 0, 1,
+	  "parse Hangul Word Processor 3 files (clamd ScanHWP3)" },
+	{ "SCAN_ONENOTE", "scan-onenote", CT_BOOL, OFF(scan_onenote), "yes", 0, 1,
+	  "parse OneNote files (clamd ScanOneNote)" },
+	{ "SCAN_ARCHIVE", "scan-archive", CT_BOOL, OFF(scan_archive), "yes", 0, 1,
+	  "unpack archives (clamd ScanArchive); no: malware inside any archive is missed" },
+	{ "SCAN_MAIL", "scan-mail", CT_BOOL, OFF(scan_mail), "yes", 0, 1,
+	  "parse e-mail and its attachments (clamd ScanMail)" },
+	{ "SCAN_IMAGE", "scan-image", CT_BOOL, OFF(scan_image), "yes", 0, 1,
+	  "parse images (clamd ScanImage)" },
+	{ "SCAN_IMAGE_FUZZY_HASH", "scan-image-fuzzy-hash", CT_BOOL, OFF(scan_image_fuzzy_hash), "yes",
+	  0, 1, "match images by fuzzy hash (clamd ScanImageFuzzyHash)" },
 	{ "SHUTDOWN_GRACE", "shutdown-grace", CT_UINT, OFF(shutdown_grace), "140", 0, 86400,
 	  "seconds requests in progress get to finish after SIGTERM (/check answers 503 and new "
 	  "connections are refused at once); keep it below the service manager's stop timeout" },
@@ -117,6 +175,22 @@ static const struct config_opt config_opts[] = {
 #define CONFIG_NOPTS (sizeof(config_opts) / sizeof(config_opts[0]))
 
 static void config_usage(FILE *out);
+
+/* clamd.conf's boolean words, any case. */
+static int
+config_parse_bool(const char *s, long long *out)
+{
+	static const char *const yes[] = { "yes", "true", "on", "1" }, *const no[] = { "no", "false",
+	    "off", "0" };
+
+	for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++) {
+		if (strcasecmp(s, yes[i]) == 0 || strcasecmp(s, no[i]) == 0) {
+			*out = strcasecmp(s, yes[i]) == 0;
+			return 0;
+		}
+	}
+	return -1;
+}
 
 static int
 config_set(struct config *c, const struct config_opt *o, const char *val, char *err, size_t errlen)
@@ -131,7 +205,13 @@ config_set(struct config *c, const struct config_opt *o, const char *val, char *
 		*s = strdup(val);
 		return *s == NULL ? -1 : 0;
 	}
-	if (o->type == CT_SECS) {
+	if (o->type == CT_BOOL) {
+		if (config_parse_bool(val, &v) != 0) {
+			snprintf(err, errlen, "%s: '%.40s' is not yes or no (also true/false, on/off, 1/0)",
+			    o->env, val);
+			return -1;
+		}
+	} else if (o->type == CT_SECS) {
 		if (util_parse_seconds(val, (long long)o->min, (long long)o->max, &v) != 0) {
 			snprintf(err, errlen, "%s: '%.40s' is not a duration from %llu to %llu seconds "
 			    "(a whole number, or with s, m, h or d: 3600, 12h, 3d)", o->env, val, o->min,
@@ -143,7 +223,7 @@ config_set(struct config *c, const struct config_opt *o, const char *val, char *
 		    o->env, val, o->min, o->max);
 		return -1;
 	}
-	if (o->type == CT_UINT || o->type == CT_SECS)
+	if (o->type == CT_UINT || o->type == CT_SECS || o->type == CT_BOOL)
 		*(unsigned *)(void *)field = (unsigned)v;
 	else
 		*(unsigned long long *)(void *)field = (unsigned long long)v;
@@ -226,6 +306,31 @@ config_derive(struct config *c)
 	}
 }
 
+/* A category is a dotted name (Packer, Win.Packer); clamd refuses IncludePUA with ExcludePUA, and
+ * ignores both without DetectPUA, which here is an error rather than a surprise. One category only:
+ * libclamav 1.4's cli_chkpua (readdb.c) looks for the whole ".A.B." list clamd builds from several
+ * inside one signature's category, so a list of two or more never matches anything. */
+static int
+config_check_pua(const struct config *c, char *err, size_t errlen)
+{
+	const char *bad = NULL;
+
+	if (c->pua_include[0] != '\0' && c->pua_exclude[0] != '\0')
+		bad = "PUA_INCLUDE and PUA_EXCLUDE: set one or neither";
+	else if ((c->pua_include[0] != '\0' || c->pua_exclude[0] != '\0') && !c->detect_pua)
+		bad = "PUA_INCLUDE and PUA_EXCLUDE need DETECT_PUA=yes";
+	else if (strlen(c->pua_include) > CONFIG_PUA_MAX || strlen(c->pua_exclude) > CONFIG_PUA_MAX)
+		bad = "PUA_INCLUDE, PUA_EXCLUDE: a category has at most 30 characters";
+	else if (strspn(c->pua_include, CONFIG_PUA_CHARS) != strlen(c->pua_include))
+		bad = "PUA_INCLUDE: one category, of letters, digits and dots (libclamav 1.4 matches no list)";
+	else if (strspn(c->pua_exclude, CONFIG_PUA_CHARS) != strlen(c->pua_exclude))
+		bad = "PUA_EXCLUDE: one category, of letters, digits and dots (libclamav 1.4 matches no list)";
+	if (bad == NULL)
+		return 0;
+	snprintf(err, errlen, "%s", bad);
+	return -1;
+}
+
 static int
 config_check(const struct config *c, char *err, size_t errlen)
 {
@@ -241,6 +346,8 @@ config_check(const struct config *c, char *err, size_t errlen)
 		snprintf(err, errlen, "TLS_CERT and TLS_KEY: set both or neither");
 		return -1;
 	}
+	if (config_check_pua(c, err, errlen) != 0)
+		return -1;
 	if (c->max_scan_size < c->max_content_length) {
 		snprintf(err, errlen, "MAX_SCAN_SIZE: must cover MAX_CONTENT_LENGTH (%llu)",
 		    c->max_content_length);

@@ -43,6 +43,14 @@ struct config {
 	unsigned max_scan_time;		/* milliseconds */
 	unsigned max_expansion;		/* bytes unpacked per byte uploaded */
 	unsigned scan_cache;		/* clean verdicts remembered */
+	/* Scan policy, clamd.conf's meaning; each 0 or 1 unless a string. */
+	unsigned alert_encrypted, alert_encrypted_archive, alert_encrypted_doc, alert_exceeds_max;
+	unsigned detect_pua;
+	char *pua_include, *pua_exclude;	/* one PUA category each; "": none */
+	unsigned heuristic_alerts, alert_broken_executables, alert_ole2_macros;
+	unsigned alert_phishing_ssl_mismatch, alert_phishing_cloak;
+	unsigned scan_pe, scan_elf, scan_ole2, scan_pdf, scan_swf, scan_html, scan_xmldocs, scan_hwp3;
+	unsigned scan_onenote, scan_archive, scan_mail, scan_image, scan_image_fuzzy_hash;
 	unsigned shutdown_grace;	/* seconds requests in progress get after SIGTERM */
 	char *tls_cert;
 	char *tls_key;

@@ -165,6 +165,49 @@ start_dnsver(const struct config *cfg, struct dnsver **d, char *err, size_t errl
 	return 0;
 }
 
+/* The scan policy settings, as the scanner takes them; logged as one line at start. */
+static struct scanner_policy
+scan_policy(const struct config *cfg)
+{
+	struct scanner_policy p = {
+		.alert_encrypted = cfg->alert_encrypted != 0,
+		.alert_encrypted_archive = cfg->alert_encrypted_archive != 0,
+		.alert_encrypted_doc = cfg->alert_encrypted_doc != 0,
+		.alert_exceeds_max = cfg->alert_exceeds_max != 0,
+		.detect_pua = cfg->detect_pua != 0,
+		.pua_include = cfg->pua_include,
+		.pua_exclude = cfg->pua_exclude,
+		.heuristic_alerts = cfg->heuristic_alerts != 0,
+		.alert_broken_executables = cfg->alert_broken_executables != 0,
+		.alert_ole2_macros = cfg->alert_ole2_macros != 0,
+		.alert_phishing_ssl_mismatch = cfg->alert_phishing_ssl_mismatch != 0,
+		.alert_phishing_cloak = cfg->alert_phishing_cloak != 0,
+		.scan_pe = cfg->scan_pe != 0,
+		.scan_elf = cfg->scan_elf != 0,
+		.scan_ole2 = cfg->scan_ole2 != 0,
+		.scan_pdf = cfg->scan_pdf != 0,
+		.scan_swf = cfg->scan_swf != 0,
+		.scan_html = cfg->scan_html != 0,
+		.scan_xmldocs = cfg->scan_xmldocs != 0,
+		.scan_hwp3 = cfg->scan_hwp3 != 0,
+		.scan_onenote = cfg->scan_onenote != 0,
+		.scan_archive = cfg->scan_archive != 0,
+		.scan_mail = cfg->scan_mail != 0,
+		.scan_image = cfg->scan_image != 0,
+		.scan_image_fuzzy_hash = cfg->scan_image_fuzzy_hash != 0,
+	};
+	char json[1024];
+
+	if (scanner_policy_json(&p, json, sizeof(json)) == 0)
+		log_info("scan policy: {%s}", json);
+	if (!p.alert_exceeds_max)
+		log_warnx("ALERT_EXCEEDS_MAX is off: a scan cut short by a limit is answered by what was "
+		    "scanned before the cut");
+	if (!p.scan_archive)
+		log_warnx("SCAN_ARCHIVE is off: nothing inside an archive is scanned");
+	return p;
+}
+
 static struct scanner *
 load_scanner(const struct config *cfg, char *err, size_t errlen)
 {
@@ -181,6 +224,7 @@ load_scanner(const struct config *cfg, char *err, size_t errlen)
 		.cache_entries = cfg->scan_cache,
 		.check_interval = cfg->db_check_interval,
 		.wait = cfg->db_wait != 0,
+		.policy = scan_policy(cfg),
 	};
 
 	return scanner_new(&so, err, errlen);

@@ -510,6 +510,10 @@ metrics_render(char *buf, size_t len, const struct metrics_gauges *g)
 	    "complete scans.\n"
 	    "# TYPE clamrest_scan_cache_hits_total counter\nclamrest_scan_cache_hits_total %lu\n",
 	    g->cache_hits);
+	out_printf(&o, "# HELP clamrest_scan_cut_clean_total Scans cut short by a limit and answered by "
+	    "what was scanned, as ALERT_EXCEEDS_MAX=no asks.\n"
+	    "# TYPE clamrest_scan_cut_clean_total counter\nclamrest_scan_cut_clean_total %lu\n",
+	    g->cut_clean);
 	out_printf(&o, "# HELP clamrest_uptime_seconds Seconds since the service started.\n"
 	    "# TYPE clamrest_uptime_seconds gauge\nclamrest_uptime_seconds %.3f\n",
 	    util_now() - started);

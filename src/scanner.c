@@ -66,18 +66,76 @@ struct scanner {
 	uint64_t scan_limit;		/* libclamav's maxscansize */
 
 	struct scanner_opts o;
+	struct cl_scan_options scan_opts;	/* from o.policy, fixed */
+	unsigned db_options;		/* cl_load's: CL_DB_STDOPT and the PUA choice */
+	char pua_cats[40];		/* CL_ENGINE_PUA_CATEGORIES, ".cat."; "": none */
+	atomic_ulong cut_clean;		/* ALERT_EXCEEDS_MAX=no: cut scans answered by what was scanned */
 	char *db_dir;
 	char tmpdir[4096];
 };
 
-/* Scan options as clamd's defaults, plus alerts for encrypted archives and for files cut short at
- * a limit: without the latter libclamav answers CLEAN for what it did not finish. Fixed for the
- * life of the process, since libclamav's clean-file cache does not remember the options. */
-static struct cl_scan_options scanner_options = {
-	.general = CL_SCAN_GENERAL_HEURISTICS,
-	.parse = ~0U,
-	.heuristic = CL_SCAN_HEURISTIC_ENCRYPTED_ARCHIVE | CL_SCAN_HEURISTIC_EXCEEDS_MAX,
-};
+/* The scan options, built from the policy as clamd builds them (clamd/server-th.c). Fixed for the
+ * life of the process: that is what keeps our clean cache (and libclamav's, were it on) valid, since
+ * neither remembers the options a verdict was reached with. */
+static struct cl_scan_options
+scanner_scan_options(const struct scanner_policy *p)
+{
+	struct cl_scan_options o = { 0 };
+
+	o.general = p->heuristic_alerts ? CL_SCAN_GENERAL_HEURISTICS : 0;
+	o.parse = (p->scan_archive ? CL_SCAN_PARSE_ARCHIVE : 0) | (p->scan_elf ? CL_SCAN_PARSE_ELF : 0) |
+	    (p->scan_pdf ? CL_SCAN_PARSE_PDF : 0) | (p->scan_swf ? CL_SCAN_PARSE_SWF : 0) |
+	    (p->scan_hwp3 ? CL_SCAN_PARSE_HWP3 : 0) | (p->scan_xmldocs ? CL_SCAN_PARSE_XMLDOCS : 0) |
+	    (p->scan_mail ? CL_SCAN_PARSE_MAIL : 0) | (p->scan_ole2 ? CL_SCAN_PARSE_OLE2 : 0) |
+	    (p->scan_html ? CL_SCAN_PARSE_HTML : 0) | (p->scan_pe ? CL_SCAN_PARSE_PE : 0) |
+	    (p->scan_onenote ? CL_SCAN_PARSE_ONENOTE : 0) | (p->scan_image ? CL_SCAN_PARSE_IMAGE : 0) |
+	    (p->scan_image_fuzzy_hash ? CL_SCAN_PARSE_IMAGE_FUZZY_HASH : 0);
+	/* clamd: encrypted-archive alerts need archive parsing; AlertEncrypted adds to the other two. */
+	if ((p->alert_encrypted || p->alert_encrypted_archive) && p->scan_archive)
+		o.heuristic |= CL_SCAN_HEURISTIC_ENCRYPTED_ARCHIVE;
+	if (p->alert_encrypted || p->alert_encrypted_doc)
+		o.heuristic |= CL_SCAN_HEURISTIC_ENCRYPTED_DOC;
+	/* Without it libclamav answers CLEAN for what it did not finish (see scanner_verdict). */
+	if (p->alert_exceeds_max)
+		o.heuristic |= CL_SCAN_HEURISTIC_EXCEEDS_MAX;
+	if (p->alert_broken_executables && (p->scan_pe || p->scan_elf))
+		o.heuristic |= CL_SCAN_HEURISTIC_BROKEN;
+	if (p->alert_ole2_macros && p->scan_ole2)
+		o.heuristic |= CL_SCAN_HEURISTIC_MACROS;
+	/* clamd ties both to PhishingScanURLs, which CL_DB_STDOPT's CL_DB_PHISHING_URLS stands for. */
+	if (p->alert_phishing_cloak)
+		o.heuristic |= CL_SCAN_HEURISTIC_PHISHING_CLOAK;
+	if (p->alert_phishing_ssl_mismatch)
+		o.heuristic |= CL_SCAN_HEURISTIC_PHISHING_SSL_MISMATCH;
+	return o;
+}
+
+int
+scanner_policy_json(const struct scanner_policy *p, char *out, size_t outlen)
+{
+	struct cl_scan_options o = scanner_scan_options(p);
+	int n;
+
+#define B(x) ((x) ? "true" : "false")
+	n = snprintf(out, outlen, "\"alert_encrypted_archive\":%s,\"alert_encrypted_doc\":%s,"
+	    "\"alert_exceeds_max\":%s,\"detect_pua\":%s,\"pua_include\":\"%s\",\"pua_exclude\":\"%s\","
+	    "\"heuristic_alerts\":%s,\"alert_broken_executables\":%s,\"alert_ole2_macros\":%s,"
+	    "\"alert_phishing_ssl_mismatch\":%s,\"alert_phishing_cloak\":%s,\"scan_pe\":%s,"
+	    "\"scan_elf\":%s,\"scan_ole2\":%s,\"scan_pdf\":%s,\"scan_swf\":%s,\"scan_html\":%s,"
+	    "\"scan_xmldocs\":%s,\"scan_hwp3\":%s,\"scan_onenote\":%s,\"scan_archive\":%s,"
+	    "\"scan_mail\":%s,\"scan_image\":%s,\"scan_image_fuzzy_hash\":%s",
+	    B(o.heuristic & CL_SCAN_HEURISTIC_ENCRYPTED_ARCHIVE),
+	    B(o.heuristic & CL_SCAN_HEURISTIC_ENCRYPTED_DOC), B(p->alert_exceeds_max),
+	    B(p->detect_pua), p->detect_pua && p->pua_include ? p->pua_include : "",
+	    p->detect_pua && p->pua_exclude ? p->pua_exclude : "", B(p->heuristic_alerts),
+	    B(o.heuristic & CL_SCAN_HEURISTIC_BROKEN), B(o.heuristic & CL_SCAN_HEURISTIC_MACROS),
+	    B(p->alert_phishing_ssl_mismatch), B(p->alert_phishing_cloak), B(p->scan_pe),
+	    B(p->scan_elf), B(p->scan_ole2), B(p->scan_pdf), B(p->scan_swf), B(p->scan_html),
+	    B(p->scan_xmldocs), B(p->scan_hwp3), B(p->scan_onenote), B(p->scan_archive),
+	    B(p->scan_mail), B(p->scan_image), B(p->scan_image_fuzzy_hash));
+#undef B
+	return n < 0 || (size_t)n >= outlen ? -1 : 0;
+}
 
 /* libclamav reports some failures only through its message callback and then answers CLEAN (1.4.6:
  * a scan whose temporary folder cannot be made is not scanned at all; an archive member it failed to
@@ -176,6 +234,9 @@ engine_limits(struct cl_engine *cl, const struct scanner *s)
 	    cl_engine_set_num(cl, CL_ENGINE_DISABLE_CACHE, 1) != CL_SUCCESS ||
 	    cl_engine_set_str(cl, CL_ENGINE_TMPDIR, s->tmpdir) != CL_SUCCESS)
 		return -1;
+	if (s->pua_cats[0] != '\0' &&
+	    cl_engine_set_str(cl, CL_ENGINE_PUA_CATEGORIES, s->pua_cats) != CL_SUCCESS)
+		return -1;
 	cl_engine_set_clcb_file_inspection(cl, scanner_inspect);
 	cl_engine_set_clcb_post_scan(cl, scanner_layer_done);
 	cl_engine_set_clcb_meta(cl, scanner_meta);
@@ -199,7 +260,7 @@ engine_build(struct scanner *s, char *err, size_t errlen)
 		snprintf(err, errlen, "cannot set the engine's limits");
 		goto fail;
 	}
-	rc = cl_load(s->db_dir, e->cl, &e->signatures, CL_DB_STDOPT);
+	rc = cl_load(s->db_dir, e->cl, &e->signatures, s->db_options);
 	if (rc != CL_SUCCESS) {
 		snprintf(err, errlen, "CLAMAV_DB_DIR: cannot load %s: %s", s->db_dir, cl_strerror(rc));
 		goto fail;
@@ -468,6 +529,29 @@ scanner_load_first(struct scanner *s, char *err, size_t errlen)
 	return 0;
 }
 
+/* clamd's way (clamd.c): DetectPUA loads the PUA signature files (.ndu, .ldu, ...), and one
+ * category, as ".cat.", keeps or drops those whose name has it. */
+static void
+scanner_set_policy(struct scanner *s, const struct scanner_policy *p)
+{
+	const char *cat = NULL;
+
+	s->scan_opts = scanner_scan_options(p);
+	s->db_options = CL_DB_STDOPT;
+	if (!p->detect_pua)
+		return;
+	s->db_options |= CL_DB_PUA;
+	if (p->pua_include != NULL && p->pua_include[0] != '\0') {
+		s->db_options |= CL_DB_PUA_INCLUDE;
+		cat = p->pua_include;
+	} else if (p->pua_exclude != NULL && p->pua_exclude[0] != '\0') {
+		s->db_options |= CL_DB_PUA_EXCLUDE;
+		cat = p->pua_exclude;
+	}
+	if (cat != NULL)
+		snprintf(s->pua_cats, sizeof(s->pua_cats), ".%s.", cat);
+}
+
 struct scanner *
 scanner_new(const struct scanner_opts *o, char *err, size_t errlen)
 {
@@ -485,6 +569,7 @@ scanner_new(const struct scanner_opts *o, char *err, size_t errlen)
 		goto fail_alloc;
 	}
 	s->o = *o;
+	scanner_set_policy(s, &o->policy);
 	atomic_init(&s->folder_ok, 1);	/* a database loads from it, or scanner_ready waits */
 	s->o.db_dir = s->db_dir;
 	s->o.tmpdir = s->tmpdir;
@@ -622,6 +707,7 @@ scanner_stats(struct scanner *s, struct scanner_stats *st)
 	st->reloads = atomic_load(&s->reloads);
 	st->reload_failures = atomic_load(&s->reload_failures);
 	st->cache_hits = atomic_load(&s->cache_hits);
+	st->cut_clean = atomic_load(&s->cut_clean);
 	st->db_folder_ok = atomic_load(&s->folder_ok);
 	st->db_folder_unusable = atomic_load(&s->folder_unusable);
 	engine_release(s, e);
@@ -859,17 +945,37 @@ scan_state_init(struct scan_state *st, const struct scanner *s, uint64_t size)
 	st->layers = calloc(st->max_depth, sizeof(*st->layers));
 }
 
+/* ALERT_EXCEEDS_MAX=no: a scan cut short at a limit gets the verdict of what was scanned before the
+ * cut, as clamd gives it with AlertExceedsMax off: clean when nothing was found. It is never cached,
+ * and logged and counted, so an operator sees what the setting lets through. */
+static int
+scanner_cut_clean(struct scanner *s, const char *limit, struct scan_result *r)
+{
+	r->verdict = SCAN_CLEAN;
+	r->reason[0] = '\0';
+	atomic_fetch_add(&s->cut_clean, 1);
+	log_warnx("scan cut short at %s answered clean: ALERT_EXCEEDS_MAX is off", limit);
+	return 0;
+}
+
 /* The one place that decides a verdict. A file is clean only when libclamav says so, logged no error
  * or warning meanwhile, met no limit (its own or scanner_inspect's) and never ran short of temporary
- * space; a limit is malware, never clean. Returns 1 when the verdict is complete enough to cache. */
+ * space; a limit is malware, never clean (unless ALERT_EXCEEDS_MAX is off: scanner_cut_clean). Members
+ * listed but not scanned (Heuristics.Unscanned.*) are malware whatever ALERT_EXCEEDS_MAX says: they
+ * are holes in libclamav's readers, not limits an operator chose. Returns 1 when the verdict is
+ * complete enough to cache. */
 static int
 scanner_verdict(cl_error_t rc, const char *virname, const struct scan_state *st,
-    const struct scanner *s, struct scan_result *r)
+    struct scanner *s, struct scan_result *r)
 {
 	const char *limit = scanner_limit_name(rc);
+	int alert_limits = s->o.policy.alert_exceeds_max;
 
 	r->limit_exceeded = 0;
 	r->verdict = SCAN_ERROR;
+	if (!alert_limits && !st->tmp_full && (st->limit != NULL || limit != NULL) &&
+	    (st->limit == NULL || rc == CL_CLEAN || rc == CL_VIRUS))
+		return scanner_cut_clean(s, st->limit != NULL ? st->limit : limit, r);
 	if (st->tmp_full || (rc == CL_CLEAN && st->limit == NULL && scanner_dir_low(s->tmpdir))) {
 		snprintf(r->reason, sizeof(r->reason), "the temporary folder %.200s is full", s->tmpdir);
 		log_errorx("scan not trusted: %s (less than %u bytes free)", r->reason,
@@ -963,7 +1069,7 @@ static void
 scanner_run(struct scanner *s, const void *data, size_t len, int fd, struct scan_result *r)
 {
 	struct engine *e = engine_acquire(s);
-	struct cl_scan_options opts = scanner_options;
+	struct cl_scan_options opts = s->scan_opts;
 	unsigned char digest[SCANNER_DIGEST_LEN];
 	const char *virname = NULL;
 	unsigned long scanned = 0;

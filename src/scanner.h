@@ -32,6 +32,26 @@
 /* An archive member unpacked to fewer bytes than its archive says it has. */
 #define SCANNER_UNSCANNED_CUT	"Heuristics.Unscanned.TruncatedMember"
 
+/* What to parse and what to alert on, with clamd.conf's meaning (clamd/server-th.c, clamd.c);
+ * each field 0 or 1. Fixed for the life of the process. */
+struct scanner_policy {
+	int alert_encrypted, alert_encrypted_archive, alert_encrypted_doc, alert_exceeds_max;
+	int detect_pua;
+	const char *pua_include, *pua_exclude;	/* one category each (Packer, Win.Packer); "": none */
+	int heuristic_alerts, alert_broken_executables, alert_ole2_macros;
+	int alert_phishing_ssl_mismatch, alert_phishing_cloak;
+	int scan_pe, scan_elf, scan_ole2, scan_pdf, scan_swf, scan_html, scan_xmldocs, scan_hwp3;
+	int scan_onenote, scan_archive, scan_mail, scan_image, scan_image_fuzzy_hash;
+};
+
+/* The settings' defaults (config.c's table; a unit test holds them equal): clamd's, with encrypted
+ * archives and documents alerting as upstream's ArchiveBlockEncrypted did, and cut scans alerting. */
+#define SCANNER_POLICY_DEFAULT { .alert_encrypted_archive = 1, .alert_encrypted_doc = 1, \
+	.alert_exceeds_max = 1, .heuristic_alerts = 1, .scan_pe = 1, .scan_elf = 1, .scan_ole2 = 1, \
+	.scan_pdf = 1, .scan_swf = 1, .scan_html = 1, .scan_xmldocs = 1, .scan_hwp3 = 1, \
+	.scan_onenote = 1, .scan_archive = 1, .scan_mail = 1, .scan_image = 1, \
+	.scan_image_fuzzy_hash = 1 }
+
 struct scanner_opts {
 	const char *db_dir;
 	const char *tmpdir;		/* libclamav's own temporary files go in a folder of ours below it */
@@ -44,6 +64,7 @@ struct scanner_opts {
 	unsigned cache_entries;		/* clean verdicts remembered; 0: none */
 	unsigned check_interval;	/* seconds between looks at db_dir; 0: only scanner_reload */
 	int wait;			/* DB_WAIT: start without a database, load the first one to appear */
+	struct scanner_policy policy;
 };
 
 enum scan_verdict { SCAN_CLEAN, SCAN_MALWARE, SCAN_ERROR };
@@ -65,6 +86,7 @@ struct scanner_stats {
 	unsigned signatures;
 	unsigned long reloads, reload_failures;
 	unsigned long cache_hits;
+	unsigned long cut_clean;	/* scans cut short at a limit answered by what was scanned */
 	int db_folder_ok;		/* 1: the watcher's last look found CLAMAV_DB_DIR readable, with files */
 	unsigned long db_folder_unusable;	/* times it found it empty or unreadable since */
 };
@@ -101,5 +123,8 @@ void scanner_stats(struct scanner *s, struct scanner_stats *st);
  * is a writable tmpfs with room for need bytes, else fallback. */
 const char *scanner_pick_tmpdir(const char *fallback, uint64_t need);
 const char *scanner_engine_version(void);
+/* Writes the effective policy as the members of a JSON object (no braces: "alert_encrypted_archive":
+ * true, ...) to out; -1 when it does not fit. */
+int scanner_policy_json(const struct scanner_policy *p, char *out, size_t outlen);
 
 #endif

@@ -389,6 +389,7 @@ answer_metrics(struct server *srv, struct MHD_Connection *conn)
 		g.reloads = st.reloads;
 		g.reload_failures = st.reload_failures;
 		g.cache_hits = st.cache_hits;
+		g.cut_clean = st.cut_clean;
 		g.db_folder_ok = st.db_folder_ok;
 		g.db_folder_unusable = st.db_folder_unusable;
 	}

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "scanner.h"
 
 #define GiB		(1024ULL * 1024 * 1024)
 #define ERR_MAX		256
@@ -23,7 +24,8 @@ static const char *const config_env[] = {
 	"CLAMAV_DNS_SERVER", "LOGGING_LEVEL", "TMPDIR", "REQUEST_TIMEOUT", "SCAN_THREADS",
 	"SCAN_QUEUE", "SCAN_QUEUE_TIMEOUT", "IO_THREADS", "MAX_CONNECTIONS", "MIN_UPLOAD_RATE", "SPILL_THRESHOLD",
 	"DB_CHECK_INTERVAL", "MAX_SCAN_SIZE", "MAX_FILE_SIZE", "MAX_RECURSION", "MAX_FILES",
-	"MAX_SCAN_TIME", "TLS_CERT", "TLS_KEY",
+	"MAX_SCAN_TIME", "TLS_CERT", "TLS_KEY", "ALERT_ENCRYPTED", "SCAN_ARCHIVE", "DETECT_PUA",
+	"PUA_INCLUDE", "PUA_EXCLUDE",
 };
 
 static void
@@ -431,6 +433,90 @@ test_small_err_buffer(void **state)
 	config_free(&c);
 }
 
+/* The policy's defaults in the table are the scanner's SCANNER_POLICY_DEFAULT, field by field. */
+static void
+test_scan_policy_defaults(void **state)
+{
+	const struct scanner_policy want = SCANNER_POLICY_DEFAULT;
+	struct config c;
+
+	(void)state;
+	load_ok(&c, NULL);
+	assert_int_equal(c.alert_encrypted, want.alert_encrypted);
+	assert_int_equal(c.alert_encrypted_archive, want.alert_encrypted_archive);
+	assert_int_equal(c.alert_encrypted_doc, want.alert_encrypted_doc);
+	assert_int_equal(c.alert_exceeds_max, want.alert_exceeds_max);
+	assert_int_equal(c.detect_pua, want.detect_pua);
+	assert_string_equal(c.pua_include, "");
+	assert_string_equal(c.pua_exclude, "");
+	assert_int_equal(c.heuristic_alerts, want.heuristic_alerts);
+	assert_int_equal(c.alert_broken_executables, want.alert_broken_executables);
+	assert_int_equal(c.alert_ole2_macros, want.alert_ole2_macros);
+	assert_int_equal(c.alert_phishing_ssl_mismatch, want.alert_phishing_ssl_mismatch);
+	assert_int_equal(c.alert_phishing_cloak, want.alert_phishing_cloak);
+	assert_int_equal(c.scan_pe, want.scan_pe);
+	assert_int_equal(c.scan_elf, want.scan_elf);
+	assert_int_equal(c.scan_ole2, want.scan_ole2);
+	assert_int_equal(c.scan_pdf, want.scan_pdf);
+	assert_int_equal(c.scan_swf, want.scan_swf);
+	assert_int_equal(c.scan_html, want.scan_html);
+	assert_int_equal(c.scan_xmldocs, want.scan_xmldocs);
+	assert_int_equal(c.scan_hwp3, want.scan_hwp3);
+	assert_int_equal(c.scan_onenote, want.scan_onenote);
+	assert_int_equal(c.scan_archive, want.scan_archive);
+	assert_int_equal(c.scan_mail, want.scan_mail);
+	assert_int_equal(c.scan_image, want.scan_image);
+	assert_int_equal(c.scan_image_fuzzy_hash, want.scan_image_fuzzy_hash);
+	config_free(&c);
+}
+
+/* clamd.conf's words for a boolean, any case; anything else names the setting. */
+static void
+test_scan_policy_booleans(void **state)
+{
+	static const char *const yes[] = { "yes", "YES", "true", "True", "on", "1" };
+	static const char *const no[] = { "no", "No", "false", "FALSE", "off", "0" };
+	struct config c;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++) {
+		setenv("ALERT_ENCRYPTED", yes[i], 1);
+		setenv("SCAN_ARCHIVE", no[i], 1);
+		load_ok(&c, NULL);
+		assert_int_equal(c.alert_encrypted, 1);
+		assert_int_equal(c.scan_archive, 0);
+		config_free(&c);
+	}
+	unsetenv("ALERT_ENCRYPTED");
+	unsetenv("SCAN_ARCHIVE");
+	load_ok(&c, ARGS("--alert-ole2-macros", "yes", "--scan-pe=no"));
+	assert_int_equal(c.alert_ole2_macros, 1);
+	assert_int_equal(c.scan_pe, 0);
+	config_free(&c);
+	load_bad(ARGS("--scan-pdf", "2"), "SCAN_PDF");
+	load_bad(ARGS("--scan-pdf", "yess"), "SCAN_PDF");
+	load_bad(ARGS("--scan-pdf", ""), "SCAN_PDF");
+}
+
+/* One PUA category, only with DETECT_PUA, include or exclude (libclamav 1.4 matches no list). */
+static void
+test_scan_policy_pua(void **state)
+{
+	struct config c;
+
+	(void)state;
+	load_ok(&c, ARGS("--detect-pua", "yes", "--pua-include", "Win.Packer"));
+	assert_string_equal(c.pua_include, "Win.Packer");
+	config_free(&c);
+	load_bad(ARGS("--pua-include", "Packer"), "DETECT_PUA");
+	load_bad(ARGS("--detect-pua", "yes", "--pua-include", "Packer", "--pua-exclude", "Tool"),
+	    "PUA_EXCLUDE");
+	load_bad(ARGS("--detect-pua", "yes", "--pua-exclude", "Packer,Tool"), "PUA_EXCLUDE");
+	load_bad(ARGS("--detect-pua", "yes", "--pua-include", "Packer Tool"), "PUA_INCLUDE");
+	load_bad(ARGS("--detect-pua", "yes", "--pua-include",
+	    "AVeryLongCategoryNameThatIsTooLong"), "PUA_INCLUDE");
+}
+
 int
 main(void)
 {
@@ -447,6 +533,9 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_sizes_must_cover_content_length, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_empty_strings_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_small_err_buffer, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_scan_policy_defaults, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_scan_policy_booleans, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_scan_policy_pua, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -170,7 +170,7 @@ setup(void **state)
 		.db_dir = f->db, .tmpdir = f->tmp,
 		.max_scan_size = 400 << 20, .max_file_size = 100 << 20,
 		.max_recursion = 17, .max_files = 10000, .max_scan_time = 120000,
-		.cache_entries = 64, .check_interval = 0,
+		.cache_entries = 64, .check_interval = 0, .policy = SCANNER_POLICY_DEFAULT,
 	};
 	*state = f;
 	return 0;
