@@ -917,11 +917,14 @@ scanner_meta(const char *container_type, unsigned long fsize_container, const ch
 
 	(void)container_type;
 	(void)filename;
-	(void)is_encrypted;
 	(void)filepos;
 	struct scan_layer *l;
 
 	if (st == NULL || st->layers == NULL || st->depth == 0 || fsize_real <= SCANNER_MEMBER_MIN)
+		return CL_CLEAN;
+	/* ALERT_ENCRYPTED_ARCHIVE=no accepts encrypted members unscanned, as clamd does: they are not
+	 * counted as announced, so they do not make the layer incomplete (Unscanned.ArchiveMember). */
+	if (is_encrypted && !(st->s->scan_opts.heuristic & CL_SCAN_HEURISTIC_ENCRYPTED_ARCHIVE))
 		return CL_CLEAN;
 	l = &st->layers[st->depth - 1];
 	if (scanner_member_plausible(l, container_type, fsize_container, filename))
