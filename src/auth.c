@@ -18,6 +18,7 @@
 #define AUTH_STR(x)		AUTH_STR2(x)	/* a constant's value as a string, for messages */
 #define AUTH_STR2(x)		#x
 #define AUTH_SALT_NEW		16	/* bytes, passlib's default salt_size */
+#define AUTH_PLACEHOLDER	"CHANGE-ME"	/* the value deploy/kubernetes/secret.yaml ships */
 #define AUTH_SUM_LEN		32	/* bytes, a SHA-256 output: checksums and cache keys */
 #define AUTH_ROUNDS_DIGITS	16	/* bytes, room for the rounds field of a hash and its NUL */
 #define AUTH_CACHE_SETS		256	/* a power of two; sets * ways = 1024 entries per cache */
@@ -366,6 +367,25 @@ auth_alloc(void)
 	return a;
 }
 
+/* The shipped Kubernetes Secret holds AUTH_PLACEHOLDER, not a demo user: applied as it is, the
+ * service refuses to start and says what to put there. */
+static int
+auth_is_placeholder(const char *s, size_t len, char *err, size_t errlen)
+{
+	size_t n = sizeof(AUTH_PLACEHOLDER) - 1;
+
+	for (size_t i = 0; i + n <= len; i++) {
+		if (memcmp(s + i, AUTH_PLACEHOLDER, n) == 0) {
+			if (err != NULL && errlen > 0)
+				snprintf(err, errlen, "APPLICATION_USERS: still the placeholder "
+				    AUTH_PLACEHOLDER "; replace it with user::hash lines (make a hash "
+				    "with: clamrest hash-password)");
+			return 1;
+		}
+	}
+	return 0;
+}
+
 struct auth *
 auth_new(const char *spec, char *err, size_t errlen)
 {
@@ -387,6 +407,8 @@ auth_new(const char *spec, char *err, size_t errlen)
 		auth_trim(&s, &e);
 		if (s == e)
 			continue;
+		if (auth_is_placeholder(s, (size_t)(e - s), err, errlen))
+			goto fail;
 		if (auth_add_entry(a, s, (size_t)(e - s), ++entry, err, errlen) == -1)
 			goto fail;
 	}

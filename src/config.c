@@ -61,7 +61,8 @@ static const struct config_opt config_opts[] = {
 	{ "LOGGING_LEVEL", "log-level", CT_STR, OFF(log_level), "INFO", 0, 0,
 	  "a level of Python's logging: DEBUG, INFO, WARNING, ERROR, CRITICAL, NOTSET, or 0-1000" },
 	{ "TMPDIR", "tmpdir", CT_STR, OFF(tmpdir), "/tmp", 0, 0,
-	  "folder for large uploads and libclamav's temporary files" },
+	  "folder for uploads larger than SPILL_THRESHOLD (unlinked files); libclamav's temporary "
+	  "files go here only when SCAN_TMPDIR is unset and /dev/shm is too small" },
 	{ "SCAN_TMPDIR", "scan-tmpdir", CT_STR, OFF(scan_tmpdir), NULL, 0, 0,
 	  "folder for libclamav's temporary files (default: /dev/shm when it is a tmpfs with room for "
 	  "SCAN_THREADS x 2 x MAX_FILE_SIZE, else TMPDIR)" },
@@ -441,13 +442,18 @@ config_usage(FILE *out)
 {
 	fprintf(out, "usage: clamrest [--option value ...]\n"
 	    "       clamrest hash-password   (reads a password, prints an APPLICATION_USERS hash)\n\n"
-	    "Every option can also be set by the environment variable shown; flags win.\n\n");
+	    "Every option can also be set by the environment variable shown; flags win.\n"
+	    "[default] (range of a number; yes|no: also true/false, on/off, 1/0)\n\n");
 	for (size_t i = 0; i < CONFIG_NOPTS; i++) {
 		const struct config_opt *o = &config_opts[i];
 
 		fprintf(out, "  --%-20s %-20s %s", o->flag, o->env, o->help);
 		if (o->def != NULL && o->def[0] != '\0')
 			fprintf(out, " [%s]", o->def);
+		if (o->type == CT_BOOL)
+			fprintf(out, " (yes|no)");
+		else if (o->type != CT_STR)
+			fprintf(out, " (%llu-%llu)", o->min, o->max);
 		fputc('\n', out);
 	}
 }

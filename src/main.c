@@ -211,10 +211,13 @@ scan_policy(const struct config *cfg)
 static struct scanner *
 load_scanner(const struct config *cfg, char *err, size_t errlen)
 {
+	const char *tmp = cfg->scan_tmpdir != NULL ? cfg->scan_tmpdir :
+	    scanner_pick_tmpdir(cfg->tmpdir, 2ULL * cfg->scan_threads * cfg->max_file_size);
 	struct scanner_opts so = {
 		.db_dir = cfg->db_dir,
-		.tmpdir = cfg->scan_tmpdir != NULL ? cfg->scan_tmpdir :
-		    scanner_pick_tmpdir(cfg->tmpdir, 2ULL * cfg->scan_threads * cfg->max_file_size),
+		.tmpdir = tmp,
+		.tmpdir_setting = cfg->scan_tmpdir != NULL ? "SCAN_TMPDIR" :
+		    tmp == cfg->tmpdir ? "TMPDIR (SCAN_TMPDIR unset)" : "SCAN_TMPDIR (unset: " SCANNER_TMPFS ")",
 		.max_scan_size = cfg->max_scan_size,
 		.max_file_size = cfg->max_file_size,
 		.max_recursion = cfg->max_recursion,

@@ -354,18 +354,26 @@ scanner_wipe_stale(const char *tmpdir)
 	closedir(d);
 }
 
+/* The setting that chose libclamav's folder, for messages. */
+static const char *
+scanner_tmp_setting(const struct scanner *s)
+{
+	return s->o.tmpdir_setting != NULL ? s->o.tmpdir_setting : "SCAN_TMPDIR";
+}
+
 static int
 scanner_make_tmpdir(struct scanner *s, const char *parent, char *err, size_t errlen)
 {
 	if ((size_t)snprintf(s->tmpdir, sizeof(s->tmpdir), "%s/%s%ld", parent, SCANNER_TMP_PREFIX,
 	    (long)getpid()) >= sizeof(s->tmpdir)) {
-		snprintf(err, errlen, "TMPDIR: path too long");
+		snprintf(err, errlen, "%s: path too long", scanner_tmp_setting(s));
 		return -1;
 	}
 	scanner_wipe_stale(parent);
 	scanner_rmtree(s->tmpdir);
 	if (mkdir(s->tmpdir, 0700) != 0) {
-		snprintf(err, errlen, "TMPDIR: cannot create %s: %s", s->tmpdir, strerror(errno));
+		snprintf(err, errlen, "%s: cannot create %s: %s", scanner_tmp_setting(s), s->tmpdir,
+		    strerror(errno));
 		return -1;
 	}
 	return 0;
@@ -596,8 +604,8 @@ scanner_new(const struct scanner_opts *o, char *err, size_t errlen)
 		log_warnx("no signature database yet (%s); DB_WAIT is set: looking at %s every %d s and "
 		    "loading the first database to appear", err, s->db_dir, SCANNER_WAIT_INTERVAL);
 	else
-		log_info("loaded %u signatures from %s, database version %ld; temporary files in %s",
-		    s->cur->signatures, s->db_dir, s->cur->version, s->tmpdir);
+		log_info("loaded %u signatures from %s, database version %ld; temporary files in %s (%s)",
+		    s->cur->signatures, s->db_dir, s->cur->version, s->tmpdir, scanner_tmp_setting(s));
 	return s;
 fail:
 	scanner_free(s);

@@ -55,6 +55,7 @@ struct scanner_policy {
 struct scanner_opts {
 	const char *db_dir;
 	const char *tmpdir;		/* libclamav's own temporary files go in a folder of ours below it */
+	const char *tmpdir_setting;	/* the setting that chose tmpdir, named in errors; NULL: SCAN_TMPDIR */
 	uint64_t max_scan_size;		/* bytes */
 	uint64_t max_file_size;		/* bytes */
 	unsigned max_recursion;

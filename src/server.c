@@ -82,6 +82,9 @@ struct server {
 
 	struct guard *guard;		/* every open connection, held to the timeouts */
 	char *tls_cert, *tls_key;	/* PEM contents */
+	pthread_t starter;		/* the thread in MHD_start_daemon, while start_err is open */
+	atomic_int starting;		/* 1 while libmicrohttpd's messages may say why it cannot start */
+	char start_err[256];		/* its last message then: the system's or GnuTLS's reason */
 };
 
 /* Basic-auth credentials on their way to the verifier pool: the only copy of a password kept
@@ -1246,6 +1249,18 @@ server_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	*con_cls = NULL;
 }
 
+/* MHD_start_daemon returns only NULL; the reason (bind's strerror, gnutls_strerror) is in the
+ * messages it logs before, from the starting thread: they are kept, joined, for the error. */
+static void
+server_start_message(struct server *srv, const char *msg)
+{
+	size_t used = strlen(srv->start_err);
+
+	if (!atomic_load(&srv->starting) || !pthread_equal(pthread_self(), srv->starter))
+		return;
+	snprintf(srv->start_err + used, sizeof(srv->start_err) - used, "%s%s", used ? "; " : "", msg);
+}
+
 static void
 server_mhd_log(void *cls, const char *fmt, va_list ap)
 {
@@ -1257,6 +1272,7 @@ server_mhd_log(void *cls, const char *fmt, va_list ap)
 	while (len > 0 && msg[len - 1] == '\n')
 		msg[--len] = '\0';
 	log_debug("libmicrohttpd: %s", msg);
+	server_start_message(cls, msg);
 	/* The messages of libmicrohttpd 0.9.75's parse_connection_headers (see server_head_conn). */
 	if (strncmp(msg, "Failed to parse `Content-Length' header", 39) == 0)
 		bad_length_answer(cls, MHD_HTTP_BAD_REQUEST);
@@ -1369,7 +1385,10 @@ server_daemon(struct server *srv, unsigned flags, struct sockaddr_storage *ss)
 		{ MHD_OPTION_END, 0, NULL },
 	};
 
+	/* libmicrohttpd 0.9.75 prints to stderr what it logs before MHD_OPTION_EXTERNAL_LOGGER is
+	 * seen: the logger comes first. */
 	return MHD_start_daemon(flags, (uint16_t)cfg->port, server_accept, srv, server_handler, srv,
+	    MHD_OPTION_EXTERNAL_LOGGER, server_mhd_log, srv,
 	    MHD_OPTION_SOCK_ADDR, (struct sockaddr *)ss,
 	    MHD_OPTION_THREAD_POOL_SIZE, cfg->io_threads,
 	    MHD_OPTION_CONNECTION_LIMIT, guard_table_size(cfg->max_connections),
@@ -1378,9 +1397,24 @@ server_daemon(struct server *srv, unsigned flags, struct sockaddr_storage *ss)
 	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)SERVER_CONN_MEMORY,
 	    MHD_OPTION_NOTIFY_COMPLETED, server_completed, srv,
 	    MHD_OPTION_NOTIFY_CONNECTION, server_notify, srv,
-	    MHD_OPTION_EXTERNAL_LOGGER, server_mhd_log, srv,
 	    MHD_OPTION_ARRAY, srv->tls_cert != NULL ? tls : tls + 2,
 	    MHD_OPTION_END);
+}
+
+/* Why MHD_start_daemon failed, naming the setting: libmicrohttpd 0.9.75's messages for a bind
+ * ("Failed to bind to port N: <strerror>") and a certificate GnuTLS refuses ("... x509
+ * certificate/key: <gnutls_strerror>"); another message is passed on as it is. */
+static void
+server_start_error(const struct server *srv, char *err, size_t errlen)
+{
+	const struct config *cfg = srv->cfg;
+	const char *why = srv->start_err[0] != '\0' ? srv->start_err : "libmicrohttpd gave no reason";
+
+	if (srv->tls_cert != NULL && (strstr(why, "x509") != NULL || strstr(why, "TLS") != NULL ||
+	    strstr(why, "GnuTLS") != NULL))
+		snprintf(err, errlen, "TLS_CERT, TLS_KEY: %s and %s: %s", cfg->tls_cert, cfg->tls_key, why);
+	else
+		snprintf(err, errlen, "PORT: cannot listen on %s:%u: %s", cfg->host, cfg->port, why);
 }
 
 struct server *
@@ -1420,9 +1454,12 @@ server_start(const struct config *cfg, struct auth *auth, struct dnsver *dnsver,
 		snprintf(err, errlen, "cannot start the server's threads");
 		goto fail;
 	}
-	if ((srv->daemon = server_daemon(srv, flags, &ss)) == NULL) {
-		snprintf(err, errlen, "PORT: cannot listen on %s:%u%s", cfg->host, cfg->port,
-		    srv->tls_cert ? " (or TLS_CERT/TLS_KEY are not a matching PEM pair)" : "");
+	srv->starter = pthread_self();
+	atomic_store(&srv->starting, 1);
+	srv->daemon = server_daemon(srv, flags, &ss);
+	atomic_store(&srv->starting, 0);
+	if (srv->daemon == NULL) {
+		server_start_error(srv, err, errlen);
 		goto fail;
 	}
 	di = MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_BIND_PORT);
