@@ -1,7 +1,11 @@
-"""test_manpage -- docs/clamrest.8 and deploy/systemd/clamrest.env keep up with `clamrest --help`.
+"""test_manpage -- the README's settings table, docs/clamrest.8 and deploy/systemd/clamrest.env keep
+up with `clamrest --help` (the table in src/config.c).
 
-Every setting --help lists must be in the man page (flag, variable and default together) and in
-the environment file; neither may describe a setting clamrest no longer has.
+Every setting --help lists must be in each of them with its variable, flag, default and range (a
+number's "(min-max)" from --help): the man page says "Default: X" and "Range: MIN to MAX", the
+README's row has `X` and (MIN-MAX) in its default column, the environment file has #VAR=X under a
+comment that gives (MIN-MAX). None may describe a setting clamrest no longer has. A default or
+range changed in config.c without the docs fails here.
 """
 import re
 import shutil
@@ -13,8 +17,11 @@ import harness
 
 MAN = harness.ROOT / "docs" / "clamrest.8"
 ENV_FILE = harness.ROOT / "deploy" / "systemd" / "clamrest.env"
+README = harness.ROOT / "README.md"
+UNIT = harness.ROOT / "deploy" / "systemd" / "clamrest.service"
 HELP_LINE = re.compile(r"^\s+--(?P<flag>[a-z0-9-]+)\s+(?P<env>[A-Z0-9_]+)\s+(?P<help>.*?)"
-                       r"(?:\s+\[(?P<default>[^\]]*)\])?$")
+                       r"(?:\s+\[(?P<default>[^\]]*)\])?"
+                       r"(?:\s+\((?:(?P<min>[0-9]+)-(?P<max>[0-9]+)|(?P<bool>yes\|no))\))?$")
 
 
 def settings():
@@ -68,6 +75,10 @@ def test_every_setting_is_in_the_man_page():
                 f"--{s['flag']}: default {s['default']} not in: {entry}"
         else:
             assert "Default:" in entry or "No default" in entry, entry
+        if s["min"] is not None:
+            assert f"Range: {s['min']} to {s['max']}" in entry, \
+                f"--{s['flag']}: range {s['min']} to {s['max']} not in: {entry}"
+        assert len(re.findall(r"Range: ", entry)) <= 1, entry
 
 
 def test_man_page_describes_no_unknown_setting():
@@ -86,3 +97,67 @@ def test_every_setting_is_in_the_env_file():
     active = dict(re.findall(r"^([A-Z][A-Z0-9_]+)=(.*)$", text, re.M))
     for name, value in active.items():
         assert name in names, name
+
+
+def test_help_gives_every_number_a_range():
+    for s in settings():
+        if s["bool"]:
+            assert s["default"] in ("yes", "no"), s
+        elif s["default"] and s["default"].isdigit():
+            assert s["min"] is not None, f"--{s['flag']}: a number without a range in --help"
+
+
+def readme_rows():
+    """{VAR: (flags cell, default cell, meaning cell)} of the README's settings table."""
+    text = README.read_text()
+    table = text.split("\n## Configuration\n", 1)[1].split("\n## ", 1)[0].split("\n### ", 1)[0]
+    rows = {}
+    for line in table.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) != 4 or not cells[0].startswith("`"):
+            continue
+        for var in re.findall(r"`([A-Z][A-Z0-9_]+)`", cells[0]):
+            rows[var] = cells[1:]
+    return rows
+
+
+def test_every_setting_is_in_the_readme_table():
+    rows = readme_rows()
+    for s in settings():
+        row = rows.get(s["env"])
+        assert row, f"{s['env']} has no row in the README's settings table"
+        flags, default, _ = row
+        assert f"`--{s['flag']}`" in flags, f"{s['env']}: flag --{s['flag']} not in {flags!r}"
+        if s["default"]:
+            assert f"`{s['default']}`" in default, \
+                f"{s['env']}: README default {default!r}, --help says {s['default']}"
+        if s["min"] is not None:
+            assert f"({s['min']}-{s['max']})" in default, \
+                f"{s['env']}: README default cell {default!r} lacks the range ({s['min']}-{s['max']})"
+
+
+def test_readme_table_describes_no_unknown_setting():
+    stale = set(readme_rows()) - {s["env"] for s in settings()}
+    assert not stale, f"README's settings table lists settings clamrest does not have: {stale}"
+
+
+def test_env_file_defaults_and_ranges():
+    lines = ENV_FILE.read_text().splitlines()
+    for s in settings():
+        at = [i for i, l in enumerate(lines) if re.match(rf"^#?\s?{s['env']}=", l)]
+        assert at, s["env"]
+        value = lines[at[0]].split("=", 1)[1]
+        # The unit's Environment= lines are the defaults the file's readers get (TMPDIR).
+        unit = dict(re.findall(r"^Environment=([A-Z0-9_]+)=(.*)$", UNIT.read_text(), re.M))
+        if s["default"] and s["env"] != "APPLICATION_USERS":
+            assert value == unit.get(s["env"], s["default"]), \
+                f"{ENV_FILE.name}: {s['env']}={value}, --help's default is {s['default']}"
+        if s["min"] is not None:
+            comment = []
+            for line in reversed(lines[:at[0]]):
+                if not line.startswith("# ") or re.match(r"^#\s?[A-Z][A-Z0-9_]+=", line):
+                    break
+                comment.insert(0, line)
+            assert f"({s['min']}-{s['max']})" in " ".join(comment), \
+                f"{ENV_FILE.name}: the comment above {s['env']} does not give " \
+                f"({s['min']}-{s['max']}): {comment}"
