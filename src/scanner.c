@@ -75,8 +75,8 @@ struct scanner {
 };
 
 /* The scan options, built from the policy as clamd builds them (clamd/server-th.c). Fixed for the
- * life of the process: that is what keeps our clean cache (and libclamav's, were it on) valid, since
- * neither remembers the options a verdict was reached with. */
+ * life of the process: that is what keeps our clean cache (and libclamav's, were it on) valid,
+ * since neither remembers the options a verdict was reached with. */
 static struct cl_scan_options
 scanner_scan_options(const struct scanner_policy *p)
 {
@@ -957,8 +957,8 @@ scan_state_init(struct scan_state *st, const struct scanner *s, uint64_t size)
 }
 
 /* ALERT_EXCEEDS_MAX=no: a scan cut short at a limit gets the verdict of what was scanned before the
- * cut, as clamd gives it with AlertExceedsMax off: clean when nothing was found. It is never cached,
- * and logged and counted, so an operator sees what the setting lets through. */
+ * cut, as clamd gives it with AlertExceedsMax off: clean when nothing was found. It is never
+ * cached, and logged and counted, so an operator sees what the setting lets through. */
 static int
 scanner_cut_clean(struct scanner *s, const char *limit, struct scan_result *r)
 {
@@ -971,10 +971,10 @@ scanner_cut_clean(struct scanner *s, const char *limit, struct scan_result *r)
 
 /* The one place that decides a verdict. A file is clean only when libclamav says so, logged no error
  * or warning meanwhile, met no limit (its own or scanner_inspect's) and never ran short of temporary
- * space; a limit is malware, never clean (unless ALERT_EXCEEDS_MAX is off: scanner_cut_clean). Members
- * listed but not scanned (Heuristics.Unscanned.*) are malware whatever ALERT_EXCEEDS_MAX says: they
- * are holes in libclamav's readers, not limits an operator chose. Returns 1 when the verdict is
- * complete enough to cache. */
+ * space; a limit is malware, never clean (unless ALERT_EXCEEDS_MAX is off: scanner_cut_clean).
+ * Members listed but not scanned (Heuristics.Unscanned.*) are malware whatever ALERT_EXCEEDS_MAX
+ * says: they are holes in libclamav's readers, not limits an operator chose. Returns 1 when the
+ * verdict is complete enough to cache. */
 static int
 scanner_verdict(cl_error_t rc, const char *virname, const struct scan_state *st,
     struct scanner *s, struct scan_result *r)

@@ -45,7 +45,8 @@ struct scanner_policy {
 };
 
 /* The settings' defaults (config.c's table; a unit test holds them equal): clamd's, with encrypted
- * archives and documents alerting as upstream's ArchiveBlockEncrypted did, and cut scans alerting. */
+ * archives and documents alerting as upstream's ArchiveBlockEncrypted did, and cut scans
+ * alerting. */
 #define SCANNER_POLICY_DEFAULT { .alert_encrypted_archive = 1, .alert_encrypted_doc = 1, \
 	.alert_exceeds_max = 1, .heuristic_alerts = 1, .scan_pe = 1, .scan_elf = 1, .scan_ole2 = 1, \
 	.scan_pdf = 1, .scan_swf = 1, .scan_html = 1, .scan_xmldocs = 1, .scan_hwp3 = 1, \
@@ -124,8 +125,8 @@ void scanner_stats(struct scanner *s, struct scanner_stats *st);
  * is a writable tmpfs with room for need bytes, else fallback. */
 const char *scanner_pick_tmpdir(const char *fallback, uint64_t need);
 const char *scanner_engine_version(void);
-/* Writes the effective policy as the members of a JSON object (no braces: "alert_encrypted_archive":
- * true, ...) to out; -1 when it does not fit. */
+/* Writes the effective policy as the members of a JSON object, without braces
+ * ("alert_encrypted_archive":true,...), to out; -1 when it does not fit. */
 int scanner_policy_json(const struct scanner_policy *p, char *out, size_t outlen);
 
 #endif
