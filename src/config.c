@@ -136,7 +136,7 @@ static const struct config_opt config_opts[] = {
 	  OFF(alert_broken_executables), "no", 0, 1,
 	  "alert on malformed PE and ELF files (clamd AlertBrokenExecutables)" },
 	{ "ALERT_OLE2_MACROS", "alert-ole2-macros", CT_BOOL, OFF(alert_ole2_macros), "no", 0, 1,
-	  "alert on every OLE2 office file with VBA macros (clamd AlertOLE2Macros)" },
+	  "alert on every OLE2 office file with VBA or Excel 4.0 macros (clamd AlertOLE2Macros)" },
 	{ "ALERT_PHISHING_SSL_MISMATCH", "alert-phishing-ssl-mismatch", CT_BOOL,
 	  OFF(alert_phishing_ssl_mismatch), "no", 0, 1,
 	  "alert on links whose text and target disagree on SSL (clamd AlertPhishingSSLMismatch)" },

@@ -6,6 +6,7 @@ import io
 import json
 import pathlib
 import shutil
+import struct
 import subprocess
 import zipfile
 import zlib
@@ -152,6 +153,35 @@ def word2003_xml(payload):
             b'<w:body><w:p><w:r><w:t>hello</w:t></w:r></w:p>'
             b'<w:binData w:name="wordml://03000001.exe">' + b64 + b'</w:binData>'
             b'</w:body></w:wordDocument>\n')
+
+
+def xlm_workbook():
+    """A minimal OLE2 (CFB v3) file with one stream, Workbook, whose BIFF8 records declare an
+    Excel 4.0 macro sheet (BOUNDSHEET with dt = 1): libclamav's XLM macro indicator."""
+    END, FREE, FATSECT, NOSTREAM = 0xFFFFFFFE, 0xFFFFFFFF, 0xFFFFFFFD, 0xFFFFFFFF
+    name = "Macro1"
+    bof = struct.pack("<HH", 0x0809, 16) + struct.pack("<HHHHII", 0x0600, 0x0005, 0, 0, 0, 0)
+    sheet = struct.pack("<IBB", 0, 0, 1) + struct.pack("<BB", len(name), 0) + name.encode()
+    boundsheet = struct.pack("<HH", 0x0085, len(sheet)) + sheet
+    eof = struct.pack("<HH", 0x000A, 0)
+    stream = (bof + boundsheet + eof).ljust(4096, b"\0")    # >= the mini stream cutoff
+    nsect = len(stream) // 512
+    header = (bytes.fromhex("D0CF11E0A1B11AE1") + bytes(16) +
+              struct.pack("<HHHHH", 0x3E, 3, 0xFFFE, 9, 6) + bytes(6) +
+              struct.pack("<IIIIIIIII", 0, 1, 1, 0, 4096, END, 0, END, 0) +
+              struct.pack("<109I", 0, *([FREE] * 108)))
+    fat = [FATSECT, END] + [3 + i for i in range(nsect - 1)] + [END]
+    fat_sector = struct.pack(f"<{len(fat)}I", *fat) + struct.pack("<I", FREE) * (128 - len(fat))
+
+    def entry(ename, etype, child, start, size):
+        n = (ename + "\0").encode("utf-16-le") if ename else b""
+        return (n.ljust(64, b"\0") + struct.pack("<HBB", len(n), etype, 1 if ename else 0) +
+                struct.pack("<III", NOSTREAM, NOSTREAM, child) + bytes(16) + bytes(4) + bytes(16) +
+                struct.pack("<IQ", start, size))
+
+    directory = (entry("Root Entry", 5, 1, END, 0) + entry("Workbook", 2, NOSTREAM, 2, len(stream)) +
+                 entry("", 0, NOSTREAM, 0, 0) + entry("", 0, NOSTREAM, 0, 0))
+    return header + fat_sector + directory + stream
 
 
 def nested_zip(tmp, data, depth):
@@ -328,6 +358,16 @@ def test_heuristic_alerts(servers):
 def test_broken_executables(servers):
     clean(servers(), broken_elf())
     detected(servers(ALERT_BROKEN_EXECUTABLES="yes"), broken_elf(), "Heuristics.Broken.Executable")
+
+
+def test_ole2_macros(servers):
+    """An OLE2 workbook with an Excel 4.0 macro sheet (libclamav's XLM indicator; the corpus has no
+    VBA): clean by default, Heuristics.OLE2.ContainsMacros with ALERT_OLE2_MACROS, which needs
+    SCAN_OLE2."""
+    data = xlm_workbook()
+    clean(servers(), data)
+    detected(servers(ALERT_OLE2_MACROS="yes"), data, "Heuristics.OLE2.ContainsMacros")
+    clean(servers(ALERT_OLE2_MACROS="yes", SCAN_OLE2="no"), data)
 
 
 def test_phishing_ssl_mismatch(servers, tmp_path):
