@@ -780,6 +780,9 @@ scanner_dir_low(const char *dir)
 	return (uint64_t)fs.f_bavail * (uint64_t)fs.f_bsize < SCANNER_TMP_LOW_WATER;
 }
 
+/* The name libclamav gives a scan that a callback of ours stopped by answering CL_VIRUS. */
+#define SCANNER_CALLBACK_VIRNAME "Detected.By.Callback"
+
 /* The guard against libclamav's silent truncations, seen from the one place every layer passes:
  * - a member within a margin of maxfilesize may have been cut to it: unzip, xar and the InstallShield
  *   reader stop writing at the last block that fits and raise nothing;
@@ -981,17 +984,23 @@ scanner_verdict(cl_error_t rc, const char *virname, const struct scan_state *st,
 {
 	const char *limit = scanner_limit_name(rc);
 	int alert_limits = s->o.policy.alert_exceeds_max;
+	/* A signature matched, as opposed to scanner_inspect stopping the scan (libclamav names that
+	 * "Detected.By.Callback.Inspection"). With all-matches on, the scan goes on after a match and
+	 * may then meet a limit: rc is CL_VIRUS with the first match's name. */
+	int found = rc == CL_VIRUS && virname != NULL &&
+	    strncmp(virname, SCANNER_CALLBACK_VIRNAME, strlen(SCANNER_CALLBACK_VIRNAME)) != 0;
 
 	r->limit_exceeded = 0;
 	r->verdict = SCAN_ERROR;
-	if (!alert_limits && !st->tmp_full && (st->limit != NULL || limit != NULL) &&
-	    (st->limit == NULL || rc == CL_CLEAN || rc == CL_VIRUS))
+	/* Only a scan that found nothing and failed at nothing may be answered clean past a limit. */
+	if (!alert_limits && !found && !st->tmp_full && (st->limit != NULL || limit != NULL) &&
+	    scanner_errors == 0)
 		return scanner_cut_clean(s, st->limit != NULL ? st->limit : limit, r);
 	if (st->tmp_full || (rc == CL_CLEAN && st->limit == NULL && scanner_dir_low(s->tmpdir))) {
 		snprintf(r->reason, sizeof(r->reason), "the temporary folder %.200s is full", s->tmpdir);
 		log_errorx("scan not trusted: %s (less than %u bytes free)", r->reason,
 		    SCANNER_TMP_LOW_WATER);
-	} else if (st->limit != NULL && (rc == CL_CLEAN || rc == CL_VIRUS)) {
+	} else if (st->limit != NULL && (rc == CL_CLEAN || (rc == CL_VIRUS && (alert_limits || !found)))) {
 		r->verdict = SCAN_MALWARE;
 		r->limit_exceeded = 1;
 		snprintf(r->reason, sizeof(r->reason), "%s", st->limit);
