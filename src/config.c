@@ -29,7 +29,8 @@ struct config_opt {
 #define CONFIG_SIZE_MAX (2 * GiB - 1)	/* bytes: libclamav scans nothing larger */
 #define CONFIG_BODY_MAX (1024 * GiB)	/* bytes: the largest BODY_MEMORY or BODY_DISK */
 #define CONFIG_AGE_MAX (3650ULL * 86400)	/* seconds: the longest DB_MAX_AGE, ten years */
-#define CONFIG_DISK_SHARE 2		/* BODY_DISK defaults to 1/2 of TMPDIR's free space */
+#define CONFIG_DISK_SHARE 2
+#define CONFIG_FILES_PER_REQUEST_MAX 1024	/* the most MAX_FILES_PER_REQUEST may allow */		/* BODY_DISK defaults to 1/2 of TMPDIR's free space */
 
 static const struct config_opt config_opts[] = {
 	{ "HOST", "host", CT_STR, OFF(host), "0.0.0.0", 0, 0, "address to listen on" },
@@ -107,6 +108,9 @@ static const struct config_opt config_opts[] = {
 	  "bytes one scan may unpack per byte uploaded (at least 64 MiB; 0: only MAX_SCAN_SIZE)" },
 	{ "SCAN_CACHE", "scan-cache", CT_UINT, OFF(scan_cache), "65536", 0, 16777216,
 	  "clean verdicts of complete scans remembered by SHA-256 until the next reload (0: none)" },
+	{ "MAX_FILES_PER_REQUEST", "max-files-per-request", CT_UINT, OFF(max_files_per_request), "16",
+	  1, CONFIG_FILES_PER_REQUEST_MAX,
+	  "file parts one POST /v3/scan may carry (400 beyond), scanned one after the other" },
 	{ "SHUTDOWN_GRACE", "shutdown-grace", CT_UINT, OFF(shutdown_grace), "140", 0, 86400,
 	  "seconds requests in progress get to finish after SIGTERM (/check answers 503 and new "
 	  "connections are refused at once); keep it below the service manager's stop timeout" },

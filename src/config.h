@@ -43,6 +43,7 @@ struct config {
 	unsigned max_scan_time;		/* milliseconds */
 	unsigned max_expansion;		/* bytes unpacked per byte uploaded */
 	unsigned scan_cache;		/* clean verdicts remembered */
+	unsigned max_files_per_request;	/* file parts of one /v3/scan */
 	unsigned shutdown_grace;	/* seconds requests in progress get after SIGTERM */
 	char *tls_cert;
 	char *tls_key;
