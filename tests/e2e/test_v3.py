@@ -260,3 +260,22 @@ def test_v2_unchanged(srv):
     assert (r.status_code, r.text) == (400, "Provide a single file")
     r = requests.post(srv.url + "/v2/scan", files={"file": ("e", EICAR)}, auth=("app1", "bad"), timeout=30)
     assert (r.status_code, r.text) == (401, "Unauthorized Access")
+
+
+def test_client_examples(srv, tmp_path):
+    """client-examples/scan_v3.py and curl.sh's v3 calls work against the service."""
+    nested = tmp_path / "outer.tar.gz"
+    nested.write_bytes(targz_bytes([("docs/inner.zip", zip_bytes([("eicar.com", EICAR)]))]))
+    clean = tmp_path / "clean.txt"
+    clean.write_bytes(b"clean words " * 20)
+    script = harness.ROOT / "client-examples" / "scan_v3.py"
+    args = ["/usr/bin/python3", str(script), "--url", srv.url, "--all-matches"]
+    r = subprocess.run(args + [str(clean), str(nested)], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 1, (r.stdout, r.stderr)
+    assert "> #0 > docs/inner.zip > eicar.com" in r.stdout and "CL_TYPE_GZ" in r.stdout, r.stdout
+    r = subprocess.run(args + ["--chunked", str(clean)], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and ": clean" in r.stdout, (r.stdout, r.stderr)
+    r = subprocess.run(["sh", str(harness.ROOT / "client-examples" / "curl.sh")], capture_output=True,
+                       text=True, timeout=60, env={"PATH": "/usr/bin:/bin", "CLAMREST_URL": srv.url})
+    assert r.returncode == 0, r.stderr
+    assert '"path":["eicar.txt"]' in r.stdout and '"name":"README.md"' in r.stdout, r.stdout
