@@ -279,3 +279,31 @@ def test_client_examples(srv, tmp_path):
                        text=True, timeout=60, env={"PATH": "/usr/bin:/bin", "CLAMREST_URL": srv.url})
     assert r.returncode == 0, r.stderr
     assert '"path":["eicar.txt"]' in r.stdout and '"name":"README.md"' in r.stdout, r.stdout
+
+
+def test_locust_v3_user_is_optional(srv):
+    """perf/locustfile.py: V3User exists only with V3_USERS > 0, and its check accepts a real
+    answer (and refuses a wrong one)."""
+    lf = harness.ROOT / "perf" / "locustfile.py"
+    env = {"PATH": "/usr/bin:/bin", "USER_FILE": str(lf)}
+    out = subprocess.run(["/usr/bin/locust", "-f", str(lf), "--list"], env=env, cwd="/",
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0 and "ScanUser" in out.stdout and "V3User" not in out.stdout, out
+    out = subprocess.run(["/usr/bin/locust", "-f", str(lf), "--list"], env=dict(env, V3_USERS="1"),
+                         cwd="/", capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0 and "V3User" in out.stdout, out
+    answer = post(srv, [("file", ("eicar.com", EICAR)), ("file", ("lorem.txt", b"lorem ipsum " * 9))],
+                  "?all_matches=true").text
+    code = f"""
+import importlib.util, json
+spec = importlib.util.spec_from_file_location("lf", {str(lf)!r})
+lf = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(lf)
+a = json.loads({answer!r})
+ok = lf.v3_scan_error(a, [("eicar.com", True), ("lorem.txt", False)], 10)
+bad = lf.v3_scan_error(a, [("eicar.com", False), ("lorem.txt", False)], 10)
+print(json.dumps([ok, bad is not None]))
+"""
+    out = subprocess.run(["/usr/bin/python3", "-c", code], env=env, capture_output=True, text=True,
+                         timeout=60)
+    assert out.returncode == 0 and json.loads(out.stdout) == [None, True], (out.stdout, out.stderr)
