@@ -66,11 +66,12 @@ struct multipart {
 	size_t			 hdrtotal;	/* bytes of the current header block so far */
 	size_t			 linelen;
 	char			 line[MULTIPART_HEADER_MAX_BYTES];
-	/* The current part's names (multipart_each_file only); each fits in one header line. */
+	/* The current part's names (multipart_each_file only, which allocates them: a single-file
+	 * parse does not pay for them); each fits in one header line. */
 	size_t			 fnamelen, fieldlen;
 	int			 fname_star;	/* fname came from filename*, which wins */
-	char			 fname[MULTIPART_HEADER_MAX_BYTES];
-	char			 field[MULTIPART_HEADER_MAX_BYTES];
+	char			*names;		/* 2 x MULTIPART_HEADER_MAX_BYTES: fname, then field */
+	char			*fname, *field;
 };
 
 /* One name=value parameter of a header value; a quoted value is given without its quotes. */
@@ -254,13 +255,21 @@ multipart_new(const char *content_type, multipart_data_cb cb, void *ud)
 void
 multipart_free(struct multipart *m)
 {
+	if (m == NULL)
+		return;
+	free(m->names);
 	free(m);
 }
 
-void
+int
 multipart_each_file(struct multipart *m, multipart_part_cb part)
 {
+	if ((m->names = malloc(2 * MULTIPART_HEADER_MAX_BYTES)) == NULL)
+		return -1;
+	m->fname = m->names;
+	m->field = m->names + MULTIPART_HEADER_MAX_BYTES;
 	m->part = part;
+	return 0;
 }
 
 /* Passes content on when it belongs to the first file part; everything else is dropped. */

@@ -27,8 +27,9 @@ struct multipart;
 struct multipart *multipart_new(const char *content_type, multipart_data_cb cb, void *ud);
 void multipart_free(struct multipart *m);
 /* Every file part's content goes to the data callback, each announced by part first (the data of
- * one part ends where the next part's announcement comes). Call before the first feed. */
-void multipart_each_file(struct multipart *m, multipart_part_cb part);
+ * one part ends where the next part's announcement comes). Call before the first feed; -1 when
+ * out of memory (m is then as before). */
+int multipart_each_file(struct multipart *m, multipart_part_cb part);
 
 /* Lines end in CRLF or bare LF, as the first delimiter line ends; every delimiter and header line
  * must then end the same way. A file part is one whose Content-Disposition has a filename (or

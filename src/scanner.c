@@ -868,6 +868,25 @@ scanner_path(const struct scan_state *st, unsigned depth, size_t *len)
 	return names;
 }
 
+/* Room for one more match: the array grows by doubling (most scans report one). */
+static int
+scanner_matches_grow(struct scan_detail *d)
+{
+	unsigned cap = d->nmatches == 0 ? 2 : d->nmatches * 2;
+	struct scan_match *m;
+
+	if (d->nmatches != 0 && (d->nmatches & (d->nmatches - 1)) != 0)
+		return 0;	/* not a power of two: there is room */
+	if (d->nmatches == 1)
+		return 0;
+	if (cap > SCANNER_MATCHES_MAX)
+		cap = SCANNER_MATCHES_MAX;
+	if ((m = realloc(d->matches, cap * sizeof(*m))) == NULL)
+		return -1;
+	d->matches = m;
+	return 0;
+}
+
 /* Records sig as found in the layer open at depth (0: the upload), unless the same match is
  * already there. A provisional place is kept only if libclamav reports sig later, or it is the
  * verdict (scanner_detail_finish). */
@@ -893,9 +912,7 @@ scanner_place(struct scan_state *st, const char *sig, unsigned depth, int provis
 			return;
 		}
 	}
-	if (d->matches == NULL)
-		d->matches = calloc(SCANNER_MATCHES_MAX, sizeof(*d->matches));
-	if (d->matches == NULL || d->nmatches == SCANNER_MATCHES_MAX) {
+	if (d->nmatches == SCANNER_MATCHES_MAX || scanner_matches_grow(d) != 0) {
 		free(names);
 		d->dropped++;
 		return;

@@ -814,7 +814,8 @@ request_precheck_v3(struct request *r, const char *ctype)
 		    "boundary (or use /v3/scan-chunked)");
 		return;
 	}
-	multipart_each_file(r->mp, request_part);
+	if (multipart_each_file(r->mp, request_part) != 0)
+		request_reject(r, MHD_HTTP_INTERNAL_SERVER_ERROR, canned_for(r->srv, r->route)->internal);
 }
 
 /* Checks an authorised POST before its body: load, size and content type. */

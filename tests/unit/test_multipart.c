@@ -802,7 +802,7 @@ run_each(const char *ct, const char *body, size_t blen, size_t step, struct part
 	struct multipart *m = multipart_new(ct, each_data, p);
 
 	assert_non_null(m);
-	multipart_each_file(m, each_part);
+	assert_int_equal(multipart_each_file(m, each_part), 0);
 	for (size_t at = 0; at < blen; at += step)
 		assert_int_equal(multipart_feed(m, body + at, blen - at < step ? blen - at : step), 0);
 	assert_int_equal(multipart_finish(m), 0);
@@ -857,7 +857,7 @@ test_each_file_refused(void **state)
 	struct multipart *m = multipart_new(CT_B, each_data, &p);
 
 	(void)state;
-	multipart_each_file(m, each_part);
+	assert_int_equal(multipart_each_file(m, each_part), 0);
 	assert_int_equal(multipart_feed(m, two_files_body, sizeof(two_files_body) - 1), -1);
 	assert_int_equal(p.n, 1);
 	multipart_free(m);

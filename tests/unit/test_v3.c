@@ -74,9 +74,9 @@ test_json(void **state)
 	struct v3_engine e = { .libclamav = "1.4.6", .database = 27000 };
 	const char *want = "{\"engine\":{\"database\":27000,\"libclamav\":\"1.4.6\"},\"files\":["
 	    "{\"limits_exceeded\":false,\"malware\":false,\"matches\":[],\"name\":\"a\\\"b\\u0001\\ufffd\","
-	    "\"sha256\":null,\"size\":0,\"time\":0.0,\"type\":null},"
+	    "\"sha256\":null,\"size\":0,\"time\":0.000000,\"type\":null},"
 	    "{\"limits_exceeded\":false,\"malware\":false,\"matches\":[],\"name\":null,"
-	    "\"sha256\":null,\"size\":0,\"time\":0.0,\"type\":null}],\"malware\":false,\"time\":0.0}\n";
+	    "\"sha256\":null,\"size\":0,\"time\":0.000000,\"type\":null}],\"malware\":false,\"time\":0.000000}\n";
 	size_t len;
 	char *json;
 
