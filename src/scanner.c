@@ -773,6 +773,10 @@ scanner_layer_open(struct scan_state *st, uint32_t level, const char *type, cons
 
 	if (st->layers == NULL || level >= st->max_depth)
 		return;
+	/* A level libclamav skipped (none known in 1.4.6) must not lend a match path the name of a
+	 * layer closed before: its fmap, which owns the name, is gone. */
+	for (unsigned i = st->depth; i < level; i++)
+		st->layers[i].name = NULL;
 	st->depth = level + 1;
 	if (level > 0) {
 		struct scan_layer *parent = &st->layers[level - 1];
