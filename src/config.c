@@ -28,9 +28,9 @@ struct config_opt {
 #define GiB (1024ULL * 1024 * 1024)
 #define CONFIG_SIZE_MAX (2 * GiB - 1)	/* bytes: libclamav scans nothing larger */
 #define CONFIG_BODY_MAX (1024 * GiB)	/* bytes: the largest BODY_MEMORY or BODY_DISK */
+#define CONFIG_FILES_PER_REQUEST_MAX 1024	/* the most MAX_FILES_PER_REQUEST may allow */
 #define CONFIG_AGE_MAX (3650ULL * 86400)	/* seconds: the longest DB_MAX_AGE, ten years */
-#define CONFIG_DISK_SHARE 2
-#define CONFIG_FILES_PER_REQUEST_MAX 1024	/* the most MAX_FILES_PER_REQUEST may allow */		/* BODY_DISK defaults to 1/2 of TMPDIR's free space */
+#define CONFIG_DISK_SHARE 2		/* BODY_DISK defaults to 1/2 of TMPDIR's free space */
 
 static const struct config_opt config_opts[] = {
 	{ "HOST", "host", CT_STR, OFF(host), "0.0.0.0", 0, 0, "address to listen on" },

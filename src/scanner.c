@@ -73,9 +73,7 @@ struct scanner {
 
 /* Scan options as clamd's defaults, plus alerts for encrypted archives and for files cut short at
  * a limit: without the latter libclamav answers CLEAN for what it did not finish. Fixed for the
- * life of the process, since libclamav's clean-file cache does not remember the options; the one
- * exception, CL_SCAN_GENERAL_ALLMATCHES for a detailed scan that asks, leaves every verdict as it
- * is (only more matches are reported), and that cache is off anyway (engine_limits). */
+ * life of the process, since libclamav's clean-file cache does not remember the options. */
 static struct cl_scan_options scanner_options = {
 	.general = CL_SCAN_GENERAL_HEURISTICS,
 	.parse = ~0U,
@@ -1189,6 +1187,8 @@ scanner_run(struct scanner *s, const void *data, size_t len, int fd, struct scan
 	}
 	scan_state_init(&st, s, len);
 	st.d = d;
+	/* The one option a scan may add: all-match mode reports more matches and leaves every
+	 * verdict as it is, so our clean cache stays valid (libclamav's is off: engine_limits). */
 	if (d != NULL && d->all_matches)
 		opts.general |= CL_SCAN_GENERAL_ALLMATCHES;
 	scanner_errors = 0;
