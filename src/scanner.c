@@ -957,6 +957,16 @@ scanner_found(int fd, const char *virname, void *context)
 		scanner_place(st, virname, 0, 0);
 }
 
+/* 1 when a match says the file was not scanned completely: a limit (libclamav's or ours) or a
+ * member that could not be unpacked. In all-match mode such a match may come with a signature
+ * match, which is then the verdict's reason. */
+static int
+scanner_cut_name(const char *sig)
+{
+	return strncmp(sig, "Heuristics.Limits.Exceeded.", 27) == 0 ||
+	    strncmp(sig, "Heuristics.Unscanned.", 21) == 0;
+}
+
 /* After the verdict: a clean or failed scan reports no match; a malware verdict always has its
  * signature among the matches (our limits and unscanned members are verdicts libclamav never
  * reported); places never confirmed are dropped. */
@@ -976,10 +986,12 @@ scanner_detail_finish(struct scan_state *st, const struct scan_result *r)
 		else
 			scanner_place(st, r->reason, 0, 0);
 	}
+	d->cut = r->limit_exceeded;
 	for (unsigned i2 = 0; i2 < d->nmatches; i2++) {
-		if (r->verdict == SCAN_MALWARE && !d->matches[i2].provisional)
+		if (r->verdict == SCAN_MALWARE && !d->matches[i2].provisional) {
+			d->cut |= scanner_cut_name(d->matches[i2].signature);
 			d->matches[o++] = d->matches[i2];
-		else
+		} else
 			free(d->matches[i2].names);
 	}
 	d->nmatches = o;

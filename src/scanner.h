@@ -81,6 +81,8 @@ struct scan_detail {
 	char type[SCANNER_TYPE_MAX];	/* libclamav's type of the upload; "" when it typed none */
 	struct scan_match *matches;	/* nmatches of them; scanner_detail_free frees */
 	unsigned nmatches, dropped;	/* dropped: matches past SCANNER_MATCHES_MAX */
+	int cut;			/* a limit or an unscanned member is among the matches (or is
+					 * the verdict): the file was not scanned completely */
 };
 
 struct scanner_stats {

@@ -425,7 +425,8 @@ v3_put_file(struct v3_out *o, const struct v3_file *f)
 {
 	const struct scan_result *r = &f->res;
 
-	v3_put(o, r->limit_exceeded ? "{\"limits_exceeded\":true" : "{\"limits_exceeded\":false");
+	v3_put(o, r->limit_exceeded || f->det.cut ? "{\"limits_exceeded\":true" :
+	    "{\"limits_exceeded\":false");
 	v3_put(o, r->verdict == SCAN_MALWARE ? ",\"malware\":true" : ",\"malware\":false");
 	v3_put(o, ",\"matches\":[");
 	for (unsigned i = 0; i < f->det.nmatches; i++) {

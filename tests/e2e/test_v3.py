@@ -307,3 +307,16 @@ print(json.dumps([ok, bad is not None]))
     out = subprocess.run(["/usr/bin/python3", "-c", code], env=env, capture_output=True, text=True,
                          timeout=60)
     assert out.returncode == 0 and json.loads(out.stdout) == [None, True], (out.stdout, out.stderr)
+
+
+def test_all_matches_keeps_the_limits(srv):
+    """With all_matches a scan goes on past a match, and still meets the limits: EICAR and a member
+    past MAX_SCAN_SIZE in one zip give the signature (at the member) and the limit, never clean."""
+    z = zip_bytes([("eicar.com", EICAR), ("zeros.bin", bytes(3 * MiB))])
+    r = post(srv, [("file", ("both.zip", z))], "?all_matches=true")
+    assert r.status_code == 200, r.text
+    f = r.json()["files"][0]
+    assert f["malware"] is True and f["limits_exceeded"] is True, f
+    sigs = {m["signature"].removesuffix(".UNOFFICIAL"): m["path"] for m in f["matches"]}
+    assert sigs.get("Eicar-Test-Signature") == ["both.zip", "eicar.com"], f
+    assert any(s.startswith("Heuristics.Limits.Exceeded.") for s in sigs), f
