@@ -42,6 +42,16 @@ WORKLOADS = {
     "random": ("5 MiB random, /v2/scan-chunked", "random-5mib.lua", "random"),
     "check": ("GET /check", "check.lua", None),
 }
+# v3 against v2 (issue 15): the same scan through each API, on one clamrest, interleaved round by
+# round; the measure is server CPU per request. (label, wrk script, [(variant, BENCH_PATH)]).
+V3_ROWS = [
+    ("EICAR, one file, multipart", "v3-eicar-multipart.lua",
+     [("v2", "/v2/scan"), ("v3", "/v3/scan"), ("v3 all_matches", "/v3/scan?all_matches=true")]),
+    ("5 MiB random, one file, chunked", "v3-random-5mib.lua",
+     [("v2", "/v2/scan-chunked"), ("v3", "/v3/scan-chunked"),
+      ("v3 all_matches", "/v3/scan-chunked?all_matches=true")]),
+]
+V3_TARGET = 1.05        # v3 of one file (all_matches off) may cost at most 5% more CPU than v2
 CLAMD_WORKLOADS = {
     "eicar": ("EICAR, INSTREAM", ["-x", "FOUND"]),
     "random": ("5 MiB random, INSTREAM", ["-x", "OK", "-v"]),
@@ -89,6 +99,10 @@ class Settings:
         self.clamd_queue = env_int("BENCH_CLAMD_QUEUE", 4 * self.clamd_threads, 2, 100_000)
         self.clamrest = os.environ.get("CLAMREST_BIN", str(ROOT / "build" / "clamrest"))
         self.out = pathlib.Path(os.environ.get("BENCH_OUT", str(ROOT / "bench" / "results.md")))
+        self.v3 = env_int("BENCH_V3", 1, 0, 2)     # 0: no v3 rows; 2: only them
+        self.v3_rounds = env_int("BENCH_V3_ROUNDS", 3, 1, 50)
+        self.v3_conc = env_int("BENCH_V3_CONC", 4, 1, 256)
+        self.v3_scans = os.environ.get("BENCH_V3_SCANS", "eicar random").replace(",", " ").split()
 
 
 def free_port():
@@ -359,6 +373,41 @@ def bench_database(cfg, work, tmp, db, tag, concs, clamrest_kinds, results, fact
         svc.stop()
 
 
+def bench_v3(cfg, work, tmp, db, v3res):
+    """v3 against v2 on one clamrest (test DB): each row's variants run one after the other, round
+    after round, so a change in the machine's load falls on all of them alike; v3res gets the CPU
+    per request of every run."""
+    svc = start_clamrest(cfg, work, db, tmp, "v3")
+    try:
+        for label, script, variants in V3_ROWS:
+            if script.split("-")[1] not in cfg.v3_scans:
+                continue
+            # Round 0 warms up (page cache, clock speed, the allocator) and is not counted: the
+            # first 5 MiB runs cost up to 5 times the CPU of the later ones.
+            for rnd in range(cfg.v3_rounds + 1):
+                # Each round starts with another variant: a machine getting faster or slower over
+                # the run does not always favour the same one.
+                k = rnd % len(variants)
+                for variant, path in variants[k:] + variants[:k]:
+                    argv = [WRK, "-c", str(cfg.v3_conc), "-t", str(min(cfg.v3_conc, 2)), "-d",
+                            f"{cfg.seconds}s", "--latency", "--timeout", WRK_TIMEOUT, "-s",
+                            str(ROOT / "bench" / "wrk" / script), f"http://127.0.0.1:{svc.port}/"]
+                    env = dict(os.environ, BENCH_FILE=str(FILES["random"]), BENCH_PATH=path)
+                    cpu0 = cpu_seconds(svc.proc.pid)
+                    out, err = run_load(argv, env, work / "wrk-v3.log", cfg.seconds)
+                    res = (parse_bench_line(out) or parse_wrk_text(out)) if out else None
+                    if res is None or not res.get("requests") or int(res.get("failed", 0)):
+                        raise RuntimeError(f"v3 row {label} {variant}: {res or err}")
+                    cpu = (cpu_seconds(svc.proc.pid) - cpu0) * 1e6 / res["requests"]
+                    if rnd == 0:
+                        continue
+                    v3res.setdefault((label, variant), []).append(cpu)
+                    log(f"v3 {label} {variant} round {rnd}: {res['rps']:.1f} req/s, "
+                        f"server CPU {cpu:.1f} us/req")
+    finally:
+        svc.stop()
+
+
 def make_payloads(work):
     FILES["eicar"] = work / "eicar.com"
     FILES["eicar"].write_bytes(EICAR)
@@ -421,7 +470,8 @@ def ratio(a, b):
 
 
 class Report:
-    def __init__(self, cfg, results, facts):
+    def __init__(self, cfg, results, facts, v3res=None):
+        self.v3res = v3res or {}
         self.cfg = cfg
         self.results = results
         self.facts = facts
@@ -484,7 +534,28 @@ class Report:
                               f"{b['rss_kib'] / 1024:.1f} MiB" if b else "—",
                               f"{a['rss_kib'] / b['rss_kib']:.2f}x" if b else "—", t])
 
+    def v3_lines(self):
+        """The v3-against-v2 table: median server CPU per request, and v3's ratio to v2."""
+        if not self.v3res:
+            return []
+        lines = ["", f"v3 against v2 (issue 15): median server CPU per request of "
+                 f"{self.cfg.v3_rounds} interleaved rounds, c={self.cfg.v3_conc}, test DB",
+                 "", "| Scan | v2 | v3 | v3 ÷ v2 | v3 all_matches | all_matches ÷ v2 | Target |",
+                 "|---|---|---|---|---|---|---|"]
+        for label, _, _ in V3_ROWS:
+            v2, v3 = self.v3res.get((label, "v2")), self.v3res.get((label, "v3"))
+            am = self.v3res.get((label, "v3 all_matches"))
+            if not (v2 and v3 and am):
+                continue
+            v2, v3, am = median(v2), median(v3), median(am)
+            t = self.target(f"v3 one file CPU ≤ {V3_TARGET:.2f}x v2 ({label})", v3 / v2 <= V3_TARGET,
+                            f"{v3 / v2:.3f}x")
+            lines.append(f"| {label} | {fmt_cpu(v2)} | {fmt_cpu(v3)} | {v3 / v2:.3f}x | "
+                         f"{fmt_cpu(am)} | {am / v2:.3f}x | {t} |")
+        return lines
+
     def markdown(self, header):
+        v3 = self.v3_lines()
         self.fact_rows()
         self.scan_rows("test", self.cfg.conc)
         if self.cfg.large:
@@ -492,6 +563,7 @@ class Report:
         head = ["DB", "Measure", "C", "clamrest", "clamd", "clamrest ÷ clamd", "Target"]
         lines = ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
         lines += ["| " + " | ".join(r) + " |" for r in self.rows]
+        lines += v3
         met = sum(1 for t in self.targets if t[1])
         summary = [f"Targets met: {met} of {len(self.targets)}."]
         summary += [f"- {n}: {verdict(ok)} ({d})" for n, ok, d in self.targets]
@@ -541,15 +613,18 @@ def main():
     work = pathlib.Path(tempfile.mkdtemp(prefix="clamrest-bench."))
     shm = pathlib.Path("/dev/shm")
     tmp = pathlib.Path(tempfile.mkdtemp(prefix="clamrest-bench.", dir=shm if shm.is_dir() else work))
-    results, facts = {}, {}
+    results, facts, v3res = {}, {}, {}
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     try:
         make_payloads(work)
         db = work / "db-test"
         subprocess.run(["sh", str(ROOT / "scripts" / "make-testdb"), str(db), str(DB_VERSION)],
                        check=True)
-        bench_database(cfg, work, tmp, db, "test", cfg.conc, list(WORKLOADS), results, facts)
-        if cfg.large:
+        if cfg.v3:
+            bench_v3(cfg, work, tmp, db, v3res)
+        if cfg.v3 != 2:
+            bench_database(cfg, work, tmp, db, "test", cfg.conc, list(WORKLOADS), results, facts)
+        if cfg.large and cfg.v3 != 2:
             db = make_large_db(cfg, work)
             bench_database(cfg, work, tmp, db, "large", cfg.large_conc,
                            ["eicar-chunked", "eicar-multipart", "random"], results, facts)
@@ -564,13 +639,15 @@ def main():
         shutil.rmtree(tmp, ignore_errors=True)
         shutil.rmtree(work, ignore_errors=True)
     header = report_header(cfg, started, load_before, loadavg(), time.monotonic() - t0)
-    text = Report(cfg, results, facts).markdown(header)
+    text = Report(cfg, results, facts, v3res).markdown(header)
     cfg.out.write_text(text)
     raw = ROOT / "build" / "bench" / "results.json"
     raw.write_text(json.dumps({"results": [dict(zip(("db", "service", "workload", "c"), k), **v)
                                            for k, v in results.items()],
                                "startup": [dict(zip(("db", "service"), k), **v)
-                                           for k, v in facts.items()]}, indent=1))
+                                           for k, v in facts.items()],
+                               "v3": [{"scan": k[0], "variant": k[1], "cpu_us": v}
+                                      for k, v in v3res.items()]}, indent=1))
     print(text)
     log(f"written to {cfg.out} (raw numbers in {raw})")
     return 0

@@ -41,3 +41,12 @@ show curl -sS -w ' [%{http_code}]' -u "$auth" --data-binary @README.md "$url/v2/
 
 # Without the right password: 401.
 show curl -sS -o /dev/null -w '[%{http_code}]' -u app1:wrong --data-binary @eicar.txt "$url/v2/scan-chunked"
+
+# v3: several files in one request, every signature that matches (all_matches=true) and where in
+# an archive it was found, SHA-256 and libclamav's type of each file; errors are JSON too.
+show curl -sS -w ' [%{http_code}]' -u "$auth" -F file=@eicar.txt -F file=@README.md \
+	"$url/v3/scan?all_matches=true"
+
+# v3 with a streamed body: one file, named null in the answer.
+show curl -sS -w ' [%{http_code}]' -u "$auth" -H 'Transfer-Encoding: chunked' \
+	--data-binary @eicar.txt "$url/v3/scan-chunked"

@@ -1,9 +1,10 @@
 """clamrest performance tests: Locust users that check, version-check and scan like real clients.
 
 Three user classes (see perf/README.md): CheckUser (CHECK, CHECK_VERSION), UnauthorisedUser
-(UNAUTHORISED) and ScanUser (MALWARE, CLEAN, USER_DEFINED). Settings come from the environment
-(PERF_USER, PERF_PWD, USER_FILE, CLAMD_RESPONSE_THRESHOLD, CLAMD_VERSION_THRESHOLD,
-REQUESTS_LOGGING); the service address from Locust's own -H / LOCUST_HOST.
+(UNAUTHORISED) and ScanUser (MALWARE, CLEAN, USER_DEFINED); a fourth, V3User (V3_MULTI), exists
+only when V3_USERS is above 0, so the default scenario is the seed's. Settings come from the
+environment (PERF_USER, PERF_PWD, USER_FILE, CLAMD_RESPONSE_THRESHOLD, CLAMD_VERSION_THRESHOLD,
+REQUESTS_LOGGING, V3_USERS); the service address from Locust's own -H / LOCUST_HOST.
 """
 
 import logging
@@ -57,6 +58,7 @@ class Settings:
     clamd_response_threshold: float     # seconds
     clamd_version_threshold: int        # database versions
     requests_logging: bool
+    v3_users: int = 0                   # weight of V3User; 0: no such class
 
 
 def _float_setting(env, name, default):
@@ -111,6 +113,7 @@ def settings_from_env(env):
         clamd_response_threshold=_float_setting(env, "CLAMD_RESPONSE_THRESHOLD", "0.01"),
         clamd_version_threshold=_int_setting(env, "CLAMD_VERSION_THRESHOLD", "3"),
         requests_logging=_bool_setting(env, "REQUESTS_LOGGING", "false"),
+        v3_users=_int_setting(env, "V3_USERS", "0"),
     )
 
 
@@ -307,3 +310,49 @@ class ScanUser(ClamrestUser):
     def check_user_defined_file(self):
         """USER_FILE (5 MiB of pseudo-random bytes by default) must pass within 1 s."""
         self._scan("USER_DEFINED", user_file_gen(), False, USER_DEFINED_THRESHOLD)
+
+
+def v3_scan_error(data, expect, threshold):
+    """Why a /v3/scan answer is wrong, or None: one file per expected verdict, in order, each with
+    its fields, a match (with a path starting at the file's name) exactly when it is malware, and a
+    scan time within threshold seconds."""
+    files = data.get("files")
+    if not isinstance(files, list) or len(files) != len(expect):
+        return f"expected {len(expect)} files: {data}"
+    if data.get("malware") is not any(m for _, m in expect):
+        return f"wrong overall verdict: {data}"
+    for f, (name, malware) in zip(files, expect):
+        missing = {"name", "size", "sha256", "type", "malware", "matches", "limits_exceeded",
+                   "time"} - set(f)
+        if missing:
+            return f"missing attributes {sorted(missing)}: {f}"
+        if f["name"] != name or f["malware"] is not malware or bool(f["matches"]) is not malware:
+            return f"expected {name} malware={malware}, got: {f}"
+        if any(m["path"][:1] != [name] for m in f["matches"]):
+            return f"a match path does not start at {name}: {f}"
+        if f["time"] > threshold:
+            return f"response too slow: {f['time']} s > {threshold} s"
+    return None
+
+
+if SETTINGS.v3_users > 0:
+    class V3User(ClamrestUser):
+        """Sends EICAR and clean text in one POST /v3/scan with all_matches (V3_USERS > 0 only)."""
+
+        weight = SETTINGS.v3_users
+
+        @task
+        def check_v3_multi(self):
+            files = [("file", ("eicar.com", b"".join(EICAR_PIECES))),
+                     ("file", ("lorem.txt", LOREM * CLEAN_PIECES))]
+            with self.client.post("/v3/scan?all_matches=true", name="V3_MULTI", auth=AUTH,
+                                  files=files, catch_response=True) as response:
+                if response.status_code != 200:
+                    response.failure(f"expected 200, got {answer_text(response)}")
+                elif (data := parse_json(response)) is None:
+                    response.failure("failed to decode response")
+                elif error := v3_scan_error(data, [("eicar.com", True), ("lorem.txt", False)],
+                                            SETTINGS.clamd_response_threshold):
+                    response.failure(error)
+                else:
+                    response.success()

@@ -22,6 +22,8 @@ static const struct api_route_def api_routes[] = {
 	{ "/v2/scan", API_SCAN, 1, API_ALLOW_POST },
 	{ "/v2/scan-chunked", API_SCAN_CHUNKED, 1, API_ALLOW_POST },
 	{ "/scan", API_SCAN_LEGACY, 1, API_ALLOW_POST },
+	{ "/v3/scan", API_V3_SCAN, 1, API_ALLOW_POST },
+	{ "/v3/scan-chunked", API_V3_SCAN_CHUNKED, 1, API_ALLOW_POST },
 };
 
 static const struct api_route_def *

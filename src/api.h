@@ -24,6 +24,8 @@ enum api_route {
 	API_SCAN,		/* /v2/scan: multipart, JSON answer */
 	API_SCAN_CHUNKED,	/* /v2/scan-chunked: the body is the file */
 	API_SCAN_LEGACY,	/* /scan: multipart, OK/NOTOK */
+	API_V3_SCAN,		/* /v3/scan: multipart, 1..MAX_FILES_PER_REQUEST files (v3.h) */
+	API_V3_SCAN_CHUNKED,	/* /v3/scan-chunked: the body is the file (v3.h) */
 };
 
 struct api_route_def {

@@ -31,6 +31,7 @@ struct config_opt {
 #define GiB (1024ULL * 1024 * 1024)
 #define CONFIG_SIZE_MAX (2 * GiB - 1)	/* bytes: libclamav scans nothing larger */
 #define CONFIG_BODY_MAX (1024 * GiB)	/* bytes: the largest BODY_MEMORY or BODY_DISK */
+#define CONFIG_FILES_PER_REQUEST_MAX 1024	/* the most MAX_FILES_PER_REQUEST may allow */
 #define CONFIG_AGE_MAX (3650ULL * 86400)	/* seconds: the longest DB_MAX_AGE, ten years */
 #define CONFIG_DISK_SHARE 2		/* BODY_DISK defaults to 1/2 of TMPDIR's free space */
 #define CONFIG_PUA_MAX 30	/* bytes of a PUA category: libclamav's cli_chkpua keeps 32 with dots */
@@ -51,6 +52,9 @@ static const struct config_opt config_opts[] = {
 	  "password checks a client address may have at once before 429 (a right one is given back)" },
 	{ "MAX_CONTENT_LENGTH", "max-content-length", CT_ULL, OFF(max_content_length), "1073741824",
 	  1, CONFIG_SIZE_MAX, "largest request body in bytes (413 beyond)" },
+	{ "MAX_FILES_PER_REQUEST", "max-files-per-request", CT_UINT, OFF(max_files_per_request), "16",
+	  1, CONFIG_FILES_PER_REQUEST_MAX,
+	  "file parts one POST /v3/scan may carry (400 beyond), scanned one after the other" },
 	{ "CLAMAV_DB_DIR", "db-dir", CT_STR, OFF(db_dir), "/var/lib/clamav", 0, 0,
 	  "signature database folder" },
 	{ "CLAMAV_TXT_URI", "txt-uri", CT_STR, OFF(txt_uri), "current.cvd.clamav.net", 0, 0,

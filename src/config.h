@@ -17,6 +17,7 @@ struct config {
 	unsigned auth_fail_rate;	/* failed checks a minute a client address regains; 0: off */
 	unsigned auth_fail_burst;	/* failed checks a client address may make at once */
 	unsigned long long max_content_length;	/* bytes */
+	unsigned max_files_per_request;	/* file parts of one /v3/scan */
 	char *db_dir;
 	char *txt_uri;			/* "": no DNS comparison */
 	char *dns_server;		/* NULL: the system resolver */

@@ -15,7 +15,7 @@
 
 static const char *const metrics_route_names[METRICS_ROUTES] = {
 	"/check", "/check_version", "/check_warning", "/v2/scan", "/v2/scan-chunked", "/scan",
-	"/metrics", "other",
+	"/metrics", "/v3/scan", "/v3/scan-chunked", "other",
 };
 
 /* The statuses the service answers; anything else is counted as "other". */

@@ -1,5 +1,5 @@
-/* multipart.c -- streaming multipart/form-data parser that hands the first file part to a callback
- * straight from the caller's buffers, keeping only fixed-size state between feeds. */
+/* multipart.c -- streaming multipart/form-data parser that hands the first file part (or every one) to
+ * a callback straight from the caller's buffers, keeping only fixed-size state between feeds. */
 #include "multipart.h"
 
 #include <limits.h>
@@ -49,6 +49,7 @@ enum mp_state {
 
 struct multipart {
 	multipart_data_cb	 cb;
+	multipart_part_cb	 part;		/* multipart_each_file: every file part streams */
 	void			*ud;
 	enum mp_state		 state;
 	unsigned		 files;
@@ -65,6 +66,12 @@ struct multipart {
 	size_t			 hdrtotal;	/* bytes of the current header block so far */
 	size_t			 linelen;
 	char			 line[MULTIPART_HEADER_MAX_BYTES];
+	/* The current part's names (multipart_each_file only, which allocates them: a single-file
+	 * parse does not pay for them); each fits in one header line. */
+	size_t			 fnamelen, fieldlen;
+	int			 fname_star;	/* fname came from filename*, which wins */
+	char			*names;		/* 2 x MULTIPART_HEADER_MAX_BYTES: fname, then field */
+	char			*fname, *field;
 };
 
 /* One name=value parameter of a header value; a quoted value is given without its quotes. */
@@ -73,6 +80,7 @@ struct mp_param {
 	size_t		 namelen;
 	const char	*value;
 	size_t		 valuelen;
+	int		 quoted;
 };
 
 static int
@@ -135,6 +143,7 @@ mp_quoted(const char **sp, const char *end, struct mp_param *p)
 	if (s >= end)
 		return -1;
 	p->valuelen = (size_t)(s - p->value);
+	p->quoted = 1;
 	*sp = s + 1;
 	return 0;
 }
@@ -161,6 +170,7 @@ mp_next_param(const char **sp, const char *end, struct mp_param *p)
 		if (mp_quoted(&s, end, p) == -1)
 			return -1;
 	} else {
+		p->quoted = 0;
 		p->value = s;
 		s = mp_span(s, end, "; \t\"");
 		p->valuelen = (size_t)(s - p->value);
@@ -245,7 +255,21 @@ multipart_new(const char *content_type, multipart_data_cb cb, void *ud)
 void
 multipart_free(struct multipart *m)
 {
+	if (m == NULL)
+		return;
+	free(m->names);
 	free(m);
+}
+
+int
+multipart_each_file(struct multipart *m, multipart_part_cb part)
+{
+	if ((m->names = malloc(2 * MULTIPART_HEADER_MAX_BYTES)) == NULL)
+		return -1;
+	m->fname = m->names;
+	m->field = m->names + MULTIPART_HEADER_MAX_BYTES;
+	m->part = part;
+	return 0;
 }
 
 /* Passes content on when it belongs to the first file part; everything else is dropped. */
@@ -423,6 +447,9 @@ mp_part_begin(struct multipart *m)
 	m->linelen = 0;
 	m->is_file = 0;
 	m->has_disposition = 0;
+	m->fnamelen = 0;
+	m->fieldlen = 0;
+	m->fname_star = 0;
 }
 
 /* The line end of a delimiter line: the first one fixes the body's mode, which its preamble's line
@@ -466,6 +493,63 @@ mp_delim_end(struct multipart *m, char c)
 	return 0;
 }
 
+static int
+mp_hex(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* Copies a parameter's value to out (room for MULTIPART_HEADER_MAX_BYTES, which the value, a piece
+ * of one header line, never exceeds): a quoted value without its backslash escapes; an RFC 5987
+ * value (filename*: charset'language'percent-encoded) percent-decoded, whatever its charset. */
+static size_t
+mp_param_copy(const struct mp_param *p, int ext, char *out)
+{
+	const char *v = p->value, *end = p->value + p->valuelen, *q;
+	size_t o = 0;
+	int hi, lo;
+
+	if (ext && (q = memchr(v, '\'', p->valuelen)) != NULL &&
+	    (q = memchr(q + 1, '\'', (size_t)(end - q - 1))) != NULL) {
+		for (v = q + 1; v < end; v++) {
+			if (*v == '%' && end - v >= 3 && (hi = mp_hex(v[1])) >= 0 &&
+			    (lo = mp_hex(v[2])) >= 0) {
+				out[o++] = (char)(hi << 4 | lo);
+				v += 2;
+			} else
+				out[o++] = *v;
+		}
+		return o;
+	}
+	for (; v < end; v++) {
+		if (p->quoted && *v == '\\' && v + 1 < end)
+			v++;
+		out[o++] = *v;
+	}
+	return o;
+}
+
+/* Keeps the names of a part for multipart_each_file's callback. */
+static void
+mp_keep_names(struct multipart *m, const struct mp_param *p)
+{
+	if (m->part == NULL)
+		return;
+	if (mp_eq(p->name, p->namelen, "filename*")) {
+		m->fnamelen = mp_param_copy(p, 1, m->fname);
+		m->fname_star = 1;
+	} else if (mp_eq(p->name, p->namelen, "filename") && !m->fname_star)
+		m->fnamelen = mp_param_copy(p, 0, m->fname);
+	else if (mp_eq(p->name, p->namelen, "name"))
+		m->fieldlen = mp_param_copy(p, 0, m->field);
+}
+
 /* Notes whether a Content-Disposition value names a file. As Werkzeug (upstream's parser) does, a
  * filename or filename* parameter makes a file part whatever the type (form-data, attachment,
  * inline...): a part that a stricter reading skipped would be neither counted nor scanned. A second
@@ -487,6 +571,7 @@ mp_disposition(struct multipart *m, const char *s, const char *end)
 			return r;
 		if (mp_eq(p.name, p.namelen, "filename") || mp_eq(p.name, p.namelen, "filename*"))
 			m->is_file = 1;
+		mp_keep_names(m, &p);
 	}
 }
 
@@ -533,7 +618,10 @@ mp_headers_done(struct multipart *m)
 	if (m->is_file) {
 		if (m->files < UINT_MAX)
 			m->files++;
-		m->streaming = m->files == 1;
+		m->streaming = m->part != NULL || m->files == 1;
+		if (m->part != NULL && m->part(m->ud, m->fname, m->fnamelen, m->field,
+		    m->fieldlen) != 0)
+			return -1;
 	}
 	m->state = MP_BODY;
 	m->prev = m->pprev = MP_PREV_HDR;

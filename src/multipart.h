@@ -1,5 +1,6 @@
 /* multipart.h -- streaming multipart/form-data parser (RFC 7578) that passes the content of the first
- * file part to a callback as it arrives and counts the file parts. Memory is fixed at creation.
+ * file part (or, with multipart_each_file, of every file part) to a callback as it arrives and
+ * counts the file parts. Memory is fixed at creation.
  * Functions returning int return 0 on success and -1 on failure. */
 #ifndef CLAMREST_MULTIPART_H
 #define CLAMREST_MULTIPART_H
@@ -13,11 +14,22 @@
  * parameter), in order. Returns 0 to go on, -1 to stop parsing (multipart_feed then fails). */
 typedef int (*multipart_data_cb)(void *ud, const char *data, size_t len);
 
+/* Called when a file part's headers are complete, before its content (multipart_each_file only):
+ * filename as the client gave it (a quoted value unescaped; filename* percent-decoded, preferred
+ * over filename as RFC 6266 says), field the part's name parameter ("" when none); neither is
+ * NUL-terminated. Returns 0 to go on, -1 to stop parsing (multipart_feed then fails). */
+typedef int (*multipart_part_cb)(void *ud, const char *filename, size_t flen, const char *field,
+    size_t nlen);
+
 struct multipart;
 
 /* NULL when content_type is not multipart/form-data or has no usable boundary. */
 struct multipart *multipart_new(const char *content_type, multipart_data_cb cb, void *ud);
 void multipart_free(struct multipart *m);
+/* Every file part's content goes to the data callback, each announced by part first (the data of
+ * one part ends where the next part's announcement comes). Call before the first feed; -1 when
+ * out of memory (m is then as before). */
+int multipart_each_file(struct multipart *m, multipart_part_cb part);
 
 /* Lines end in CRLF or bare LF, as the first delimiter line ends; every delimiter and header line
  * must then end the same way. A file part is one whose Content-Disposition has a filename (or

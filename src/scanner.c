@@ -40,6 +40,7 @@ struct engine {
 struct cache_entry {
 	unsigned char digest[SCANNER_DIGEST_LEN];
 	unsigned long generation;	/* 0: empty */
+	char type[SCANNER_TYPE_MAX];	/* libclamav's type of the file, for detailed scans */
 };
 
 struct scanner {
@@ -211,9 +212,10 @@ static cl_error_t scanner_inspect(int fd, const char *type, const char **ancesto
     size_t parent_size, const char *name, size_t size, const char *buf, uint32_t level,
     uint32_t attributes, void *context);
 static cl_error_t scanner_layer_done(int fd, int result, const char *virname, void *context);
+static void scanner_found(int fd, const char *virname, void *context);
 struct scan_state;
 static void scanner_layer_open(struct scan_state *st, uint32_t level, const char *type,
-    size_t size);
+    const char *name, size_t size);
 static cl_error_t scanner_meta(const char *container_type, unsigned long fsize_container,
     const char *filename, unsigned long fsize_real, int is_encrypted, unsigned int filepos,
     void *context);
@@ -240,6 +242,7 @@ engine_limits(struct cl_engine *cl, const struct scanner *s)
 	cl_engine_set_clcb_file_inspection(cl, scanner_inspect);
 	cl_engine_set_clcb_post_scan(cl, scanner_layer_done);
 	cl_engine_set_clcb_meta(cl, scanner_meta);
+	cl_engine_set_clcb_virus_found(cl, scanner_found);
 	return 0;
 }
 
@@ -743,6 +746,8 @@ struct scan_layer {
 	int zip;			/* libclamav announces each zip member twice (central, local header) */
 	int rar;			/* Debian's libclamav has no unrar: a RAR is never unpacked */
 	int mspack;			/* CAB or CHM: announces each member right before unpacking it */
+	const char *name;		/* libclamav's (its fmap's, alive while the layer is open); NULL */
+	unsigned index;			/* its place among the layers scanned in its parent */
 };
 
 /* What one scan has seen, for scanner_inspect: libclamav calls it for every layer (the upload, every
@@ -757,6 +762,8 @@ struct scan_state {
 	uint64_t budget;		/* bytes this scan may unpack, from its size and MAX_EXPANSION */
 	const char *limit;		/* a limit this scan met: the verdict is that limit */
 	int tmp_full;			/* the temporary folder was (nearly) full: the verdict is an error */
+	struct scan_detail *d;		/* a detailed scan's matches; NULL: none wanted */
+	const char *type0;		/* libclamav's type of the upload (a static string of its own) */
 };
 
 /* 1 when the file system holding fd has less than SCANNER_TMP_LOW_WATER bytes free. */
@@ -801,19 +808,19 @@ scanner_inspect(int fd, const char *type, const char **ancestors, size_t parent_
 	struct scan_state *st = context;
 	const struct scanner *s;
 
-	(void)type;
 	(void)ancestors;
 	(void)parent_size;
-	(void)name;
 	(void)buf;
 	(void)attributes;
 	if (st == NULL)
 		return CL_CLEAN;
 	s = st->s;
-	scanner_layer_open(st, level, type, size);
+	scanner_layer_open(st, level, type, name, size);
 	st->total += size;
-	if (level == 0)
+	if (level == 0) {
+		st->type0 = type;
 		return CL_CLEAN;
+	}
 	if ((uint64_t)size + SCANNER_LIMIT_MARGIN >= s->file_limit)
 		st->limit = SCANNER_LIMIT_FILE_SIZE;
 	else if (st->total + SCANNER_LIMIT_MARGIN >= s->scan_limit || st->total > st->budget)
@@ -849,18 +856,27 @@ scanner_layer_complete(const struct scan_layer *l)
 	return l->children >= want;
 }
 
+static void scanner_place(struct scan_state *st, const char *sig, unsigned depth, int provisional);
+
 static void
-scanner_layer_open(struct scan_state *st, uint32_t level, const char *type, size_t size)
+scanner_layer_open(struct scan_state *st, uint32_t level, const char *type, const char *name,
+    size_t size)
 {
 	struct scan_layer *l;
+	unsigned index = 0;
+	int cut = 0;
 
 	if (st->layers == NULL || level >= st->max_depth)
 		return;
+	/* A level libclamav skipped (none known in 1.4.6) must not lend a match path the name of a
+	 * layer closed before: its fmap, which owns the name, is gone. */
+	for (unsigned i = st->depth; i < level; i++)
+		st->layers[i].name = NULL;
 	st->depth = level + 1;
 	if (level > 0) {
 		struct scan_layer *parent = &st->layers[level - 1];
 
-		parent->children++;
+		index = parent->children++;
 		/* A CAB or CHM member of fewer bytes than announced was cut short on the way (libmspack's
 		 * glue shrinks it to what is left of the scan budget, or a write hit ENOSPC) and scanned
 		 * in part. Only these readers announce each member right before unpacking it; zip's
@@ -869,6 +885,7 @@ scanner_layer_open(struct scan_state *st, uint32_t level, const char *type, size
 			log_debug("scan: a %s member of %zu bytes was announced with %lu", type ? type : "?",
 			    size, parent->pending);
 			st->unscanned = SCANNER_UNSCANNED_CUT;
+			cut = 1;
 		}
 		parent->pending = 0;
 	}
@@ -876,12 +893,16 @@ scanner_layer_open(struct scan_state *st, uint32_t level, const char *type, size
 	*l = (struct scan_layer){
 		.size = size,
 		.type = type,
+		.name = name,
+		.index = index,
 		.zip = type != NULL && (strncmp(type, "CL_TYPE_ZIP", 11) == 0 ||
 		    strncmp(type, "CL_TYPE_OOXML", 13) == 0),
 		.rar = type != NULL && strncmp(type, "CL_TYPE_RAR", 11) == 0,	/* RARSFX too */
 		.mspack = type != NULL && (strcmp(type, "CL_TYPE_MSCAB") == 0 ||
 		    strcmp(type, "CL_TYPE_MSCHM") == 0),
 	};
+	if (cut)
+		scanner_place(st, SCANNER_UNSCANNED_CUT, st->depth, 1);
 }
 
 static cl_error_t
@@ -894,10 +915,195 @@ scanner_layer_done(int fd, int result, const char *virname, void *context)
 	(void)virname;
 	if (st == NULL || st->layers == NULL || st->depth == 0)
 		return CL_CLEAN;
-	l = &st->layers[--st->depth];
-	if (result != CL_VIRUS && st->unscanned == NULL && !scanner_layer_complete(l))
+	/* A match libclamav reports only at the end of the scan (a "potentially unwanted" one: every
+	 * Heuristics.* alert) is placed at the innermost layer that closes with it as its last match. */
+	if (st->d != NULL && result == CL_VIRUS && virname != NULL)
+		scanner_place(st, virname, st->depth, 1);
+	l = &st->layers[st->depth - 1];
+	if (result != CL_VIRUS && st->unscanned == NULL && !scanner_layer_complete(l)) {
 		st->unscanned = scanner_unscanned_name(l);
+		scanner_place(st, st->unscanned, st->depth, 1);
+	}
+	st->depth--;
 	return CL_CLEAN;
+}
+
+/* The index of a match of sig in d (provisional or not, as asked; -1: any), or -1. */
+static int
+scanner_match_find(const struct scan_detail *d, const char *sig, int provisional)
+{
+	for (unsigned i = 0; i < d->nmatches; i++)
+		if ((provisional == -1 || d->matches[i].provisional == provisional) &&
+		    strcmp(d->matches[i].signature, sig) == 0)
+			return (int)i;
+	return -1;
+}
+
+/* The names of the open layers 1..depth-1 (the upload, layer 0, is the caller's to name). */
+static char *
+scanner_path(const struct scan_state *st, unsigned depth, size_t *len)
+{
+	char num[16], *names, *o;
+	const char *n;
+	size_t total = 0, k;
+
+	for (unsigned i = 1; i < depth; i++)
+		total += SCANNER_NAME_KEEP + 1;
+	if ((names = malloc(total + 1)) == NULL)
+		return NULL;
+	o = names;
+	for (unsigned i = 1; i < depth; i++) {
+		n = st->layers[i].name;
+		if (n == NULL) {
+			snprintf(num, sizeof(num), "#%u", st->layers[i].index);
+			n = num;
+		}
+		k = strnlen(n, SCANNER_NAME_KEEP);
+		memcpy(o, n, k);
+		o[k] = '\0';
+		o += k + 1;
+	}
+	*len = (size_t)(o - names);
+	return names;
+}
+
+/* Room for one more match: the array grows by doubling (most scans report one). */
+static int
+scanner_matches_grow(struct scan_detail *d)
+{
+	unsigned cap = d->nmatches == 0 ? 2 : d->nmatches * 2;
+	struct scan_match *m;
+
+	if (d->nmatches != 0 && (d->nmatches & (d->nmatches - 1)) != 0)
+		return 0;	/* not a power of two: there is room */
+	if (d->nmatches == 1)
+		return 0;
+	if (cap > SCANNER_MATCHES_MAX)
+		cap = SCANNER_MATCHES_MAX;
+	if ((m = realloc(d->matches, cap * sizeof(*m))) == NULL)
+		return -1;
+	d->matches = m;
+	return 0;
+}
+
+/* Records sig as found in the layer open at depth (0: the upload), unless the same match is
+ * already there. A provisional place is kept only if libclamav reports sig later, or it is the
+ * verdict (scanner_detail_finish). */
+static void
+scanner_place(struct scan_state *st, const char *sig, unsigned depth, int provisional)
+{
+	struct scan_detail *d = st->d;
+	struct scan_match *m;
+	size_t len = 0;
+	char *names;
+
+	if (d == NULL || st->layers == NULL || (provisional && scanner_match_find(d, sig, -1) >= 0))
+		return;
+	if ((names = scanner_path(st, depth, &len)) == NULL) {
+		d->dropped++;
+		return;
+	}
+	for (unsigned i = 0; i < d->nmatches; i++) {
+		m = &d->matches[i];
+		if (!m->provisional && m->depth + 1 == depth && m->names_len == len &&
+		    memcmp(m->names, names, len) == 0 && strcmp(m->signature, sig) == 0) {
+			free(names);
+			return;
+		}
+	}
+	if (d->nmatches == SCANNER_MATCHES_MAX || scanner_matches_grow(d) != 0) {
+		free(names);
+		d->dropped++;
+		return;
+	}
+	m = &d->matches[d->nmatches++];
+	snprintf(m->signature, sizeof(m->signature), "%s", sig);
+	m->names = names;
+	m->names_len = len;
+	m->depth = depth > 0 ? depth - 1 : 0;
+	m->provisional = provisional;
+}
+
+/* libclamav's virus-found callback, on the scanning thread: once per match in all-match mode, once a
+ * scan otherwise. A strong match comes while the layer it was found in is open; "potentially
+ * unwanted" ones (Heuristics.*) come after the whole scan (libclamav 1.4: evidence.c keeps them to
+ * the end, with fd -1), so they take the place scanner_layer_done saw them at. Our own inspection
+ * block comes as "Detected.By.Callback.Inspection": it is the limit scanner_inspect met. */
+static void
+scanner_found(int fd, const char *virname, void *context)
+{
+	struct scan_state *st = context;
+	int i;
+
+	(void)fd;
+	if (st == NULL || st->d == NULL || virname == NULL)
+		return;
+	if (strcmp(virname, "Detected.By.Callback.Inspection") == 0) {
+		/* Every later layer is blocked too: the limit is placed where it was first met. */
+		if (st->limit == NULL || scanner_match_find(st->d, st->limit, 0) >= 0)
+			return;
+		virname = st->limit;
+	}
+	if (st->depth > 0) {
+		scanner_place(st, virname, st->depth, 0);
+		return;
+	}
+	if ((i = scanner_match_find(st->d, virname, 1)) >= 0)
+		st->d->matches[i].provisional = 0;
+	else if (scanner_match_find(st->d, virname, 0) < 0)
+		scanner_place(st, virname, 0, 0);
+}
+
+/* 1 when a match says the file was not scanned completely: a limit (libclamav's or ours) or a
+ * member that could not be unpacked. In all-match mode such a match may come with a signature
+ * match, which is then the verdict's reason. */
+static int
+scanner_cut_name(const char *sig)
+{
+	return strncmp(sig, "Heuristics.Limits.Exceeded.", 27) == 0 ||
+	    strncmp(sig, "Heuristics.Unscanned.", 21) == 0;
+}
+
+/* After the verdict: a clean or failed scan reports no match; a malware verdict always has its
+ * signature among the matches (our limits and unscanned members are verdicts libclamav never
+ * reported); places never confirmed are dropped. */
+static void
+scanner_detail_finish(struct scan_state *st, const struct scan_result *r)
+{
+	struct scan_detail *d = st->d;
+	unsigned o = 0;
+	int i;
+
+	if (d == NULL)
+		return;
+	snprintf(d->type, sizeof(d->type), "%s", st->type0 != NULL ? st->type0 : "");
+	if (r->verdict == SCAN_MALWARE && scanner_match_find(d, r->reason, 0) < 0) {
+		if ((i = scanner_match_find(d, r->reason, 1)) >= 0)
+			d->matches[i].provisional = 0;
+		else
+			scanner_place(st, r->reason, 0, 0);
+	}
+	d->cut = r->limit_exceeded;
+	for (unsigned i2 = 0; i2 < d->nmatches; i2++) {
+		if (r->verdict == SCAN_MALWARE && !d->matches[i2].provisional) {
+			d->cut |= scanner_cut_name(d->matches[i2].signature);
+			d->matches[o++] = d->matches[i2];
+		} else
+			free(d->matches[i2].names);
+	}
+	d->nmatches = o;
+}
+
+void
+scanner_detail_free(struct scan_detail *d)
+{
+	if (d == NULL)
+		return;
+	for (unsigned i = 0; i < d->nmatches; i++)
+		free(d->matches[i].names);
+	free(d->matches);
+	d->matches = NULL;
+	d->nmatches = 0;
 }
 
 /* libclamav also looks for zip headers inside files of any type (a zip appended to an executable, or
@@ -1055,7 +1261,8 @@ scanner_cache_slot(struct scanner *s, const unsigned char *digest)
 }
 
 static int
-scanner_cache_get(struct scanner *s, const struct engine *e, const unsigned char *digest)
+scanner_cache_get(struct scanner *s, const struct engine *e, const unsigned char *digest,
+    char *type)
 {
 	struct cache_entry *c;
 	int hit;
@@ -1065,12 +1272,15 @@ scanner_cache_get(struct scanner *s, const struct engine *e, const unsigned char
 	pthread_mutex_lock(&s->cache_lock);
 	c = scanner_cache_slot(s, digest);
 	hit = c->generation == e->generation && memcmp(c->digest, digest, SCANNER_DIGEST_LEN) == 0;
+	if (hit && type != NULL)
+		memcpy(type, c->type, SCANNER_TYPE_MAX);
 	pthread_mutex_unlock(&s->cache_lock);
 	return hit;
 }
 
 static void
-scanner_cache_put(struct scanner *s, const struct engine *e, const unsigned char *digest)
+scanner_cache_put(struct scanner *s, const struct engine *e, const unsigned char *digest,
+    const char *type)
 {
 	struct cache_entry *c;
 
@@ -1079,6 +1289,7 @@ scanner_cache_put(struct scanner *s, const struct engine *e, const unsigned char
 	pthread_mutex_lock(&s->cache_lock);
 	c = scanner_cache_slot(s, digest);
 	memcpy(c->digest, digest, SCANNER_DIGEST_LEN);
+	snprintf(c->type, sizeof(c->type), "%s", type != NULL ? type : "");
 	c->generation = e->generation;
 	pthread_mutex_unlock(&s->cache_lock);
 }
@@ -1086,7 +1297,8 @@ scanner_cache_put(struct scanner *s, const struct engine *e, const unsigned char
 /* One scan, with our verdict rules and cache around libclamav: of fd when it is not -1, else of
  * data. data (NULL: unknown) is what is hashed for the cache. */
 static void
-scanner_run(struct scanner *s, const void *data, size_t len, int fd, struct scan_result *r)
+scanner_run(struct scanner *s, const void *data, size_t len, int fd, struct scan_detail *d,
+    struct scan_result *r)
 {
 	struct engine *e = engine_acquire(s);
 	struct cl_scan_options opts = s->scan_opts;
@@ -1102,7 +1314,7 @@ scanner_run(struct scanner *s, const void *data, size_t len, int fd, struct scan
 	hashed = data != NULL && scanner_digest(data, len, digest) == 0;
 	memcpy(r->sha256, digest, hashed ? SCANNER_DIGEST_LEN : 0);
 	r->hashed = hashed;
-	r->cached = hashed && scanner_cache_get(s, e, digest);
+	r->cached = hashed && scanner_cache_get(s, e, digest, d != NULL ? d->type : NULL);
 	r->bytes = len;
 	if (r->cached) {
 		r->verdict = SCAN_CLEAN;
@@ -1112,6 +1324,11 @@ scanner_run(struct scanner *s, const void *data, size_t len, int fd, struct scan
 		goto done;
 	}
 	scan_state_init(&st, s, len);
+	st.d = d;
+	/* The one option a scan may add: all-match mode reports more matches and leaves every
+	 * verdict as it is, so our clean cache stays valid (libclamav's is off: engine_limits). */
+	if (d != NULL && d->all_matches)
+		opts.general |= CL_SCAN_GENERAL_ALLMATCHES;
 	scanner_errors = 0;
 	scanner_in_scan = 1;
 	if (fd >= 0) {
@@ -1124,9 +1341,10 @@ scanner_run(struct scanner *s, const void *data, size_t len, int fd, struct scan
 	}
 	scanner_in_scan = 0;
 	complete = scanner_verdict(rc, virname, &st, s, r);
+	scanner_detail_finish(&st, r);
 	free(st.layers);
 	if (complete && hashed)
-		scanner_cache_put(s, e, digest);
+		scanner_cache_put(s, e, digest, st.type0);
 done:
 	r->seconds = util_now() - t0;
 	engine_release(s, e);
@@ -1136,12 +1354,19 @@ done:
 void
 scanner_scan_mem(struct scanner *s, const void *data, size_t len, struct scan_result *r)
 {
-	scanner_run(s, len > 0 ? data : "", len, -1, r);
+	scanner_run(s, len > 0 ? data : "", len, -1, NULL, r);
+}
+
+void
+scanner_scan_mem_detail(struct scanner *s, const void *data, size_t len, struct scan_detail *d,
+    struct scan_result *r)
+{
+	scanner_run(s, len > 0 ? data : "", len, -1, d, r);
 }
 
 /* The file is mapped to hash it (the page cache holds it: the scan reads the same pages). */
-void
-scanner_scan_fd(struct scanner *s, int fd, struct scan_result *r)
+static void
+scanner_fd(struct scanner *s, int fd, struct scan_detail *d, struct scan_result *r)
 {
 	struct stat st;
 	void *map = MAP_FAILED;
@@ -1152,10 +1377,22 @@ scanner_scan_fd(struct scanner *s, int fd, struct scan_result *r)
 		map = mmap(NULL, len, PROT_READ, MAP_PRIVATE, fd, 0);
 	}
 	if (map == MAP_FAILED) {
-		scanner_run(s, NULL, len, fd, r);
+		scanner_run(s, NULL, len, fd, d, r);
 		return;
 	}
 	madvise(map, len, MADV_SEQUENTIAL);
-	scanner_run(s, map, len, fd, r);
+	scanner_run(s, map, len, fd, d, r);
 	munmap(map, len);
+}
+
+void
+scanner_scan_fd(struct scanner *s, int fd, struct scan_result *r)
+{
+	scanner_fd(s, fd, NULL, r);
+}
+
+void
+scanner_scan_fd_detail(struct scanner *s, int fd, struct scan_detail *d, struct scan_result *r)
+{
+	scanner_fd(s, fd, d, r);
 }

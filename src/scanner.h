@@ -82,6 +82,32 @@ struct scan_result {
 	unsigned char sha256[SCANNER_DIGEST_LEN];
 };
 
+#define SCANNER_TYPE_MAX	32	/* bytes of a libclamav type name ("CL_TYPE_ZIP") */
+#define SCANNER_MATCHES_MAX	64	/* matches a detailed scan keeps; more are only counted */
+#define SCANNER_NAME_KEEP	1024	/* bytes of an embedded file name kept in a match's path */
+
+/* One match of a detailed scan and where it was found: the names of the layers from the upload
+ * down to the object that matched, NUL-separated in names (depth of them). The upload itself is
+ * not named (the caller knows its name): names start at the first embedded layer. A layer without
+ * a name is "#<n>", its position (from 0) among the objects libclamav scanned in its parent. */
+struct scan_match {
+	char signature[SCAN_REASON_MAX];
+	char *names;
+	size_t names_len;
+	unsigned depth;
+	int provisional;		/* internal: a place seen, not (yet) a reported match */
+};
+
+/* What a detailed scan (scanner_scan_*_detail) reports besides a scan_result. */
+struct scan_detail {
+	int all_matches;		/* in: every signature (CL_SCAN_GENERAL_ALLMATCHES) */
+	char type[SCANNER_TYPE_MAX];	/* libclamav's type of the upload; "" when it typed none */
+	struct scan_match *matches;	/* nmatches of them; scanner_detail_free frees */
+	unsigned nmatches, dropped;	/* dropped: matches past SCANNER_MATCHES_MAX */
+	int cut;			/* a limit or an unscanned member is among the matches (or is
+					 * the verdict): the file was not scanned completely */
+};
+
 struct scanner_stats {
 	long db_version;		/* daily version of the engine in use; -1 before the first load */
 	time_t db_time;			/* build time of that database */
@@ -109,6 +135,13 @@ void scanner_free(struct scanner *s);
 
 void scanner_scan_mem(struct scanner *s, const void *data, size_t len, struct scan_result *r);
 void scanner_scan_fd(struct scanner *s, int fd, struct scan_result *r);
+/* As above, with every match and where it was found, and the upload's type, in d (its
+ * all_matches set by the caller, the rest zeroed). The verdict rules are the same: a cut file is
+ * malware with its limit among the matches, never clean. */
+void scanner_scan_mem_detail(struct scanner *s, const void *data, size_t len, struct scan_detail *d,
+    struct scan_result *r);
+void scanner_scan_fd_detail(struct scanner *s, int fd, struct scan_detail *d, struct scan_result *r);
+void scanner_detail_free(struct scan_detail *d);
 
 /* Loads the folder again when it changed (or always, with force) into a new engine and swaps it in;
  * scans in flight finish on the old one. 1 swapped, 0 nothing to do, -1 failed (old engine kept). */

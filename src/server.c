@@ -30,6 +30,7 @@
 #include "scanner.h"
 #include "throttle.h"
 #include "util.h"
+#include "v3.h"
 
 #define SERVER_AUTH_MAX    1024	/* bytes of a decoded Authorization header */
 #define SERVER_USER_MAX    64	/* bytes of a user name kept for the log */
@@ -52,6 +53,8 @@ route_metric(const struct api_route_def *rt)
 		[API_SCAN] = METRICS_ROUTE_SCAN,
 		[API_SCAN_CHUNKED] = METRICS_ROUTE_SCAN_CHUNKED,
 		[API_SCAN_LEGACY] = METRICS_ROUTE_SCAN_LEGACY,
+		[API_V3_SCAN] = METRICS_ROUTE_V3_SCAN,
+		[API_V3_SCAN_CHUNKED] = METRICS_ROUTE_V3_SCAN_CHUNKED,
 	};
 
 	return rt != NULL ? m[rt->route] : METRICS_ROUTE_OTHER;
@@ -76,6 +79,7 @@ struct server {
 	atomic_ulong throttle_unlogged;	/* throttled addresses not logged since */
 	struct MHD_Daemon *daemon;
 	struct canned canned;
+	struct canned canned_v3;	/* the same answers as JSON {"error": ...}, for /v3 routes */
 	unsigned port;
 	atomic_int draining;		/* SIGTERM came: /check answers 503 */
 	int listen_fd;			/* quiesced listening socket, closed after the daemon; -1 */
@@ -120,16 +124,31 @@ struct request {
 	struct MHD_Response *own;	/* an answer made for this request alone, freed with it */
 	struct multipart *mp;
 	struct scan_result res;
+	struct v3_upload *v3;		/* a /v3 request's files; NULL for the others */
+	char why[128];			/* a /v3 refusal's reason, for its JSON answer */
 	char user[SERVER_USER_MAX];
 	char trace[SERVER_TRACE_MAX];
 	char out[SERVER_OUT_MAX];
 };
 
+static int
+route_v3(const struct api_route_def *rt)
+{
+	return rt != NULL && (rt->route == API_V3_SCAN || rt->route == API_V3_SCAN_CHUNKED);
+}
+
+/* The answers of a route: /v3 ones are JSON. */
+static const struct canned *
+canned_for(const struct server *srv, const struct api_route_def *rt)
+{
+	return route_v3(rt) ? &srv->canned_v3 : &srv->canned;
+}
+
 /* The con_cls of GET requests: their answer depends on nothing but the URL. */
 static char server_get_marker;
 
 static struct MHD_Response *
-canned_text(const char *text, int close)
+canned_text(const char *text, int close, int json)
 {
 	struct MHD_Response *r;
 
@@ -137,7 +156,8 @@ canned_text(const char *text, int close)
 	    MHD_RESPMEM_PERSISTENT);
 	if (r == NULL)
 		return NULL;
-	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "text/plain; charset=utf-8");
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
+	    json ? "application/json" : "text/plain; charset=utf-8");
 	if (close)
 		MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
 	return r;
@@ -157,23 +177,27 @@ canned_options(const char *allow)
 	return r;
 }
 
+/* An answer's text, or (for /v3) the same text as {"error": ...}. */
+#define CANNED(text)	(json ? "{\"error\":\"" text "\"}\n" : text)
+
 static int
-canned_init(struct canned *c, unsigned throttle_retry)
+canned_init(struct canned *c, unsigned throttle_retry, int json)
 {
 	char retry[16];
 
-	c->ok = canned_text("Service OK", 0);
-	c->unavailable = canned_text("Service Unavailable", 0);
-	c->not_found = canned_text("Not Found", 0);
-	c->not_allowed_get = canned_text("Method Not Allowed", 0);
-	c->not_allowed_post = canned_text("Method Not Allowed", 0);
-	c->unauthorized = canned_text("Unauthorized Access", 0);
-	c->too_large = canned_text("File Too Large", 1);
-	c->single_file = canned_text("Provide a single file", 0);
-	c->bad_request = canned_text("Bad Request", 1);
-	c->busy = canned_text("Service Busy", 0);
-	c->internal = canned_text("Internal Server Error", 0);
-	c->throttled = canned_text("Too Many Requests", 0);
+	c->ok = canned_text(CANNED("Service OK"), 0, json);
+	c->unavailable = canned_text(CANNED("Service Unavailable"), 0, json);
+	c->not_found = canned_text(CANNED("Not Found"), 0, json);
+	c->not_allowed_get = canned_text(CANNED("Method Not Allowed"), 0, json);
+	c->not_allowed_post = canned_text(CANNED("Method Not Allowed"), 0, json);
+	c->unauthorized = canned_text(CANNED("Unauthorized Access"), 0, json);
+	c->too_large = canned_text(CANNED("File Too Large"), 1, json);
+	c->single_file = canned_text(json ? "{\"error\":\"" V3_NO_FILE "\"}\n" :
+	    "Provide a single file", 0, json);
+	c->bad_request = canned_text(CANNED("Bad Request"), 1, json);
+	c->busy = canned_text(CANNED("Service Busy"), 0, json);
+	c->internal = canned_text(CANNED("Internal Server Error"), 0, json);
+	c->throttled = canned_text(CANNED("Too Many Requests"), 0, json);
 	c->options_get = canned_options(API_ALLOW_GET);
 	c->options_post = canned_options(API_ALLOW_POST);
 	if (c->throttled == NULL || c->options_get == NULL || c->options_post == NULL ||
@@ -516,7 +540,7 @@ static int
 request_sink(void *ud, const char *data, size_t len)
 {
 	struct request *r = ud;
-	int rc = body_append(r->body, data, len);
+	int rc = r->v3 != NULL ? v3_upload_append(r->v3, data, len) : body_append(r->body, data, len);
 
 	if (rc != 0 && r->store_rc == 0) {
 		r->store_rc = rc;
@@ -541,6 +565,7 @@ request_free(struct request *r)
 		return;
 	cred_free(r->cred);
 	multipart_free(r->mp);
+	v3_upload_free(r->v3);
 	body_free(r->body);
 	if (r->own != NULL)
 		MHD_destroy_response(r->own);
@@ -556,8 +581,27 @@ request_reject(struct request *r, unsigned status, struct MHD_Response *answer)
 		metrics_auth_failure();
 	else if (status == MHD_HTTP_TOO_MANY_REQUESTS)
 		metrics_auth_throttled();
-	else if (answer == r->srv->canned.busy)
+	else if (answer == canned_for(r->srv, r->route)->busy)
 		metrics_shed();
+}
+
+/* A /v3 refusal with its own reason: {"error": why}, closing the connection as the canned 400 does
+ * (the body may not have been read). Logged, since it names what the client got wrong. */
+static void
+request_refuse(struct request *r, unsigned status, const char *why)
+{
+	size_t len;
+
+	log_info("answering %u on %s: %s", status, r->route->path, why);
+	len = api_json_error(r->out, sizeof(r->out), why);
+	if (r->own == NULL && len > 0 &&
+	    (r->own = MHD_create_response_from_buffer(len, r->out, MHD_RESPMEM_PERSISTENT)) != NULL) {
+		MHD_add_response_header(r->own, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+		MHD_add_response_header(r->own, MHD_HTTP_HEADER_CONNECTION, "close");
+		request_reject(r, status, r->own);
+		return;
+	}
+	request_reject(r, status, canned_for(r->srv, r->route)->bad_request);
 }
 
 /* 503 Service Busy with a Retry-After from the scan pool's measured drain rate (the wait it predicts
@@ -573,18 +617,22 @@ request_busy(struct request *r, const char *why)
 	log_info("answering 503 Service Busy, Retry-After %u (%.2f scans/s, %u waiting): %s", retry,
 	    pool_rate(srv->pool), pool_waiting(srv->pool), why);
 	if (r->own == NULL) {
-		resp = MHD_create_response_from_buffer(strlen("Service Busy"),
-		    (void *)(uintptr_t)"Service Busy", MHD_RESPMEM_PERSISTENT);
+		const char *text = route_v3(r->route) ? "{\"error\":\"Service Busy\"}\n" :
+		    "Service Busy";
+
+		resp = MHD_create_response_from_buffer(strlen(text), (void *)(uintptr_t)text,
+		    MHD_RESPMEM_PERSISTENT);
 		if (resp != NULL) {
 			snprintf(v, sizeof(v), "%u", retry);
 			MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
-			    "text/plain; charset=utf-8");
+			    route_v3(r->route) ? "application/json" : "text/plain; charset=utf-8");
 			MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, v);
 			r->own = resp;
 		}
 	}
 	if (resp == NULL) {
-		request_reject(r, MHD_HTTP_SERVICE_UNAVAILABLE, srv->canned.busy);	/* counted there */
+		/* counted there */
+		request_reject(r, MHD_HTTP_SERVICE_UNAVAILABLE, canned_for(srv, r->route)->busy);
 		return;
 	}
 	request_reject(r, MHD_HTTP_SERVICE_UNAVAILABLE, resp);
@@ -662,13 +710,13 @@ request_verify(struct request *r, const char *user, size_t ulen, const char *pas
 	if (tv != THROTTLE_ALLOW) {
 		if (tv == THROTTLE_REFUSE_FIRST)
 			log_throttled(srv, r);
-		request_reject(r, MHD_HTTP_TOO_MANY_REQUESTS, srv->canned.throttled);
+		request_reject(r, MHD_HTTP_TOO_MANY_REQUESTS, canned_for(srv, r->route)->throttled);
 		return;
 	}
 	/* auth_parse_basic fitted user, ':' and password in SERVER_AUTH_MAX, so they fit here. */
 	if ((c = malloc(sizeof(*c))) == NULL) {
 		throttle_refund(srv->throttle, r->addr, util_now());
-		request_reject(r, MHD_HTTP_INTERNAL_SERVER_ERROR, srv->canned.internal);
+		request_reject(r, MHD_HTTP_INTERNAL_SERVER_ERROR, canned_for(srv, r->route)->internal);
 		return;
 	}
 	c->ulen = ulen;
@@ -706,7 +754,7 @@ request_auth(struct request *r)
 
 	h = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
 	if (h == NULL || auth_parse_basic(h, buf, sizeof(buf), &user, &ulen, &pass, &plen) != 0) {
-		request_reject(r, MHD_HTTP_UNAUTHORIZED, r->srv->canned.unauthorized);
+		request_reject(r, MHD_HTTP_UNAUTHORIZED, canned_for(r->srv, r->route)->unauthorized);
 		return 0;
 	}
 	snprintf(r->user, sizeof(r->user), "%.*s", (int)ulen, user);
@@ -714,9 +762,64 @@ request_auth(struct request *r)
 	if (verdict == -1)
 		request_verify(r, user, ulen, pass, plen);
 	else if (verdict == 0)
-		request_reject(r, MHD_HTTP_UNAUTHORIZED, r->srv->canned.unauthorized);
+		request_reject(r, MHD_HTTP_UNAUTHORIZED, canned_for(r->srv, r->route)->unauthorized);
 	explicit_bzero(buf, sizeof(buf));
 	return verdict == 1;
+}
+
+/* A file part of a /v3/scan begins: its own body. Past MAX_FILES_PER_REQUEST, the parse stops and
+ * the request is answered 400 with the limit. */
+static int
+request_part(void *ud, const char *filename, size_t flen, const char *field, size_t nlen)
+{
+	struct request *r = ud;
+
+	if (v3_upload_begin(r->v3, filename, flen, field, nlen) == 0)
+		return 0;
+	if (errno == E2BIG) {
+		snprintf(r->why, sizeof(r->why), "too many files: at most %u file parts per request "
+		    "(MAX_FILES_PER_REQUEST)", r->srv->cfg->max_files_per_request);
+	} else if (r->store_rc == 0) {
+		r->store_rc = -1;
+		r->store_errno = errno;
+	}
+	return -1;
+}
+
+/* A /v3 request's own head checks, after the shared ones: the query, then the upload's files. */
+static void
+request_precheck_v3(struct request *r, const char *ctype)
+{
+	const struct config *cfg = r->srv->cfg;
+	const char *am;
+	int all;
+
+	am = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, V3_ARG);
+	if (am != NULL && strcmp(am, "x") == 0) {
+		request_refuse(r, MHD_HTTP_BAD_REQUEST, V3_BAD_ALL_MATCHES);
+		return;
+	}
+	all = am != NULL && strcmp(am, "1") == 0;
+	r->v3 = v3_upload_new(cfg->max_files_per_request, (size_t)cfg->spill_threshold, cfg->tmpdir,
+	    all);
+	if (r->v3 == NULL) {
+		request_reject(r, MHD_HTTP_INTERNAL_SERVER_ERROR, canned_for(r->srv, r->route)->internal);
+		return;
+	}
+	if (r->route->route == API_V3_SCAN_CHUNKED) {
+		if (v3_upload_begin(r->v3, NULL, 0, "", 0) != 0)
+			request_reject(r, MHD_HTTP_INTERNAL_SERVER_ERROR,
+			    canned_for(r->srv, r->route)->internal);
+		return;
+	}
+	r->mp = ctype != NULL ? multipart_new(ctype, request_sink, r) : NULL;
+	if (r->mp == NULL) {
+		request_refuse(r, MHD_HTTP_BAD_REQUEST, "the body must be multipart/form-data with a "
+		    "boundary (or use /v3/scan-chunked)");
+		return;
+	}
+	if (multipart_each_file(r->mp, request_part) != 0)
+		request_reject(r, MHD_HTTP_INTERNAL_SERVER_ERROR, canned_for(r->srv, r->route)->internal);
 }
 
 /* Checks an authorised POST before its body: load, size and content type. */
@@ -728,7 +831,7 @@ request_precheck(struct request *r)
 	const char *h;
 
 	if (!server_ready(srv)) {
-		request_reject(r, MHD_HTTP_SERVICE_UNAVAILABLE, srv->canned.unavailable);
+		request_reject(r, MHD_HTTP_SERVICE_UNAVAILABLE, canned_for(srv, r->route)->unavailable);
 		return;
 	}
 	/* Only a scan that could not start in time is refused here: at most SCAN_QUEUE uploads
@@ -740,14 +843,18 @@ request_precheck(struct request *r)
 		return;
 	}
 	if (request_has_length_over(r, srv->cfg->max_content_length)) {
-		request_reject(r, MHD_HTTP_CONTENT_TOO_LARGE, srv->canned.too_large);
+		request_reject(r, MHD_HTTP_CONTENT_TOO_LARGE, canned_for(srv, r->route)->too_large);
+		return;
+	}
+	h = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
+	if (route_v3(r->route)) {
+		request_precheck_v3(r, h);
 		return;
 	}
 	if (r->route->route != API_SCAN_CHUNKED) {
-		h = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
 		r->mp = h != NULL ? multipart_new(h, request_sink, r) : NULL;
 		if (r->mp == NULL)
-			request_reject(r, MHD_HTTP_BAD_REQUEST, srv->canned.single_file);
+			request_reject(r, MHD_HTTP_BAD_REQUEST, canned_for(srv, r->route)->single_file);
 	}
 }
 
@@ -793,16 +900,16 @@ request_verified(struct request *r)
 		request_precheck(r);
 		break;
 	case 0:
-		request_reject(r, MHD_HTTP_UNAUTHORIZED, srv->canned.unauthorized);
+		request_reject(r, MHD_HTTP_UNAUTHORIZED, canned_for(srv, r->route)->unauthorized);
 		break;
 	case VERIFY_SHED:
 		log_debug("password check queue full (AUTH_THREADS %u, AUTH_QUEUE %u): 503",
 		    srv->cfg->auth_threads, srv->cfg->auth_queue);
-		request_reject(r, MHD_HTTP_SERVICE_UNAVAILABLE, srv->canned.busy);
+		request_reject(r, MHD_HTTP_SERVICE_UNAVAILABLE, canned_for(srv, r->route)->busy);
 		break;
 	default:
 		log_errorx("password check failed inside OpenSSL");
-		request_reject(r, MHD_HTTP_INTERNAL_SERVER_ERROR, srv->canned.internal);
+		request_reject(r, MHD_HTTP_INTERNAL_SERVER_ERROR, canned_for(srv, r->route)->internal);
 		break;
 	}
 }
@@ -815,6 +922,7 @@ request_discard(struct request *r, uint64_t limit)
 	multipart_free(r->mp);
 	r->mp = NULL;
 	body_reset(r->body);
+	v3_upload_reset(r->v3);
 }
 
 /* An answer decided from the head: given at once, closing the connection, when the body is too
@@ -859,7 +967,7 @@ request_store_failed(struct request *r)
 	if (r->own != NULL)
 		MHD_add_response_header(r->own, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
 	request_reject(r, MHD_HTTP_INTERNAL_SERVER_ERROR,
-	    r->own != NULL ? r->own : r->srv->canned.internal);
+	    r->own != NULL ? r->own : canned_for(r->srv, r->route)->internal);
 }
 
 /* Body bytes: stored (or, after an error, counted and dropped). 0 to go on, -1 to hang up. */
@@ -875,15 +983,17 @@ request_data(struct request *r, const char *data, size_t len)
 	if (r->discarding)
 		return 0;
 	if (r->seen > cfg->max_content_length) {
-		request_reject(r, MHD_HTTP_CONTENT_TOO_LARGE, r->srv->canned.too_large);
+		request_reject(r, MHD_HTTP_CONTENT_TOO_LARGE, canned_for(r->srv, r->route)->too_large);
 	} else {
 		rc = r->mp != NULL ? multipart_feed(r->mp, data, len) : request_sink(r, data, len);
 		if (rc == 0)
 			return 0;
 		if (r->store_rc != 0)
 			request_store_failed(r);
+		else if (r->why[0] != '\0')
+			request_refuse(r, MHD_HTTP_BAD_REQUEST, r->why);
 		else
-			request_reject(r, MHD_HTTP_BAD_REQUEST, r->srv->canned.bad_request);
+			request_reject(r, MHD_HTTP_BAD_REQUEST, canned_for(r->srv, r->route)->bad_request);
 	}
 	/* Nothing more is kept; the rest is read and dropped so the client gets the answer. */
 	request_discard(r, cfg->max_content_length + SERVER_DISCARD_SLACK);
@@ -898,6 +1008,11 @@ scan_job(void *arg)
 	const void *mem;
 	size_t len;
 
+	if (r->v3 != NULL) {
+		v3_upload_scan(r->v3, sc);
+		r->scanned = 1;
+		return;
+	}
 	mem = body_mem(r->body, &len);
 	if (mem != NULL)
 		scanner_scan_mem(sc, mem, len, &r->res);
@@ -956,12 +1071,50 @@ post_reply(struct request *r, unsigned status, const char *ctype, const char *bo
 	return ret;
 }
 
+/* A /v3 answer: every file, or 500 with the reason of a scan that failed. */
+static enum MHD_Result
+answer_v3(struct request *r)
+{
+	struct scanner *sc = atomic_load(&r->srv->scanner);
+	struct v3_engine e = { .libclamav = scanner_engine_version(), .database = -1 };
+	const char *err = v3_upload_error(r->v3);
+	struct scanner_stats st;
+	struct MHD_Response *resp;
+	enum MHD_Result ret;
+	size_t len;
+	char *json;
+
+	if (err != NULL) {
+		log_errorx("scan failed: %s", err);
+		len = api_json_error(r->out, sizeof(r->out), err);
+		return post_reply(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "application/json", r->out, len);
+	}
+	scanner_stats(sc, &st);
+	e.database = st.db_version;
+	if ((json = v3_upload_json(r->v3, &e, &len)) == NULL) {
+		log_errorx("out of memory writing a /v3 answer");
+		return post_answer(r, MHD_HTTP_INTERNAL_SERVER_ERROR,
+		    canned_for(r->srv, r->route)->internal);
+	}
+	resp = MHD_create_response_from_buffer(len, json, MHD_RESPMEM_MUST_FREE);
+	if (resp == NULL) {
+		free(json);
+		return MHD_NO;
+	}
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+	ret = post_answer(r, MHD_HTTP_OK, resp);
+	MHD_destroy_response(resp);
+	return ret;
+}
+
 static enum MHD_Result
 answer_scan(struct request *r)
 {
 	const struct scan_result *res = &r->res;
 	size_t len;
 
+	if (r->v3 != NULL)
+		return answer_v3(r);
 	if (res->verdict == SCAN_ERROR) {
 		log_errorx("scan failed: %s", res->reason);
 		len = api_json_error(r->out, sizeof(r->out), res->reason);
@@ -983,8 +1136,17 @@ request_complete(struct request *r)
 {
 	struct server *srv = r->srv;
 
-	if (r->mp != NULL && (multipart_finish(r->mp) != 0 || multipart_file_count(r->mp) != 1)) {
-		request_reject(r, MHD_HTTP_BAD_REQUEST, srv->canned.single_file);
+	if (r->v3 != NULL && r->mp != NULL && multipart_finish(r->mp) != 0) {
+		request_refuse(r, MHD_HTTP_BAD_REQUEST, "the multipart body has no closing boundary");
+		return post_answer(r, MHD_HTTP_BAD_REQUEST, r->answer);
+	}
+	if (r->v3 != NULL && v3_upload_count(r->v3) == 0) {
+		request_reject(r, MHD_HTTP_BAD_REQUEST, canned_for(srv, r->route)->single_file);
+		return post_answer(r, MHD_HTTP_BAD_REQUEST, r->answer);
+	}
+	if (r->v3 == NULL && r->mp != NULL &&
+	    (multipart_finish(r->mp) != 0 || multipart_file_count(r->mp) != 1)) {
+		request_reject(r, MHD_HTTP_BAD_REQUEST, canned_for(srv, r->route)->single_file);
 		return post_answer(r, MHD_HTTP_BAD_REQUEST, r->answer);
 	}
 	/* Suspend first: the scan may finish, and resume, before pool_submit returns. */
@@ -1127,9 +1289,9 @@ server_accept(void *cls, const struct sockaddr *addr, socklen_t addrlen)
 /* libmicrohttpd 0.9.75 quirk: it parses the query string into records taken from the connection's
  * memory (SERVER_CONN_MEMORY), and when they run out (some 1,000 parameters) it queues a 431 and
  * then overwrites the connection's state, so the answer never goes and the client waits for the
- * timeout. No route reads a query parameter: the query is cut off here, before that parse (this
- * callback runs on the request line, in the library's own writable buffer), and the request is
- * served. Not covered: a NUL byte before the '?' hides the query from strchr (the URI's length is
+ * timeout. Only /v3 reads a parameter (all_matches): the query is rewritten here, before that parse
+ * (this callback runs on the request line, in the library's own writable buffer), to at most one
+ * short canonical parameter (v3_query_canon), and the request is served. Not covered: a NUL byte before the '?' hides the query from strchr (the URI's length is
  * not passed to us); such a request line, which no client sends, waits for REQUEST_TIMEOUT like a
  * slowloris head, and is evictable as one. */
 static void *
@@ -1140,7 +1302,7 @@ server_uri(void *cls, const char *uri, struct MHD_Connection *conn)
 	(void)cls;
 	server_head_conn = conn;
 	if (q != NULL)
-		q[1] = '\0';
+		v3_query_canon(q + 1);
 	return NULL;
 }
 
@@ -1187,14 +1349,15 @@ server_handler(void *cls, struct MHD_Connection *conn, const char *url, const ch
 	guard_request(conn_guard(conn));
 	how = api_resolve(url, &rt, merged, sizeof(merged));
 	if (!request_framing_ok(conn, &f))
-		return reply(conn, route_metric(rt), MHD_HTTP_BAD_REQUEST, srv->canned.bad_request);
+		return reply(conn, route_metric(rt), MHD_HTTP_BAD_REQUEST,
+		    canned_for(srv, rt)->bad_request);
 	if (framing_has_body(&f))
 		guard_body_begin(conn_guard(conn));
 	if (how == API_NOT_FOUND)
 		return reply(conn, METRICS_ROUTE_OTHER, MHD_HTTP_NOT_FOUND, srv->canned.not_found);
 	if (!api_method_allowed(rt, method))
 		return reply(conn, route_metric(rt), MHD_HTTP_METHOD_NOT_ALLOWED,
-		    rt->post ? srv->canned.not_allowed_post : srv->canned.not_allowed_get);
+		    rt->post ? canned_for(srv, rt)->not_allowed_post : srv->canned.not_allowed_get);
 	if (strcmp(method, MHD_HTTP_METHOD_POST) != 0) {
 		guard_discard(conn_guard(conn), SERVER_DISCARD_SLACK);
 		*con_cls = &server_get_marker;
@@ -1226,6 +1389,7 @@ log_request(struct request *r, enum MHD_RequestTerminationCode toe)
 		.source_ip = ip[0] ? ip : NULL,
 		.trace_id = r->trace[0] ? r->trace : NULL,
 		.verdict = !r->scanned ? NULL :
+		    r->v3 != NULL ? (v3_upload_malware(r->v3) ? "malware" : "clean") :
 		    r->res.verdict == SCAN_CLEAN ? "clean" : r->res.reason,
 	};
 	log_access(&a);
@@ -1370,6 +1534,7 @@ server_free(struct server *srv)
 	pool_free(srv->pool);
 	throttle_free(srv->throttle);
 	canned_free(&srv->canned);
+	canned_free(&srv->canned_v3);
 	free(srv->tls_cert);
 	free(srv->tls_key);
 	free(srv);
@@ -1446,7 +1611,8 @@ server_start(const struct config *cfg, struct auth *auth, struct dnsver *dnsver,
 		goto fail;
 	srv->throttle = throttle_new(cfg->auth_fail_rate, cfg->auth_fail_burst);
 	if (srv->throttle == NULL ||
-	    canned_init(&srv->canned, throttle_retry_after(srv->throttle)) != 0 ||
+	    canned_init(&srv->canned, throttle_retry_after(srv->throttle), 0) != 0 ||
+	    canned_init(&srv->canned_v3, throttle_retry_after(srv->throttle), 1) != 0 ||
 	    (srv->guard = server_guard(cfg)) == NULL ||
 	    (srv->pool = pool_new(cfg->scan_threads, cfg->scan_queue)) == NULL ||
 	    pool_set_timeout(srv->pool, cfg->scan_queue_timeout) != 0 ||

@@ -5,8 +5,11 @@ be what the document says for that operation. Schemas are checked by a small val
 part of OpenAPI 3.0's schema language the document uses; test_document_is_well_formed makes sure
 nothing outside that part creeps in unnoticed.
 """
+import io
 import json
 import re
+import tarfile
+import zipfile
 
 import pytest
 import requests
@@ -199,7 +202,25 @@ def scan_cases():
         ("post", "/v2/scan-chunked", dict(data=clean), 200, False),
         ("post", "/scan", dict(files={"file": ("eicar.com", harness.EICAR)}), 200, True),
         ("post", "/scan", dict(files={"file": ("clean.txt", clean)}), 200, False),
+        ("post", "/v3/scan", dict(files=[("file", ("eicar.com", harness.EICAR)),
+                                         ("file", ("clean.txt", clean))]), 200, True),
+        ("post", "/v3/scan?all_matches=true", dict(files={"file": ("nested.tar.gz", nested())}), 200, True),
+        ("post", "/v3/scan", dict(files={"file": ("clean.txt", clean)}), 200, False),
+        ("post", "/v3/scan-chunked", dict(data=iter([harness.EICAR])), 200, True),
+        ("post", "/v3/scan-chunked?all_matches=false", dict(data=b"xy"), 200, False),
     ]
+
+
+def nested():
+    """EICAR in a zip in a tar.gz: a v3 answer with a path three names deep."""
+    z, t = io.BytesIO(), io.BytesIO()
+    with zipfile.ZipFile(z, "w", zipfile.ZIP_DEFLATED) as f:
+        f.writestr("eicar.com", harness.EICAR)
+    with tarfile.open(fileobj=t, mode="w:gz") as f:
+        ti = tarfile.TarInfo("inner.zip")
+        ti.size = len(z.getvalue())
+        f.addfile(ti, io.BytesIO(z.getvalue()))
+    return t.getvalue()
 
 
 def test_answers_match_the_document(server):
@@ -209,8 +230,9 @@ def test_answers_match_the_document(server):
         assert r.status_code == 200
         check_response(r, path, method)
 
-    for method, path, kw, status, malware in scan_cases():
-        r = requests.post(url + path, auth=auth, timeout=30, **kw)
+    for method, target, kw, status, malware in scan_cases():
+        path = target.split("?")[0]
+        r = requests.post(url + target, auth=auth, timeout=30, **kw)
         assert r.status_code == status, (path, r.text)
         check_response(r, path, method)
         if path == "/scan":
@@ -225,6 +247,14 @@ def test_answers_match_the_document(server):
         ("post", "/v2/scan", dict(files={"file": ("a", b"1")}), 401),
         ("post", "/v2/scan-chunked", dict(data=b"1", auth=("app1", "wrong")), 401),
         ("post", "/scan", dict(files={"file": ("a", b"1")}, auth=("nobody", "x")), 401),
+        ("post", "/v3/scan", dict(files=[("f", ("a", b"1"))] * 17, auth=auth), 400),
+        ("post", "/v3/scan", dict(files={"field": (None, b"no filename")}, auth=auth), 400),
+        ("post", "/v3/scan", dict(data=b"not multipart", auth=auth), 400),
+        ("post", "/v3/scan-chunked?all_matches=maybe", dict(data=b"1", auth=auth), 400),
+        ("post", "/v3/scan", dict(files={"file": ("a", b"1")}), 401),
+        ("post", "/v3/scan-chunked", dict(data=b"1", auth=("app1", "wrong")), 401),
+        ("get", "/v3/scan", {}, 405),
+        ("put", "/v3/scan-chunked", {}, 405),
         ("post", "/check", {}, 405),
         ("get", "/v2/scan", {}, 405),
         ("delete", "/scan", {}, 405),
@@ -233,7 +263,7 @@ def test_answers_match_the_document(server):
     for method, path, kw, status in refused:
         r = requests.request(method.upper(), url + path, timeout=10, **kw)
         assert r.status_code == status, (method, path, r.status_code, r.text)
-        check_response(r, path, method)
+        check_response(r, path.split("?")[0], method)
 
     # Ambiguous framing: Content-Length and Transfer-Encoding together.
     raw = harness.raw_request(server.port, (
@@ -269,7 +299,9 @@ def test_throttled_matches_the_document(start):
     srv = start(env={"AUTH_FAIL_BURST": "1", "AUTH_FAIL_RATE": "6"})
     for path, kw in (("/v2/scan-chunked", dict(data=b"1")),
                      ("/v2/scan", dict(files={"file": ("a", b"1")})),
-                     ("/scan", dict(files={"file": ("a", b"1")}))):
+                     ("/scan", dict(files={"file": ("a", b"1")})),
+                     ("/v3/scan", dict(files={"file": ("a", b"1")})),
+                     ("/v3/scan-chunked", dict(data=b"1"))):
         for i, status in enumerate((401, 429) if path == "/v2/scan-chunked" else (429,)):
             r = requests.post(srv.url + path, auth=("app1", f"guess-{path}-{i}"), timeout=10, **kw)
             assert r.status_code == status, (path, r.status_code, r.text)
@@ -281,7 +313,9 @@ def test_too_large_matches_the_document(start):
     srv = start(env={"MAX_CONTENT_LENGTH": "1000"})
     for path, kw in (("/v2/scan", dict(files={"file": ("big", b"\0" * 2000)})),
                      ("/v2/scan-chunked", dict(data=b"\0" * 2000)),
-                     ("/scan", dict(files={"file": ("big", b"\0" * 2000)}))):
+                     ("/scan", dict(files={"file": ("big", b"\0" * 2000)})),
+                     ("/v3/scan", dict(files={"file": ("big", b"\0" * 2000)})),
+                     ("/v3/scan-chunked", dict(data=b"\0" * 2000))):
         r = requests.post(srv.url + path, auth=harness.auth(), timeout=10, **kw)
         assert r.status_code == 413, (path, r.status_code)
         check_response(r, path, "post")
@@ -336,3 +370,14 @@ def test_validator_catches_mistakes():
     assert not validate({"service": "1.0.0", "error": "x"}, one_of)
     assert validate({"service": "1.0.0"}, one_of)
     assert validate(json.loads('{"error": null}'), s["ScanError"])
+    v3 = s["V3Result"]["example"]
+    assert not validate(v3, s["V3Result"])
+    bad = json.loads(json.dumps(v3))
+    bad["files"][0]["sha256"] = "ABC"
+    assert validate(bad, s["V3Result"])
+    bad = json.loads(json.dumps(v3))
+    bad["files"][0]["matches"][0]["path"] = "outer.tar.gz"
+    assert validate(bad, s["V3Result"])
+    bad = json.loads(json.dumps(v3))
+    del bad["files"][0]["type"]
+    assert validate(bad, s["V3Result"])

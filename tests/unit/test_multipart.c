@@ -763,6 +763,106 @@ test_throughput(void **state)
 	free(body);
 }
 
+/* multipart_each_file: every file part streams, announced with its names; fields are skipped. */
+struct parts {
+	char names[8][64];
+	char data[8][128];
+	size_t len[8];
+	int n;
+	int stop_at;		/* the part callback refuses this part (1-based); 0: never */
+};
+
+static int
+each_part(void *ud, const char *fn, size_t flen, const char *field, size_t nlen)
+{
+	struct parts *p = ud;
+
+	if (p->n + 1 == p->stop_at || p->n == 8)
+		return -1;
+	snprintf(p->names[p->n], sizeof(p->names[0]), "%.*s|%.*s", (int)flen, fn, (int)nlen, field);
+	p->n++;
+	return 0;
+}
+
+static int
+each_data(void *ud, const char *data, size_t len)
+{
+	struct parts *p = ud;
+	size_t *l = &p->len[p->n - 1];
+
+	assert_true(p->n > 0 && *l + len <= sizeof(p->data[0]));
+	memcpy(p->data[p->n - 1] + *l, data, len);
+	*l += len;
+	return 0;
+}
+
+static void
+run_each(const char *ct, const char *body, size_t blen, size_t step, struct parts *p)
+{
+	struct multipart *m = multipart_new(ct, each_data, p);
+
+	assert_non_null(m);
+	assert_int_equal(multipart_each_file(m, each_part), 0);
+	for (size_t at = 0; at < blen; at += step)
+		assert_int_equal(multipart_feed(m, body + at, blen - at < step ? blen - at : step), 0);
+	assert_int_equal(multipart_finish(m), 0);
+	assert_int_equal(multipart_file_count(m), (unsigned)p->n);
+	multipart_free(m);
+}
+
+static void
+test_each_file(void **state)
+{
+	static const char names_body[] =
+	    "--b0undary\r\n"
+	    "Content-Disposition: form-data; name=\"a\"; filename=\"q\\\"uo\\\\te\"\r\n\r\n"
+	    "one\r\n"
+	    "--b0undary\r\n"
+	    "Content-Disposition: form-data; filename=\"plain\"; filename*=UTF-8''caf%C3%A9%2\r\n\r\n"
+	    "two\r\n"
+	    "--b0undary\r\n"
+	    "Content-Disposition: attachment; name=c; filename=x\\y\r\n\r\n"
+	    "\r\n"
+	    "--b0undary--\r\n";
+	size_t steps[] = { 1, 2, 7, 1000 };
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
+		struct parts p = { 0 };
+
+		run_each(CT_B, two_files_body, sizeof(two_files_body) - 1, steps[i], &p);
+		assert_int_equal(p.n, 2);
+		assert_string_equal(p.names[0], "one.bin|f1");
+		assert_string_equal(p.names[1], "two.bin|f2");
+		assert_int_equal(p.len[0], sizeof(tricky) - 1);
+		assert_memory_equal(p.data[0], tricky, sizeof(tricky) - 1);
+		assert_int_equal(p.len[1], 11);
+		assert_memory_equal(p.data[1], "second file", 11);
+
+		memset(&p, 0, sizeof(p));
+		run_each(CT_B, names_body, sizeof(names_body) - 1, steps[i], &p);
+		assert_int_equal(p.n, 3);
+		assert_string_equal(p.names[0], "q\"uo\\te|a");
+		assert_string_equal(p.names[1], "caf\xc3\xa9%2|");	/* filename* wins; a cut escape stays */
+		assert_string_equal(p.names[2], "x\\y|c");	/* unquoted: no escapes */
+		assert_int_equal(p.len[2], 0);
+	}
+}
+
+/* The part callback's refusal (too many files) stops the parse. */
+static void
+test_each_file_refused(void **state)
+{
+	struct parts p = { .stop_at = 2 };
+	struct multipart *m = multipart_new(CT_B, each_data, &p);
+
+	(void)state;
+	assert_int_equal(multipart_each_file(m, each_part), 0);
+	assert_int_equal(multipart_feed(m, two_files_body, sizeof(two_files_body) - 1), -1);
+	assert_int_equal(p.n, 1);
+	multipart_free(m);
+}
+
 int
 main(void)
 {
@@ -787,6 +887,8 @@ main(void)
 		cmocka_unit_test(test_oversized_header),
 		cmocka_unit_test(test_callback_stops),
 		cmocka_unit_test(test_throughput),
+		cmocka_unit_test(test_each_file),
+		cmocka_unit_test(test_each_file_refused),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,67 @@
+/* v3.h -- the /v3 API: several files per request, each streamed into its own body, scanned one after
+ * the other with every match and where in the archive it was found, hashes and types; answers are
+ * JSON written as api.c writes v2's (sorted keys, compact, ASCII only, a final newline). No HTTP
+ * library types here: server.c feeds bytes in and sends what comes out.
+ * Functions returning int return 0 on success and -1 on failure, unless said otherwise. */
+#ifndef CLAMREST_V3_H
+#define CLAMREST_V3_H
+
+#include <stddef.h>
+
+struct scanner;
+
+/* The query of a v3 request, as server_uri leaves it for libmicrohttpd: one parameter at most, so
+ * its parse (see the quirk there) stays cheap whatever the client sent. */
+#define V3_ARG			"am"	/* the canonical parameter server.c looks up */
+#define V3_ARG_TRUE		"am=1"
+#define V3_ARG_FALSE		"am=0"
+#define V3_ARG_BAD		"am=x"
+#define V3_NO_FILE		"no file: send 1 to MAX_FILES_PER_REQUEST multipart/form-data parts " \
+				"with a filename"
+#define V3_BAD_ALL_MATCHES	"all_matches must be true or false"
+
+/* Reads all_matches from a query string (without its '?', len bytes): 1 true, 0 false or absent,
+ * -1 any other value. Names and values are percent-decoded; the values are true and false in any
+ * case; the first all_matches counts, as in Flask's request.args.get; other parameters are
+ * ignored. */
+int v3_query_all_matches(const char *q, size_t len);
+/* Rewrites a query string (NUL-terminated, without its '?') in place to the canonical V3_ARG_*
+ * form, or to "" when it has no all_matches. */
+void v3_query_canon(char *q);
+
+struct v3_upload;
+
+/* An empty upload of at most max files, each body spilling past spill bytes into tmpdir (borrowed:
+ * it must outlive the upload); every body counts in the process-wide BODY_MEMORY and BODY_DISK
+ * budgets (body.h). Caller owns the result; NULL when out of memory. */
+struct v3_upload *v3_upload_new(unsigned max, size_t spill, const char *tmpdir, int all_matches);
+void v3_upload_free(struct v3_upload *u);
+/* Forgets every file (an upload refused midway: its bytes are dropped). */
+void v3_upload_reset(struct v3_upload *u);
+
+/* Starts the next file: filename (NULL: none, as in /v3/scan-chunked) and the form field's name,
+ * neither NUL-terminated. -1 with errno E2BIG past max files, ENOMEM when out of memory. */
+int v3_upload_begin(struct v3_upload *u, const char *filename, size_t flen, const char *field,
+    size_t nlen);
+/* Appends to the current file; body_append's answer (0, -1 with errno, BODY_FULL). */
+int v3_upload_append(struct v3_upload *u, const char *data, size_t len);
+unsigned v3_upload_count(const struct v3_upload *u);
+
+/* Scans every file in order, on the scan thread; the bodies are given back as each is done. */
+void v3_upload_scan(struct v3_upload *u, struct scanner *sc);
+/* The reason of the first file whose scan failed (the request is then answered 500), else NULL. */
+const char *v3_upload_error(const struct v3_upload *u);
+/* 1 when any file is malware (for the access log). */
+int v3_upload_malware(const struct v3_upload *u);
+
+/* What the answer reports about the engine. */
+struct v3_engine {
+	const char *libclamav;
+	long database;			/* daily version; -1: unknown */
+};
+
+/* The answer: {"engine":{...},"files":[...],"malware":B,"time":T}\n. Caller owns the result (free);
+ * NULL when out of memory. */
+char *v3_upload_json(const struct v3_upload *u, const struct v3_engine *e, size_t *len);
+
+#endif
