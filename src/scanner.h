@@ -85,6 +85,12 @@ void scanner_free(struct scanner *s);
 
 void scanner_scan_mem(struct scanner *s, const void *data, size_t len, struct scan_result *r);
 void scanner_scan_fd(struct scanner *s, int fd, struct scan_result *r);
+/* The same, with the SHA-256 (SCANNER_DIGEST_LEN bytes) of the content already computed by the
+ * caller as the bytes arrived: used for the clean cache and r->sha256 instead of hashing again. */
+void scanner_scan_mem_hashed(struct scanner *s, const void *data, size_t len,
+    const unsigned char *digest, struct scan_result *r);
+void scanner_scan_fd_hashed(struct scanner *s, int fd, const unsigned char *digest,
+    struct scan_result *r);
 
 /* Loads the folder again when it changed (or always, with force) into a new engine and swaps it in;
  * scans in flight finish on the old one. 1 swapped, 0 nothing to do, -1 failed (old engine kept). */
