@@ -438,7 +438,9 @@ def test_access_log_fields(start, level):
         assert not other, f"log lines that are not JSON objects: {other}"
         return objs
 
-    assert harness.wait_until(lambda: sum("url.path" in o for o in lines()) >= 2, 5), harness.stdout_of(s)
+    assert harness.wait_until(lambda: any(o.get("http.response.status_code") == 401 for o in lines())
+                              and any(o.get("http.response.status_code") == 200 for o in lines()),
+                              5), s.logs()
     objs = lines()
     for o in objs:
         assert isinstance(o.get("@timestamp"), str), o
