@@ -5,8 +5,8 @@ break a log line. Issue 9, items 3, 4, 8 and 10."""
 import base64
 import contextlib
 import json
-import re
 import os
+import re
 import socket
 import subprocess
 import time
