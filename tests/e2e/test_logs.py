@@ -390,3 +390,21 @@ def test_help_and_version_stay_plain():
     for flag, want in (("--help", "usage: clamrest"), ("--version", "clamrest ")):
         p = subprocess.run([harness.BIN, flag], capture_output=True, text=True, timeout=20)
         assert p.returncode == 0 and p.stdout.startswith(want) and not p.stderr, p
+
+
+def test_admission_503_has_reason(start):
+    """A scan refused at admission (SCAN_QUEUE 0, the one scan thread busy): 503, ERROR, why."""
+    import concurrent.futures
+    srv = start(env={"SCAN_THREADS": "1", "SCAN_QUEUE": "0", "SCAN_CACHE": "0"})
+    data = (harness.ROOT / "client-examples" / "5MiB.bin").read_bytes() \
+        if (harness.ROOT / "client-examples" / "5MiB.bin").exists() else os.urandom(5 << 20)
+
+    def one(_):
+        return requests.post(srv.url + "/v2/scan-chunked", data=data, auth=harness.auth(), timeout=60)
+    with concurrent.futures.ThreadPoolExecutor(6) as ex:
+        answers = list(ex.map(one, range(12)))
+    busy = [r for r in answers if r.status_code == 503]
+    if not busy:
+        pytest.skip("every scan found the thread free: nothing refused on this machine")
+    a = access(srv, rid_of(busy[0]))
+    check(a, 503, "ERROR", "SCAN_QUEUE")
