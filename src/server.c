@@ -63,7 +63,9 @@ route_metric(const struct api_route_def *rt)
 }
 
 /* An answer whose body and headers never change. A response object is made from it for each
- * request, since each answer carries the request's own X-Request-Id. */
+ * request, since each answer carries the request's own X-Request-Id: libmicrohttpd gives no hook to
+ * add a header per connection, and a response's headers must not change once it is queued (other
+ * threads may be sending it), so one shared response cannot carry them. */
 struct canned {
 	const char *text;
 	const char *ctype;		/* NULL: text/plain */
@@ -793,7 +795,9 @@ struct xff_lines {
 	size_t n;
 };
 
-/* Keeps the last PROXY_XFF_LINES X-Forwarded-For lines, in their order. */
+/* Keeps the last PROXY_XFF_LINES X-Forwarded-For lines, in their order. libmicrohttpd's
+ * MHD_lookup_connection_value gives only the first line of a repeated header, whose right end is
+ * not the list's: every line is read here. */
 static enum MHD_Result
 xff_iter(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
 {
