@@ -32,7 +32,7 @@ struct log_access {
 	const char *method;
 	const char *path;
 	int status;		/* 499: the connection ended before the answer went */
-	int post;		/* a scan route's POST: INFO when it succeeds, else DEBUG */
+	int post;		/* a POST: INFO when it succeeds (else DEBUG), body bytes logged */
 	double duration;	/* seconds */
 	const char *user;
 	const char *source_ip;

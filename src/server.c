@@ -1394,7 +1394,7 @@ log_request(struct request *r, enum MHD_RequestTerminationCode toe)
 		.method = r->method,
 		.path = r->path,
 		.status = ok ? r->status : 499,
-		.post = r->post,
+		.post = r->post || strcmp(r->method, MHD_HTTP_METHOD_POST) == 0,
 		.duration = util_now() - r->t0,
 		.user = r->user[0] ? r->user : NULL,
 		.source_ip = r->ip[0] ? r->ip : NULL,

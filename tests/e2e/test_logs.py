@@ -97,9 +97,14 @@ def test_get_levels(dsrv, path, status, level, error):
     check(access(dsrv, rid_of(r)), status, level, error, "GET", path)
 
 
-def test_405_and_options(dsrv):
+def test_405_308_and_options(dsrv):
     r = requests.post(dsrv.url + "/check", timeout=10)
     check(access(dsrv, rid_of(r)), 405, "WARNING", "method not allowed", "POST", "/check")
+    r = requests.post(dsrv.url + "/v2//scan", data=b"x", allow_redirects=False, timeout=10)
+    assert r.status_code == 308, r.status_code
+    check(access(dsrv, rid_of(r)), 308, "INFO", None, "POST", "/v2//scan")
+    r = requests.options(dsrv.url + "/v2//scan", allow_redirects=False, timeout=10)
+    check(access(dsrv, rid_of(r)), 308, "DEBUG", None, "OPTIONS", "/v2//scan")
     r = requests.options(dsrv.url + "/v2/scan", timeout=10)
     check(access(dsrv, rid_of(r)), 200, "DEBUG", None, "OPTIONS", "/v2/scan")
 
