@@ -167,6 +167,11 @@ def test_bad_content_length_answered_by_us_has_id(dsrv):
     assert b"\r\nX-Request-Id: cl-bad-1\r\n" in raw, raw
     assert harness.wait_until(lambda: any(o.get("http.request.id") == "cl-bad-1" and
                                           o["log.level"] == "WARNING" for o in lines(dsrv)), 5)
+    # Framing refused from the head (Content-Length and Transfer-Encoding): ours, with the id.
+    raw = harness.raw_request(dsrv.port, b"POST /v2/scan HTTP/1.1\r\nHost: x\r\nX-Request-Id: te-cl-1"
+                              b"\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n")
+    assert harness.status_of(raw) == 400 and b"\r\nX-Request-Id: te-cl-1\r\n" in raw, raw
+    check(access(dsrv, "te-cl-1"), 400, "WARNING", "ambiguous body framing", "POST", "/v2/scan")
 
 
 # --- request ids ---
