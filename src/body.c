@@ -4,6 +4,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <openssl/evp.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,7 +20,33 @@ struct body {
 	uint64_t size;
 	uint64_t disk;		/* bytes counted against the disk budget */
 	const char *tmpdir;
+	EVP_MD_CTX *sha;	/* SHA-256 of the bytes appended so far; NULL when it failed */
+	int sha_done;		/* sha was finalised into digest */
+	unsigned char digest[BODY_DIGEST_LEN];
 };
+
+static EVP_MD *body_sha256;	/* fetched once: an implicit fetch per body costs more than a small one's hash */
+static pthread_once_t body_sha_once = PTHREAD_ONCE_INIT;
+
+static void
+body_sha_init(void)
+{
+	body_sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+}
+
+/* Starts the digest afresh; on failure the body has none (body_digest answers -1). */
+static void
+body_sha_start(struct body *b)
+{
+	pthread_once(&body_sha_once, body_sha_init);
+	b->sha_done = 0;
+	if (b->sha == NULL && body_sha256 != NULL)
+		b->sha = EVP_MD_CTX_new();
+	if (b->sha != NULL && EVP_DigestInit_ex(b->sha, body_sha256, NULL) != 1) {
+		EVP_MD_CTX_free(b->sha);
+		b->sha = NULL;
+	}
+}
 
 /* Bytes held by every body of the process, and the most they may hold. */
 struct body_budget {
@@ -80,6 +108,7 @@ body_new(size_t spill_threshold, const char *tmpdir)
 	b->fd = -1;
 	b->threshold = spill_threshold;
 	b->tmpdir = tmpdir;
+	body_sha_start(b);
 	return b;
 }
 
@@ -104,6 +133,7 @@ body_reset(struct body *b)
 	b->disk = 0;
 	body_drop_buffer(b);
 	b->size = 0;
+	body_sha_start(b);
 }
 
 void
@@ -112,6 +142,7 @@ body_free(struct body *b)
 	if (b == NULL)
 		return;
 	body_reset(b);
+	EVP_MD_CTX_free(b->sha);
 	free(b);
 }
 
@@ -235,6 +266,29 @@ body_append(struct body *b, const void *data, size_t len)
 		b->len += len;
 	}
 	b->size += len;
+	/* Hashed as it streams in, while the bytes are hot in the cache: the scanner's clean cache
+	 * and the log take this digest instead of reading the body again. */
+	if (b->sha != NULL && (b->sha_done || EVP_DigestUpdate(b->sha, data, len) != 1)) {
+		EVP_MD_CTX_free(b->sha);
+		b->sha = NULL;
+	}
+	return 0;
+}
+
+int
+body_digest(struct body *b, unsigned char out[BODY_DIGEST_LEN])
+{
+	if (b->sha == NULL)
+		return -1;
+	if (!b->sha_done) {
+		if (EVP_DigestFinal_ex(b->sha, b->digest, NULL) != 1) {
+			EVP_MD_CTX_free(b->sha);
+			b->sha = NULL;
+			return -1;
+		}
+		b->sha_done = 1;
+	}
+	memcpy(out, b->digest, BODY_DIGEST_LEN);
 	return 0;
 }
 

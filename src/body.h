@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #define BODY_INITIAL 16384	/* bytes of the first memory buffer */
+#define BODY_DIGEST_LEN 32	/* bytes of a SHA-256 */
 #define BODY_FULL    (-2)	/* body_append: the disk budget is spent; nothing was appended */
 
 struct body;
@@ -38,5 +39,9 @@ uint64_t body_size(const struct body *b);
 const void *body_mem(const struct body *b, size_t *len);
 /* The file holding the content when it spilled, else -1. */
 int body_fd(const struct body *b);
+/* The SHA-256 of the content, computed as it was appended; -1 when the digest failed (OpenSSL out
+ * of memory). Once asked, the body takes no more appends until body_reset (they would be left out
+ * of the digest, which is then dropped). */
+int body_digest(struct body *b, unsigned char out[BODY_DIGEST_LEN]);
 
 #endif

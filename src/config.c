@@ -64,6 +64,9 @@ static const struct config_opt config_opts[] = {
 	  "ip[:port] of the DNS server for that lookup (default: system resolver)" },
 	{ "LOGGING_LEVEL", "log-level", CT_STR, OFF(log_level), "INFO", 0, 0,
 	  "a level of Python's logging: DEBUG, INFO, WARNING, ERROR, CRITICAL, NOTSET, or 0-1000" },
+	{ "TRUSTED_PROXIES", "trusted-proxies", CT_STR, OFF(trusted_proxies), "", 0, 0,
+	  "comma-separated CIDR blocks of proxies whose X-Forwarded-For gives the client address "
+	  "(logs, password throttle); empty: the header is ignored" },
 	{ "TMPDIR", "tmpdir", CT_STR, OFF(tmpdir), "/tmp", 0, 0,
 	  "folder for uploads larger than SPILL_THRESHOLD (unlinked files); libclamav's temporary "
 	  "files go here only when SCAN_TMPDIR is unset and /dev/shm is too small" },

@@ -31,7 +31,7 @@ struct guard_conn {
 	int gone;		/* seen closed with nothing unread, and idle, at the last pass */
 	atomic_int busy;	/* a request is in progress */
 	atomic_int receiving;	/* its body is coming */
-	atomic_int cut;		/* we have closed it, or are about to */
+	atomic_int cut;		/* we have closed it, or are about to: 1 + the metrics_cut reason */
 	_Atomic double since;	/* when it became idle (or was accepted) */
 	_Atomic double head_t0;	/* when the head of its request in progress was in */
 	_Atomic double t0;	/* when its body began */
@@ -137,7 +137,7 @@ guard_report(struct guard *g, int reason)
 static void
 guard_cut(struct guard_conn *c, int reason, int shut)
 {
-	if (atomic_exchange(&c->cut, 1) != 0)
+	if (atomic_exchange(&c->cut, 1 + reason) != 0)
 		return;
 	atomic_fetch_add(&c->g->cutting, 1);
 	if (shut)
@@ -473,4 +473,32 @@ guard_count(struct guard *g)
 	n = g->open;
 	pthread_mutex_unlock(&g->lock);
 	return n;
+}
+
+int
+guard_cut_reason(struct guard_conn *c)
+{
+	return c != NULL ? atomic_load(&c->cut) - 1 : -1;
+}
+
+const char *
+guard_reason_text(int reason)
+{
+	switch (reason) {
+	case METRICS_CUT_HEAD_TIMEOUT:
+		return "no whole request head within REQUEST_TIMEOUT";
+	case METRICS_CUT_SLOW_BODY:
+		return "request body below MIN_UPLOAD_RATE after REQUEST_TIMEOUT: connection cut";
+	case METRICS_CUT_DISCARD_DEADLINE:
+		return "refused request's body still arriving REQUEST_TIMEOUT after the refusal: "
+		    "connection cut";
+	case METRICS_CUT_DISCARD_LIMIT:
+		return "refused request's body too large to read to its end: connection cut";
+	case METRICS_CUT_PEER_CLOSED:
+		return "the client closed the connection before the answer";
+	case METRICS_CUT_EVICTED:
+		return "connection table full (MAX_CONNECTIONS): evicted";
+	default:
+		return NULL;
+	}
 }

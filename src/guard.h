@@ -49,6 +49,11 @@ void guard_idle(struct guard_conn *c);		/* the request is over: waiting for the 
 /* Seconds since the head of the request in progress was in; 0 when none is (or c is NULL). */
 double guard_request_age(struct guard_conn *c);
 
+/* Why we cut c (a metrics_cut reason), or -1 when we did not (or c is NULL). */
+int guard_cut_reason(struct guard_conn *c);
+/* A reason's text for a request's log line; NULL for none. */
+const char *guard_reason_text(int reason);
+
 unsigned guard_busy(struct guard *g);		/* connections with a request in progress */
 unsigned guard_count(struct guard *g);		/* open connections */
 

@@ -20,7 +20,9 @@
 
 static long long log_threshold = 20;	/* INFO */
 
-static const char *const log_names[] = { "DEBUG", "INFO", "WARNING", "ERROR" };
+static const char *const log_names[] = { "DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL" };
+
+static _Thread_local const char *log_request_id;	/* see log_set_request */
 
 /* Every name logging._nameToLevel holds. Python matches them in capitals only; any case is
  * accepted here, as clamrest always did. */
@@ -108,9 +110,9 @@ line_field(struct line *l, const char *key, const char *val)
 	l->pos = p;
 }
 
-/* Starts a line: {"@timestamp":"...","log.level":"..." */
+/* Starts a line: {"@timestamp":"...","log.level":"...","http.request.id":"..." */
 static void
-line_begin(struct line *l, enum log_level lvl)
+line_begin(struct line *l, enum log_level lvl, const char *id)
 {
 	struct timespec ts;
 	struct tm tm;
@@ -122,6 +124,7 @@ line_begin(struct line *l, enum log_level lvl)
 	l->pos = 0;
 	line_raw(l, "{\"@timestamp\":\"%s.%03ldZ\",\"log.level\":\"%s\"", stamp,
 	    ts.tv_nsec / 1000000, log_names[lvl]);
+	line_field(l, "http.request.id", id);
 }
 
 /* Ends a line and writes it with one write(2), so lines from many threads never interleave. */
@@ -142,14 +145,20 @@ log_vmsg(enum log_level lvl, int err, const char *fmt, va_list ap)
 	struct line l;
 	int n;
 
-	if (!log_enabled(lvl))
+	if (lvl != LOG_LVL_CRITICAL && !log_enabled(lvl))
 		return;
 	n = vsnprintf(msg, sizeof(msg), fmt, ap);
 	if (n >= 0 && err != 0 && (size_t)n < sizeof(msg))
 		snprintf(msg + n, sizeof(msg) - (size_t)n, ": %s", strerror(err));
-	line_begin(&l, lvl);
+	line_begin(&l, lvl, log_request_id);
 	line_field(&l, "message", msg);
 	line_end(&l, lvl);
+}
+
+void
+log_set_request(const char *id)
+{
+	log_request_id = id;
 }
 
 #define LOG_DEFINE(name, lvl, use_errno)				\
@@ -171,11 +180,22 @@ LOG_DEFINE(log_warn, LOG_LVL_WARNING, 1)
 LOG_DEFINE(log_warnx, LOG_LVL_WARNING, 0)
 LOG_DEFINE(log_error, LOG_LVL_ERROR, 1)
 LOG_DEFINE(log_errorx, LOG_LVL_ERROR, 0)
+LOG_DEFINE(log_fatalx, LOG_LVL_CRITICAL, 0)
+
+enum log_level
+log_access_level(int status, int post)
+{
+	if (status >= 500)
+		return LOG_LVL_ERROR;
+	if (status >= 400)
+		return LOG_LVL_WARNING;
+	return post ? LOG_LVL_INFO : LOG_LVL_DEBUG;
+}
 
 void
 log_access(const struct log_access *a)
 {
-	enum log_level lvl = a->status >= 500 ? LOG_LVL_ERROR : LOG_LVL_INFO;
+	enum log_level lvl = log_access_level(a->status, a->post);
 	struct line l;
 	char msg[256];
 
@@ -183,16 +203,22 @@ log_access(const struct log_access *a)
 		return;
 	snprintf(msg, sizeof(msg), "%s %.200s %d", a->method ? a->method : "-",
 	    a->path ? a->path : "-", a->status);
-	line_begin(&l, lvl);
+	line_begin(&l, lvl, a->request_id);
 	line_field(&l, "message", msg);
-	/* Numbers first: they are short and always fit. */
+	/* Numbers and short fields first: they always fit; client-given strings come last. */
 	line_raw(&l, ",\"http.response.status_code\":%d,\"event.duration\":%lld", a->status,
 	    (long long)(a->duration * 1e9));
+	if (a->post)
+		line_raw(&l, ",\"http.request.body.bytes\":%lld", a->body_bytes);
 	line_field(&l, "http.request.method", a->method);
 	line_field(&l, "url.path", a->path);
-	line_field(&l, "labels.user", a->user);
 	line_field(&l, "source.ip", a->source_ip);
-	line_field(&l, "trace.id", a->trace_id);
 	line_field(&l, "labels.verdict", a->verdict);
+	line_field(&l, "file.hash.sha256", a->sha256);
+	line_field(&l, "labels.signature", a->signature);
+	line_field(&l, "error.message", a->error);
+	line_field(&l, "labels.user", a->user);
+	line_field(&l, "file.name", a->file_name);
+	line_field(&l, "user_agent.original", a->user_agent);
 	line_end(&l, lvl);
 }

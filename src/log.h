@@ -3,7 +3,7 @@
 #ifndef CLAMREST_LOG_H
 #define CLAMREST_LOG_H
 
-enum log_level { LOG_LVL_DEBUG, LOG_LVL_INFO, LOG_LVL_WARNING, LOG_LVL_ERROR };
+enum log_level { LOG_LVL_DEBUG, LOG_LVL_INFO, LOG_LVL_WARNING, LOG_LVL_ERROR, LOG_LVL_CRITICAL };
 
 /* Sets the threshold from a name Python's logging knows (NOTSET, DEBUG, INFO, WARN, WARNING, ERROR,
  * FATAL, CRITICAL; any case) or a numeric level 0 to 1000 as Python's (DEBUG is 10, CRITICAL 50);
@@ -18,18 +18,36 @@ void log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_warnx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_errorx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* A start-up or fatal error, at CRITICAL on stderr whatever the threshold: the process is about to
+ * exit and this line says why. */
+void log_fatalx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
-/* One access-log line per answered request. Any string may be NULL. */
+/* The id of the request this thread works for (NULL: none): every line the thread writes carries
+ * it as http.request.id until it is set again. id is borrowed: it must outlive the setting. */
+void log_set_request(const char *id);
+
+/* One access-log line per request, at the level log_access_level gives. Any string may be NULL
+ * (the field is then left out). */
 struct log_access {
 	const char *method;
 	const char *path;
-	int status;
+	int status;		/* 499: the connection ended before the answer went */
+	int post;		/* a POST: INFO when it succeeds (else DEBUG), body bytes logged */
 	double duration;	/* seconds */
 	const char *user;
 	const char *source_ip;
-	const char *trace_id;
-	const char *verdict;	/* signature name, "clean", or NULL when no scan */
+	const char *request_id;
+	const char *user_agent;
+	long long body_bytes;	/* logged for a POST */
+	const char *file_name;	/* multipart filename */
+	const char *sha256;	/* hex digest of the scanned bytes */
+	const char *verdict;	/* "clean", "malware", "error", or NULL when no scan */
+	const char *signature;	/* when malware */
+	const char *error;	/* why the request failed or was refused */
 };
+/* DEBUG for a GET, HEAD or OPTIONS answered below 400, INFO for a POST answered below 400, WARNING
+ * for 4xx (and 499), ERROR for 5xx. */
+enum log_level log_access_level(int status, int post);
 void log_access(const struct log_access *a);
 
 #endif

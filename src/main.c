@@ -21,10 +21,12 @@
 #define MMAP_THRESHOLD (128 * 1024)	/* bytes: larger blocks get an mmap of their own */
 #define DB_WAIT_TICK_NS (200 * 1000 * 1000)	/* ns between looks at the scanner while it waits */
 
+/* A setting is wrong or a resource cannot be had: one JSON line (CRITICAL, whatever LOGGING_LEVEL
+ * says) on stderr, and exit code 2. */
 static int
 fail_config(const char *err)
 {
-	fprintf(stderr, "clamrest: %s\n", err);
+	log_fatalx("%s", err);
 	return EXIT_CONFIG;
 }
 
@@ -67,7 +69,7 @@ hash_password(void)
 	}
 	explicit_bzero(pass, sizeof(pass));
 	if (rc != 0)
-		fprintf(stderr, "clamrest: no password read\n");
+		log_fatalx("hash-password: no password read");
 	return rc;
 }
 
@@ -264,7 +266,7 @@ main(int argc, char **argv)
 	    start_dnsver(&cfg, &dnsver, err, sizeof(err)) != 0 ||
 	    (srv = server_start(&cfg, auth, dnsver, err, sizeof(err))) == NULL ||
 	    (scanner = load_scanner(&cfg, err, sizeof(err))) == NULL) {
-		fprintf(stderr, "clamrest: %s\n", err);
+		fail_config(err);
 		goto out;
 	}
 	if (auth_user_count(auth) == 0)

@@ -15,7 +15,7 @@
 
 static const char *const metrics_route_names[METRICS_ROUTES] = {
 	"/check", "/check_version", "/check_warning", "/v2/scan", "/v2/scan-chunked", "/scan",
-	"/metrics", "/v3/scan", "/v3/scan-chunked", "other",
+	"/metrics", "/v3/scan", "/v3/scan-chunked", "/version", "other",
 };
 
 /* The statuses the service answers; anything else is counted as "other". */
@@ -28,6 +28,7 @@ static const char *const metrics_verdict_names[METRICS_VERDICTS] = {
 
 static const char *const metrics_cut_names[METRICS_CUTS] = {
 	"head_timeout", "slow_body", "discard_deadline", "discard_limit", "peer_closed", "evicted",
+	"shutdown_grace",
 };
 
 /* Seconds; scans of small bodies take tens of microseconds, large archives seconds. metrics_start

@@ -17,6 +17,7 @@ enum metrics_route {
 	METRICS_ROUTE_METRICS,
 	METRICS_ROUTE_V3_SCAN,
 	METRICS_ROUTE_V3_SCAN_CHUNKED,
+	METRICS_ROUTE_ABOUT,		/* GET /version */
 	METRICS_ROUTE_OTHER,
 	METRICS_ROUTES
 };
@@ -37,6 +38,7 @@ enum metrics_cut {
 	METRICS_CUT_DISCARD_LIMIT,	/* an unwanted body larger than we read to answer politely */
 	METRICS_CUT_PEER_CLOSED,	/* the client had closed; freed instead of left in CLOSE-WAIT */
 	METRICS_CUT_EVICTED,		/* idle, and the oldest such, when the table was full */
+	METRICS_CUT_SHUTDOWN,		/* a request still in progress when SHUTDOWN_GRACE ran out */
 	METRICS_CUTS
 };
 

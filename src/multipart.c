@@ -56,6 +56,9 @@ struct multipart {
 	int			 is_file;	/* the current part has a filename */
 	int			 has_disposition;	/* the current part has a Content-Disposition */
 	int			 streaming;	/* the current part is the first file part */
+	char			 name[MULTIPART_FILENAME_MAX + 1];	/* the current part's filename */
+	int			 name_star;	/* name came from filename*: a plain one replaces it */
+	char			 filename[MULTIPART_FILENAME_MAX + 1];	/* the first file part's */
 	enum mp_mode		 mode;		/* the body's line end, from its first delimiter */
 	enum mp_lb		 first_lb;	/* what preceded the first delimiter */
 	int			 prev, pprev;	/* the last two bytes passed by, or MP_PREV_* */
@@ -450,6 +453,8 @@ mp_part_begin(struct multipart *m)
 	m->fnamelen = 0;
 	m->fieldlen = 0;
 	m->fname_star = 0;
+	m->name[0] = '\0';
+	m->name_star = 0;
 }
 
 /* The line end of a delimiter line: the first one fixes the body's mode, which its preamble's line
@@ -550,6 +555,22 @@ mp_keep_names(struct multipart *m, const struct mp_param *p)
 		m->fieldlen = mp_param_copy(p, 0, m->field);
 }
 
+/* Keeps a filename parameter's value as given (cut to MULTIPART_FILENAME_MAX bytes) for the log;
+ * a plain filename wins over filename* (RFC 7578 4.2 asks senders for the plain one). */
+static void
+mp_filename(struct multipart *m, const struct mp_param *p)
+{
+	int star = p->namelen == strlen("filename*");
+	size_t n = p->valuelen < MULTIPART_FILENAME_MAX ? p->valuelen : MULTIPART_FILENAME_MAX;
+
+	if (!m->is_file || (m->name_star && !star)) {
+		memcpy(m->name, p->value, n);
+		m->name[n] = '\0';
+		m->name_star = star;
+	}
+	m->is_file = 1;
+}
+
 /* Notes whether a Content-Disposition value names a file. As Werkzeug (upstream's parser) does, a
  * filename or filename* parameter makes a file part whatever the type (form-data, attachment,
  * inline...): a part that a stricter reading skipped would be neither counted nor scanned. A second
@@ -570,7 +591,7 @@ mp_disposition(struct multipart *m, const char *s, const char *end)
 		if (r != 1)
 			return r;
 		if (mp_eq(p.name, p.namelen, "filename") || mp_eq(p.name, p.namelen, "filename*"))
-			m->is_file = 1;
+			mp_filename(m, &p);
 		mp_keep_names(m, &p);
 	}
 }
@@ -619,6 +640,8 @@ mp_headers_done(struct multipart *m)
 		if (m->files < UINT_MAX)
 			m->files++;
 		m->streaming = m->part != NULL || m->files == 1;
+		if (m->files == 1)
+			memcpy(m->filename, m->name, sizeof(m->filename));
 		if (m->part != NULL && m->part(m->ud, m->fname, m->fnamelen, m->field,
 		    m->fieldlen) != 0)
 			return -1;
@@ -713,4 +736,10 @@ unsigned
 multipart_file_count(const struct multipart *m)
 {
 	return m->files;
+}
+
+const char *
+multipart_filename(const struct multipart *m)
+{
+	return m->files > 0 ? m->filename : NULL;
 }

@@ -9,6 +9,7 @@
 
 #define MULTIPART_BOUNDARY_MAX		70	/* bytes; RFC 2046 allows 1 to 70 */
 #define MULTIPART_HEADER_MAX_BYTES	8192	/* 8K: one part's header block, blank line included */
+#define MULTIPART_FILENAME_MAX		255	/* bytes of a filename kept for the log */
 
 /* Receives the bytes of the first file part (a part whose Content-Disposition has a filename
  * parameter), in order. Returns 0 to go on, -1 to stop parsing (multipart_feed then fails). */
@@ -43,5 +44,8 @@ int multipart_feed(struct multipart *m, const char *data, size_t len);
 int multipart_finish(struct multipart *m);
 /* File parts seen so far (the first one's content went to the callback). */
 unsigned multipart_file_count(const struct multipart *m);
+/* The filename parameter of the first file part as sent (quotes removed, nothing decoded, cut to
+ * MULTIPART_FILENAME_MAX bytes; may hold any byte but NUL), or NULL before its headers are in. */
+const char *multipart_filename(const struct multipart *m);
 
 #endif

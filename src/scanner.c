@@ -1295,9 +1295,11 @@ scanner_cache_put(struct scanner *s, const struct engine *e, const unsigned char
 }
 
 /* One scan, with our verdict rules and cache around libclamav: of fd when it is not -1, else of
- * data. data (NULL: unknown) is what is hashed for the cache. */
+ * data. known is the SHA-256 of those bytes when the caller has it; else data (NULL: unknown) is
+ * what is hashed for the cache. */
 static void
-scanner_run(struct scanner *s, const void *data, size_t len, int fd, struct scan_detail *d,
+scanner_run(struct scanner *s, const void *data, size_t len, int fd, const unsigned char *known,
+    struct scan_detail *d,
     struct scan_result *r)
 {
 	struct engine *e = engine_acquire(s);
@@ -1311,7 +1313,9 @@ scanner_run(struct scanner *s, const void *data, size_t len, int fd, struct scan
 	cl_fmap_t *map;
 	cl_error_t rc;
 
-	hashed = data != NULL && scanner_digest(data, len, digest) == 0;
+	if (known != NULL)
+		memcpy(digest, known, SCANNER_DIGEST_LEN);
+	hashed = known != NULL || (data != NULL && scanner_digest(data, len, digest) == 0);
 	memcpy(r->sha256, digest, hashed ? SCANNER_DIGEST_LEN : 0);
 	r->hashed = hashed;
 	r->cached = hashed && scanner_cache_get(s, e, digest, d != NULL ? d->type : NULL);
@@ -1354,14 +1358,32 @@ done:
 void
 scanner_scan_mem(struct scanner *s, const void *data, size_t len, struct scan_result *r)
 {
-	scanner_run(s, len > 0 ? data : "", len, -1, NULL, r);
+	scanner_run(s, len > 0 ? data : "", len, -1, NULL, NULL, r);
 }
 
 void
-scanner_scan_mem_detail(struct scanner *s, const void *data, size_t len, struct scan_detail *d,
+scanner_scan_mem_hashed(struct scanner *s, const void *data, size_t len,
+    const unsigned char *digest, struct scan_result *r)
+{
+	scanner_run(s, len > 0 ? data : "", len, -1, digest, NULL, r);
+}
+
+/* The digest is known: no mapping to hash the file, libclamav reads it as it scans. */
+void
+scanner_scan_fd_hashed(struct scanner *s, int fd, const unsigned char *digest,
     struct scan_result *r)
 {
-	scanner_run(s, len > 0 ? data : "", len, -1, d, r);
+	struct stat st;
+
+	scanner_run(s, NULL, fstat(fd, &st) == 0 && st.st_size > 0 ? (size_t)st.st_size : 0, fd,
+	    digest, NULL, r);
+}
+
+void
+scanner_scan_mem_detail(struct scanner *s, const void *data, size_t len,
+    const unsigned char *digest, struct scan_detail *d, struct scan_result *r)
+{
+	scanner_run(s, len > 0 ? data : "", len, -1, digest, d, r);
 }
 
 /* The file is mapped to hash it (the page cache holds it: the scan reads the same pages). */
@@ -1377,11 +1399,11 @@ scanner_fd(struct scanner *s, int fd, struct scan_detail *d, struct scan_result 
 		map = mmap(NULL, len, PROT_READ, MAP_PRIVATE, fd, 0);
 	}
 	if (map == MAP_FAILED) {
-		scanner_run(s, NULL, len, fd, d, r);
+		scanner_run(s, NULL, len, fd, NULL, d, r);
 		return;
 	}
 	madvise(map, len, MADV_SEQUENTIAL);
-	scanner_run(s, map, len, fd, d, r);
+	scanner_run(s, map, len, fd, NULL, d, r);
 	munmap(map, len);
 }
 
@@ -1392,7 +1414,15 @@ scanner_scan_fd(struct scanner *s, int fd, struct scan_result *r)
 }
 
 void
-scanner_scan_fd_detail(struct scanner *s, int fd, struct scan_detail *d, struct scan_result *r)
+scanner_scan_fd_detail(struct scanner *s, int fd, const unsigned char *digest,
+    struct scan_detail *d, struct scan_result *r)
 {
-	scanner_fd(s, fd, d, r);
+	struct stat st;
+
+	if (digest == NULL) {
+		scanner_fd(s, fd, d, r);
+		return;
+	}
+	scanner_run(s, NULL, fstat(fd, &st) == 0 && st.st_size > 0 ? (size_t)st.st_size : 0, fd,
+	    digest, d, r);
 }

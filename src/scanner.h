@@ -135,12 +135,19 @@ void scanner_free(struct scanner *s);
 
 void scanner_scan_mem(struct scanner *s, const void *data, size_t len, struct scan_result *r);
 void scanner_scan_fd(struct scanner *s, int fd, struct scan_result *r);
+/* The same, with the SHA-256 (SCANNER_DIGEST_LEN bytes) of the content already computed by the
+ * caller as the bytes arrived: used for the clean cache and r->sha256 instead of hashing again. */
+void scanner_scan_mem_hashed(struct scanner *s, const void *data, size_t len,
+    const unsigned char *digest, struct scan_result *r);
+void scanner_scan_fd_hashed(struct scanner *s, int fd, const unsigned char *digest,
+    struct scan_result *r);
 /* As above, with every match and where it was found, and the upload's type, in d (its
  * all_matches set by the caller, the rest zeroed). The verdict rules are the same: a cut file is
- * malware with its limit among the matches, never clean. */
-void scanner_scan_mem_detail(struct scanner *s, const void *data, size_t len, struct scan_detail *d,
-    struct scan_result *r);
-void scanner_scan_fd_detail(struct scanner *s, int fd, struct scan_detail *d, struct scan_result *r);
+ * malware with its limit among the matches, never clean. digest: as for the _hashed ones, or NULL. */
+void scanner_scan_mem_detail(struct scanner *s, const void *data, size_t len,
+    const unsigned char *digest, struct scan_detail *d, struct scan_result *r);
+void scanner_scan_fd_detail(struct scanner *s, int fd, const unsigned char *digest,
+    struct scan_detail *d, struct scan_result *r);
 void scanner_detail_free(struct scan_detail *d);
 
 /* Loads the folder again when it changed (or always, with force) into a new engine and swaps it in;

@@ -27,6 +27,8 @@
 #include "metrics.h"
 #include "multipart.h"
 #include "pool.h"
+#include "proxy.h"
+#include "reqid.h"
 #include "scanner.h"
 #include "throttle.h"
 #include "util.h"
@@ -34,7 +36,10 @@
 
 #define SERVER_AUTH_MAX    1024	/* bytes of a decoded Authorization header */
 #define SERVER_USER_MAX    64	/* bytes of a user name kept for the log */
-#define SERVER_TRACE_MAX   64	/* bytes of an X-B3-Traceid kept for the log */
+#define SERVER_LOG_PATH_MAX 256	/* bytes of a request path kept for the log */
+#define SERVER_UA_MAX      256	/* bytes of a User-Agent kept for the log */
+#define SERVER_WHY_MAX     512	/* bytes of the reason a request failed, for the log */
+#define SERVER_METHOD_MAX  16	/* bytes of a method kept for the log */
 #define SERVER_OUT_MAX     (SCAN_REASON_MAX * 6 + 128)	/* bytes of a JSON answer: an escape
 							 * takes at most 6 bytes per input byte */
 #define SERVER_THROTTLE_LOG_GAP 1.0	/* seconds between log lines about throttled addresses, so
@@ -49,7 +54,7 @@ route_metric(const struct api_route_def *rt)
 		[API_VERSION] = METRICS_ROUTE_VERSION,
 		[API_WARNING] = METRICS_ROUTE_WARNING,
 		[API_METRICS] = METRICS_ROUTE_METRICS,
-		[API_ABOUT] = METRICS_ROUTE_OTHER,	/* no label of its own yet */
+		[API_ABOUT] = METRICS_ROUTE_ABOUT,
 		[API_SCAN] = METRICS_ROUTE_SCAN,
 		[API_SCAN_CHUNKED] = METRICS_ROUTE_SCAN_CHUNKED,
 		[API_SCAN_LEGACY] = METRICS_ROUTE_SCAN_LEGACY,
@@ -60,11 +65,21 @@ route_metric(const struct api_route_def *rt)
 	return rt != NULL ? m[rt->route] : METRICS_ROUTE_OTHER;
 }
 
-/* Answers prepared once and shared by every connection. */
+/* An answer whose body and headers never change. A response object is made from it for each
+ * request, since each answer carries the request's own X-Request-Id: libmicrohttpd gives no hook to
+ * add a header per connection, and a response's headers must not change once it is queued (other
+ * threads may be sending it), so one shared response cannot carry them. */
 struct canned {
-	struct MHD_Response *ok, *unavailable, *not_found, *not_allowed_get, *not_allowed_post,
-	    *unauthorized, *too_large, *single_file, *bad_request, *busy, *internal, *throttled,
-	    *options_get, *options_post;
+	const char *text;
+	const char *ctype;		/* NULL: text/plain */
+	int close;			/* Connection: close */
+	const char *hname, *hval;	/* one more header, or NULL */
+};
+
+struct canned_set {
+	struct canned ok, unavailable, not_found, not_allowed_get, not_allowed_post, unauthorized,
+	    too_large, single_file, bad_request, busy, internal, throttled, options_get,
+	    options_post;
 };
 
 struct server {
@@ -78,8 +93,10 @@ struct server {
 	_Atomic double throttle_logged;	/* when the last throttle line was logged */
 	atomic_ulong throttle_unlogged;	/* throttled addresses not logged since */
 	struct MHD_Daemon *daemon;
-	struct canned canned;
-	struct canned canned_v3;	/* the same answers as JSON {"error": ...}, for /v3 routes */
+	struct canned_set canned;
+	struct canned_set canned_v3;	/* the same answers as JSON {"error": ...}, for /v3 routes */
+	char throttle_retry[16];	/* the Retry-After of a 429 */
+	struct proxy_list *proxies;	/* TRUSTED_PROXIES */
 	unsigned port;
 	atomic_int draining;		/* SIGTERM came: /check answers 503 */
 	int listen_fd;			/* quiesced listening socket, closed after the daemon; -1 */
@@ -101,11 +118,15 @@ struct cred {
 /* What the verifier found, besides auth_verify's 1 (right), 0 (wrong) and -1 (OpenSSL failed). */
 #define VERIFY_SHED	(-2)	/* the verifier queue was full: nothing was checked */
 
-/* A POST request in progress; GET requests keep no state. */
+/* A request in progress, from its head to its end: what its log line needs, and for a POST its
+ * body, its checks and its scan. */
 struct request {
 	struct server *srv;
 	struct MHD_Connection *conn;
-	const struct sockaddr *addr;	/* the client's; libmicrohttpd's, lives with the connection */
+	int post;			/* a POST to a scan route: body, auth and scan; 0: answered
+					 * from the head (any body read and dropped) */
+	const struct sockaddr *addr;	/* &client */
+	struct sockaddr_storage client;	/* the peer, or behind TRUSTED_PROXIES the X-Forwarded-For hop */
 	const struct api_route_def *route;
 	struct cred *cred;		/* on the verifier pool */
 	int verifying;			/* suspended until the verifier has a verdict */
@@ -115,6 +136,7 @@ struct request {
 	int scanned;			/* res holds the verdict */
 	int expired;			/* waited SCAN_QUEUE_TIMEOUT for a scan thread: 503 */
 	int answered;			/* an answer was queued (and counted) */
+	int refused;			/* answer (NULL when out of memory) was decided before the scan */
 	int discarding;
 	uint64_t seen;			/* body bytes received, counted against MAX_CONTENT_LENGTH */
 	struct framing framing;		/* Content-Length / Transfer-Encoding, checked */
@@ -125,9 +147,13 @@ struct request {
 	struct multipart *mp;
 	struct scan_result res;
 	struct v3_upload *v3;		/* a /v3 request's files; NULL for the others */
-	char why[128];			/* a /v3 refusal's reason, for its JSON answer */
 	char user[SERVER_USER_MAX];
-	char trace[SERVER_TRACE_MAX];
+	char id[REQID_SIZE];		/* http.request.id and X-Request-Id */
+	char ip[INET6_ADDRSTRLEN];	/* client, as text */
+	char method[SERVER_METHOD_MAX];
+	char path[SERVER_LOG_PATH_MAX];
+	char ua[SERVER_UA_MAX];
+	char why[SERVER_WHY_MAX];	/* why it failed or was refused; "" when it did not */
 	char out[SERVER_OUT_MAX];
 };
 
@@ -138,96 +164,63 @@ route_v3(const struct api_route_def *rt)
 }
 
 /* The answers of a route: /v3 ones are JSON. */
-static const struct canned *
+static const struct canned_set *
 canned_for(const struct server *srv, const struct api_route_def *rt)
 {
 	return route_v3(rt) ? &srv->canned_v3 : &srv->canned;
 }
 
-/* The con_cls of GET requests: their answer depends on nothing but the URL. */
-static char server_get_marker;
-
+/* A fresh response for one answer; NULL when out of memory. */
 static struct MHD_Response *
-canned_text(const char *text, int close, int json)
+canned_make(const struct canned *c)
 {
 	struct MHD_Response *r;
 
-	r = MHD_create_response_from_buffer(strlen(text), (void *)(uintptr_t)text,
+	r = MHD_create_response_from_buffer(strlen(c->text), (void *)(uintptr_t)c->text,
 	    MHD_RESPMEM_PERSISTENT);
 	if (r == NULL)
 		return NULL;
 	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
-	    json ? "application/json" : "text/plain; charset=utf-8");
-	if (close)
+	    c->ctype != NULL ? c->ctype : "text/plain; charset=utf-8");
+	if (c->close)
 		MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
-	return r;
-}
-
-/* OPTIONS: 200, no body, the methods in Allow; as Flask's default answer, text/html. */
-static struct MHD_Response *
-canned_options(const char *allow)
-{
-	struct MHD_Response *r;
-
-	r = MHD_create_response_from_buffer(0, (void *)(uintptr_t)"", MHD_RESPMEM_PERSISTENT);
-	if (r == NULL)
-		return NULL;
-	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "text/html; charset=utf-8");
-	MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, allow);
+	if (c->hname != NULL)
+		MHD_add_response_header(r, c->hname, c->hval);
 	return r;
 }
 
 /* An answer's text, or (for /v3) the same text as {"error": ...}. */
 #define CANNED(text)	(json ? "{\"error\":\"" text "\"}\n" : text)
 
-static int
-canned_init(struct canned *c, unsigned throttle_retry, int json)
+static void
+canned_init(struct canned_set *c, const char *throttle_retry, int json)
 {
-	char retry[16];
+	/* OPTIONS: 200, no body, the methods in Allow; as Flask's default answer, text/html. */
+	static const char *html = "text/html; charset=utf-8";
+	const char *ctype = json ? "application/json" : NULL;
 
-	c->ok = canned_text(CANNED("Service OK"), 0, json);
-	c->unavailable = canned_text(CANNED("Service Unavailable"), 0, json);
-	c->not_found = canned_text(CANNED("Not Found"), 0, json);
-	c->not_allowed_get = canned_text(CANNED("Method Not Allowed"), 0, json);
-	c->not_allowed_post = canned_text(CANNED("Method Not Allowed"), 0, json);
-	c->unauthorized = canned_text(CANNED("Unauthorized Access"), 0, json);
-	c->too_large = canned_text(CANNED("File Too Large"), 1, json);
-	c->single_file = canned_text(json ? "{\"error\":\"" V3_NO_FILE "\"}\n" :
-	    "Provide a single file", 0, json);
-	c->bad_request = canned_text(CANNED("Bad Request"), 1, json);
-	c->busy = canned_text(CANNED("Service Busy"), 0, json);
-	c->internal = canned_text(CANNED("Internal Server Error"), 0, json);
-	c->throttled = canned_text(CANNED("Too Many Requests"), 0, json);
-	c->options_get = canned_options(API_ALLOW_GET);
-	c->options_post = canned_options(API_ALLOW_POST);
-	if (c->throttled == NULL || c->options_get == NULL || c->options_post == NULL ||
-	    c->ok == NULL || c->unavailable == NULL || c->not_found == NULL ||
-	    c->not_allowed_get == NULL || c->not_allowed_post == NULL || c->unauthorized == NULL ||
-	    c->too_large == NULL || c->single_file == NULL || c->bad_request == NULL ||
-	    c->busy == NULL || c->internal == NULL)
-		return -1;
-	MHD_add_response_header(c->not_allowed_get, MHD_HTTP_HEADER_ALLOW, API_ALLOW_GET);
-	MHD_add_response_header(c->not_allowed_post, MHD_HTTP_HEADER_ALLOW, API_ALLOW_POST);
-	MHD_add_response_header(c->unauthorized, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
-	    "Basic realm=\"Authentication Required\"");
-	MHD_add_response_header(c->busy, MHD_HTTP_HEADER_RETRY_AFTER, SERVER_RETRY_AFTER);
+	c->ok = (struct canned){ CANNED("Service OK"), ctype, 0, NULL, NULL };
+	c->unavailable = (struct canned){ CANNED("Service Unavailable"), ctype, 0, NULL, NULL };
+	c->not_found = (struct canned){ CANNED("Not Found"), ctype, 0, NULL, NULL };
+	c->not_allowed_get = (struct canned){ CANNED("Method Not Allowed"), ctype, 0,
+	    MHD_HTTP_HEADER_ALLOW, API_ALLOW_GET };
+	c->not_allowed_post = (struct canned){ CANNED("Method Not Allowed"), ctype, 0,
+	    MHD_HTTP_HEADER_ALLOW, API_ALLOW_POST };
+	c->unauthorized = (struct canned){ CANNED("Unauthorized Access"), ctype, 0,
+	    MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Basic realm=\"Authentication Required\"" };
+	c->too_large = (struct canned){ CANNED("File Too Large"), ctype, 1, NULL, NULL };
+	c->single_file = (struct canned){ json ? "{\"error\":\"" V3_NO_FILE "\"}\n" :
+	    "Provide a single file", ctype, 0, NULL, NULL };
+	c->bad_request = (struct canned){ CANNED("Bad Request"), ctype, 1, NULL, NULL };
+	c->busy = (struct canned){ CANNED("Service Busy"), ctype, 0, MHD_HTTP_HEADER_RETRY_AFTER,
+	    SERVER_RETRY_AFTER };
+	c->internal = (struct canned){ CANNED("Internal Server Error"), ctype, 0, NULL, NULL };
 	/* No WWW-Authenticate: the credentials were not judged, and a client should wait, not ask
 	 * its user for another password. */
-	snprintf(retry, sizeof(retry), "%u", throttle_retry);
-	MHD_add_response_header(c->throttled, MHD_HTTP_HEADER_RETRY_AFTER, retry);
-	return 0;
-}
-
-static void
-canned_free(struct canned *c)
-{
-	struct MHD_Response *all[] = { c->ok, c->unavailable, c->not_found, c->not_allowed_get,
-	    c->not_allowed_post, c->unauthorized, c->too_large, c->single_file, c->bad_request,
-	    c->busy, c->internal, c->throttled, c->options_get, c->options_post };
-
-	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
-		if (all[i] != NULL)
-			MHD_destroy_response(all[i]);
+	c->throttled = (struct canned){ CANNED("Too Many Requests"), ctype, 0,
+	    MHD_HTTP_HEADER_RETRY_AFTER, throttle_retry };
+	c->options_get = (struct canned){ "", html, 0, MHD_HTTP_HEADER_ALLOW, API_ALLOW_GET };
+	c->options_post = (struct canned){ "", html, 0, MHD_HTTP_HEADER_ALLOW, API_ALLOW_POST };
 }
 
 /* The guard's record of a connection (NULL when it could not be made). libmicrohttpd's timeout
@@ -242,46 +235,66 @@ conn_guard(struct MHD_Connection *conn)
 	return ci != NULL ? ci->socket_context : NULL;
 }
 
-/* Every answer goes out through here, so every answer is counted. */
+/* Every answer goes out through here, so every answer is counted and carries X-Request-Id. resp
+ * is this request's own (NULL: out of memory, the connection is closed); the caller frees it. */
 static enum MHD_Result
-reply(struct MHD_Connection *conn, enum metrics_route metric, unsigned status,
-    struct MHD_Response *r)
+reply(struct request *r, enum metrics_route metric, unsigned status, struct MHD_Response *resp)
 {
-	metrics_request(metric, status, guard_request_age(conn_guard(conn)));
-	return MHD_queue_response(conn, status, r);
+	if (resp == NULL)
+		return MHD_NO;
+	MHD_add_response_header(resp, "X-Request-Id", r->id);
+	r->status = (int)status;
+	r->answered = 1;
+	metrics_request(metric, status, guard_request_age(conn_guard(r->conn)));
+	return MHD_queue_response(r->conn, status, resp);
 }
 
+/* A canned answer; why (NULL: none) is the reason logged with it. */
 static enum MHD_Result
-reply_new(struct MHD_Connection *conn, enum metrics_route metric, unsigned status,
-    const char *ctype, const char *body, size_t len, enum MHD_ResponseMemoryMode mode)
+reply_canned(struct request *r, enum metrics_route metric, unsigned status,
+    const struct canned *c, const char *why)
 {
-	struct MHD_Response *r;
+	struct MHD_Response *resp = canned_make(c);
 	enum MHD_Result ret;
 
-	r = MHD_create_response_from_buffer(len, (void *)(uintptr_t)body, mode);
-	if (r == NULL) {
-		if (mode == MHD_RESPMEM_MUST_FREE)
-			free((void *)(uintptr_t)body);
-		return MHD_NO;
-	}
-	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
-	ret = reply(conn, metric, status, r);
-	MHD_destroy_response(r);
+	if (why != NULL)
+		snprintf(r->why, sizeof(r->why), "%s", why);
+	ret = reply(r, metric, status, resp);
+	if (resp != NULL)
+		MHD_destroy_response(resp);
 	return ret;
 }
 
 static enum MHD_Result
-reply_json(struct MHD_Connection *conn, enum metrics_route metric, unsigned status,
-    const char *json, size_t len, enum MHD_ResponseMemoryMode mode)
+reply_new(struct request *r, enum metrics_route metric, unsigned status, const char *ctype,
+    const char *body, size_t len, enum MHD_ResponseMemoryMode mode)
 {
-	return reply_new(conn, metric, status, "application/json", json, len, mode);
+	struct MHD_Response *resp;
+	enum MHD_Result ret;
+
+	resp = MHD_create_response_from_buffer(len, (void *)(uintptr_t)body, mode);
+	if (resp == NULL) {
+		if (mode == MHD_RESPMEM_MUST_FREE)
+			free((void *)(uintptr_t)body);
+		return MHD_NO;
+	}
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
+	ret = reply(r, metric, status, resp);
+	MHD_destroy_response(resp);
+	return ret;
 }
 
 static enum MHD_Result
-reply_text(struct MHD_Connection *conn, enum metrics_route metric, unsigned status,
-    const char *text)
+reply_json(struct request *r, enum metrics_route metric, unsigned status, const char *json,
+    size_t len, enum MHD_ResponseMemoryMode mode)
 {
-	return reply_new(conn, metric, status, "text/plain; charset=utf-8", text, strlen(text),
+	return reply_new(r, metric, status, "application/json", json, len, mode);
+}
+
+static enum MHD_Result
+reply_text(struct request *r, enum metrics_route metric, unsigned status, const char *text)
+{
+	return reply_new(r, metric, status, "text/plain; charset=utf-8", text, strlen(text),
 	    MHD_RESPMEM_MUST_COPY);
 }
 
@@ -322,7 +335,7 @@ too_old(const struct server *srv, time_t built)
 }
 
 static enum MHD_Result
-answer_version(struct server *srv, struct MHD_Connection *conn)
+answer_version(struct server *srv, struct request *r)
 {
 	char out[512], err[256];
 	long local, remote;
@@ -332,36 +345,44 @@ answer_version(struct server *srv, struct MHD_Connection *conn)
 
 	if (versions(srv, &local, &remote, &built, err, sizeof(err)) != 0) {
 		len = api_json_version_error(out, sizeof(out), err);
-		return reply_json(conn, METRICS_ROUTE_VERSION, MHD_HTTP_INTERNAL_SERVER_ERROR, out, len,
+		snprintf(r->why, sizeof(r->why), "%s", err);
+		return reply_json(r, METRICS_ROUTE_VERSION, MHD_HTTP_INTERNAL_SERVER_ERROR, out, len,
 		    MHD_RESPMEM_MUST_COPY);
 	}
 	outdated = labs(remote - local) > 1 || too_old(srv, built);
+	if (outdated)
+		snprintf(r->why, sizeof(r->why), "the database is outdated: local version %ld, "
+		    "current %ld%s", local, remote, too_old(srv, built) ? ", past DB_MAX_AGE" : "");
 	len = api_json_version(out, sizeof(out), local, remote, outdated);
-	return reply_json(conn, METRICS_ROUTE_VERSION,
+	return reply_json(r, METRICS_ROUTE_VERSION,
 	    outdated ? MHD_HTTP_INTERNAL_SERVER_ERROR : MHD_HTTP_OK, out, len, MHD_RESPMEM_MUST_COPY);
 }
 
 static enum MHD_Result
-answer_warning(struct server *srv, struct MHD_Connection *conn)
+answer_warning(struct server *srv, struct request *r)
 {
 	char out[256], err[256];
 	long local, remote;
 	time_t built;
 
-	if (versions(srv, &local, &remote, &built, err, sizeof(err)) != 0)
-		return reply_text(conn, METRICS_ROUTE_WARNING, MHD_HTTP_INTERNAL_SERVER_ERROR, err);
+	if (versions(srv, &local, &remote, &built, err, sizeof(err)) != 0) {
+		snprintf(r->why, sizeof(r->why), "%s", err);
+		return reply_text(r, METRICS_ROUTE_WARNING, MHD_HTTP_INTERNAL_SERVER_ERROR, err);
+	}
 	if (too_old(srv, built)) {
 		snprintf(out, sizeof(out), "Outdated local_version: %ld built %.0f s ago, past DB_MAX_AGE "
 		    "%u s", local, difftime(time(NULL), built), srv->cfg->db_max_age);
-		return reply_text(conn, METRICS_ROUTE_WARNING, MHD_HTTP_INTERNAL_SERVER_ERROR, out);
+		snprintf(r->why, sizeof(r->why), "%s", out);
+		return reply_text(r, METRICS_ROUTE_WARNING, MHD_HTTP_INTERNAL_SERVER_ERROR, out);
 	}
 	if (local != remote) {
 		snprintf(out, sizeof(out), "Outdated local_version: %ld remote_version: %ld", local,
 		    remote);
-		return reply_text(conn, METRICS_ROUTE_WARNING, MHD_HTTP_INTERNAL_SERVER_ERROR, out);
+		snprintf(r->why, sizeof(r->why), "%s", out);
+		return reply_text(r, METRICS_ROUTE_WARNING, MHD_HTTP_INTERNAL_SERVER_ERROR, out);
 	}
 	snprintf(out, sizeof(out), "%ld", remote);
-	return reply_text(conn, METRICS_ROUTE_WARNING, MHD_HTTP_OK, out);
+	return reply_text(r, METRICS_ROUTE_WARNING, MHD_HTTP_OK, out);
 }
 
 static int
@@ -372,7 +393,7 @@ server_ready(struct server *srv)
 
 /* GET /version: what this instance runs; the database fields are null before the first load. */
 static enum MHD_Result
-answer_about(struct server *srv, struct MHD_Connection *conn)
+answer_about(struct server *srv, struct request *r)
 {
 	struct scanner *sc = atomic_load(&srv->scanner);
 	struct api_about a = { .engine = scanner_engine_version(), .db_version = -1 };
@@ -387,13 +408,13 @@ answer_about(struct server *srv, struct MHD_Connection *conn)
 		a.signatures = st.signatures;
 	}
 	len = api_json_about(out, sizeof(out), &a);
-	return reply_json(conn, METRICS_ROUTE_OTHER, MHD_HTTP_OK, out, len, MHD_RESPMEM_MUST_COPY);
+	return reply_json(r, METRICS_ROUTE_ABOUT, MHD_HTTP_OK, out, len, MHD_RESPMEM_MUST_COPY);
 }
 
 #define SERVER_METRICS_MAX METRICS_TEXT_MAX	/* bytes of the /metrics exposition */
 
 static enum MHD_Result
-answer_metrics(struct server *srv, struct MHD_Connection *conn)
+answer_metrics(struct server *srv, struct request *r)
 {
 	struct scanner *sc = atomic_load(&srv->scanner);
 	struct metrics_gauges g = { .db_version = -1, .db_folder_ok = -1, .version = CONFIG_VERSION,
@@ -423,7 +444,7 @@ answer_metrics(struct server *srv, struct MHD_Connection *conn)
 	if ((buf = malloc(SERVER_METRICS_MAX)) == NULL)
 		return MHD_NO;
 	len = metrics_render(buf, SERVER_METRICS_MAX, &g);
-	return reply_new(conn, METRICS_ROUTE_METRICS, MHD_HTTP_OK,
+	return reply_new(r, METRICS_ROUTE_METRICS, MHD_HTTP_OK,
 	    "text/plain; version=0.0.4; charset=utf-8", buf, len, MHD_RESPMEM_MUST_FREE);
 }
 
@@ -445,14 +466,15 @@ host_ok(const char *h)
  * query string is not carried over: libmicrohttpd's copy was cut (see server_uri), and no route
  * reads one. */
 static enum MHD_Result
-answer_redirect(struct server *srv, struct MHD_Connection *conn, const struct api_route_def *rt,
+answer_redirect(struct server *srv, struct request *r, const struct api_route_def *rt,
     const char *path)
 {
-	const char *host = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST);
+	const char *host = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
+	    MHD_HTTP_HEADER_HOST);
 	const char *scheme = srv->tls_cert != NULL ? "https" : "http";
 	const char *dflt = srv->tls_cert != NULL ? ":443" : ":80";
 	char loc[SERVER_HOST_MAX + API_PATH_MAX + 16];
-	struct MHD_Response *r;
+	struct MHD_Response *resp;
 	enum MHD_Result ret;
 	size_t hl;
 
@@ -463,14 +485,14 @@ answer_redirect(struct server *srv, struct MHD_Connection *conn, const struct ap
 		snprintf(loc, sizeof(loc), "%s://%.*s%s", scheme, (int)hl, host, path);
 	} else
 		snprintf(loc, sizeof(loc), "%s", path);
-	r = MHD_create_response_from_buffer(strlen("Permanent Redirect"),
+	resp = MHD_create_response_from_buffer(strlen("Permanent Redirect"),
 	    (void *)(uintptr_t)"Permanent Redirect", MHD_RESPMEM_PERSISTENT);
-	if (r == NULL)
+	if (resp == NULL)
 		return MHD_NO;
-	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "text/plain; charset=utf-8");
-	MHD_add_response_header(r, MHD_HTTP_HEADER_LOCATION, loc);
-	ret = reply(conn, route_metric(rt), MHD_HTTP_PERMANENT_REDIRECT, r);
-	MHD_destroy_response(r);
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "text/plain; charset=utf-8");
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_LOCATION, loc);
+	ret = reply(r, route_metric(rt), MHD_HTTP_PERMANENT_REDIRECT, resp);
+	MHD_destroy_response(resp);
 	return ret;
 }
 
@@ -478,35 +500,40 @@ answer_redirect(struct server *srv, struct MHD_Connection *conn, const struct ap
  * answered on the second call, once any body was read and dropped, so libmicrohttpd keeps the
  * connection alive. The first call checked that the path resolves and the method is allowed. */
 static enum MHD_Result
-handle_get(struct server *srv, struct MHD_Connection *conn, const char *url, const char *method)
+handle_get(struct request *r, const char *url, const char *method)
 {
+	struct server *srv = r->srv;
 	const struct api_route_def *rt;
 	char merged[API_PATH_MAX];
 	enum api_resolve how = api_resolve(url, &rt, merged, sizeof(merged));
+	const struct canned *c = &srv->canned.not_found;
 
 	if (how == API_NOT_FOUND)
-		return reply(conn, METRICS_ROUTE_OTHER, MHD_HTTP_NOT_FOUND, srv->canned.not_found);
+		return reply_canned(r, METRICS_ROUTE_OTHER, MHD_HTTP_NOT_FOUND, c, "no such route");
 	if (how == API_REDIRECT)
-		return answer_redirect(srv, conn, rt, merged);
+		return answer_redirect(srv, r, rt, merged);
 	if (strcmp(method, MHD_HTTP_METHOD_OPTIONS) == 0)
-		return reply(conn, route_metric(rt), MHD_HTTP_OK,
-		    rt->post ? srv->canned.options_post : srv->canned.options_get);
+		return reply_canned(r, route_metric(rt), MHD_HTTP_OK,
+		    rt->post ? &srv->canned.options_post : &srv->canned.options_get, NULL);
 	switch (rt->route) {
 	case API_CHECK:
-		if (!server_ready(srv) || atomic_load(&srv->draining))
-			return reply(conn, route_metric(rt), MHD_HTTP_SERVICE_UNAVAILABLE,
-			    srv->canned.unavailable);
-		return reply(conn, route_metric(rt), MHD_HTTP_OK, srv->canned.ok);
+		if (!server_ready(srv))
+			return reply_canned(r, route_metric(rt), MHD_HTTP_SERVICE_UNAVAILABLE,
+			    &srv->canned.unavailable, "no signature database loaded yet (DB_WAIT)");
+		if (atomic_load(&srv->draining))
+			return reply_canned(r, route_metric(rt), MHD_HTTP_SERVICE_UNAVAILABLE,
+			    &srv->canned.unavailable, "draining after SIGTERM");
+		return reply_canned(r, route_metric(rt), MHD_HTTP_OK, &srv->canned.ok, NULL);
 	case API_VERSION:
-		return answer_version(srv, conn);
+		return answer_version(srv, r);
 	case API_WARNING:
-		return answer_warning(srv, conn);
+		return answer_warning(srv, r);
 	case API_METRICS:
-		return answer_metrics(srv, conn);
+		return answer_metrics(srv, r);
 	case API_ABOUT:
-		return answer_about(srv, conn);
+		return answer_about(srv, r);
 	default:
-		return reply(conn, METRICS_ROUTE_OTHER, MHD_HTTP_NOT_FOUND, srv->canned.not_found);
+		return reply_canned(r, METRICS_ROUTE_OTHER, MHD_HTTP_NOT_FOUND, c, "no such route");
 	}
 }
 
@@ -572,36 +599,46 @@ request_free(struct request *r)
 	free(r);
 }
 
+/* Decides the answer from the head or the body: resp (this request's own, freed with it; NULL when
+ * out of memory: the connection is then closed), with why for the log. */
 static void
-request_reject(struct request *r, unsigned status, struct MHD_Response *answer)
+request_reject(struct request *r, unsigned status, struct MHD_Response *resp, const char *why)
 {
+	if (r->own != NULL && r->own != resp)
+		MHD_destroy_response(r->own);
+	r->own = resp;
+	r->answer = resp;
+	r->refused = 1;
 	r->status = (int)status;
-	r->answer = answer;
+	snprintf(r->why, sizeof(r->why), "%s", why);
 	if (status == MHD_HTTP_UNAUTHORIZED)
 		metrics_auth_failure();
 	else if (status == MHD_HTTP_TOO_MANY_REQUESTS)
 		metrics_auth_throttled();
-	else if (answer == canned_for(r->srv, r->route)->busy)
-		metrics_shed();
+}
+
+static void
+request_refuse(struct request *r, unsigned status, const struct canned *c, const char *why)
+{
+	request_reject(r, status, canned_make(c), why);
 }
 
 /* A /v3 refusal with its own reason: {"error": why}, closing the connection as the canned 400 does
  * (the body may not have been read). Logged, since it names what the client got wrong. */
 static void
-request_refuse(struct request *r, unsigned status, const char *why)
+request_refuse_json(struct request *r, unsigned status, const char *why)
 {
+	struct MHD_Response *resp = NULL;
 	size_t len;
 
-	log_info("answering %u on %s: %s", status, r->route->path, why);
 	len = api_json_error(r->out, sizeof(r->out), why);
-	if (r->own == NULL && len > 0 &&
-	    (r->own = MHD_create_response_from_buffer(len, r->out, MHD_RESPMEM_PERSISTENT)) != NULL) {
-		MHD_add_response_header(r->own, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
-		MHD_add_response_header(r->own, MHD_HTTP_HEADER_CONNECTION, "close");
-		request_reject(r, status, r->own);
-		return;
+	if (len > 0 && (resp = MHD_create_response_from_buffer(len, r->out,
+	    MHD_RESPMEM_PERSISTENT)) != NULL) {
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
 	}
-	request_reject(r, status, canned_for(r->srv, r->route)->bad_request);
+	request_reject(r, status, resp != NULL ? resp :
+	    canned_make(&canned_for(r->srv, r->route)->bad_request), why);
 }
 
 /* 503 Service Busy with a Retry-After from the scan pool's measured drain rate (the wait it predicts
@@ -611,31 +648,22 @@ request_busy(struct request *r, const char *why)
 {
 	struct server *srv = r->srv;
 	unsigned retry = pool_retry_after(srv->pool);
-	struct MHD_Response *resp = NULL;
+	struct MHD_Response *resp;
+	const char *text;
 	char v[16];
 
 	log_info("answering 503 Service Busy, Retry-After %u (%.2f scans/s, %u waiting): %s", retry,
 	    pool_rate(srv->pool), pool_waiting(srv->pool), why);
-	if (r->own == NULL) {
-		const char *text = route_v3(r->route) ? "{\"error\":\"Service Busy\"}\n" :
-		    "Service Busy";
-
-		resp = MHD_create_response_from_buffer(strlen(text), (void *)(uintptr_t)text,
-		    MHD_RESPMEM_PERSISTENT);
-		if (resp != NULL) {
-			snprintf(v, sizeof(v), "%u", retry);
-			MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
-			    route_v3(r->route) ? "application/json" : "text/plain; charset=utf-8");
-			MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, v);
-			r->own = resp;
-		}
+	text = route_v3(r->route) ? "{\"error\":\"Service Busy\"}\n" : "Service Busy";
+	resp = MHD_create_response_from_buffer(strlen(text), (void *)(uintptr_t)text,
+	    MHD_RESPMEM_PERSISTENT);
+	if (resp != NULL) {
+		snprintf(v, sizeof(v), "%u", retry);
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+		    route_v3(r->route) ? "application/json" : "text/plain; charset=utf-8");
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, v);
 	}
-	if (resp == NULL) {
-		/* counted there */
-		request_reject(r, MHD_HTTP_SERVICE_UNAVAILABLE, canned_for(srv, r->route)->busy);
-		return;
-	}
-	request_reject(r, MHD_HTTP_SERVICE_UNAVAILABLE, resp);
+	request_reject(r, MHD_HTTP_SERVICE_UNAVAILABLE, resp, why);
 	metrics_shed();
 }
 
@@ -659,17 +687,15 @@ static void
 log_throttled(struct server *srv, const struct request *r)
 {
 	double now = util_now(), last = atomic_load(&srv->throttle_logged);
-	char ip[INET6_ADDRSTRLEN];
 
 	if (now - last < SERVER_THROTTLE_LOG_GAP ||
 	    !atomic_compare_exchange_strong(&srv->throttle_logged, &last, now)) {
 		atomic_fetch_add(&srv->throttle_unlogged, 1);
 		return;
 	}
-	addr_str(r->addr, ip, sizeof(ip));
 	log_warnx("client %s used up its failed password checks (AUTH_FAIL_BURST %u, AUTH_FAIL_RATE "
 	    "%u a minute): answering 429 without checking passwords from it until it regains one; "
-	    "%lu other addresses throttled since the last such line", ip[0] ? ip : "unknown",
+	    "%lu other addresses throttled since the last such line", r->ip[0] ? r->ip : "unknown",
 	    srv->cfg->auth_fail_burst, srv->cfg->auth_fail_rate,
 	    atomic_exchange(&srv->throttle_unlogged, 0));
 }
@@ -681,11 +707,13 @@ verify_job(void *arg)
 	struct request *r = arg;
 	struct cred *c = r->cred;
 
+	log_set_request(r->id);
 	r->verdict = auth_verify(r->srv->auth, c->buf, c->ulen, c->buf + c->ulen + 1, c->plen);
 	if (r->verdict != 0)	/* only a failure keeps the token it took */
 		throttle_refund(r->srv->throttle, r->addr, util_now());
 	cred_free(c);
 	r->cred = NULL;
+	log_set_request(NULL);
 }
 
 /* Runs once the verifier's place is free; r belongs to the connection again from here on. */
@@ -710,13 +738,16 @@ request_verify(struct request *r, const char *user, size_t ulen, const char *pas
 	if (tv != THROTTLE_ALLOW) {
 		if (tv == THROTTLE_REFUSE_FIRST)
 			log_throttled(srv, r);
-		request_reject(r, MHD_HTTP_TOO_MANY_REQUESTS, canned_for(srv, r->route)->throttled);
+		request_refuse(r, MHD_HTTP_TOO_MANY_REQUESTS, &canned_for(srv, r->route)->throttled,
+		    "this client address used up its failed password checks (AUTH_FAIL_BURST, "
+		    "AUTH_FAIL_RATE)");
 		return;
 	}
 	/* auth_parse_basic fitted user, ':' and password in SERVER_AUTH_MAX, so they fit here. */
 	if ((c = malloc(sizeof(*c))) == NULL) {
 		throttle_refund(srv->throttle, r->addr, util_now());
-		request_reject(r, MHD_HTTP_INTERNAL_SERVER_ERROR, canned_for(srv, r->route)->internal);
+		request_refuse(r, MHD_HTTP_INTERNAL_SERVER_ERROR, &canned_for(srv, r->route)->internal,
+		    "out of memory for a password check");
 		return;
 	}
 	c->ulen = ulen;
@@ -754,7 +785,8 @@ request_auth(struct request *r)
 
 	h = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
 	if (h == NULL || auth_parse_basic(h, buf, sizeof(buf), &user, &ulen, &pass, &plen) != 0) {
-		request_reject(r, MHD_HTTP_UNAUTHORIZED, canned_for(r->srv, r->route)->unauthorized);
+		request_refuse(r, MHD_HTTP_UNAUTHORIZED, &canned_for(r->srv, r->route)->unauthorized,
+		    h == NULL ? "no Authorization header" : "Authorization is not well-formed Basic");
 		return 0;
 	}
 	snprintf(r->user, sizeof(r->user), "%.*s", (int)ulen, user);
@@ -762,7 +794,8 @@ request_auth(struct request *r)
 	if (verdict == -1)
 		request_verify(r, user, ulen, pass, plen);
 	else if (verdict == 0)
-		request_reject(r, MHD_HTTP_UNAUTHORIZED, canned_for(r->srv, r->route)->unauthorized);
+		request_refuse(r, MHD_HTTP_UNAUTHORIZED, &canned_for(r->srv, r->route)->unauthorized,
+		    "unknown user or wrong password");
 	explicit_bzero(buf, sizeof(buf));
 	return verdict == 1;
 }
@@ -796,30 +829,32 @@ request_precheck_v3(struct request *r, const char *ctype)
 
 	am = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, V3_ARG);
 	if (am != NULL && strcmp(am, "x") == 0) {
-		request_refuse(r, MHD_HTTP_BAD_REQUEST, V3_BAD_ALL_MATCHES);
+		request_refuse_json(r, MHD_HTTP_BAD_REQUEST, V3_BAD_ALL_MATCHES);
 		return;
 	}
 	all = am != NULL && strcmp(am, "1") == 0;
 	r->v3 = v3_upload_new(cfg->max_files_per_request, (size_t)cfg->spill_threshold, cfg->tmpdir,
 	    all);
 	if (r->v3 == NULL) {
-		request_reject(r, MHD_HTTP_INTERNAL_SERVER_ERROR, canned_for(r->srv, r->route)->internal);
+		request_refuse(r, MHD_HTTP_INTERNAL_SERVER_ERROR, &canned_for(r->srv, r->route)->internal,
+		    "out of memory for a /v3 upload");
 		return;
 	}
 	if (r->route->route == API_V3_SCAN_CHUNKED) {
 		if (v3_upload_begin(r->v3, NULL, 0, "", 0) != 0)
-			request_reject(r, MHD_HTTP_INTERNAL_SERVER_ERROR,
-			    canned_for(r->srv, r->route)->internal);
+			request_refuse(r, MHD_HTTP_INTERNAL_SERVER_ERROR,
+			    &canned_for(r->srv, r->route)->internal, "cannot begin a /v3 upload");
 		return;
 	}
 	r->mp = ctype != NULL ? multipart_new(ctype, request_sink, r) : NULL;
 	if (r->mp == NULL) {
-		request_refuse(r, MHD_HTTP_BAD_REQUEST, "the body must be multipart/form-data with a "
+		request_refuse_json(r, MHD_HTTP_BAD_REQUEST, "the body must be multipart/form-data with a "
 		    "boundary (or use /v3/scan-chunked)");
 		return;
 	}
 	if (multipart_each_file(r->mp, request_part) != 0)
-		request_reject(r, MHD_HTTP_INTERNAL_SERVER_ERROR, canned_for(r->srv, r->route)->internal);
+		request_refuse(r, MHD_HTTP_INTERNAL_SERVER_ERROR, &canned_for(r->srv, r->route)->internal,
+		    "out of memory for a multipart parser");
 }
 
 /* Checks an authorised POST before its body: load, size and content type. */
@@ -828,10 +863,12 @@ request_precheck(struct request *r)
 {
 	struct server *srv = r->srv;
 	struct MHD_Connection *conn = r->conn;
+	char why[128];
 	const char *h;
 
 	if (!server_ready(srv)) {
-		request_reject(r, MHD_HTTP_SERVICE_UNAVAILABLE, canned_for(srv, r->route)->unavailable);
+		request_refuse(r, MHD_HTTP_SERVICE_UNAVAILABLE, &canned_for(srv, r->route)->unavailable,
+		    "no signature database loaded yet (DB_WAIT)");
 		return;
 	}
 	/* Only a scan that could not start in time is refused here: at most SCAN_QUEUE uploads
@@ -843,7 +880,9 @@ request_precheck(struct request *r)
 		return;
 	}
 	if (request_has_length_over(r, srv->cfg->max_content_length)) {
-		request_reject(r, MHD_HTTP_CONTENT_TOO_LARGE, canned_for(srv, r->route)->too_large);
+		snprintf(why, sizeof(why), "Content-Length %llu is over MAX_CONTENT_LENGTH (%llu bytes)",
+		    (unsigned long long)r->framing.length, srv->cfg->max_content_length);
+		request_refuse(r, MHD_HTTP_CONTENT_TOO_LARGE, &canned_for(srv, r->route)->too_large, why);
 		return;
 	}
 	h = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
@@ -854,38 +893,93 @@ request_precheck(struct request *r)
 	if (r->route->route != API_SCAN_CHUNKED) {
 		r->mp = h != NULL ? multipart_new(h, request_sink, r) : NULL;
 		if (r->mp == NULL)
-			request_reject(r, MHD_HTTP_BAD_REQUEST, canned_for(srv, r->route)->single_file);
+			request_refuse(r, MHD_HTTP_BAD_REQUEST, &canned_for(srv, r->route)->single_file, h == NULL ?
+			    "no Content-Type: a multipart/form-data body is expected" :
+			    "Content-Type is not multipart/form-data with a usable boundary");
 	}
 }
 
+struct xff_lines {
+	const char *v[PROXY_XFF_LINES];
+	size_t n;
+};
+
+/* Keeps the last PROXY_XFF_LINES X-Forwarded-For lines, in their order. libmicrohttpd's
+ * MHD_lookup_connection_value gives only the first line of a repeated header, whose right end is
+ * not the list's: every line is read here. */
+static enum MHD_Result
+xff_iter(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+	struct xff_lines *x = cls;
+
+	(void)kind;
+	if (strcasecmp(key, "X-Forwarded-For") != 0 || value == NULL)
+		return MHD_YES;
+	if (x->n == PROXY_XFF_LINES) {
+		memmove(x->v, x->v + 1, sizeof(x->v[0]) * (PROXY_XFF_LINES - 1));
+		x->n--;
+	}
+	x->v[x->n++] = value;
+	return MHD_YES;
+}
+
+static const char *
+header(struct MHD_Connection *conn, const char *name)
+{
+	return MHD_lookup_connection_value(conn, MHD_HEADER_KIND, name);
+}
+
+/* The request's id, from its headers or made (see reqid.h). */
+static void
+request_id(struct MHD_Connection *conn, char *id)
+{
+	reqid_pick(header(conn, "X-Request-Id"), header(conn, "traceparent"),
+	    header(conn, "X-B3-TraceId"), id);
+}
+
+/* What every request's log line needs: its id, client address, method, path and User-Agent. */
 static struct request *
-request_new(struct server *srv, struct MHD_Connection *conn, const struct api_route_def *rt,
-    const struct framing *f)
+request_new(struct server *srv, struct MHD_Connection *conn, const char *url, const char *method)
 {
 	struct request *r = calloc(1, sizeof(*r));
 	const union MHD_ConnectionInfo *ci;
-	const char *trace;
+	struct xff_lines xff = { .n = 0 };
+	const char *ua;
 
 	if (r == NULL)
 		return NULL;
 	r->srv = srv;
 	r->conn = conn;
+	r->t0 = util_now();
+	request_id(conn, r->id);
+	ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	if (proxy_list_count(srv->proxies) > 0)
+		MHD_get_connection_values(conn, MHD_HEADER_KIND, xff_iter, &xff);
+	proxy_client(srv->proxies, ci != NULL ? ci->client_addr : NULL, xff.v, xff.n, &r->client);
+	r->addr = (const struct sockaddr *)(const void *)&r->client;
+	addr_str(r->addr, r->ip, sizeof(r->ip));
+	snprintf(r->method, sizeof(r->method), "%s", method);
+	snprintf(r->path, sizeof(r->path), "%s", url);
+	if ((ua = header(conn, MHD_HTTP_HEADER_USER_AGENT)) != NULL)
+		snprintf(r->ua, sizeof(r->ua), "%s", ua);
+	return r;
+}
+
+/* A POST to a scan route: its body store, then the head's checks (auth, load, size, type). */
+static int
+request_post(struct request *r, const struct api_route_def *rt, const struct framing *f)
+{
+	struct server *srv = r->srv;
+
+	r->post = 1;
 	r->route = rt;
 	r->framing = *f;
-	r->t0 = util_now();
 	r->body = body_new((size_t)srv->cfg->spill_threshold, srv->cfg->tmpdir);
-	if (r->body == NULL) {
-		free(r);
-		return NULL;
-	}
-	trace = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-B3-Traceid");
-	if (trace != NULL)
-		snprintf(r->trace, sizeof(r->trace), "%s", trace);
-	ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-	r->addr = ci != NULL ? ci->client_addr : NULL;
+	if (r->body == NULL)
+		return -1;
 	if (request_auth(r))
 		request_precheck(r);
-	return r;
+	return 0;
 }
 
 /* The verifier's verdict, back on the connection's thread. */
@@ -900,16 +994,20 @@ request_verified(struct request *r)
 		request_precheck(r);
 		break;
 	case 0:
-		request_reject(r, MHD_HTTP_UNAUTHORIZED, canned_for(srv, r->route)->unauthorized);
+		request_refuse(r, MHD_HTTP_UNAUTHORIZED, &canned_for(srv, r->route)->unauthorized,
+		    "unknown user or wrong password");
 		break;
 	case VERIFY_SHED:
 		log_debug("password check queue full (AUTH_THREADS %u, AUTH_QUEUE %u): 503",
 		    srv->cfg->auth_threads, srv->cfg->auth_queue);
-		request_reject(r, MHD_HTTP_SERVICE_UNAVAILABLE, canned_for(srv, r->route)->busy);
+		request_refuse(r, MHD_HTTP_SERVICE_UNAVAILABLE, &canned_for(srv, r->route)->busy,
+		    "password check queue full (AUTH_THREADS, AUTH_QUEUE)");
+		metrics_shed();
 		break;
 	default:
 		log_errorx("password check failed inside OpenSSL");
-		request_reject(r, MHD_HTTP_INTERNAL_SERVER_ERROR, canned_for(srv, r->route)->internal);
+		request_refuse(r, MHD_HTTP_INTERNAL_SERVER_ERROR, &canned_for(srv, r->route)->internal,
+		    "password check failed inside OpenSSL");
 		break;
 	}
 }
@@ -948,6 +1046,7 @@ static void
 request_store_failed(struct request *r)
 {
 	const struct config *cfg = r->srv->cfg;
+	struct MHD_Response *resp;
 	char reason[256];
 	size_t len;
 
@@ -963,11 +1062,10 @@ request_store_failed(struct request *r)
 	snprintf(reason, sizeof(reason), "cannot store the upload in the temporary folder: %s",
 	    strerror(r->store_errno));
 	len = api_json_error(r->out, sizeof(r->out), reason);
-	r->own = MHD_create_response_from_buffer(len, r->out, MHD_RESPMEM_PERSISTENT);
-	if (r->own != NULL)
-		MHD_add_response_header(r->own, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
-	request_reject(r, MHD_HTTP_INTERNAL_SERVER_ERROR,
-	    r->own != NULL ? r->own : canned_for(r->srv, r->route)->internal);
+	resp = MHD_create_response_from_buffer(len, r->out, MHD_RESPMEM_PERSISTENT);
+	if (resp != NULL)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+	request_reject(r, MHD_HTTP_INTERNAL_SERVER_ERROR, resp, reason);
 }
 
 /* Body bytes: stored (or, after an error, counted and dropped). 0 to go on, -1 to hang up. */
@@ -975,6 +1073,7 @@ static int
 request_data(struct request *r, const char *data, size_t len)
 {
 	const struct config *cfg = r->srv->cfg;
+	char why[128];
 	int rc;
 
 	r->seen += len;
@@ -983,17 +1082,20 @@ request_data(struct request *r, const char *data, size_t len)
 	if (r->discarding)
 		return 0;
 	if (r->seen > cfg->max_content_length) {
-		request_reject(r, MHD_HTTP_CONTENT_TOO_LARGE, canned_for(r->srv, r->route)->too_large);
+		snprintf(why, sizeof(why), "body over MAX_CONTENT_LENGTH (%llu bytes)",
+		    cfg->max_content_length);
+		request_refuse(r, MHD_HTTP_CONTENT_TOO_LARGE, &canned_for(r->srv, r->route)->too_large, why);
 	} else {
 		rc = r->mp != NULL ? multipart_feed(r->mp, data, len) : request_sink(r, data, len);
 		if (rc == 0)
 			return 0;
 		if (r->store_rc != 0)
 			request_store_failed(r);
-		else if (r->why[0] != '\0')
-			request_refuse(r, MHD_HTTP_BAD_REQUEST, r->why);
+		else if (r->v3 != NULL && r->why[0] != '\0')
+			request_refuse_json(r, MHD_HTTP_BAD_REQUEST, r->why);
 		else
-			request_reject(r, MHD_HTTP_BAD_REQUEST, canned_for(r->srv, r->route)->bad_request);
+			request_refuse(r, MHD_HTTP_BAD_REQUEST, &canned_for(r->srv, r->route)->bad_request,
+			    "malformed multipart/form-data body");
 	}
 	/* Nothing more is kept; the rest is read and dropped so the client gets the answer. */
 	request_discard(r, cfg->max_content_length + SERVER_DISCARD_SLACK);
@@ -1005,17 +1107,29 @@ scan_job(void *arg)
 {
 	struct request *r = arg;
 	struct scanner *sc = atomic_load(&r->srv->scanner);
+	unsigned char digest[BODY_DIGEST_LEN];
 	const void *mem;
 	size_t len;
+	int known;
 
 	if (r->v3 != NULL) {
+		log_set_request(r->id);
 		v3_upload_scan(r->v3, sc);
 		r->scanned = 1;
+		log_set_request(NULL);
 		return;
 	}
+	_Static_assert(BODY_DIGEST_LEN == SCANNER_DIGEST_LEN, "one SHA-256 for both");
+	log_set_request(r->id);
+	/* The digest was computed as the body arrived: the scanner does not read it again. */
+	known = body_digest(r->body, digest) == 0;
 	mem = body_mem(r->body, &len);
-	if (mem != NULL)
+	if (mem != NULL && known)
+		scanner_scan_mem_hashed(sc, mem, len, digest, &r->res);
+	else if (mem != NULL)
 		scanner_scan_mem(sc, mem, len, &r->res);
+	else if (known)
+		scanner_scan_fd_hashed(sc, body_fd(r->body), digest, &r->res);
 	else
 		scanner_scan_fd(sc, body_fd(r->body), &r->res);
 	metrics_scan(r->res.verdict == SCAN_ERROR ? METRICS_ERROR :
@@ -1023,6 +1137,7 @@ scan_job(void *arg)
 	    r->res.verdict == SCAN_MALWARE ? METRICS_MALWARE : METRICS_CLEAN,
 	    r->res.seconds, r->res.bytes);
 	r->scanned = 1;
+	log_set_request(NULL);
 }
 
 /* Runs once the scan's place in the pool is free, so a client that sends its next scan as soon
@@ -1050,9 +1165,7 @@ scan_expired(void *arg)
 static enum MHD_Result
 post_answer(struct request *r, unsigned status, struct MHD_Response *resp)
 {
-	r->status = (int)status;
-	r->answered = 1;
-	return reply(r->conn, route_metric(r->route), status, resp);
+	return reply(r, route_metric(r->route), status, resp);
 }
 
 /* A POST's own body (in r->out or static), sent without a copy. */
@@ -1086,6 +1199,7 @@ answer_v3(struct request *r)
 
 	if (err != NULL) {
 		log_errorx("scan failed: %s", err);
+		snprintf(r->why, sizeof(r->why), "scan failed: %s", err);
 		len = api_json_error(r->out, sizeof(r->out), err);
 		return post_reply(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "application/json", r->out, len);
 	}
@@ -1093,8 +1207,12 @@ answer_v3(struct request *r)
 	e.database = st.db_version;
 	if ((json = v3_upload_json(r->v3, &e, &len)) == NULL) {
 		log_errorx("out of memory writing a /v3 answer");
-		return post_answer(r, MHD_HTTP_INTERNAL_SERVER_ERROR,
-		    canned_for(r->srv, r->route)->internal);
+		snprintf(r->why, sizeof(r->why), "out of memory writing a /v3 answer");
+		resp = canned_make(&canned_for(r->srv, r->route)->internal);
+		ret = post_answer(r, MHD_HTTP_INTERNAL_SERVER_ERROR, resp);
+		if (resp != NULL)
+			MHD_destroy_response(resp);
+		return ret;
 	}
 	resp = MHD_create_response_from_buffer(len, json, MHD_RESPMEM_MUST_FREE);
 	if (resp == NULL) {
@@ -1117,6 +1235,7 @@ answer_scan(struct request *r)
 		return answer_v3(r);
 	if (res->verdict == SCAN_ERROR) {
 		log_errorx("scan failed: %s", res->reason);
+		snprintf(r->why, sizeof(r->why), "scan failed: %s", res->reason);
 		len = api_json_error(r->out, sizeof(r->out), res->reason);
 		return post_reply(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "application/json", r->out, len);
 	}
@@ -1137,16 +1256,24 @@ request_complete(struct request *r)
 	struct server *srv = r->srv;
 
 	if (r->v3 != NULL && r->mp != NULL && multipart_finish(r->mp) != 0) {
-		request_refuse(r, MHD_HTTP_BAD_REQUEST, "the multipart body has no closing boundary");
+		request_refuse_json(r, MHD_HTTP_BAD_REQUEST,
+		    "the multipart body has no closing boundary");
 		return post_answer(r, MHD_HTTP_BAD_REQUEST, r->answer);
 	}
 	if (r->v3 != NULL && v3_upload_count(r->v3) == 0) {
-		request_reject(r, MHD_HTTP_BAD_REQUEST, canned_for(srv, r->route)->single_file);
+		request_refuse(r, MHD_HTTP_BAD_REQUEST, &canned_for(srv, r->route)->single_file,
+		    "multipart/form-data body without a file part");
 		return post_answer(r, MHD_HTTP_BAD_REQUEST, r->answer);
 	}
-	if (r->v3 == NULL && r->mp != NULL &&
-	    (multipart_finish(r->mp) != 0 || multipart_file_count(r->mp) != 1)) {
-		request_reject(r, MHD_HTTP_BAD_REQUEST, canned_for(srv, r->route)->single_file);
+	if (r->v3 == NULL && r->mp != NULL && multipart_finish(r->mp) != 0) {
+		request_refuse(r, MHD_HTTP_BAD_REQUEST, &srv->canned.single_file,
+		    "multipart/form-data body without its closing boundary");
+		return post_answer(r, MHD_HTTP_BAD_REQUEST, r->answer);
+	}
+	if (r->v3 == NULL && r->mp != NULL && multipart_file_count(r->mp) != 1) {
+		request_refuse(r, MHD_HTTP_BAD_REQUEST, &srv->canned.single_file,
+		    multipart_file_count(r->mp) == 0 ? "multipart/form-data body without a file part" :
+		    "multipart/form-data body with more than one file part");
 		return post_answer(r, MHD_HTTP_BAD_REQUEST, r->answer);
 	}
 	/* Suspend first: the scan may finish, and resume, before pool_submit returns. */
@@ -1166,7 +1293,7 @@ request_head_done(struct request *r)
 {
 	if (r->verifying)
 		return MHD_YES;	/* suspended: called again for the head once resumed */
-	if (r->answer != NULL && request_answer_now(r))
+	if (r->refused && request_answer_now(r))
 		return post_answer(r, (unsigned)r->status, r->answer);
 	return MHD_YES;
 }
@@ -1189,7 +1316,7 @@ handle_post(struct request *r, const char *data, size_t *size)
 		r->expired = 0;
 		request_busy(r, "the upload waited SCAN_QUEUE_TIMEOUT for a scan thread");
 	}
-	if (r->answer != NULL)
+	if (r->refused)
 		return post_answer(r, (unsigned)r->status, r->answer);
 	if (r->scanned)
 		return answer_scan(r);
@@ -1226,7 +1353,7 @@ bad_length_answer(struct server *srv, unsigned status)
 	struct MHD_Connection *conn = server_head_conn;
 	const union MHD_ConnectionInfo *ci;
 	const char *text = status == MHD_HTTP_BAD_REQUEST ? "Bad Request" : "File Too Large";
-	char out[256], date[64];
+	char out[256 + REQID_SIZE], date[64], id[REQID_SIZE];
 	struct tm tm;
 	time_t now;
 	int n, fd;
@@ -1239,14 +1366,18 @@ bad_length_answer(struct server *srv, unsigned status)
 		return;
 	fd = ci->connect_fd;
 	metrics_request(METRICS_ROUTE_OTHER, status, guard_request_age(conn_guard(conn)));
-	log_info("answered %u: a Content-Length that is not a number, or too large a one", status);
+	request_id(conn, id);
+	log_set_request(id);
+	log_warnx("answered %u: a Content-Length that is not a number, or too large a one", status);
+	log_set_request(NULL);
 	if (srv->tls_cert == NULL) {
 		now = time(NULL);
 		gmtime_r(&now, &tm);
 		strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S GMT", &tm);
 		n = snprintf(out, sizeof(out), "HTTP/1.1 %u %s\r\nDate: %s\r\nConnection: close\r\n"
-		    "Content-Type: text/plain; charset=utf-8\r\nContent-Length: %zu\r\n\r\n%s",
-		    status, status == MHD_HTTP_BAD_REQUEST ? "Bad Request" : "Content Too Large", date,
+		    "Content-Type: text/plain; charset=utf-8\r\nX-Request-Id: %s\r\n"
+		    "Content-Length: %zu\r\n\r\n%s", status,
+		    status == MHD_HTTP_BAD_REQUEST ? "Bad Request" : "Content Too Large", date, id,
 		    strlen(text), text);
 		/* A fresh request's socket has nothing of ours queued: this fits its buffer. */
 		if (n > 0 && (size_t)n < sizeof(out))
@@ -1323,74 +1454,133 @@ handle_get_body(struct MHD_Connection *conn, size_t *size)
 	return guard_body(conn_guard(conn), len) == 0 ? MHD_YES : MHD_NO;
 }
 
+/* The first call: the head is in, the body is not. */
 static enum MHD_Result
-server_handler(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
-    const char *version, const char *data, size_t *size, void **con_cls)
+handle_head(struct request *r, const char *url, const char *method)
 {
-	struct server *srv = cls;
+	struct server *srv = r->srv;
+	struct MHD_Connection *conn = r->conn;
 	const struct api_route_def *rt;
 	char merged[API_PATH_MAX];
 	enum api_resolve how;
 	struct framing f;
-	struct request *r;
 
-	(void)version;
-	if (*con_cls == &server_get_marker) {
-		if (*size > 0)
-			return handle_get_body(conn, size);
-		guard_body_end(conn_guard(conn));
-		return handle_get(srv, conn, url, method);
-	}
-	if (*con_cls != NULL)
-		return handle_post(*con_cls, data, size);
-
-	/* First call: the head is in, the body is not. */
 	head_parsed(conn);
 	guard_request(conn_guard(conn));
 	how = api_resolve(url, &rt, merged, sizeof(merged));
 	if (!request_framing_ok(conn, &f))
-		return reply(conn, route_metric(rt), MHD_HTTP_BAD_REQUEST,
-		    canned_for(srv, rt)->bad_request);
+		return reply_canned(r, route_metric(rt), MHD_HTTP_BAD_REQUEST, &canned_for(srv, rt)->bad_request,
+		    "ambiguous body framing (Content-Length and Transfer-Encoding)");
 	if (framing_has_body(&f))
 		guard_body_begin(conn_guard(conn));
 	if (how == API_NOT_FOUND)
-		return reply(conn, METRICS_ROUTE_OTHER, MHD_HTTP_NOT_FOUND, srv->canned.not_found);
+		return reply_canned(r, METRICS_ROUTE_OTHER, MHD_HTTP_NOT_FOUND, &srv->canned.not_found,
+		    "no such route");
 	if (!api_method_allowed(rt, method))
-		return reply(conn, route_metric(rt), MHD_HTTP_METHOD_NOT_ALLOWED,
-		    rt->post ? canned_for(srv, rt)->not_allowed_post : srv->canned.not_allowed_get);
+		return reply_canned(r, route_metric(rt), MHD_HTTP_METHOD_NOT_ALLOWED,
+		    rt->post ? &canned_for(srv, rt)->not_allowed_post : &srv->canned.not_allowed_get,
+		    "method not allowed on this route");
 	if (strcmp(method, MHD_HTTP_METHOD_POST) != 0) {
 		guard_discard(conn_guard(conn), SERVER_DISCARD_SLACK);
-		*con_cls = &server_get_marker;
 		return MHD_YES;
 	}
 	/* A POST's body is the client's to send again where the redirect points: answered at once,
 	 * and libmicrohttpd closes the connection rather than read it. */
 	if (how == API_REDIRECT)
-		return answer_redirect(srv, conn, rt, merged);
-	if ((r = request_new(srv, conn, rt, &f)) == NULL)
+		return answer_redirect(srv, r, rt, merged);
+	if (request_post(r, rt, &f) != 0)
 		return MHD_NO;
-	*con_cls = r;
 	return request_head_done(r);
+}
+
+static enum MHD_Result
+handle_request(struct request *r, const char *url, const char *method, const char *data,
+    size_t *size, int first)
+{
+	if (first)
+		return handle_head(r, url, method);
+	if (r->post)
+		return handle_post(r, data, size);
+	if (r->answered) {	/* refused from its head: nothing more to do */
+		*size = 0;
+		return MHD_YES;
+	}
+	if (*size > 0)
+		return handle_get_body(r->conn, size);
+	guard_body_end(conn_guard(r->conn));
+	return handle_get(r, url, method);
+}
+
+static enum MHD_Result
+server_handler(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
+    const char *version, const char *data, size_t *size, void **con_cls)
+{
+	struct request *r = *con_cls;
+	enum MHD_Result ret;
+	int first = r == NULL;
+
+	(void)version;
+	if (first) {
+		if ((r = request_new(cls, conn, url, method)) == NULL)
+			return MHD_NO;
+		*con_cls = r;
+	}
+	/* Every line written while handling it carries its id. */
+	log_set_request(r->id);
+	ret = handle_request(r, url, method, data, size, first);
+	log_set_request(NULL);
+	return ret;
+}
+
+/* Why a request ended without its answer sent. */
+static const char *
+ended_why(const struct request *r, enum MHD_RequestTerminationCode toe)
+{
+	const char *cut = guard_reason_text(guard_cut_reason(conn_guard(r->conn)));
+
+	if (r->why[0] != '\0')
+		return r->why;
+	if (toe == MHD_REQUEST_TERMINATED_DAEMON_SHUTDOWN)
+		return "still in progress at the end of SHUTDOWN_GRACE: connection closed";
+	if (cut != NULL)
+		return cut;
+	if (toe == MHD_REQUEST_TERMINATED_TIMEOUT_REACHED)
+		return "no progress within REQUEST_TIMEOUT: connection closed";
+	if (toe == MHD_REQUEST_TERMINATED_READ_ERROR || toe == MHD_REQUEST_TERMINATED_WITH_ERROR ||
+	    toe == MHD_REQUEST_TERMINATED_CLIENT_ABORT)
+		return "the client closed the connection (or it failed) before the answer was sent";
+	return "the connection ended before the answer was sent";
 }
 
 static void
 log_request(struct request *r, enum MHD_RequestTerminationCode toe)
 {
-	char ip[INET6_ADDRSTRLEN];
+	const struct scan_result *res = &r->res;
+	char sha[2 * SCANNER_DIGEST_LEN + 1];
+	int ok = toe == MHD_REQUEST_TERMINATED_COMPLETED_OK && r->answered;
 	struct log_access a;
 
-	addr_str(r->addr, ip, sizeof(ip));
+	for (size_t i = 0; r->scanned && res->hashed && i < SCANNER_DIGEST_LEN; i++)
+		snprintf(sha + 2 * i, 3, "%02x", res->sha256[i]);
 	a = (struct log_access){
-		.method = MHD_HTTP_METHOD_POST,
-		.path = r->route->path,
-		.status = toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? r->status : 499,
+		.method = r->method,
+		.path = r->path,
+		.status = ok ? r->status : 499,
+		.post = r->post || strcmp(r->method, MHD_HTTP_METHOD_POST) == 0,
 		.duration = util_now() - r->t0,
 		.user = r->user[0] ? r->user : NULL,
-		.source_ip = ip[0] ? ip : NULL,
-		.trace_id = r->trace[0] ? r->trace : NULL,
-		.verdict = !r->scanned ? NULL :
-		    r->v3 != NULL ? (v3_upload_malware(r->v3) ? "malware" : "clean") :
-		    r->res.verdict == SCAN_CLEAN ? "clean" : r->res.reason,
+		.source_ip = r->ip[0] ? r->ip : NULL,
+		.request_id = r->id,
+		.user_agent = r->ua[0] ? r->ua : NULL,
+		.body_bytes = (long long)r->seen,
+		.file_name = r->mp != NULL ? multipart_filename(r->mp) : NULL,
+		.sha256 = r->v3 == NULL && r->scanned && res->hashed ? sha : NULL,
+		.verdict = !r->scanned ? NULL : r->v3 != NULL ? v3_upload_verdict(r->v3) :
+		    res->verdict == SCAN_CLEAN ? "clean" : res->verdict == SCAN_MALWARE ? "malware" :
+		    "error",
+		.signature = r->v3 == NULL && r->scanned && res->verdict == SCAN_MALWARE ?
+		    res->reason : NULL,
+		.error = ok ? (r->why[0] ? r->why : NULL) : ended_why(r, toe),
 	};
 	log_access(&a);
 }
@@ -1403,12 +1593,15 @@ server_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 
 	(void)cls;
 	guard_idle(conn_guard(conn));
-	if (r == NULL || *con_cls == &server_get_marker)
+	if (r == NULL)
 		return;
-	if (!r->answered)	/* the client went away first */
+	if (r->post && !r->answered)	/* the client went away first */
 		metrics_request(route_metric(r->route), METRICS_ABORTED, util_now() - r->t0);
-	metrics_request_body(r->seen);
+	if (r->post)
+		metrics_request_body(r->seen);
+	log_set_request(r->id);
 	log_request(r, toe);
+	log_set_request(NULL);
 	request_free(r);
 	*con_cls = NULL;
 }
@@ -1533,8 +1726,7 @@ server_free(struct server *srv)
 	pool_free(srv->verifier);
 	pool_free(srv->pool);
 	throttle_free(srv->throttle);
-	canned_free(&srv->canned);
-	canned_free(&srv->canned_v3);
+	proxy_list_free(srv->proxies);
 	free(srv->tls_cert);
 	free(srv->tls_key);
 	free(srv);
@@ -1609,10 +1801,16 @@ server_start(const struct config *cfg, struct auth *auth, struct dnsver *dnsver,
 	}
 	if (server_tls(srv, &flags, err, errlen) != 0)
 		goto fail;
+	if ((srv->proxies = proxy_list_new(cfg->trusted_proxies, err, errlen)) == NULL)
+		goto fail;
 	srv->throttle = throttle_new(cfg->auth_fail_rate, cfg->auth_fail_burst);
+	if (srv->throttle != NULL) {
+		snprintf(srv->throttle_retry, sizeof(srv->throttle_retry), "%u",
+		    throttle_retry_after(srv->throttle));
+		canned_init(&srv->canned, srv->throttle_retry, 0);
+		canned_init(&srv->canned_v3, srv->throttle_retry, 1);
+	}
 	if (srv->throttle == NULL ||
-	    canned_init(&srv->canned, throttle_retry_after(srv->throttle), 0) != 0 ||
-	    canned_init(&srv->canned_v3, throttle_retry_after(srv->throttle), 1) != 0 ||
 	    (srv->guard = server_guard(cfg)) == NULL ||
 	    (srv->pool = pool_new(cfg->scan_threads, cfg->scan_queue)) == NULL ||
 	    pool_set_timeout(srv->pool, cfg->scan_queue_timeout) != 0 ||
@@ -1688,6 +1886,8 @@ server_stop(struct server *srv)
 	if (left > 0)
 		log_warnx("SHUTDOWN_GRACE (%u s) is over: closing %u requests still in progress",
 		    srv->cfg->shutdown_grace, left);
+	for (unsigned i = 0; i < left; i++)
+		metrics_cut(METRICS_CUT_SHUTDOWN);
 	/* Every accepted password check and scan runs and resumes its connection before the daemon
 	 * goes; checks first, since a connection they resume may still hand a scan to the pool. */
 	pool_stop(srv->verifier);

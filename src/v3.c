@@ -239,15 +239,19 @@ v3_upload_count(const struct v3_upload *u)
 static void
 v3_scan_file(struct v3_upload *u, struct v3_file *f, struct scanner *sc)
 {
+	unsigned char digest[BODY_DIGEST_LEN];
+	const unsigned char *known;
 	const void *mem;
 	size_t len;
 
+	/* The digest was computed as the part arrived: the scanner does not hash it again. */
+	known = body_digest(f->body, digest) == 0 ? digest : NULL;
 	f->det.all_matches = u->all_matches;
 	mem = body_mem(f->body, &len);
 	if (mem != NULL)
-		scanner_scan_mem_detail(sc, mem, len, &f->det, &f->res);
+		scanner_scan_mem_detail(sc, mem, len, known, &f->det, &f->res);
 	else
-		scanner_scan_fd_detail(sc, body_fd(f->body), &f->det, &f->res);
+		scanner_scan_fd_detail(sc, body_fd(f->body), known, &f->det, &f->res);
 	f->scanned = 1;
 	metrics_scan(f->res.verdict == SCAN_ERROR ? METRICS_ERROR :
 	    f->res.limit_exceeded ? METRICS_LIMITS_EXCEEDED :
@@ -287,6 +291,12 @@ v3_upload_malware(const struct v3_upload *u)
 		if (u->files[i].scanned && u->files[i].res.verdict == SCAN_MALWARE)
 			return 1;
 	return 0;
+}
+
+const char *
+v3_upload_verdict(const struct v3_upload *u)
+{
+	return v3_upload_error(u) != NULL ? "error" : v3_upload_malware(u) ? "malware" : "clean";
 }
 
 /* The answer under construction; failed once memory ran out (and stays so). */

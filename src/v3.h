@@ -51,8 +51,11 @@ unsigned v3_upload_count(const struct v3_upload *u);
 void v3_upload_scan(struct v3_upload *u, struct scanner *sc);
 /* The reason of the first file whose scan failed (the request is then answered 500), else NULL. */
 const char *v3_upload_error(const struct v3_upload *u);
-/* 1 when any file is malware (for the access log). */
+/* 1 when any file is malware. */
 int v3_upload_malware(const struct v3_upload *u);
+/* The access log's labels.verdict for the whole request: "error" when a scan failed (the answer
+ * is 500), else "malware" when any file is, else "clean". */
+const char *v3_upload_verdict(const struct v3_upload *u);
 
 /* What the answer reports about the engine. */
 struct v3_engine {

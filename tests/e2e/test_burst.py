@@ -134,7 +134,10 @@ def test_deadline_that_cannot_be_met_sheds_with_retry_after(start):
     then is answered 503 (its connection resumed, never left hanging). Once a scan's time is
     measured, a scan predicted to wait longer than SCAN_QUEUE_TIMEOUT is refused at once, with a
     Retry-After of the predicted wait. /check stays up; afterwards scans are answered again."""
-    srv = start(env={"SCAN_THREADS": "1", "SCAN_QUEUE_TIMEOUT": "1", "SPILL_THRESHOLD": "1048576"})
+    # SCAN_CACHE 0: the same big upload is scanned twice, and must be slow both times (the digest
+    # is computed while it arrives, so a cache hit would answer it at once).
+    srv = start(env={"SCAN_THREADS": "1", "SCAN_QUEUE_TIMEOUT": "1", "SPILL_THRESHOLD": "1048576",
+                     "SCAN_CACHE": "0"})
     big = os.urandom(192 * MiB)
     slow = {}
 

@@ -1,5 +1,6 @@
-"""Configuration: a bad setting stops the start with exit code 2 and one clear line on stderr naming
-it; --help; flags win over the environment."""
+"""Configuration: a bad setting stops the start with exit code 2 and one clear JSON line (log.level
+CRITICAL) on stderr naming it; --help and --version stay plain text; flags win over the
+environment."""
 import os
 import subprocess
 
@@ -30,9 +31,11 @@ def run_failing(env=None, args=(), db_version=27000, timeout=20):
 def check_config_error(rc, stdout, stderr, leftovers, setting):
     ctx = f"rc={rc}\nstderr:\n{stderr}\nstdout:\n{stdout}"
     assert rc == 2, ctx
-    _, plain = harness.json_lines(stderr)
-    assert len(plain) == 1, "expected exactly one plain error line on stderr:\n" + ctx
-    assert setting in plain[0], f"the error line does not name {setting}:\n" + ctx
+    objs, plain = harness.json_lines(stderr)
+    assert plain == [], "every stderr line must be a JSON object:\n" + ctx
+    fatal = [o for o in objs if o.get("log.level") == "CRITICAL"]
+    assert len(fatal) == 1, "expected exactly one CRITICAL line on stderr:\n" + ctx
+    assert setting in fatal[0]["message"], f"the error line does not name {setting}:\n" + ctx
     assert "AddressSanitizer" not in stderr and "runtime error" not in stderr, ctx
     assert leftovers == [], f"TMPDIR not empty after a failed start: {leftovers}"
 
@@ -49,6 +52,9 @@ def check_config_error(rc, stdout, stderr, leftovers, setting):
     ({"REQUEST_TIMEOUT": "1.5"}, "REQUEST_TIMEOUT"),
     ({"LOGGING_LEVEL": "LOUD"}, "LOGGING_LEVEL"),
     ({"HOST": "not-an-address"}, "HOST"),
+    ({"TRUSTED_PROXIES": "10.0.0.0/33"}, "TRUSTED_PROXIES"),
+    ({"TRUSTED_PROXIES": "10.0.0.1,,::1"}, "TRUSTED_PROXIES"),
+    ({"TRUSTED_PROXIES": "proxy.example"}, "TRUSTED_PROXIES"),
     ({"APPLICATION_USERS": "app1:" + harness.hash_password("pw")}, "APPLICATION_USERS"),
     ({"APPLICATION_USERS": "app1" + harness.hash_password("pw")}, "APPLICATION_USERS"),
     ({"APPLICATION_USERS": "app1::notahash"}, "APPLICATION_USERS"),

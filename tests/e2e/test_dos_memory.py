@@ -6,6 +6,7 @@ import base64
 import contextlib
 import json
 import os
+import re
 import socket
 import subprocess
 import time
@@ -249,7 +250,8 @@ def test_invalid_utf8_user_and_trace_id_give_json_lines(start):
     raw = harness.raw_request(srv.port, head, timeout=5)
     assert harness.status_of(raw) == 401, raw[:200]
     good = (b"POST /v2/scan-chunked HTTP/1.1\r\nHost: t\r\nAuthorization: " +
-            harness.basic().encode() + b"\r\nX-B3-Traceid: ok\xe9\r\nContent-Length: " +
+            harness.basic().encode() + b"\r\nX-B3-Traceid: ok\xe9\r\nUser-Agent: ag\xe9nt\r\n"
+            b"Content-Length: " +
             str(len(harness.EICAR)).encode() + b"\r\n\r\n" + harness.EICAR)
     raw = harness.raw_request(srv.port, good, timeout=5)
     assert harness.status_of(raw) == 200, raw[:200]
@@ -260,6 +262,9 @@ def test_invalid_utf8_user_and_trace_id_give_json_lines(start):
             if line.startswith(b"{"):
                 lines.append(json.loads(line.decode("utf-8")))   # strict: raises on bad UTF-8
     users = [o.get("labels.user") for o in lines if o.get("http.response.status_code") == 401]
-    traces = [o.get("trace.id") for o in lines if "trace.id" in o]
+    agents = [o.get("user_agent.original") for o in lines if "user_agent.original" in o]
     assert "j\ufffdrg\ufffd" in users, lines
-    assert "tr\ufffd\ufffd\ufffd" in traces and "ok\ufffd" in traces, lines
+    assert "ag\ufffdnt" in agents, lines
+    # A trace id that is not hex is not taken: the requests get generated ids.
+    ids = [o.get("http.request.id") for o in lines if "url.path" in o]
+    assert len(ids) == 2 and all(re.fullmatch(r"[0-9a-f]{32}", i) for i in ids), lines

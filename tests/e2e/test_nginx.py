@@ -286,3 +286,28 @@ def test_instance_stopped_mid_run_loses_no_scan(stack, sig):
     assert backends[1].proc.poll() is None
     if sig == signal.SIGTERM:
         assert backends[0].proc.returncode == 0, backends[0].logs()
+
+
+def test_client_address_and_request_id_through_nginx():
+    """The shipped config appends the peer to X-Forwarded-For and passes X-Request-Id both ways:
+    behind it, with TRUSTED_PROXIES naming nginx, the access line has the client's address (here the
+    test's own 127.0.0.1 is trusted too, so the walk goes on to the address the test wrote)."""
+    backend = harness.Clamrest(env={"TRUSTED_PROXIES": "127.0.0.1"})
+    proxy = None
+    try:
+        proxy = Nginx([f"127.0.0.1:{backend.port}"])
+        r = requests.post(proxy.url + "/v2/scan-chunked", data=b"clean", auth=harness.auth(),
+                          headers={"X-Forwarded-For": "203.0.113.9", "X-Request-Id": "via-nginx-1"},
+                          timeout=10)
+        assert r.status_code == 200 and r.headers.get("X-Request-Id") == "via-nginx-1", r.headers
+
+        def line():
+            objs, _ = harness.json_lines(harness.stdout_of(backend))
+            return [o for o in objs if o.get("http.request.id") == "via-nginx-1" and "url.path" in o]
+        assert harness.wait_until(line, 10), backend.logs()
+        assert line()[0]["source.ip"] == "203.0.113.9", line()
+    finally:
+        if proxy is not None:
+            proxy.stop()
+        backend.stop()
+        backend.cleanup()

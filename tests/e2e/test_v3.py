@@ -320,3 +320,22 @@ def test_all_matches_keeps_the_limits(srv):
     sigs = {m["signature"].removesuffix(".UNOFFICIAL"): m["path"] for m in f["matches"]}
     assert sigs.get("Eicar-Test-Signature") == ["both.zip", "eicar.com"], f
     assert any(s.startswith("Heuristics.Limits.Exceeded.") for s in sigs), f
+
+
+def test_all_matches_with_alert_exceeds_max_off_keeps_the_signature(start, tmp_path):
+    """ALERT_EXCEEDS_MAX=no answers a cut scan by what was scanned: with all_matches the scan goes
+    on past EICAR to a member at the size limits, and EICAR must still be the verdict, in v3 and
+    v2 (scanner_verdict: a signature found is never turned clean by a limit)."""
+    db = harness.make_db(tmp_path)
+    s = start(env={"CLAMAV_DB_DIR": str(db), "MAX_CONTENT_LENGTH": str(MiB),
+                   "MAX_SCAN_SIZE": str(MiB), "ALERT_EXCEEDS_MAX": "no"})
+    # A member just under MAX_FILE_SIZE: libclamav may have cut it, scanner_inspect stops the scan.
+    z = zip_bytes([("eicar.com", EICAR), ("zeros.bin", bytes(MiB - 1000))])
+    r = post(s, [("file", ("both.zip", z))], "?all_matches=true")
+    assert r.status_code == 200, r.text
+    f = r.json()["files"][0]
+    assert f["malware"] is True, f
+    assert any(m["signature"].startswith("Eicar-Test-Signature") for m in f["matches"]), f
+    v2 = requests.post(s.url + "/v2/scan", files={"file": ("both.zip", z)}, auth=harness.auth(),
+                       timeout=60)
+    assert v2.status_code == 200 and v2.json()["malware"] is True, v2.text

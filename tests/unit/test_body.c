@@ -17,6 +17,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <openssl/sha.h>
+
 #include "body.h"
 
 #define CHUNK		4096		/* bytes per append in the streaming tests */
@@ -462,6 +464,48 @@ test_free_null(void **state)
 	body_free(NULL);
 }
 
+/* The digest computed as the body streams in is the SHA-256 of the whole content, in memory and
+ * after a spill, and starts afresh after a reset. */
+static void
+test_digest_while_streaming(void **state)
+{
+	struct fixture *f = *state;
+	size_t len = 300000, sizes[] = { 0, 100, 50000, 1, 8191 };
+	unsigned char *data = malloc(len), got[BODY_DIGEST_LEN], want[BODY_DIGEST_LEN];
+	struct body *b;
+	size_t i;
+
+	assert_non_null(data);
+	fill(data, len, 0);
+	for (size_t t = 0; t < 2; t++) {
+		b = body_new(t == 0 ? len : 4096, f->dir);	/* in memory, then spilled */
+		assert_non_null(b);
+		for (i = 0; i < len;) {
+			size_t n = sizes[i % 5] ? sizes[i % 5] : 7;
+
+			n = n < len - i ? n : len - i;
+			assert_int_equal(body_append(b, data + i, n), 0);
+			i += n;
+		}
+		assert_int_equal(body_fd(b) == -1, t == 0);
+		assert_int_equal(body_digest(b, got), 0);
+		assert_non_null(SHA256(data, len, want));
+		assert_memory_equal(got, want, BODY_DIGEST_LEN);
+		assert_int_equal(body_digest(b, got), 0);	/* asked twice: the same */
+		assert_memory_equal(got, want, BODY_DIGEST_LEN);
+		body_reset(b);
+		assert_int_equal(body_append(b, "abc", 3), 0);
+		assert_int_equal(body_digest(b, got), 0);
+		assert_non_null(SHA256((const unsigned char *)"abc", 3, want));
+		assert_memory_equal(got, want, BODY_DIGEST_LEN);
+		/* An append after the digest was taken: no digest rather than a wrong one. */
+		assert_int_equal(body_append(b, "d", 1), 0);
+		assert_int_equal(body_digest(b, got), -1);
+		body_free(b);
+	}
+	free(data);
+}
+
 int
 main(void)
 {
@@ -479,6 +523,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_memory_budget_spills_early, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_disk_budget_refuses, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_write_error_gives_budget_back, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_digest_while_streaming, setup, teardown),
 		cmocka_unit_test(test_free_null),
 		cmocka_unit_test(test_empty_append_on_fresh_body),
 	};

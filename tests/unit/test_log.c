@@ -473,7 +473,8 @@ test_below_threshold_suppressed(void **state)
 	log_set_level("ERROR");
 	log_warn("hidden at ERROR");
 	log_warnx("hidden at ERROR");
-	log_access(&(struct log_access){ .method = "POST", .path = "/v2/scan", .status = 200 });
+	log_access(&(struct log_access){ .method = "POST", .path = "/v2/scan", .status = 200,
+	    .post = 1 });
 	log_errorx("shown at ERROR");
 	log_access(&(struct log_access){ .method = "POST", .path = "/v2/scan", .status = 503 });
 	log_set_level("DEBUG");
@@ -534,9 +535,10 @@ static void
 test_access_fields(void **state)
 {
 	struct log_access a = {
-		.method = "POST", .path = "/v2/scan", .status = 200, .duration = 0.25,
-		.user = "ali\"ce", .source_ip = "192.0.2.7", .trace_id = "abc-123",
-		.verdict = "Win.Test.EICAR_HDB-1",
+		.method = "POST", .path = "/v2/scan", .status = 200, .post = 1, .duration = 0.25,
+		.user = "ali\"ce", .source_ip = "192.0.2.7", .request_id = "abc-123",
+		.verdict = "malware", .signature = "Win.Test.EICAR_HDB-1", .body_bytes = 68,
+		.file_name = "a \"b\".com", .user_agent = "curl/8.0", .sha256 = "ab12",
 	};
 	struct fixture *fx = *state;
 	struct capture *c = &fx->c;
@@ -555,8 +557,56 @@ test_access_fields(void **state)
 	assert_field(c->outbuf, "event.duration", "250000000");	/* ECS: nanoseconds */
 	assert_field(c->outbuf, "labels.user", "ali\"ce");
 	assert_field(c->outbuf, "source.ip", "192.0.2.7");
-	assert_field(c->outbuf, "trace.id", "abc-123");
-	assert_field(c->outbuf, "labels.verdict", "Win.Test.EICAR_HDB-1");
+	assert_field(c->outbuf, "http.request.id", "abc-123");
+	assert_field(c->outbuf, "labels.verdict", "malware");
+	assert_field(c->outbuf, "labels.signature", "Win.Test.EICAR_HDB-1");
+	assert_field(c->outbuf, "http.request.body.bytes", "68");
+	assert_field(c->outbuf, "file.name", "a \"b\".com");
+	assert_field(c->outbuf, "user_agent.original", "curl/8.0");
+	assert_field(c->outbuf, "file.hash.sha256", "ab12");
+	assert_no_field(c->outbuf, "error.message");
+}
+
+/* The level of an access line follows the README's table: DEBUG for GETs that succeed, INFO for
+ * scans that succeed, WARNING for 4xx, ERROR for 5xx. */
+static void
+test_access_levels(void **state)
+{
+	(void)state;
+	assert_int_equal(log_access_level(200, 0), LOG_LVL_DEBUG);
+	assert_int_equal(log_access_level(308, 0), LOG_LVL_DEBUG);
+	assert_int_equal(log_access_level(200, 1), LOG_LVL_INFO);
+	assert_int_equal(log_access_level(404, 0), LOG_LVL_WARNING);
+	assert_int_equal(log_access_level(401, 1), LOG_LVL_WARNING);
+	assert_int_equal(log_access_level(499, 1), LOG_LVL_WARNING);
+	assert_int_equal(log_access_level(503, 0), LOG_LVL_ERROR);
+	assert_int_equal(log_access_level(500, 1), LOG_LVL_ERROR);
+}
+
+/* Every line a thread writes while it works for a request carries the request's id; a fatal line
+ * shows whatever the threshold. */
+static void
+test_request_id_on_lines_and_fatal(void **state)
+{
+	struct fixture *fx = *state;
+	struct capture *c = &fx->c;
+
+	capture_start(c);
+	log_set_request("req-1");
+	log_info("with id");
+	log_set_request(NULL);
+	log_info("without id");
+	log_set_level("1000");
+	log_errorx("hidden");
+	log_fatalx("fatal %d", 2);
+	log_set_level("INFO");
+	capture_stop(c);
+	assert_int_equal(assert_json_lines(c->outbuf, c->outlen), 2);
+	assert_non_null(strstr(c->outbuf, "\"http.request.id\":\"req-1\",\"message\":\"with id\""));
+	assert_null(strstr(strstr(c->outbuf, "req-1") + 1, "req-1"));	/* only on the first line */
+	assert_int_equal(assert_json_lines(c->errbuf, c->errlen), 1);
+	assert_field(c->errbuf, "log.level", "CRITICAL");
+	assert_field(c->errbuf, "message", "fatal 2");
 }
 
 static void
@@ -578,8 +628,9 @@ test_access_null_fields_and_5xx(void **state)
 	assert_no_field(c->errbuf, "url.path");
 	assert_no_field(c->errbuf, "labels.user");
 	assert_no_field(c->errbuf, "source.ip");
-	assert_no_field(c->errbuf, "trace.id");
+	assert_no_field(c->errbuf, "http.request.id");
 	assert_no_field(c->errbuf, "labels.verdict");
+	assert_no_field(c->errbuf, "http.request.body.bytes");
 }
 
 /* A client's bytes that are not UTF-8 (a Latin-1 user name, a binary trace id) become \ufffd, one
@@ -597,16 +648,16 @@ test_access_invalid_utf8_escaped(void **state)
 		memcpy(path + i, "\xe2\x82\xac", 3);		/* the euro sign, cut somewhere */
 	path[3 * LOG_LINE_MAX - 2] = '\0';
 	capture_start(c);
-	log_access(&(struct log_access){ .method = "POST", .path = "/v2/scan", .status = 401,
-	    .user = "j\xf6rg\xff", .trace_id = "t\x80\xc0\xaf\xed\xa0\x80" });
+	log_access(&(struct log_access){ .method = "POST", .path = "/v2/scan", .status = 200,
+	    .post = 1, .user = "j\xf6rg\xff", .file_name = "t\x80\xc0\xaf\xed\xa0\x80" });
 	log_access(&(struct log_access){ .method = "POST", .path = path, .status = 200,
-	    .user = "\xc3" });
+	    .post = 1, .user = "\xc3" });
 	log_info("caf\xe9 %s", "\xfe");
 	capture_stop(c);
 	assert_int_equal(assert_json_lines(c->outbuf, c->outlen), 3);
 	assert_non_null(strstr(c->outbuf, "\"labels.user\":\"j\\ufffdrg\\ufffd\""));
 	assert_non_null(strstr(c->outbuf,
-	    "\"trace.id\":\"t\\ufffd\\ufffd\\ufffd\\ufffd\\ufffd\\ufffd\""));
+	    "\"file.name\":\"t\\ufffd\\ufffd\\ufffd\\ufffd\\ufffd\\ufffd\""));
 	assert_non_null(strstr(c->outbuf, "\"message\":\"caf\\ufffd \\ufffd\""));
 }
 
@@ -674,7 +725,7 @@ test_access_long_fields_stay_json(void **state)
 		path[0] = '/';
 		path[len] = '\0';
 		log_access(&(struct log_access){ .method = "POST", .path = path, .status = 200,
-		    .duration = 1.5, .user = "alice", .trace_id = "t" });
+		    .post = 1, .duration = 1.5, .user = "alice", .request_id = "t" });
 		lines++;
 	}
 	capture_stop(c);
@@ -730,6 +781,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_warn_appends_errno_and_preserves_it, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_access_fields, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_access_null_fields_and_5xx, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_access_levels, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_request_id_on_lines_and_fatal, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_access_invalid_utf8_escaped, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_long_message_is_cut, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_long_escaped_message_is_cut, setup, teardown),

@@ -708,6 +708,39 @@ test_callback_stops(void **state)
 	free(s.buf);
 }
 
+/* The first file part's filename is kept for the log, as sent; a plain filename wins over
+ * filename*, and the second file's name is not taken. */
+static void
+test_filename(void **state)
+{
+	static const char body[] =
+	    "--b0undary\r\n"
+	    "Content-Disposition: form-data; name=\"note\"\r\n\r\nfield\r\n"
+	    "--b0undary\r\n"
+	    "Content-Disposition: form-data; name=\"f\"; filename*=UTF-8''a%20b; "
+	    "filename=\"a \\\"b\\\".exe\"\r\n\r\nx\r\n"
+	    "--b0undary\r\n"
+	    "Content-Disposition: form-data; name=\"g\"; filename=\"second.bin\"\r\n\r\ny\r\n"
+	    "--b0undary--\r\n";
+	struct sink s = { 0 };
+	struct multipart *m = multipart_new(CT_B, sink_cb, &s);
+
+	(void)state;
+	assert_non_null(m);
+	assert_null(multipart_filename(m));
+	assert_int_equal(multipart_feed(m, body, sizeof(body) - 1), 0);
+	assert_int_equal(multipart_finish(m), 0);
+	assert_string_equal(multipart_filename(m), "a \\\"b\\\".exe");
+	multipart_free(m);
+	free(s.buf);
+	s = (struct sink){ 0 };
+	m = multipart_new(requests_ct, sink_cb, &s);
+	assert_int_equal(multipart_feed(m, requests_body, sizeof(requests_body) - 1), 0);
+	assert_string_equal(multipart_filename(m), "eicar.txt");
+	multipart_free(m);
+	free(s.buf);
+}
+
 /* Fills len bytes of content of the given kind: random, CRLF text, or near-delimiters. */
 static void
 fill_content(char *p, size_t len, int kind)
@@ -886,6 +919,7 @@ main(void)
 		cmocka_unit_test(test_malformed),
 		cmocka_unit_test(test_oversized_header),
 		cmocka_unit_test(test_callback_stops),
+		cmocka_unit_test(test_filename),
 		cmocka_unit_test(test_throughput),
 		cmocka_unit_test(test_each_file),
 		cmocka_unit_test(test_each_file_refused),
