@@ -418,3 +418,24 @@ def test_admission_503_has_reason(start):
         pytest.skip("every scan found the thread free: nothing refused on this machine")
     a = access(srv, rid_of(busy[0]))
     check(a, 503, "ERROR", "SCAN_QUEUE")
+
+
+def test_v3_access_lines(dsrv):
+    """/v3: one access line per request with the request's verdict (malware when any file is), the
+    id on the JSON answer and on its errors, and the reason of a refusal."""
+    files = [("file", ("clean.txt", b"nothing to see")), ("file", ("eicar.com", harness.EICAR))]
+    r = requests.post(dsrv.url + "/v3/scan", files=files, auth=harness.auth(), timeout=10)
+    assert r.status_code == 200 and r.json()["malware"] is True, r.text
+    a = access(dsrv, rid_of(r))
+    check(a, 200, "INFO", None, "POST", "/v3/scan")
+    assert a["labels.verdict"] == "malware", a
+    r = requests.post(dsrv.url + "/v3/scan", files=files[:1], auth=harness.auth(), timeout=10)
+    assert r.status_code == 200 and r.json()["malware"] is False, r.text
+    assert access(dsrv, rid_of(r))["labels.verdict"] == "clean"
+    r = requests.post(dsrv.url + "/v3/scan?all_matches=maybe", files=files, auth=harness.auth(),
+                      timeout=10)
+    assert r.status_code == 400 and "error" in r.json(), r.text
+    check(access(dsrv, rid_of(r)), 400, "WARNING", "all_matches", "POST", "/v3/scan")
+    r = requests.post(dsrv.url + "/v3/scan", files=files, timeout=10)
+    assert r.status_code == 401 and r.json() == {"error": "Unauthorized Access"}, r.text
+    check(access(dsrv, rid_of(r)), 401, "WARNING", "no Authorization", "POST", "/v3/scan")
