@@ -337,10 +337,13 @@ answer_warning(struct server *srv, struct MHD_Connection *conn)
 	return reply_text(conn, METRICS_ROUTE_WARNING, MHD_HTTP_OK, out);
 }
 
+/* A scanner with an engine: not before the first load, nor during a low-memory reload. */
 static int
 server_ready(struct server *srv)
 {
-	return atomic_load(&srv->scanner) != NULL;
+	struct scanner *sc = atomic_load(&srv->scanner);
+
+	return sc != NULL && scanner_ready(sc);
 }
 
 /* GET /version: what this instance runs; the database fields are null before the first load. */
@@ -587,6 +590,32 @@ request_busy(struct request *r, const char *why)
 	metrics_shed();
 }
 
+/* RELOAD_MODE=low-memory: the upload reached a scan thread while the engine was away. 503 with the
+ * reload's expected remaining time as Retry-After; never a verdict without an engine. */
+static void
+request_unavailable(struct request *r, unsigned retry)
+{
+	struct MHD_Response *resp;
+	char v[16];
+
+	log_warnx("answering 503, Retry-After %u: the signature database is reloading "
+	    "(RELOAD_MODE=low-memory)", retry);
+	resp = MHD_create_response_from_buffer(strlen("Service Unavailable: reloading signatures"),
+	    (void *)(uintptr_t)"Service Unavailable: reloading signatures", MHD_RESPMEM_PERSISTENT);
+	if (resp == NULL) {
+		request_reject(r, MHD_HTTP_SERVICE_UNAVAILABLE, r->srv->canned.unavailable);
+		return;
+	}
+	snprintf(v, sizeof(v), "%u", retry);
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "text/plain; charset=utf-8");
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, v);
+	if (r->own != NULL)
+		MHD_destroy_response(r->own);
+	r->own = resp;
+	request_reject(r, MHD_HTTP_SERVICE_UNAVAILABLE, resp);
+	metrics_shed();
+}
+
 static void
 addr_str(const struct sockaddr *sa, char *ip, size_t len)
 {
@@ -724,7 +753,12 @@ request_precheck(struct request *r)
 	const char *h;
 
 	if (!server_ready(srv)) {
-		request_reject(r, MHD_HTTP_SERVICE_UNAVAILABLE, srv->canned.unavailable);
+		struct scanner *sc = atomic_load(&srv->scanner);
+
+		if (sc != NULL)		/* loaded before: a low-memory reload is under way */
+			request_unavailable(r, scanner_retry_after(sc));
+		else
+			request_reject(r, MHD_HTTP_SERVICE_UNAVAILABLE, srv->canned.unavailable);
 		return;
 	}
 	/* Only a scan that could not start in time is refused here: at most SCAN_QUEUE uploads
@@ -1023,6 +1057,8 @@ handle_post(struct request *r, const char *data, size_t *size)
 		r->expired = 0;
 		request_busy(r, "the upload waited SCAN_QUEUE_TIMEOUT for a scan thread");
 	}
+	if (r->scanned && r->res.unavailable && r->answer == NULL)
+		request_unavailable(r, r->res.retry_after);
 	if (r->answer != NULL)
 		return post_answer(r, (unsigned)r->status, r->answer);
 	if (r->scanned)
