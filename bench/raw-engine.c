@@ -6,12 +6,13 @@
  * Options, as src/scanner.c sets them with clamrest's defaults (keep the two in step):
  *   engine: MAX_SCANSIZE 2 GiB - 1 (4 x MAX_CONTENT_LENGTH, capped), MAX_FILESIZE 1 GiB + 64 KiB
  *   (MAX_FILE_SIZE + SCANNER_LIMIT_MARGIN), MAX_RECURSION 17, MAX_FILES 10000, MAX_SCANTIME 120000,
- *   DISABLE_CACHE 1 (libclamav's clean-file cache is off in clamrest); cl_load with CL_DB_STDOPT;
+ *   DISABLE_CACHE 1 (libclamav's clean-file cache is off in clamrest), TMPDIR /dev/shm (clamrest's
+ *   default on a machine where it is a big enough tmpfs); cl_load with CL_DB_STDOPT;
  *   scan: general HEURISTICS, parse all, heuristic ENCRYPTED_ARCHIVE | EXCEEDS_MAX; bodies scanned
  *   from memory (cl_fmap_open_memory + cl_scanmap_callback), as clamrest scans bodies below
  *   SPILL_THRESHOLD. Not done here: clamrest's three callbacks and its SHA-256 of the body.
  *
- * Usage: raw-engine [-T] [-s SECONDS] [-N NONCE] DBDIR [ROW...]
+ * Usage: raw-engine [-T] [-s SECONDS] [-N NONCE] [-t TMPDIR] DBDIR [ROW...]   (TMPDIR: /dev/shm)
  *   ROW is NAME=MODE:PATH. MODE: exact (the file as is), head (first 16 bytes replaced by a stamp
  *   per scan) or tail (a 16-byte stamp appended per scan); PATH a file, or @LIST, a file naming one
  *   payload per line, used in turn. Each row scans for SECONDS (default 3) and prints
@@ -128,6 +129,10 @@ raw_idle(void *arg)
 	return NULL;
 }
 
+/* libclamav makes a folder per scan in its temporary folder: on tmpfs, as clamrest's default
+ * (SCAN_TMPDIR: /dev/shm when it is a tmpfs), or the disk's cost would be counted as the engine's. */
+static const char *raw_tmpdir = "/dev/shm";
+
 static int
 raw_engine(struct cl_engine *e)
 {
@@ -136,7 +141,8 @@ raw_engine(struct cl_engine *e)
 	    cl_engine_set_num(e, CL_ENGINE_MAX_RECURSION, 17) != CL_SUCCESS ||
 	    cl_engine_set_num(e, CL_ENGINE_MAX_FILES, 10000) != CL_SUCCESS ||
 	    cl_engine_set_num(e, CL_ENGINE_MAX_SCANTIME, 120000) != CL_SUCCESS ||
-	    cl_engine_set_num(e, CL_ENGINE_DISABLE_CACHE, 1) != CL_SUCCESS)
+	    cl_engine_set_num(e, CL_ENGINE_DISABLE_CACHE, 1) != CL_SUCCESS ||
+	    cl_engine_set_str(e, CL_ENGINE_TMPDIR, raw_tmpdir) != CL_SUCCESS)
 		return -1;
 	return 0;
 }
@@ -214,8 +220,10 @@ main(int argc, char **argv)
 	int c, thread = 0;
 	cl_error_t rc;
 
-	while ((c = getopt(argc, argv, "Ts:N:")) != -1) {
-		if (c == 'T')
+	while ((c = getopt(argc, argv, "Ts:N:t:")) != -1) {
+		if (c == 't')
+			raw_tmpdir = optarg;
+		else if (c == 'T')
 			thread = 1;
 		else if (c == 's')
 			seconds = atof(optarg);
