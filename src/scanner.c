@@ -1091,7 +1091,9 @@ scanner_run(struct scanner *s, const void *data, size_t len, int fd, struct scan
 	scan_state_init(&st, s, len);
 	scanner_errors = 0;
 	scanner_in_scan = 1;
-	if (fd >= 0) {
+	/* A body in a file is scanned through our mapping of it when there is one: libclamav's own
+	 * fmap of a descriptor copies every page it reads with pread, a mapping costs no copy. */
+	if (fd >= 0 && data == NULL) {
 		rc = cl_scandesc_callback(fd, NULL, &virname, &scanned, e->cl, &opts, &st);
 	} else if ((map = cl_fmap_open_memory(data, len)) == NULL) {
 		rc = CL_EMEM;
