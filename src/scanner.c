@@ -495,14 +495,15 @@ scanner_warm_up(struct scanner *s)
 static int
 scanner_load_first(struct scanner *s, char *err, size_t errlen)
 {
+	double t0;
+
 	if (scanner_check_dir(s->db_dir, err, errlen) != 0)
 		return -1;
 	if (cl_statinidir(s->db_dir, &s->dbstat) != CL_SUCCESS) {
 		snprintf(err, errlen, "CLAMAV_DB_DIR: cannot read %s", s->db_dir);
 		return -1;
 	}
-	double t0 = util_now();
-
+	t0 = util_now();
 	if ((s->cur = engine_build(s, err, errlen)) == NULL)
 		return -1;
 	s->last_load_s = util_now() - t0;
