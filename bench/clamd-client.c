@@ -473,7 +473,7 @@ cc_report(struct cc_thread *th, unsigned n)
 		pos += th[i].nlat;
 	}
 	qsort(all, total, sizeof(*all), cc_cmp_u32);
-	printf("BENCH requests=%zu seconds=%.3f rps=%.1f p50_us=%u p99_us=%u errors=%llu\n", total,
+	printf("BENCH requests=%zu seconds=%.3f rps=%.4f p50_us=%u p99_us=%u errors=%llu\n", total,
 	    end - cc_t0, end > cc_t0 ? (double)total / (end - cc_t0) : 0.0,
 	    cc_percentile(all, total, 50), cc_percentile(all, total, 99),
 	    (unsigned long long)errors);
