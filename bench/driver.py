@@ -515,7 +515,7 @@ def fmt_rate(r):
         return "—"
     if "error" in r:
         return "failed: " + " ".join(r["error"].replace("|", "/").split())
-    s = f"{r['rps']:,.0f} req/s" if r["rps"] >= 100 else f"{r['rps']:,.1f} req/s"
+    s = f"{r['rps']:,.0f} req/s" if r["rps"] >= 100 else f"{r['rps']:,.1f} req/s" if r["rps"] >= 1 else f"{r['rps']:.3f} req/s"
     s += f"; p50 {fmt_ms(r['p50_us'])}; p99 {fmt_ms(r['p99_us'])}"
     if "cpu_us" in r:
         s += f"; server CPU {fmt_cpu(r['cpu_us'])}/req"
