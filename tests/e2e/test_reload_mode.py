@@ -115,3 +115,31 @@ def test_reload_mode_rejects_unknown_value():
     finally:
         srv.stop()
         srv.cleanup()
+
+
+def test_start_listens_only_once_loaded(tmp_path):
+    """The database loads before any thread exists (glibc then skips stdio's per-call locks, which
+    made text databases load twice as slow): nothing listens until the engine is ready, so /check
+    is never 503 during a start without DB_WAIT; the first answer is 200."""
+    db = tmp_path / "db"
+    harness.make_db(db)
+    subprocess.run([sys.executable, str(harness.ROOT / "bench" / "gen-large-db"), str(db),
+                    str(EXTRA_HASHES), "0"], check=True, stdout=subprocess.DEVNULL)
+    srv = harness.Clamrest(env={"CLAMAV_DB_DIR": str(db)}, wait=False)
+    statuses = []
+    try:
+        deadline = time.monotonic() + 60 * harness.TIME_FACTOR
+        while time.monotonic() < deadline:
+            try:
+                code = requests.get(srv.url + "/check", timeout=5).status_code
+            except requests.ConnectionError:
+                assert srv.proc.poll() is None, srv.logs()
+                time.sleep(0.01)
+                continue
+            statuses.append(code)
+            if code == 200:
+                break
+        assert statuses and statuses[0] == 200, (statuses[:5], srv.logs())
+    finally:
+        srv.stop()
+        srv.cleanup()
