@@ -598,7 +598,7 @@ request_unavailable(struct request *r, unsigned retry)
 	struct MHD_Response *resp;
 	char v[16];
 
-	log_warnx("answering 503, Retry-After %u: the signature database is reloading "
+	log_info("answering 503, Retry-After %u: the signature database is reloading "
 	    "(RELOAD_MODE=low-memory)", retry);
 	resp = MHD_create_response_from_buffer(strlen("Service Unavailable: reloading signatures"),
 	    (void *)(uintptr_t)"Service Unavailable: reloading signatures", MHD_RESPMEM_PERSISTENT);
