@@ -19,7 +19,8 @@
 #define CC_MAX_THREADS		1024
 #define CC_MAX_SECONDS		3600
 #define CC_MAX_PAYLOAD		(256UL << 20)	/* 256 MiB */
-#define CC_VARY_BYTES		16		/* leading bytes rewritten per request with -v */
+#define CC_VARY_BYTES		16		/* bytes of the per-request stamp of -v and -t */
+#define CC_MAX_FILES		4096		/* payloads named by one -f @LIST */
 #define CC_RECONNECT_US		10000		/* pause after a broken session */
 #define CC_LAT_INITIAL		4096		/* latency slots a thread starts with */
 
@@ -29,15 +30,22 @@ struct cc_opts {
 	const char *file;
 	const char *expect;	/* "FOUND" or "OK": the reply must end with it */
 	int vary;		/* rewrite the first bytes per request to defeat the clean-file cache */
+	int tail;		/* append the stamp instead (formats that must keep their first bytes) */
+	unsigned long nonce;	/* in every stamp: no body repeats across rows or runs */
 };
 
-/* One session thread: its own copy of the payload (so it may rewrite it) and its latencies. */
+/* The payloads, shared read-only by the threads: one file, or each file of -f @LIST in turn. */
+static struct cc_file {
+	unsigned char *data;
+	size_t len;
+} cc_files[CC_MAX_FILES];
+static size_t cc_nfiles;
+
+/* One session thread: its latencies and errors. */
 struct cc_thread {
 	pthread_t tid;
 	unsigned id;
 	const struct cc_opts *o;
-	unsigned char *payload;
-	size_t len;
 	uint32_t *lat;		/* microseconds, one per completed request */
 	size_t nlat, caplat;
 	uint64_t errors;
@@ -74,8 +82,11 @@ static void
 cc_usage(void)
 {
 	fprintf(stderr, "usage: clamd-client -p PORT -c THREADS -d SECONDS -f FILE [-x FOUND|OK] [-v]"
-	    " [-H HOST]\n"
-	    "  -v  rewrite the first %d bytes with a counter per request (no clean-file cache hits)\n",
+	    " [-t] [-N HEX] [-H HOST]\n"
+	    "  -f @LIST  send the files named in LIST (one a line) in turn\n"
+	    "  -v  rewrite the first %d bytes with a stamp per request (no clean-file cache hits)\n"
+	    "  -t  append the stamp instead\n"
+	    "  -N  a nonce in every stamp (hex), so no body repeats across runs\n",
 	    CC_VARY_BYTES);
 	exit(2);
 }
@@ -86,7 +97,7 @@ cc_args(int argc, char **argv, struct cc_opts *o)
 	int ch;
 
 	*o = (struct cc_opts){ .host = "127.0.0.1", .threads = 1, .seconds = 5, .expect = NULL };
-	while ((ch = getopt(argc, argv, "H:p:c:d:f:x:v")) != -1) {
+	while ((ch = getopt(argc, argv, "H:p:c:d:f:x:vtN:")) != -1) {
 		switch (ch) {
 		case 'H':
 			o->host = optarg;
@@ -111,6 +122,12 @@ cc_args(int argc, char **argv, struct cc_opts *o)
 			break;
 		case 'v':
 			o->vary = 1;
+			break;
+		case 't':
+			o->tail = 1;
+			break;
+		case 'N':
+			o->nonce = strtoul(optarg, NULL, 16);
 			break;
 		default:
 			cc_usage();
@@ -146,6 +163,34 @@ fail:
 	if (f != NULL)
 		fclose(f);
 	return NULL;
+}
+
+/* The payloads: FILE, or every file named in @LIST. */
+static int
+cc_load(const char *spec)
+{
+	char line[4096];
+	FILE *f;
+
+	if (spec[0] != '@') {
+		cc_files[0].data = cc_read_file(spec, &cc_files[0].len);
+		cc_nfiles = cc_files[0].data != NULL;
+		return cc_nfiles ? 0 : -1;
+	}
+	if ((f = fopen(spec + 1, "r")) == NULL) {
+		fprintf(stderr, "clamd-client: cannot read %s\n", spec + 1);
+		return -1;
+	}
+	while (cc_nfiles < CC_MAX_FILES && fgets(line, sizeof(line), f) != NULL) {
+		line[strcspn(line, "\n")] = '\0';
+		if (line[0] == '\0')
+			continue;
+		if ((cc_files[cc_nfiles].data = cc_read_file(line, &cc_files[cc_nfiles].len)) == NULL)
+			break;
+		cc_nfiles++;
+	}
+	fclose(f);
+	return cc_nfiles > 0 ? 0 : -1;
 }
 
 static int
@@ -225,6 +270,39 @@ cc_instream(int fd, const unsigned char *data, size_t len)
 	return cc_send(fd, &end, sizeof(end));
 }
 
+/* INSTREAM of a stamped payload: the stamp in place of the first bytes (head) or after them (tail),
+ * sent as its own chunk so the shared payload is never written. */
+static int
+cc_instream_stamped(int fd, const struct cc_file *f, const char *stamp, int tail)
+{
+	static const char cmd[] = "zINSTREAM";
+	static const uint32_t end = 0;
+	size_t skip = tail ? 0 : (f->len < CC_VARY_BYTES ? f->len : CC_VARY_BYTES);
+	size_t slen = tail ? CC_VARY_BYTES : skip;
+	uint32_t sbe = htonl((uint32_t)slen);
+	struct iovec siov[2] = {
+		{ .iov_base = &sbe, .iov_len = sizeof(sbe) },
+		{ .iov_base = (void *)(uintptr_t)stamp, .iov_len = slen },
+	};
+
+	if (cc_send(fd, cmd, sizeof(cmd)) != 0 || (!tail && cc_sendv(fd, siov, 2) != 0))
+		return -1;
+	for (size_t off = skip; off < f->len; off += CC_CHUNK) {
+		size_t n = f->len - off < CC_CHUNK ? f->len - off : CC_CHUNK;
+		uint32_t be = htonl((uint32_t)n);
+		struct iovec iov[2] = {
+			{ .iov_base = &be, .iov_len = sizeof(be) },
+			{ .iov_base = (void *)(uintptr_t)(f->data + off), .iov_len = n },
+		};
+
+		if (cc_sendv(fd, iov, 2) != 0)
+			return -1;
+	}
+	if (tail && cc_sendv(fd, siov, 2) != 0)
+		return -1;
+	return cc_send(fd, &end, sizeof(end));
+}
+
 /* Reads one NUL-terminated reply into buf. */
 static int
 cc_reply(int fd, char *buf, size_t cap)
@@ -253,8 +331,8 @@ cc_reply_ok(const char *reply, const char *expect)
 
 	if (strstr(reply, "stream: ") == NULL)
 		return 0;
-	if (expect == NULL)
-		return 1;
+	if (expect == NULL)		/* any verdict, but not an error */
+		return len < 5 || strcmp(reply + len - 5, "ERROR") != 0;
 	elen = strlen(expect);
 	return len >= elen && strcmp(reply + len - elen, expect) == 0 &&
 	    (len == elen || reply[len - elen - 1] == ' ');
@@ -276,15 +354,12 @@ cc_record(struct cc_thread *t, double seconds)
 	return 0;
 }
 
-/* Counter in the first bytes: thread id and request number, so no two requests are alike. */
+/* The stamp: run nonce, thread id and request number, so no two requests are alike. */
 static void
-cc_vary(struct cc_thread *t, uint64_t n)
+cc_stamp(const struct cc_thread *t, uint64_t n, char *stamp, size_t cap)
 {
-	char stamp[CC_VARY_BYTES + 1];
-
-	snprintf(stamp, sizeof(stamp), "%04x%012llx", t->id & 0xffffu,
-	    (unsigned long long)(n & 0xffffffffffffULL));
-	memcpy(t->payload, stamp, t->len < CC_VARY_BYTES ? t->len : CC_VARY_BYTES);
+	snprintf(stamp, cap, "%08lx%02x%06llx", t->o->nonce & 0xffffffffUL, t->id & 0xffu,
+	    (unsigned long long)(n & 0xffffffULL));
 }
 
 static int
@@ -317,7 +392,8 @@ static void *
 cc_thread_main(void *arg)
 {
 	struct cc_thread *t = arg;
-	char reply[CC_REPLY_MAX];
+	char reply[CC_REPLY_MAX], stamp[CC_VARY_BYTES + 1];
+	const struct cc_file *f;
 	uint64_t n = 0;
 	int fd = cc_session(t);
 
@@ -331,10 +407,11 @@ cc_thread_main(void *arg)
 			usleep(CC_RECONNECT_US);
 			continue;
 		}
-		if (t->o->vary)
-			cc_vary(t, n++);
+		f = &cc_files[(n * t->o->threads + t->id) % cc_nfiles];
+		cc_stamp(t, n++, stamp, sizeof(stamp));
 		t0 = cc_now();
-		if (cc_instream(fd, t->payload, t->len) != 0 || cc_reply(fd, reply, sizeof(reply)) != 0) {
+		if ((t->o->vary || t->o->tail ? cc_instream_stamped(fd, f, stamp, t->o->tail) :
+		    cc_instream(fd, f->data, f->len)) != 0 || cc_reply(fd, reply, sizeof(reply)) != 0) {
 			t->errors++;
 			close(fd);
 			fd = -1;
@@ -396,7 +473,7 @@ cc_report(struct cc_thread *th, unsigned n)
 		pos += th[i].nlat;
 	}
 	qsort(all, total, sizeof(*all), cc_cmp_u32);
-	printf("BENCH requests=%zu seconds=%.3f rps=%.1f p50_us=%u p99_us=%u errors=%llu\n", total,
+	printf("BENCH requests=%zu seconds=%.3f rps=%.4f p50_us=%u p99_us=%u errors=%llu\n", total,
 	    end - cc_t0, end > cc_t0 ? (double)total / (end - cc_t0) : 0.0,
 	    cc_percentile(all, total, 50), cc_percentile(all, total, 99),
 	    (unsigned long long)errors);
@@ -405,15 +482,9 @@ cc_report(struct cc_thread *th, unsigned n)
 }
 
 static void
-cc_start_thread(struct cc_thread *t, unsigned id, const struct cc_opts *o,
-    const unsigned char *payload, size_t len)
+cc_start_thread(struct cc_thread *t, unsigned id, const struct cc_opts *o)
 {
-	*t = (struct cc_thread){ .id = id, .o = o, .len = len };
-	if ((t->payload = malloc(len)) == NULL) {
-		fprintf(stderr, "clamd-client: out of memory\n");
-		exit(1);
-	}
-	memcpy(t->payload, payload, len);
+	*t = (struct cc_thread){ .id = id, .o = o };
 	if (pthread_create(&t->tid, NULL, cc_thread_main, t) != 0) {
 		fprintf(stderr, "clamd-client: cannot start thread %u\n", id);
 		exit(1);
@@ -425,12 +496,10 @@ main(int argc, char **argv)
 {
 	struct cc_opts o;
 	struct cc_thread *th;
-	unsigned char *payload;
-	size_t len;
 	int rc;
 
 	cc_args(argc, argv, &o);
-	if ((payload = cc_read_file(o.file, &len)) == NULL)
+	if (cc_load(o.file) != 0)
 		return 1;
 	if ((th = calloc(o.threads, sizeof(*th))) == NULL ||
 	    pthread_barrier_init(&cc_ready, NULL, o.threads + 1) != 0 ||
@@ -439,7 +508,7 @@ main(int argc, char **argv)
 		return 1;
 	}
 	for (unsigned i = 0; i < o.threads; i++)
-		cc_start_thread(&th[i], i, &o, payload, len);
+		cc_start_thread(&th[i], i, &o);
 	/* Every session is open before the clock starts. */
 	pthread_barrier_wait(&cc_ready);
 	cc_t0 = cc_now();
@@ -448,13 +517,12 @@ main(int argc, char **argv)
 	for (unsigned i = 0; i < o.threads; i++)
 		pthread_join(th[i].tid, NULL);
 	rc = cc_report(th, o.threads) == 0 ? 0 : 1;
-	for (unsigned i = 0; i < o.threads; i++) {
-		free(th[i].payload);
+	for (unsigned i = 0; i < o.threads; i++)
 		free(th[i].lat);
-	}
 	pthread_barrier_destroy(&cc_go);
 	pthread_barrier_destroy(&cc_ready);
 	free(th);
-	free(payload);
+	for (size_t i = 0; i < cc_nfiles; i++)
+		free(cc_files[i].data);
 	return rc;
 }

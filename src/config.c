@@ -106,6 +106,9 @@ static const struct config_opt config_opts[] = {
 	{ "DB_WAIT", "db-wait", CT_UINT, OFF(db_wait), "0", 0, 1,
 	  "1: start without a database in CLAMAV_DB_DIR (/check answers 503) and load the first one "
 	  "to appear; 0: exit 2 without one" },
+	{ "RELOAD_MODE", "reload-mode", CT_STR, OFF(reload_mode), "concurrent", 0, 0,
+	  "concurrent: load new signatures next to the old engine (scans go on; twice the memory); "
+	  "low-memory: free the old engine first (scans answer 503 with Retry-After meanwhile)" },
 	{ "MAX_SCAN_SIZE", "max-scan-size", CT_ULL, OFF(max_scan_size), NULL, 1, CONFIG_SIZE_MAX,
 	  "bytes scanned per request, archives included (default: 4 x MAX_CONTENT_LENGTH, at most 2 GiB - 1)" },
 	{ "MAX_FILE_SIZE", "max-file-size", CT_ULL, OFF(max_file_size), NULL, 1, CONFIG_SIZE_MAX,
@@ -348,6 +351,11 @@ config_check(const struct config *c, char *err, size_t errlen)
 	}
 	if (c->db_dir[0] == '\0') {
 		snprintf(err, errlen, "CLAMAV_DB_DIR: must not be empty");
+		return -1;
+	}
+	if (strcmp(c->reload_mode, "concurrent") != 0 && strcmp(c->reload_mode, "low-memory") != 0) {
+		snprintf(err, errlen, "RELOAD_MODE: '%.40s' is neither concurrent nor low-memory",
+		    c->reload_mode);
 		return -1;
 	}
 	if ((c->tls_cert == NULL) != (c->tls_key == NULL)) {

@@ -38,6 +38,7 @@ struct config {
 	unsigned db_check_interval;	/* seconds between checks of CLAMAV_DB_DIR for changes */
 	unsigned db_max_age;		/* seconds past the build time the database is current; 0: any age */
 	unsigned db_wait;		/* 1: start without a database and wait for one */
+	char *reload_mode;		/* RELOAD_MODE: "concurrent" or "low-memory" */
 	unsigned long long max_scan_size;	/* bytes */
 	unsigned long long max_file_size;	/* bytes */
 	unsigned max_recursion;

@@ -230,6 +230,7 @@ load_scanner(const struct config *cfg, char *err, size_t errlen)
 		.check_interval = cfg->db_check_interval,
 		.wait = cfg->db_wait != 0,
 		.policy = scan_policy(cfg),
+		.low_memory_reload = strcmp(cfg->reload_mode, "low-memory") == 0,
 	};
 
 	return scanner_new(&so, err, errlen);
@@ -262,10 +263,16 @@ main(int argc, char **argv)
 	metrics_start(cfg.max_scan_time / 1000.0);
 	limit_bodies(&cfg);
 	rc = EXIT_CONFIG;
-	if ((auth = auth_new(cfg.users, err, sizeof(err))) == NULL ||
+	/* The database loads first, while this is the only thread. glibc quirk: stdio skips its
+	 * per-call stream locks until the first pthread_create, and libclamav reads text databases
+	 * a line at a time through stdio; with our threads already up that locking was most of the
+	 * load (a 7.5M-signature text database: 2x clamd's start). Nothing listens until the engine
+	 * is ready (a refused connection is an honest "not ready"); with DB_WAIT and no database yet,
+	 * the server starts at once and answers 503 until one loads (then with the locks). */
+	if ((scanner = load_scanner(&cfg, err, sizeof(err))) == NULL ||
+	    (auth = auth_new(cfg.users, err, sizeof(err))) == NULL ||
 	    start_dnsver(&cfg, &dnsver, err, sizeof(err)) != 0 ||
-	    (srv = server_start(&cfg, auth, dnsver, err, sizeof(err))) == NULL ||
-	    (scanner = load_scanner(&cfg, err, sizeof(err))) == NULL) {
+	    (srv = server_start(&cfg, auth, dnsver, err, sizeof(err))) == NULL) {
 		fail_config(err);
 		goto out;
 	}

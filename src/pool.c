@@ -26,6 +26,7 @@ struct pool {
 	unsigned nthreads;
 	pthread_t reaper;
 	int reaping;		/* the reaper thread runs */
+	int reaper_idle;	/* it waits with no deadline: a job with one must wake it */
 	struct pool_job *head, *tail;
 	unsigned count;		/* jobs waiting */
 	unsigned running;
@@ -128,7 +129,9 @@ pool_reap(void *arg)
 			link = &j->next;
 		}
 		if (j == NULL) {
+			p->reaper_idle = 1;
 			pthread_cond_wait(&p->reap, &p->lock);
+			p->reaper_idle = 0;
 			continue;
 		}
 		if (j->deadline > now) {
@@ -256,7 +259,9 @@ pool_submit_timed(struct pool *p, pool_fn fn, pool_fn done, pool_fn expired, voi
 	p->tail = j;
 	p->count++;
 	pthread_cond_signal(&p->work);
-	if (j->deadline != 0)
+	/* Jobs are queued in deadline order (one timeout for all), so a reaper already waiting for an
+	 * earlier deadline needs no wake-up: it was one more context switch per scan. */
+	if (j->deadline != 0 && p->reaper_idle)
 		pthread_cond_signal(&p->reap);
 	pthread_mutex_unlock(&p->lock);
 	return 0;

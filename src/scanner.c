@@ -3,12 +3,15 @@
 
 #include <clamav.h>
 #include <dirent.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <ftw.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdio_ext.h>
 #include <stdlib.h>
 #include <string.h>
 #include <linux/magic.h>
@@ -46,8 +49,11 @@ struct cache_entry {
 struct scanner {
 	pthread_mutex_t lock;		/* guards cur, graveyard, stop, poked */
 	pthread_cond_t wake;
-	struct engine *cur;
+	struct engine *cur;		/* NULL: none loaded yet, or a low-memory reload is loading */
 	struct engine *graveyard;
+	atomic_int available;		/* cur != NULL, read without the lock (/check, every upload) */
+	double ready_eta;		/* util_now() the unavailable reload should end; under lock */
+	double last_load_s;		/* seconds the last engine took to build; under reload_lock */
 	int stop, poked;
 	pthread_t watcher;
 	int watching;
@@ -246,6 +252,36 @@ engine_limits(struct cl_engine *cl, const struct scanner *s)
 	return 0;
 }
 
+/* glibc quirk: stdio takes a stream's lock on every call once the process has a second thread, and
+ * libclamav 1.4.6 reads text databases with fgetc and feof per character: with our threads up that
+ * locking was 61% of a load (perf), which took twice as long as in a single-threaded process. A
+ * stream libclamav opens inside cl_load belongs to the loading thread alone (opened, read and closed
+ * there), so those are switched to FSETLOCKING_BYCALLER. fopen64 is the name libclamav calls (nm -D
+ * on libclamav.so.12); the executable's definition interposes it, and every other caller, or this
+ * thread outside cl_load, gets the real one unchanged. */
+static _Thread_local int scanner_loading;
+
+FILE *
+fopen64(const char *path, const char *mode)
+{
+	static FILE *(*_Atomic real)(const char *, const char *);
+	FILE *(*fn)(const char *, const char *) = atomic_load(&real);
+	FILE *f;
+
+	if (fn == NULL) {
+		*(void **)&fn = dlsym(RTLD_NEXT, "fopen64");
+		if (fn == NULL) {
+			errno = ENOSYS;
+			return NULL;
+		}
+		atomic_store(&real, fn);
+	}
+	f = fn(path, mode);
+	if (f != NULL && scanner_loading)
+		__fsetlocking(f, FSETLOCKING_BYCALLER);
+	return f;
+}
+
 /* clamd's order: new, settings, load, compile. Called by one thread at a time (start, or under
  * reload_lock). */
 static struct engine *
@@ -263,7 +299,9 @@ engine_build(struct scanner *s, char *err, size_t errlen)
 		snprintf(err, errlen, "cannot set the engine's limits");
 		goto fail;
 	}
+	scanner_loading = 1;
 	rc = cl_load(s->db_dir, e->cl, &e->signatures, s->db_options);
+	scanner_loading = 0;
 	if (rc != CL_SUCCESS) {
 		snprintf(err, errlen, "CLAMAV_DB_DIR: cannot load %s: %s", s->db_dir, cl_strerror(rc));
 		goto fail;
@@ -295,7 +333,8 @@ engine_acquire(struct scanner *s)
 
 	pthread_mutex_lock(&s->lock);
 	e = s->cur;
-	atomic_fetch_add(&e->refs, 1);
+	if (e != NULL)
+		atomic_fetch_add(&e->refs, 1);
 	pthread_mutex_unlock(&s->lock);
 	return e;
 }
@@ -528,14 +567,19 @@ scanner_warm_up(struct scanner *s)
 static int
 scanner_load_first(struct scanner *s, char *err, size_t errlen)
 {
+	double t0;
+
 	if (scanner_check_dir(s->db_dir, err, errlen) != 0)
 		return -1;
 	if (cl_statinidir(s->db_dir, &s->dbstat) != CL_SUCCESS) {
 		snprintf(err, errlen, "CLAMAV_DB_DIR: cannot read %s", s->db_dir);
 		return -1;
 	}
+	t0 = util_now();
 	if ((s->cur = engine_build(s, err, errlen)) == NULL)
 		return -1;
+	s->last_load_s = util_now() - t0;
+	atomic_store(&s->available, 1);
 	scanner_warm_up(s);
 	return 0;
 }
@@ -644,12 +688,41 @@ scanner_free(struct scanner *s)
 	free(s);
 }
 
+/* RELOAD_MODE=low-memory: takes the engine away (scans answer unavailable from here on), waits for
+ * the scans still using it (each bounded by MAX_SCAN_TIME) and frees it, so the new engine is built
+ * without the old one in memory. Returns 1 when an engine was freed. Under reload_lock. */
+static int
+scanner_drop_engine(struct scanner *s)
+{
+	const struct timespec pause = { .tv_nsec = 10 * 1000 * 1000 };
+	struct engine *old;
+
+	pthread_mutex_lock(&s->lock);
+	old = s->cur;
+	s->cur = NULL;
+	atomic_store(&s->available, 0);
+	s->ready_eta = util_now() + s->last_load_s;
+	pthread_mutex_unlock(&s->lock);
+	if (old == NULL)
+		return 0;
+	log_warnx("RELOAD_MODE=low-memory: freeing the loaded database before loading the new one; "
+	    "scans answer 503 until it is in (the last load took %.1f s)", s->last_load_s);
+	/* No new scan can take it (cur is NULL); ours is the last reference once these end. */
+	while (atomic_load(&old->refs) > 1)
+		nanosleep(&pause, NULL);
+	engine_destroy(old);
+	/* glibc keeps freed heap in its arenas; give it back so the new engine's peak is the only one. */
+	malloc_trim(0);
+	return 1;
+}
+
 int
 scanner_reload(struct scanner *s, int force)
 {
 	struct engine *e, *old;
 	char err[512];
 	double t0 = util_now();
+	int first = !atomic_load(&s->available), dropped = 0;
 
 	pthread_mutex_lock(&s->reload_lock);
 	if (!force && cl_statchkdir(&s->dbstat) != 1) {
@@ -659,43 +732,60 @@ scanner_reload(struct scanner *s, int force)
 	/* Take the folder's state before loading: a change during the load shows up next time. */
 	cl_statfree(&s->dbstat);
 	cl_statinidir(s->db_dir, &s->dbstat);
+	if (s->o.low_memory_reload && !first)
+		dropped = scanner_drop_engine(s);
 	e = engine_build(s, err, sizeof(err));
+	if (e != NULL)
+		s->last_load_s = util_now() - t0;
 	pthread_mutex_unlock(&s->reload_lock);
 	if (e == NULL) {
 		atomic_fetch_add(&s->reload_failures, 1);
-		if (scanner_ready(s))
+		if (dropped)
+			log_errorx("database reload failed after the old database was freed "
+			    "(RELOAD_MODE=low-memory): no database; scans answer 503 until a load "
+			    "succeeds (every DB_CHECK_INTERVAL and on SIGUSR2): %s", err);
+		else if (!first)
 			log_errorx("database reload failed, still serving the previous one: %s", err);
 		else
 			log_warnx("no signature database loaded yet, still waiting (DB_WAIT): %s", err);
 		return -1;
 	}
-	if (!scanner_ready(s))	/* DB_WAIT: the first database */
+	if (first)	/* DB_WAIT: the first database */
 		log_info("loaded %u signatures from %s, database version %ld, in %.2f s; temporary "
 		    "files in %s", e->signatures, s->db_dir, e->version, util_now() - t0, s->tmpdir);
 	pthread_mutex_lock(&s->lock);
 	old = s->cur;
 	s->cur = e;
+	atomic_store(&s->available, 1);
 	pthread_mutex_unlock(&s->lock);
-	if (old == NULL) {
+	if (first) {
 		scanner_warm_up(s);
 		return 1;
 	}
-	engine_release(s, old);
+	if (old != NULL)
+		engine_release(s, old);
 	atomic_fetch_add(&s->reloads, 1);
-	log_info("database reloaded: %u signatures, version %ld, in %.2f s", e->signatures, e->version,
-	    util_now() - t0);
+	log_info("database reloaded: %u signatures, version %ld, in %.2f s%s", e->signatures,
+	    e->version, util_now() - t0, dropped ? " (low-memory: scans were refused meanwhile)" : "");
 	return 1;
 }
 
+unsigned
+scanner_retry_after(struct scanner *s)
+{
+	double left;
+
+	pthread_mutex_lock(&s->lock);
+	left = s->ready_eta - util_now();
+	pthread_mutex_unlock(&s->lock);
+	return left < 1 ? 1 : left > 3600 ? 3600 : (unsigned)left + 1;
+}
+
+/* 1 while an engine is loaded: 0 before the first load, and during a low-memory reload. */
 int
 scanner_ready(struct scanner *s)
 {
-	int ready;
-
-	pthread_mutex_lock(&s->lock);
-	ready = s->cur != NULL;
-	pthread_mutex_unlock(&s->lock);
-	return ready;
+	return atomic_load(&s->available);
 }
 
 void
@@ -712,16 +802,17 @@ scanner_stats(struct scanner *s, struct scanner_stats *st)
 {
 	struct engine *e = engine_acquire(s);
 
-	st->db_version = e->version;
-	st->db_time = e->dbtime;
-	st->signatures = e->signatures;
+	st->db_version = e != NULL ? e->version : -1;
+	st->db_time = e != NULL ? e->dbtime : 0;
+	st->signatures = e != NULL ? e->signatures : 0;
 	st->reloads = atomic_load(&s->reloads);
 	st->reload_failures = atomic_load(&s->reload_failures);
 	st->cache_hits = atomic_load(&s->cache_hits);
 	st->cut_clean = atomic_load(&s->cut_clean);
 	st->db_folder_ok = atomic_load(&s->folder_ok);
 	st->db_folder_unusable = atomic_load(&s->folder_unusable);
-	engine_release(s, e);
+	if (e != NULL)
+		engine_release(s, e);
 }
 
 static const char *
@@ -1313,6 +1404,19 @@ scanner_run(struct scanner *s, const void *data, size_t len, int fd, const unsig
 	cl_fmap_t *map;
 	cl_error_t rc;
 
+	r->unavailable = e == NULL;
+	if (e == NULL) {	/* a low-memory reload is loading: never a verdict without an engine */
+		r->verdict = SCAN_ERROR;
+		r->limit_exceeded = 0;
+		r->cached = 0;
+		r->hashed = 0;
+		r->bytes = len;
+		r->seconds = 0;
+		r->retry_after = scanner_retry_after(s);
+		snprintf(r->reason, sizeof(r->reason), "the signature database is reloading "
+		    "(RELOAD_MODE=low-memory)");
+		return;
+	}
 	if (known != NULL)
 		memcpy(digest, known, SCANNER_DIGEST_LEN);
 	hashed = known != NULL || (data != NULL && scanner_digest(data, len, digest) == 0);
@@ -1335,7 +1439,9 @@ scanner_run(struct scanner *s, const void *data, size_t len, int fd, const unsig
 		opts.general |= CL_SCAN_GENERAL_ALLMATCHES;
 	scanner_errors = 0;
 	scanner_in_scan = 1;
-	if (fd >= 0) {
+	/* A body in a file is scanned through our mapping of it when there is one: libclamav's own
+	 * fmap of a descriptor copies every page it reads with pread, a mapping costs no copy. */
+	if (fd >= 0 && data == NULL) {
 		rc = cl_scandesc_callback(fd, NULL, &virname, &scanned, e->cl, &opts, &st);
 	} else if ((map = cl_fmap_open_memory(data, len)) == NULL) {
 		rc = CL_EMEM;

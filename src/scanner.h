@@ -67,6 +67,7 @@ struct scanner_opts {
 	unsigned check_interval;	/* seconds between looks at db_dir; 0: only scanner_reload */
 	int wait;			/* DB_WAIT: start without a database, load the first one to appear */
 	struct scanner_policy policy;
+	int low_memory_reload;		/* RELOAD_MODE=low-memory: free the old engine before loading */
 };
 
 enum scan_verdict { SCAN_CLEAN, SCAN_MALWARE, SCAN_ERROR };
@@ -80,6 +81,8 @@ struct scan_result {
 	int cached;			/* answered from the clean cache, without a scan */
 	int hashed;			/* sha256 holds the digest of the scanned bytes */
 	unsigned char sha256[SCANNER_DIGEST_LEN];
+	int unavailable;		/* no engine (low-memory reload): not scanned, verdict ERROR */
+	unsigned retry_after;		/* with unavailable: seconds the reload is expected to take yet */
 };
 
 #define SCANNER_TYPE_MAX	32	/* bytes of a libclamav type name ("CL_TYPE_ZIP") */
@@ -128,6 +131,10 @@ struct scanner;
  * one loads. Until scanner_ready answers 1, only scanner_ready, scanner_poke, scanner_reload and
  * scanner_free may be called. */
 struct scanner *scanner_new(const struct scanner_opts *o, char *err, size_t errlen);
+
+/* During a low-memory reload: seconds until the new engine should be in (the last load's duration
+ * minus the time spent), at least 1. */
+unsigned scanner_retry_after(struct scanner *s);
 #define SCANNER_WAIT_INTERVAL 1	/* seconds between looks at an empty CLAMAV_DB_DIR (DB_WAIT) */
 /* 1 once a database is loaded (it stays loaded: a failed reload keeps the previous one). */
 int scanner_ready(struct scanner *s);

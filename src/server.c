@@ -385,10 +385,13 @@ answer_warning(struct server *srv, struct request *r)
 	return reply_text(r, METRICS_ROUTE_WARNING, MHD_HTTP_OK, out);
 }
 
+/* A scanner with an engine: not before the first load, nor during a low-memory reload. */
 static int
 server_ready(struct server *srv)
 {
-	return atomic_load(&srv->scanner) != NULL;
+	struct scanner *sc = atomic_load(&srv->scanner);
+
+	return sc != NULL && scanner_ready(sc);
 }
 
 /* GET /version: what this instance runs; the database fields are null before the first load. */
@@ -667,6 +670,32 @@ request_busy(struct request *r, const char *why)
 	metrics_shed();
 }
 
+/* RELOAD_MODE=low-memory: the upload reached a scan thread while the engine was away. 503 with the
+ * reload's expected remaining time as Retry-After; never a verdict without an engine. */
+static void
+request_unavailable(struct request *r, unsigned retry)
+{
+	const char *text = route_v3(r->route) ?
+	    "{\"error\":\"Service Unavailable: reloading signatures\"}\n" :
+	    "Service Unavailable: reloading signatures";
+	struct MHD_Response *resp;
+	char v[16];
+
+	log_info("answering 503, Retry-After %u: the signature database is reloading "
+	    "(RELOAD_MODE=low-memory)", retry);
+	resp = MHD_create_response_from_buffer(strlen(text), (void *)(uintptr_t)text,
+	    MHD_RESPMEM_PERSISTENT);
+	if (resp != NULL) {
+		snprintf(v, sizeof(v), "%u", retry);
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, route_v3(r->route) ?
+		    "application/json" : "text/plain; charset=utf-8");
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, v);
+	}
+	request_reject(r, MHD_HTTP_SERVICE_UNAVAILABLE, resp,
+	    "the signature database is reloading (RELOAD_MODE=low-memory)");
+	metrics_shed();
+}
+
 static void
 addr_str(const struct sockaddr *sa, char *ip, size_t len)
 {
@@ -867,8 +896,14 @@ request_precheck(struct request *r)
 	const char *h;
 
 	if (!server_ready(srv)) {
-		request_refuse(r, MHD_HTTP_SERVICE_UNAVAILABLE, &canned_for(srv, r->route)->unavailable,
-		    "no signature database loaded yet (DB_WAIT)");
+		struct scanner *sc = atomic_load(&srv->scanner);
+
+		if (sc != NULL)		/* loaded before: a low-memory reload is under way */
+			request_unavailable(r, scanner_retry_after(sc));
+		else
+			request_refuse(r, MHD_HTTP_SERVICE_UNAVAILABLE,
+			    &canned_for(srv, r->route)->unavailable,
+			    "no signature database loaded yet (DB_WAIT)");
 		return;
 	}
 	/* Only a scan that could not start in time is refused here: at most SCAN_QUEUE uploads
@@ -1301,6 +1336,8 @@ request_head_done(struct request *r)
 static enum MHD_Result
 handle_post(struct request *r, const char *data, size_t *size)
 {
+	unsigned retry;
+
 	if (r->verifying) {	/* resumed by verify_done: the head's call again, no body yet */
 		request_verified(r);
 		return request_head_done(r);
@@ -1316,6 +1353,10 @@ handle_post(struct request *r, const char *data, size_t *size)
 		r->expired = 0;
 		request_busy(r, "the upload waited SCAN_QUEUE_TIMEOUT for a scan thread");
 	}
+	if (r->scanned && !r->refused && r->v3 != NULL && v3_upload_unavailable(r->v3, &retry))
+		request_unavailable(r, retry);
+	else if (r->scanned && !r->refused && r->v3 == NULL && r->res.unavailable)
+		request_unavailable(r, r->res.retry_after);
 	if (r->refused)
 		return post_answer(r, (unsigned)r->status, r->answer);
 	if (r->scanned)

@@ -293,6 +293,17 @@ v3_upload_malware(const struct v3_upload *u)
 	return 0;
 }
 
+int
+v3_upload_unavailable(const struct v3_upload *u, unsigned *retry)
+{
+	for (unsigned i = 0; i < u->n; i++)
+		if (u->files[i].scanned && u->files[i].res.unavailable) {
+			*retry = u->files[i].res.retry_after;
+			return 1;
+		}
+	return 0;
+}
+
 const char *
 v3_upload_verdict(const struct v3_upload *u)
 {

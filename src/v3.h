@@ -51,6 +51,9 @@ unsigned v3_upload_count(const struct v3_upload *u);
 void v3_upload_scan(struct v3_upload *u, struct scanner *sc);
 /* The reason of the first file whose scan failed (the request is then answered 500), else NULL. */
 const char *v3_upload_error(const struct v3_upload *u);
+/* 1 when a file could not be scanned because a low-memory reload had no engine (the request is
+ * then answered 503), with the seconds the reload is expected to take yet in *retry. */
+int v3_upload_unavailable(const struct v3_upload *u, unsigned *retry);
 /* 1 when any file is malware. */
 int v3_upload_malware(const struct v3_upload *u);
 /* The access log's labels.verdict for the whole request: "error" when a scan failed (the answer

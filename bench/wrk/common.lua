@@ -72,7 +72,7 @@ function done(summary, latency, requests)
       end
    end
    local seconds = summary.duration / 1e6
-   io.write(string.format("BENCH requests=%d ok=%d seconds=%.3f rps=%.1f p50_us=%d p99_us=%d " ..
+   io.write(string.format("BENCH requests=%d ok=%d seconds=%.3f rps=%.4f p50_us=%d p99_us=%d " ..
       "failed=%d\n", summary.requests, summary.requests - wrong, seconds,
       (summary.requests - wrong) / seconds, latency:percentile(50), latency:percentile(99),
       e.connect + e.read + e.write + e.timeout + wrong))

@@ -2,11 +2,17 @@
 in use (strerror), a certificate GnuTLS refuses (its reason), libclamav's folder (SCAN_TMPDIR, not
 TMPDIR), and the placeholder the Kubernetes Secret ships (refused, with how to make a hash)."""
 import os
+import pathlib
 import re
 import socket
 import subprocess
+import tempfile
 
 import harness
+
+# A real database: it loads first (before any thread), so the errors under test come after it.
+DB = pathlib.Path(tempfile.mkdtemp(prefix="clamrest-startup-db-"))
+harness.make_db(DB)
 
 SECRET = harness.ROOT / "deploy" / "kubernetes" / "secret.yaml"
 
@@ -14,7 +20,7 @@ SECRET = harness.ROOT / "deploy" / "kubernetes" / "secret.yaml"
 def run(env=None, args=()):
     """Exit code and stderr of a start meant to fail (it must fail within the timeout)."""
     base = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOST": "127.0.0.1",
-            "PORT": str(harness.free_port()), "CLAMAV_TXT_URI": "", "CLAMAV_DB_DIR": "/nonexistent"}
+            "PORT": str(harness.free_port()), "CLAMAV_TXT_URI": "", "CLAMAV_DB_DIR": str(DB)}
     for var in ("ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS"):
         if var in os.environ:
             base[var] = os.environ[var]
