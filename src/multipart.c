@@ -1,6 +1,7 @@
 /* multipart.c -- streaming multipart/form-data parser that hands the first file part (or every one) to
  * a callback straight from the caller's buffers, keeping only fixed-size state between feeds. */
 #include "multipart.h"
+#include "util.h"
 
 #include <limits.h>
 #include <stdlib.h>
@@ -498,18 +499,6 @@ mp_delim_end(struct multipart *m, char c)
 	return 0;
 }
 
-static int
-mp_hex(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* Copies a parameter's value to out (room for MULTIPART_HEADER_MAX_BYTES, which the value, a piece
  * of one header line, never exceeds): a quoted value without its backslash escapes; an RFC 5987
  * value (filename*: charset'language'percent-encoded) percent-decoded, whatever its charset. */
@@ -523,8 +512,8 @@ mp_param_copy(const struct mp_param *p, int ext, char *out)
 	if (ext && (q = memchr(v, '\'', p->valuelen)) != NULL &&
 	    (q = memchr(q + 1, '\'', (size_t)(end - q - 1))) != NULL) {
 		for (v = q + 1; v < end; v++) {
-			if (*v == '%' && end - v >= 3 && (hi = mp_hex(v[1])) >= 0 &&
-			    (lo = mp_hex(v[2])) >= 0) {
+			if (*v == '%' && end - v >= 3 && (hi = util_hex_digit(v[1])) >= 0 &&
+			    (lo = util_hex_digit(v[2])) >= 0) {
 				out[o++] = (char)(hi << 4 | lo);
 				v += 2;
 			} else

@@ -243,3 +243,15 @@ util_ct_equal(const void *a, const void *b, size_t len)
 		d |= (unsigned char)(x[i] ^ y[i]);
 	return d == 0;
 }
+
+int
+util_hex_digit(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}

@@ -30,4 +30,7 @@ double util_now(void);
 /* Compares a and b in time independent of their contents; 1 when equal. */
 int util_ct_equal(const void *a, const void *b, size_t len);
 
+/* The value of one hex digit (either case), or -1. */
+int util_hex_digit(char c);
+
 #endif

@@ -36,18 +36,6 @@ struct v3_upload {
 	double seconds;			/* every scan of the upload together */
 };
 
-static int
-v3_hex(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* Percent-decodes s[0..len) into out (room for len bytes); returns the decoded length. */
 static size_t
 v3_pct_decode(const char *s, size_t len, char *out)
@@ -56,8 +44,8 @@ v3_pct_decode(const char *s, size_t len, char *out)
 	int hi, lo;
 
 	for (size_t i = 0; i < len; i++) {
-		if (s[i] == '%' && i + 2 < len && (hi = v3_hex(s[i + 1])) >= 0 &&
-		    (lo = v3_hex(s[i + 2])) >= 0) {
+		if (s[i] == '%' && i + 2 < len && (hi = util_hex_digit(s[i + 1])) >= 0 &&
+		    (lo = util_hex_digit(s[i + 2])) >= 0) {
 			out[o++] = (char)(hi << 4 | lo);
 			i += 2;
 		} else
