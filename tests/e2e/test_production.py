@@ -100,8 +100,9 @@ def test_tls_needs_a_matching_pair(tmp_path):
     other = tmp_path / "other"
     other.mkdir()
     _, key2 = make_cert(other)
+    db = harness.make_db(tmp_path / "db")    # the database loads first; the TLS check comes after
     p = subprocess.run([harness.BIN, "--port", str(harness.free_port()), "--host", "127.0.0.1",
-                        "--tls-cert", str(cert), "--tls-key", str(key2), "--db-dir", "/nonexistent"],
+                        "--tls-cert", str(cert), "--tls-key", str(key2), "--db-dir", str(db)],
                        capture_output=True, timeout=30)
     assert p.returncode == 2, p
     assert b"TLS" in p.stderr, p.stderr

@@ -266,7 +266,8 @@ def test_db_max_age_refuses_bad_values(value):
 
 
 def test_bad_txt_uri_names_the_setting(tmp_path):
-    r = subprocess.run([harness.BIN, "--txt-uri", "a" * 2000, "--db-dir", str(tmp_path),
+    db = harness.make_db(tmp_path / "db")    # the database loads first; the DNS client after
+    r = subprocess.run([harness.BIN, "--txt-uri", "a" * 2000, "--db-dir", str(db),
                         "--host", "127.0.0.1", "--port", str(harness.free_port())],
                        capture_output=True, text=True, timeout=30)
     assert r.returncode == 2 and "CLAMAV_TXT_URI" in r.stderr, (r.returncode, r.stderr)
