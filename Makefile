@@ -118,9 +118,11 @@ libclamav-diff:
 	LIBCLAMAV_PATCHED=$$(sh scripts/build-libclamav) && export LIBCLAMAV_PATCHED && \
 	  timeout 1500 $(PYTHON) -m pytest -q -p no:cacheprovider tests/libclamav
 
-# The whole suite, then again under AddressSanitizer + UndefinedBehaviorSanitizer.
+# The whole suite, then again under AddressSanitizer + UndefinedBehaviorSanitizer; with
+# LIBCLAMAV=patched also the differential test of that library (libclamav-diff).
 test: deps
 	$(MAKE) all unit replay k8s-schema
+	@if [ "$(LIBCLAMAV)" = patched ]; then $(MAKE) libclamav-diff; fi
 	$(MAKE) e2e
 	$(MAKE) perf-smoke
 	$(MAKE) asan-test

@@ -105,10 +105,11 @@ def main():
             at = prng.randrange(len(ldb) + 1)
             ldb.insert(at, "Diff.Planted.Ldb.%d;Engine:51-255,Target:0;%s;%s\n" % (j, e, ";".join(sl[:3])))
     for k in range(20):
-        lo = prng.randint(0, 20000)
+        # The first ones cover sizes of the generated corpus (68, 500, 4096 bytes), so these are hit.
+        lo = [68, 500, 4096][k] if k < 3 else prng.randint(0, 20000)
         at = prng.randrange(len(ldb) + 1)
         ldb.insert(at, "Diff.Always.%d;Engine:51-255,Target:0,FileSize:%d-%d;0=0|1;%s;%s\n"
-                   % (k, lo, lo + prng.randint(0, 300), rhex(prng, 8), rhex(prng, 8)))
+                   % (k, lo, lo + (0 if k < 3 else prng.randint(0, 300)), rhex(prng, 8), rhex(prng, 8)))
     os.makedirs(outdir, exist_ok=True)
     for name, lines in (("diff.ndb", ndb), ("diff.ldb", ldb)):
         with open(os.path.join(outdir, name), "w", encoding="ascii") as f:
