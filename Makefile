@@ -4,9 +4,25 @@ CC        ?= cc
 PKGS       = libclamav libmicrohttpd libcares libcrypto
 WARN       = -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wconversion -Werror
 CFLAGS    ?= -O2 -g
+# LIBCLAMAV=system: Debian's libclamav-dev. LIBCLAMAV=patched: libclamav built from Debian's source
+# with third_party/libclamav/*.patch by scripts/build-libclamav, once, into build/libclamav-<hash>/
+# (see third_party/libclamav/README.md); objects then go to build/patched/.
+LIBCLAMAV ?= system
+ifeq ($(LIBCLAMAV),patched)
+LIBCLAMAV_PREFIX := $(shell sh scripts/build-libclamav)
+ifeq ($(LIBCLAMAV_PREFIX),)
+$(error scripts/build-libclamav failed)
+endif
+PKGS       = libmicrohttpd libcares libcrypto
+CLAMAV_CFLAGS = -I$(LIBCLAMAV_PREFIX)/include
+CLAMAV_LIBS   = -L$(LIBCLAMAV_PREFIX)/lib -Wl,-rpath,$(LIBCLAMAV_PREFIX)/lib -lclamav
+BUILD     ?= build/patched
+else ifneq ($(LIBCLAMAV),system)
+$(error LIBCLAMAV is system or patched)
+endif
 # Always applied, also when CFLAGS is given on the command line (as asan-test does).
-BASE       = -std=c11 -D_GNU_SOURCE -pthread $(WARN) $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-LDLIBS     = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lresolv -pthread
+BASE       = -std=c11 -D_GNU_SOURCE -pthread $(WARN) $(CLAMAV_CFLAGS) $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+LDLIBS     = $(CLAMAV_LIBS) $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lresolv -pthread
 BUILD     ?= build
 PYTHON     = /usr/bin/python3
 
@@ -20,6 +36,7 @@ REPLAY_BIN = $(FUZZ_NAMES:%=$(BUILD)/replay/%)
 FUZZ_BIN   = $(FUZZ_NAMES:%=$(BUILD)/fuzz/%)
 
 .PHONY: all deps run up down logs perf-screenshots test unit e2e replay asan-test perf-smoke perf perf-distributed bench bench-real soak valgrind fuzz clean \
+	libclamav libclamav-diff \
 	image image-save image-test compose-test k8s-schema
 
 all: $(BUILD)/clamrest
@@ -46,7 +63,7 @@ $(BUILD)/replay/%: fuzz/%.c fuzz/replay.c $(LIB_OBJ)
 $(BUILD)/fuzz/%: fuzz/%.c $(LIB_SRC)
 	@mkdir -p $(dir $@)
 	clang -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -Isrc \
-	  $(shell pkg-config --cflags $(PKGS)) -o $@ $^ $(LDLIBS)
+	  $(CLAMAV_CFLAGS) $(shell pkg-config --cflags $(PKGS)) -o $@ $^ $(LDLIBS)
 
 run: deps all client-examples/5MiB.bin
 	@sh scripts/run-demo
@@ -97,9 +114,20 @@ bench: deps all
 bench-real: deps all
 	@BENCH_DB=real nice sh bench/run-bench
 
-# The whole suite, then again under AddressSanitizer + UndefinedBehaviorSanitizer.
+# libclamav built with third_party/libclamav/*.patch (cached in build/libclamav-<hash>/), and the
+# differential test against Debian's: same verdict and signature name on every corpus file.
+libclamav:
+	@sh scripts/build-libclamav
+
+libclamav-diff:
+	LIBCLAMAV_PATCHED=$$(sh scripts/build-libclamav) && export LIBCLAMAV_PATCHED && \
+	  timeout 1500 $(PYTHON) -m pytest -q -p no:cacheprovider tests/libclamav
+
+# The whole suite, then again under AddressSanitizer + UndefinedBehaviorSanitizer; with
+# LIBCLAMAV=patched also the differential test of that library (libclamav-diff).
 test: deps
 	$(MAKE) all unit replay k8s-schema
+	@if [ "$(LIBCLAMAV)" = patched ]; then $(MAKE) libclamav-diff; fi
 	$(MAKE) e2e
 	$(MAKE) perf-smoke
 	$(MAKE) asan-test

@@ -1,0 +1,96 @@
+/* scanloop.c -- the engine alone, with clamrest's scan options: verdicts of files, or the CPU time
+ * of scanning one file again and again. Used by tests/libclamav (patched vs Debian's libclamav).
+ *
+ *   scanloop DBDIR FILE...        one line per file: "FILE<TAB>VIRUS<TAB>NAME", "CLEAN", "ERROR <code>"
+ *   scanloop -n N DBDIR FILE      scans FILE N times; prints "cpu_us_per_scan <x>" (user+system)
+ *
+ * Options as src/scanner.c: general heuristics, all parsers, encrypted-archive and exceeds-max
+ * heuristics, libclamav's clean cache off. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <fcntl.h>
+#include <unistd.h>
+#include <sys/resource.h>
+#include <clamav.h>
+
+static double
+cpu_seconds(void)
+{
+	struct rusage ru;
+
+	getrusage(RUSAGE_SELF, &ru);
+	return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+	    (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+}
+
+static int
+scan_one(struct cl_engine *cl, const char *path, int quiet)
+{
+	struct cl_scan_options opts = {
+		.general = CL_SCAN_GENERAL_HEURISTICS,
+		.parse = ~0U,
+		.heuristic = CL_SCAN_HEURISTIC_ENCRYPTED_ARCHIVE | CL_SCAN_HEURISTIC_EXCEEDS_MAX,
+	};
+	const char *virname = NULL;
+	unsigned long scanned = 0;
+	cl_error_t rc;
+	int fd = open(path, O_RDONLY);
+
+	if (fd < 0) {
+		printf("%s\tERROR open\n", path);
+		return -1;
+	}
+	rc = cl_scandesc(fd, path, &virname, &scanned, cl, &opts);
+	close(fd);
+	if (quiet)
+		return 0;
+	if (rc == CL_VIRUS)
+		printf("%s\tVIRUS\t%s\n", path, virname);
+	else if (rc == CL_CLEAN)
+		printf("%s\tCLEAN\n", path);
+	else
+		printf("%s\tERROR %d\n", path, (int)rc);
+	return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	struct cl_engine *cl;
+	unsigned int sigs = 0;
+	long n = 0;
+	int i = 1;
+
+	if (argc > 3 && strcmp(argv[1], "-n") == 0) {
+		n = strtol(argv[2], NULL, 10);
+		i = 3;
+	}
+	if (argc - i < 2 || n < 0) {
+		fprintf(stderr, "usage: scanloop [-n N] DBDIR FILE...\n");
+		return 2;
+	}
+	if (cl_init(CL_INIT_DEFAULT) != CL_SUCCESS || (cl = cl_engine_new()) == NULL)
+		return 1;
+	cl_engine_set_num(cl, CL_ENGINE_DISABLE_CACHE, 1);
+	if (cl_load(argv[i], cl, &sigs, CL_DB_STDOPT) != CL_SUCCESS || cl_engine_compile(cl) != CL_SUCCESS) {
+		fprintf(stderr, "scanloop: cannot load %s\n", argv[i]);
+		return 1;
+	}
+	fprintf(stderr, "scanloop: libclamav %s, %u signatures\n", cl_retver(), sigs);
+	if (n > 0) {
+		double t0;
+		long k;
+
+		scan_one(cl, argv[i + 1], 1);	/* warm up */
+		t0 = cpu_seconds();
+		for (k = 0; k < n; k++)
+			scan_one(cl, argv[i + 1], 1);
+		printf("cpu_us_per_scan %.1f\n", (cpu_seconds() - t0) * 1e6 / (double)n);
+	} else {
+		for (i++; i < argc; i++)
+			scan_one(cl, argv[i], 0);
+	}
+	cl_engine_free(cl);
+	return 0;
+}
