@@ -52,6 +52,8 @@ struct scanner {
 	struct engine *cur;		/* NULL: none loaded yet, or a low-memory reload is loading */
 	struct engine *graveyard;
 	atomic_int available;		/* cur != NULL, read without the lock (/check, every upload) */
+	atomic_int loaded;		/* an engine was loaded once: cur == NULL since then means a
+					 * low-memory reload, not DB_WAIT's wait for a first database */
 	double ready_eta;		/* util_now() the unavailable reload should end; under lock */
 	double last_load_s;		/* seconds the last engine took to build; under reload_lock */
 	int stop, poked;
@@ -502,7 +504,8 @@ scanner_watch(void *arg)
 		int due, waiting;
 
 		scanner_bury(s);
-		waiting = s->cur == NULL;
+		/* Only DB_WAIT's wait for a first database; a low-memory reload's gap is not one. */
+		waiting = !atomic_load(&s->loaded);
 		due = s->poked || (s->o.check_interval > 0 && util_now() >= next);
 		if (due || waiting) {
 			s->poked = 0;
@@ -580,6 +583,7 @@ scanner_load_first(struct scanner *s, char *err, size_t errlen)
 		return -1;
 	s->last_load_s = util_now() - t0;
 	atomic_store(&s->available, 1);
+	atomic_store(&s->loaded, 1);
 	scanner_warm_up(s);
 	return 0;
 }
@@ -722,9 +726,12 @@ scanner_reload(struct scanner *s, int force)
 	struct engine *e, *old;
 	char err[512];
 	double t0 = util_now();
-	int first = !atomic_load(&s->available), dropped = 0;
+	int first, dropped = 0;
 
 	pthread_mutex_lock(&s->reload_lock);
+	/* Read under reload_lock: a reload that waited here for a low-memory one (which had cur NULL
+	 * meanwhile) is not a first load. */
+	first = !atomic_load(&s->loaded);
 	if (!force && cl_statchkdir(&s->dbstat) != 1) {
 		pthread_mutex_unlock(&s->reload_lock);
 		return 0;
@@ -757,6 +764,7 @@ scanner_reload(struct scanner *s, int force)
 	old = s->cur;
 	s->cur = e;
 	atomic_store(&s->available, 1);
+	atomic_store(&s->loaded, 1);
 	pthread_mutex_unlock(&s->lock);
 	if (first) {
 		scanner_warm_up(s);
@@ -786,6 +794,12 @@ int
 scanner_ready(struct scanner *s)
 {
 	return atomic_load(&s->available);
+}
+
+int
+scanner_reloading(struct scanner *s)
+{
+	return atomic_load(&s->loaded) && !atomic_load(&s->available);
 }
 
 void

@@ -138,6 +138,8 @@ unsigned scanner_retry_after(struct scanner *s);
 #define SCANNER_WAIT_INTERVAL 1	/* seconds between looks at an empty CLAMAV_DB_DIR (DB_WAIT) */
 /* 1 once a database is loaded (it stays loaded: a failed reload keeps the previous one). */
 int scanner_ready(struct scanner *s);
+/* 1 during a RELOAD_MODE=low-memory reload: an engine was loaded before and is not now. */
+int scanner_reloading(struct scanner *s);
 void scanner_free(struct scanner *s);
 
 void scanner_scan_mem(struct scanner *s, const void *data, size_t len, struct scan_result *r);

@@ -394,6 +394,15 @@ server_ready(struct server *srv)
 	return sc != NULL && scanner_ready(sc);
 }
 
+/* 1 while a RELOAD_MODE=low-memory reload has no engine (as opposed to DB_WAIT's first wait). */
+static int
+server_reloading(struct server *srv)
+{
+	struct scanner *sc = atomic_load(&srv->scanner);
+
+	return sc != NULL && scanner_reloading(sc);
+}
+
 /* GET /version: what this instance runs; the database fields are null before the first load. */
 static enum MHD_Result
 answer_about(struct server *srv, struct request *r)
@@ -522,7 +531,9 @@ handle_get(struct request *r, const char *url, const char *method)
 	case API_CHECK:
 		if (!server_ready(srv))
 			return reply_canned(r, route_metric(rt), MHD_HTTP_SERVICE_UNAVAILABLE,
-			    &srv->canned.unavailable, "no signature database loaded yet (DB_WAIT)");
+			    &srv->canned.unavailable, server_reloading(srv) ?
+			    "the signature database is reloading (RELOAD_MODE=low-memory)" :
+			    "no signature database loaded yet (DB_WAIT)");
 		if (atomic_load(&srv->draining))
 			return reply_canned(r, route_metric(rt), MHD_HTTP_SERVICE_UNAVAILABLE,
 			    &srv->canned.unavailable, "draining after SIGTERM");
@@ -898,7 +909,7 @@ request_precheck(struct request *r)
 	if (!server_ready(srv)) {
 		struct scanner *sc = atomic_load(&srv->scanner);
 
-		if (sc != NULL)		/* loaded before: a low-memory reload is under way */
+		if (server_reloading(srv))	/* a low-memory reload is under way */
 			request_unavailable(r, scanner_retry_after(sc));
 		else
 			request_refuse(r, MHD_HTTP_SERVICE_UNAVAILABLE,

@@ -76,6 +76,9 @@ def test_low_memory_reload_answers_503_never_a_verdict(start):
     assert seen["verdict"] > 0, seen                            # ...and scans worked around it
     logs = srv.logs()
     assert "RELOAD_MODE=low-memory" in logs, logs
+    # /check's 503 lines name the reload, not DB_WAIT's first wait (the database was loaded before).
+    checks = [line for line in logs.splitlines() if '"url.path":"/check"' in line and " 503" in line]
+    assert checks and all("reloading (RELOAD_MODE=low-memory)" in line for line in checks), checks[:3]
     # After the reload every scan is answered again.
     r = requests.post(srv.url + "/v2/scan-chunked", data=harness.EICAR, auth=harness.auth(), timeout=30)
     assert r.status_code == 200 and r.json()["malware"] is True, r.text
