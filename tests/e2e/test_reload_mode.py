@@ -1,5 +1,6 @@
 """RELOAD_MODE=low-memory: the old engine is freed before the new one loads; meanwhile scans and
 /check answer 503 with Retry-After, never a verdict without an engine; afterwards scans work."""
+import os
 import signal
 import subprocess
 import sys
@@ -61,7 +62,12 @@ def test_low_memory_reload_answers_503_never_a_verdict(start):
     try:
         for n in (2, 3):
             time.sleep(0.3)
-            (srv.db / "touch.ndb").write_text(f"Clamrest.Touch-{n}:0:*:636c616d72657374746f756368{n:02x}\n")
+            touch = srv.db / "touch.ndb"
+            touch.write_text(f"Clamrest.Touch-{n}:0:*:636c616d72657374746f756368{n:02x}\n")
+            # libclamav's cl_statchkdir compares whole-second mtimes: two writes within one second
+            # look unchanged (SIGUSR2 only checks the folder). Give each write its own second.
+            stamp = time.time() + 10 * n
+            os.utime(touch, (stamp, stamp))
             srv.signal(signal.SIGUSR2)
             assert harness.wait_until(
                 lambda: harness.metric(srv, 'clamrest_database_reloads_total{result="success"}') == n,
