@@ -272,7 +272,8 @@ main(int argc, char **argv)
 	if ((scanner = load_scanner(&cfg, err, sizeof(err))) == NULL ||
 	    (auth = auth_new(cfg.users, err, sizeof(err))) == NULL ||
 	    start_dnsver(&cfg, &dnsver, err, sizeof(err)) != 0 ||
-	    (srv = server_start(&cfg, auth, dnsver, err, sizeof(err))) == NULL) {
+	    (srv = server_start(&cfg, auth, dnsver, scanner_ready(scanner) ? scanner : NULL, err,
+	    sizeof(err))) == NULL) {
 		fail_config(err);
 		goto out;
 	}

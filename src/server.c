@@ -1827,8 +1827,8 @@ server_start_error(const struct server *srv, char *err, size_t errlen)
 }
 
 struct server *
-server_start(const struct config *cfg, struct auth *auth, struct dnsver *dnsver, char *err,
-    size_t errlen)
+server_start(const struct config *cfg, struct auth *auth, struct dnsver *dnsver,
+    struct scanner *scanner, char *err, size_t errlen)
 {
 	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
 	    MHD_USE_ERROR_LOG;
@@ -1844,7 +1844,8 @@ server_start(const struct config *cfg, struct auth *auth, struct dnsver *dnsver,
 	srv->listen_fd = -1;
 	srv->auth = auth;
 	srv->dnsver = dnsver;
-	atomic_init(&srv->scanner, NULL);
+	/* Set before the socket listens: no connection sees a loaded engine answered 503. */
+	atomic_init(&srv->scanner, scanner);
 	atomic_init(&srv->throttle_logged, 0.0);
 	atomic_init(&srv->throttle_unlogged, 0);
 	if (server_addr(cfg->host, cfg->port, &ss, &flags) != 0) {

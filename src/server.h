@@ -22,10 +22,11 @@ struct dnsver;
 
 struct server;
 
-/* Starts listening at once; scans and /check answer 503 until server_set_scanner. NULL with one
- * line in err when the address cannot be used. Caller owns the result. */
+/* Starts listening at once. scanner: one that already has a database, served from the first
+ * connection; NULL (DB_WAIT, none yet): scans and /check answer 503 until server_set_scanner. NULL
+ * with one line in err when the address cannot be used. Caller owns the result. */
 struct server *server_start(const struct config *cfg, struct auth *auth, struct dnsver *dnsver,
-    char *err, size_t errlen);
+    struct scanner *scanner, char *err, size_t errlen);
 void server_set_scanner(struct server *srv, struct scanner *scanner);
 /* SIGTERM's first step: new connections are refused at once and /check answers 503 (on
  * connections already open), so load balancers stop sending; requests in progress go on. */
