@@ -4,21 +4,26 @@ CC        ?= cc
 PKGS       = libclamav libmicrohttpd libcares libcrypto
 WARN       = -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wconversion -Werror
 CFLAGS    ?= -O2 -g
-# LIBCLAMAV=system: Debian's libclamav-dev. LIBCLAMAV=patched: libclamav built from Debian's source
-# with third_party/libclamav/*.patch by scripts/build-libclamav, once, into build/libclamav-<hash>/
-# (see third_party/libclamav/README.md); objects then go to build/patched/.
-LIBCLAMAV ?= system
+# LIBCLAMAV=patched (the default): libclamav 1.4.6 built from Debian's source with
+# third_party/libclamav/*.patch by scripts/build-libclamav, once (7-20 minutes), into
+# build/libclamav-<hash>/; see third_party/libclamav/README.md. LIBCLAMAV=system: Debian's
+# libclamav-dev, objects in build/system/. LIBCLAMAV_PREFIX=DIR: a library built before (the image).
+LIBCLAMAV ?= patched
+# The library is built (or found) when a recipe first needs it, so that `make clean` or `make down`
+# never build it; once per make process.
+libclamav_prefix = $(if $(_lcp),,$(eval _lcp := $(shell sh scripts/build-libclamav))$(if $(_lcp),,$(error scripts/build-libclamav failed)))$(_lcp)
 ifeq ($(LIBCLAMAV),patched)
-LIBCLAMAV_PREFIX := $(shell sh scripts/build-libclamav)
-ifeq ($(LIBCLAMAV_PREFIX),)
-$(error scripts/build-libclamav failed)
-endif
+LIBCLAMAV_PREFIX ?= $(libclamav_prefix)
 PKGS       = libmicrohttpd libcares libcrypto
 CLAMAV_CFLAGS = -I$(LIBCLAMAV_PREFIX)/include
-CLAMAV_LIBS   = -L$(LIBCLAMAV_PREFIX)/lib -Wl,-rpath,$(LIBCLAMAV_PREFIX)/lib -lclamav
-BUILD     ?= build/patched
-else ifneq ($(LIBCLAMAV),system)
-$(error LIBCLAMAV is system or patched)
+# Installed (make install): the library is in ../lib/clamrest next to bin/; in the tree: the build.
+CLAMAV_LIBS   = -L$(LIBCLAMAV_PREFIX)/lib -Wl,-rpath,'$$ORIGIN/../lib/clamrest' -Wl,-rpath,$(LIBCLAMAV_PREFIX)/lib -lclamav
+LIBCLAMAV_ID  = $(LIBCLAMAV_PREFIX)
+else ifeq ($(LIBCLAMAV),system)
+BUILD     ?= build/system
+LIBCLAMAV_ID  = system
+else
+$(error LIBCLAMAV is patched or system)
 endif
 # Always applied, also when CFLAGS is given on the command line (as asan-test does).
 BASE       = -std=c11 -D_GNU_SOURCE -pthread $(WARN) $(CLAMAV_CFLAGS) $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
@@ -35,8 +40,8 @@ FUZZ_NAMES = $(FUZZ_SRC:fuzz/%.c=%)
 REPLAY_BIN = $(FUZZ_NAMES:%=$(BUILD)/replay/%)
 FUZZ_BIN   = $(FUZZ_NAMES:%=$(BUILD)/fuzz/%)
 
-.PHONY: all deps run up down logs perf-screenshots test unit e2e replay asan-test perf-smoke perf perf-distributed bench bench-real soak valgrind fuzz clean \
-	libclamav libclamav-diff \
+.PHONY: FORCE all install deps run up down logs perf-screenshots test unit e2e replay asan-test perf-smoke perf perf-distributed bench bench-real soak valgrind fuzz clean \
+	libclamav libclamav-diff libclamav-asan \
 	image image-save image-test compose-test k8s-schema
 
 all: $(BUILD)/clamrest
@@ -44,7 +49,25 @@ all: $(BUILD)/clamrest
 deps:
 	@sh scripts/install-deps
 
-$(BUILD)/obj/%.o: src/%.c $(wildcard src/*.h)
+# The binary, the man page and (LIBCLAMAV=patched) the library, stripped, in $(PREFIX)/lib/clamrest/,
+# where the binary looks first. DESTDIR for packaging.
+PREFIX ?= /usr/local
+install: all
+	install -D -m 0755 $(BUILD)/clamrest $(DESTDIR)$(PREFIX)/bin/clamrest
+	install -D -m 0644 docs/clamrest.8 $(DESTDIR)$(PREFIX)/share/man/man8/clamrest.8
+	@if [ "$(LIBCLAMAV)" = patched ]; then set -e; d=$(DESTDIR)$(PREFIX)/lib/clamrest; \
+	  lib=$$(readlink -f $(LIBCLAMAV_PREFIX)/lib/libclamav.so.12); mkdir -p $$d; \
+	  echo "install $$lib -> $$d/"; \
+	  strip --strip-unneeded -o $$d/$$(basename $$lib).tmp $$lib && chmod 0644 $$d/$$(basename $$lib).tmp && \
+	  mv $$d/$$(basename $$lib).tmp $$d/$$(basename $$lib) && ln -sfn $$(basename $$lib) $$d/libclamav.so.12; fi
+
+# Which libclamav the objects in $(BUILD) were built against: another one (another patch is another
+# prefix, and the binaries' rpath names it) rebuilds them.
+$(BUILD)/libclamav.id: FORCE
+	@mkdir -p $(dir $@)
+	@[ "$$(cat $@ 2>/dev/null)" = '$(LIBCLAMAV_ID)' ] || echo '$(LIBCLAMAV_ID)' >$@
+
+$(BUILD)/obj/%.o: src/%.c $(wildcard src/*.h) $(BUILD)/libclamav.id
 	@mkdir -p $(dir $@)
 	$(CC) $(BASE) $(CFLAGS) -c -o $@ $<
 
@@ -66,12 +89,12 @@ $(BUILD)/fuzz/%: fuzz/%.c $(LIB_SRC)
 	  $(CLAMAV_CFLAGS) $(shell pkg-config --cflags $(PKGS)) -o $@ $^ $(LDLIBS)
 
 run: deps all client-examples/5MiB.bin
-	@sh scripts/run-demo
+	@CLAMREST_BIN=$(CURDIR)/$(BUILD)/clamrest sh scripts/run-demo
 
 # The same demo service in the background (HOST=0.0.0.0 to open it), with a loopback dnsmasq for
 # /check_version; state and logs in build/up/. See scripts/demo-service.
 up: deps all client-examples/5MiB.bin
-	@sh scripts/demo-service up
+	@CLAMREST_BIN=$(CURDIR)/$(BUILD)/clamrest sh scripts/demo-service up
 
 down:
 	@sh scripts/demo-service down
@@ -93,13 +116,13 @@ e2e: all client-examples/5MiB.bin
 	timeout 1500 env CLAMREST_BIN=$(CURDIR)/$(BUILD)/clamrest $(PYTHON) -m pytest -q -p no:cacheprovider -m "not slow" tests/e2e
 
 perf-smoke: all client-examples/5MiB.bin
-	@sh perf/run-perf smoke
+	@CLAMREST_BIN=$(CURDIR)/$(BUILD)/clamrest sh perf/run-perf smoke
 
 perf: deps all client-examples/5MiB.bin
-	@sh perf/run-perf single
+	@CLAMREST_BIN=$(CURDIR)/$(BUILD)/clamrest sh perf/run-perf single
 
 perf-distributed: deps all client-examples/5MiB.bin
-	@sh perf/run-perf distributed
+	@CLAMREST_BIN=$(CURDIR)/$(BUILD)/clamrest sh perf/run-perf distributed
 
 # perf/landing.png, stats.png, charts.png from a real run of the browser test (tests/e2e/test_locust_ui.py).
 perf-screenshots: deps all client-examples/5MiB.bin
@@ -107,12 +130,12 @@ perf-screenshots: deps all client-examples/5MiB.bin
 	  $(PYTHON) -m pytest -q -p no:cacheprovider tests/e2e/test_locust_ui.py -k six_names
 
 bench: deps all
-	@sh bench/run-bench
+	@LIBCLAMAV_PREFIX=$(if $(filter patched,$(LIBCLAMAV)),$(LIBCLAMAV_PREFIX)) CLAMREST_BIN=$(CURDIR)/$(BUILD)/clamrest sh bench/run-bench
 
 # The same against a real-size synthetic database (bench/gen-real-db, 7.55M signatures, ~2 GB per
 # engine; generated once into build/bench/db-real): < 15 minutes.
 bench-real: deps all
-	@BENCH_DB=real nice sh bench/run-bench
+	@LIBCLAMAV_PREFIX=$(if $(filter patched,$(LIBCLAMAV)),$(LIBCLAMAV_PREFIX)) CLAMREST_BIN=$(CURDIR)/$(BUILD)/clamrest BENCH_DB=real nice sh bench/run-bench
 
 # libclamav built with third_party/libclamav/*.patch (cached in build/libclamav-<hash>/), and the
 # differential test against Debian's: same verdict and signature name on every corpus file.
@@ -120,11 +143,15 @@ libclamav:
 	@sh scripts/build-libclamav
 
 libclamav-diff:
-	LIBCLAMAV_PATCHED=$$(sh scripts/build-libclamav) && export LIBCLAMAV_PATCHED && \
-	  timeout 1500 $(PYTHON) -m pytest -q -p no:cacheprovider tests/libclamav
+	LIBCLAMAV_PATCHED=$(libclamav_prefix) timeout 1500 $(PYTHON) -m pytest -q -p no:cacheprovider tests/libclamav
 
-# The whole suite, then again under AddressSanitizer + UndefinedBehaviorSanitizer; with
-# LIBCLAMAV=patched also the differential test of that library (libclamav-diff).
+# The same patched library built with ASan+UBSan (another ~10-35 minutes, once) scanning the corpora.
+libclamav-asan:
+	asan=$$(sh scripts/build-libclamav --asan) && LIBCLAMAV_PATCHED=$(libclamav_prefix) LIBCLAMAV_ASAN=$$asan \
+	  timeout 3000 $(PYTHON) -m pytest -q -p no:cacheprovider tests/libclamav -k sanitized
+
+# The whole suite, then again under AddressSanitizer + UndefinedBehaviorSanitizer; with the patched
+# libclamav (the default) also its differential test against Debian's (libclamav-diff).
 test: deps
 	$(MAKE) all unit replay k8s-schema
 	@if [ "$(LIBCLAMAV)" = patched ]; then $(MAKE) libclamav-diff; fi

@@ -82,6 +82,17 @@ def test_runs_as_named_non_root_user(svc):
     assert pm("exec", name, "getent", "group", "10001").stdout.startswith("clamrest:")
 
 
+def test_runs_the_patched_libclamav(svc):
+    """`make image` links the libclamav of scripts/build-libclamav (LIBCLAMAV=patched, the default):
+    that file is what the process maps, and Debian's libclamav12 is not in the image at all."""
+    name, _ = svc
+    maps = pm("exec", name, "cat", "/proc/1/maps").stdout
+    libs = {line.split()[-1] for line in maps.splitlines() if "libclamav" in line}
+    assert libs == {"/opt/clamrest/libclamav/lib/libclamav.so.12.0.3"}, libs
+    assert pm("exec", name, "ls", "/usr/lib/x86_64-linux-gnu/libclamav.so.12", check=False).returncode != 0
+    assert pm("exec", name, "dpkg-query", "-W", "libclamav12", check=False).returncode != 0
+
+
 def test_image_keeps_healthcheck_and_user():
     hc = pm("image", "inspect", "--format", "{{json .HealthCheck}}", podman.IMAGE).stdout
     assert "CMD-SHELL" in hc and "/check" in hc, f"HEALTHCHECK lost (built without --format docker?): {hc}"

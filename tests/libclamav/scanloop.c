@@ -6,6 +6,8 @@
  *
  * Options as src/scanner.c: general heuristics, all parsers, encrypted-archive and exceeds-max
  * heuristics, libclamav's clean cache off. */
+#define _GNU_SOURCE	/* dladdr */
+#include <dlfcn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -77,7 +79,13 @@ main(int argc, char **argv)
 		fprintf(stderr, "scanloop: cannot load %s\n", argv[i]);
 		return 1;
 	}
-	fprintf(stderr, "scanloop: libclamav %s, %u signatures\n", cl_retver(), sigs);
+	{
+		Dl_info dl;	/* which file: both libraries say 1.4.6 */
+
+		if (dladdr((void *)cl_retver, &dl) == 0 || dl.dli_fname == NULL)
+			dl.dli_fname = "?";
+		fprintf(stderr, "scanloop: libclamav %s (%s), %u signatures\n", cl_retver(), dl.dli_fname, sigs);
+	}
 	if (n > 0) {
 		double t0;
 		long k;

@@ -10,12 +10,15 @@ them with the logical-signature count of the issue's real-size database.
 
 LIBCLAMAV_PATCHED is the prefix printed by scripts/build-libclamav (`make libclamav-diff` sets it);
 without it the tests are skipped. DIFF_NDB/DIFF_LDB change the size of the large database.
+LIBCLAMAV_ASAN (`make libclamav-asan` sets it) is the prefix of `scripts/build-libclamav --asan`: the
+same patched library built with ASan+UBSan; test_sanitized_library then scans the corpora with it.
 """
 import hashlib
 import io
 import os
 import pathlib
 import random
+import re
 import shutil
 import subprocess
 import sys
@@ -26,6 +29,7 @@ import pytest
 HERE = pathlib.Path(__file__).resolve().parent
 TOP = HERE.parent.parent
 PATCHED = os.environ.get("LIBCLAMAV_PATCHED")
+ASAN = os.environ.get("LIBCLAMAV_ASAN")
 TESTFILES = pathlib.Path("/usr/share/clamav-testfiles")
 CASE_MAX = 4 << 20
 EICAR = b"X5O!P%@AP[4\\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*"
@@ -35,8 +39,10 @@ BIG_LDB = int(os.environ.get("DIFF_LDB", "100000"))
 pytestmark = pytest.mark.skipif(not PATCHED, reason="LIBCLAMAV_PATCHED not set (make libclamav-diff)")
 
 
-def build_scanloop(out, prefix):
+def build_scanloop(out, prefix, sanitize=False):
     cmd = ["cc", "-O2", "-o", str(out), str(HERE / "scanloop.c")]
+    if sanitize:
+        cmd[1:2] = ["-O1", "-g", "-fno-omit-frame-pointer", "-fsanitize=address,undefined"]
     if prefix:
         cmd += [f"-I{prefix}/include", f"-L{prefix}/lib", f"-Wl,-rpath,{prefix}/lib", "-lclamav"]
     else:
@@ -107,6 +113,8 @@ def env(tmp_path_factory):
     t = tmp_path_factory.mktemp("libclamav-diff")
     bins = {"system": build_scanloop(t / "scanloop-system", None),
             "patched": build_scanloop(t / "scanloop-patched", PATCHED)}
+    if ASAN:
+        bins["asan"] = build_scanloop(t / "scanloop-asan", ASAN, sanitize=True)
     testfiles = sorted(TESTFILES.iterdir())
     corpus = {"testfiles": testfiles,
               "adversarial": adversarial_corpus(t / "adversarial"),
@@ -127,19 +135,31 @@ def env(tmp_path_factory):
     return {"bins": bins, "corpus": corpus, "dbs": dbs}
 
 
+SANITIZER_ENV = {"ASAN_OPTIONS": "abort_on_error=0:detect_leaks=1",
+                 "LSAN_OPTIONS": f"suppressions={TOP}/tests/lsan.supp:print_suppressions=0",
+                 "UBSAN_OPTIONS": "print_stacktrace=1:halt_on_error=1"}
+
+
 def scan(binary, db, files):
     r = subprocess.run([str(binary), str(db)] + [str(f) for f in files], capture_output=True, text=True,
-                       timeout=1200)
+                       timeout=1200, env={**os.environ, **SANITIZER_ENV})
     assert r.returncode == 0, r.stderr[-2000:]
     return r.stdout.splitlines(), r.stderr
 
 
 def test_libraries_are_the_ones_named(env):
-    """The patched harness loads the built library, the other one Debian's (1.4.6)."""
+    """The patched harness loads the built library, the other one Debian's; both are 1.4.6 (the
+    patched one is built from the source of Debian's 1.4.6), so the file names tell them apart."""
     out_p, err_p = scan(env["bins"]["patched"], env["dbs"]["toy"], [TESTFILES / "clam.exe"])
     out_s, err_s = scan(env["bins"]["system"], env["dbs"]["toy"], [TESTFILES / "clam.exe"])
-    assert "libclamav 1.4.3" in err_p, err_p
-    assert "libclamav 1.4.6" in err_s, err_s
+    def loaded(err):
+        m = re.search(r"libclamav (\S+) \((.*)\), ", err)
+        assert m, err
+        return m.group(1), os.path.realpath(m.group(2))
+
+    assert loaded(err_p) == ("1.4.6", os.path.realpath(PATCHED + "/lib/libclamav.so.12")), err_p
+    version, path = loaded(err_s)
+    assert version == "1.4.6" and path.startswith("/usr/lib/"), err_s
     assert out_p == out_s
 
 
@@ -183,3 +203,22 @@ def test_small_scan_floor_removed(env):
         cpu[name] = float(r.stdout.split()[-1])
     print(f"cpu us per scan: {cpu}")
     assert cpu["patched"] * 5 < cpu["system"], cpu
+
+
+# The sanitized library is slow to load large databases (ASan on every allocation of the loader):
+# the real-size logical signatures alone, and the full mix at the mid size.
+ASAN_PAIRS = [(db, c) for db in ("toy", "mid") for c in ("testfiles", "adversarial", "generated")] + \
+             [("big-ldb", "testfiles"), ("big-ldb", "generated")]
+
+
+@pytest.mark.skipif(not ASAN, reason="LIBCLAMAV_ASAN not set (make libclamav-asan)")
+@pytest.mark.parametrize("db,corpus", ASAN_PAIRS, ids=[f"{d}-{c}" for d, c in ASAN_PAIRS])
+def test_sanitized_library(env, db, corpus):
+    """The patched library built with ASan+UBSan scans every corpus without a report (UBSan halts,
+    ASan and LeakSanitizer exit non-zero, which scan() refuses), with Debian's answers."""
+    files = env["corpus"][corpus]
+    got_a, err = scan(env["bins"]["asan"], env["dbs"][db], files)
+    assert "runtime error" not in err and "AddressSanitizer" not in err, err[-3000:]
+    got_s, _ = scan(env["bins"]["system"], env["dbs"][db], files)
+    diff = [(s, a) for s, a in zip(got_s, got_a) if s != a]
+    assert len(got_a) == len(files) and not diff, diff[:5]
