@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 struct body {
@@ -112,11 +113,51 @@ body_new(size_t spill_threshold, const char *tmpdir)
 	return b;
 }
 
+/*
+ * Body buffers of BODY_MAP_MIN bytes and more are mappings of their own, given back to the system
+ * by munmap when the body goes, whatever glibc's malloc thresholds are (main.c raises them, so
+ * that libclamav's per-scan arrays are reused instead of being mapped and unmapped on every scan).
+ * Smaller ones come from malloc. A buffer only grows, so it moves to a mapping once.
+ */
+#define BODY_MAP_MIN (128 * 1024)
+
+static void
+buffer_free(char *buf, size_t cap)
+{
+	if (buf == NULL)
+		return;
+	if (cap >= BODY_MAP_MIN)
+		munmap(buf, cap);
+	else
+		free(buf);
+}
+
+/* buf (cap bytes, len used) grown to newcap bytes, or NULL (buf is then untouched). */
+static char *
+buffer_grow(char *buf, size_t cap, size_t len, size_t newcap)
+{
+	char *p;
+
+	if (newcap < BODY_MAP_MIN)
+		return realloc(buf, newcap);
+	if (cap >= BODY_MAP_MIN) {
+		p = mremap(buf, cap, newcap, MREMAP_MAYMOVE);
+		return p == MAP_FAILED ? NULL : p;
+	}
+	p = mmap(NULL, newcap, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
+		return NULL;
+	if (len > 0)
+		memcpy(p, buf, len);
+	free(buf);
+	return p;
+}
+
 /* Gives back the memory buffer and its share of the budget. */
 static void
 body_drop_buffer(struct body *b)
 {
-	free(b->buf);
+	buffer_free(b->buf, b->cap);
 	b->buf = NULL;
 	budget_give(&body_memory, b->cap);
 	b->cap = 0;
@@ -240,7 +281,7 @@ body_fits_memory(struct body *b, size_t need)
 		cap = b->threshold;
 	if (budget_take(&body_memory, cap - b->cap) != 0)
 		return 0;
-	if ((p = realloc(b->buf, cap)) == NULL) {
+	if ((p = buffer_grow(b->buf, b->cap, b->len, cap)) == NULL) {
 		budget_give(&body_memory, cap - b->cap);
 		return 0;
 	}

@@ -18,7 +18,8 @@
 #include "server.h"
 
 #define EXIT_CONFIG 2	/* a setting is wrong: nothing was started */
-#define MMAP_THRESHOLD (128 * 1024)	/* bytes: larger blocks get an mmap of their own */
+#define MMAP_THRESHOLD (4 * 1024 * 1024)	/* bytes: larger blocks get an mmap of their own */
+#define TRIM_THRESHOLD (64 * 1024 * 1024)	/* bytes free at a heap's top before it shrinks */
 #define DB_WAIT_TICK_NS (200 * 1000 * 1000)	/* ns between looks at the scanner while it waits */
 
 /* A setting is wrong or a resource cannot be had: one JSON line (CRITICAL, whatever LOGGING_LEVEL
@@ -136,15 +137,27 @@ serve_until_signal(const sigset_t *set, struct scanner *scanner, struct server *
 	}
 }
 
-/* Upload bodies held in memory share BODY_MEMORY, files in TMPDIR share BODY_DISK. glibc quirk:
- * malloc's mmap threshold is dynamic, and rises (up to 32 MiB) each time a larger mmapped block is
- * freed; after one burst of uploads every body buffer (up to SPILL_THRESHOLD) then comes from the
- * heap arenas, which keep the memory after the bodies are freed (437 MB of 1.8 GB stayed after a
- * burst). Setting the threshold fixes it, so each large buffer is an mmap given back on free. */
+/* Upload bodies held in memory share BODY_MEMORY, files in TMPDIR share BODY_DISK.
+ *
+ * glibc's malloc, two quirks. Its mmap threshold is dynamic and rises (up to 32 MiB) each time a
+ * larger mapped block is freed, after which body buffers came from the heap arenas, which kept them
+ * after the bodies were freed (437 MB of 1.8 GB stayed after a burst): body.c now maps its large
+ * buffers itself. And with a small threshold (128 KiB, which this used to set to avoid the first),
+ * every scan with a large database maps, faults in and unmaps libclamav's per-scan arrays (8 bytes
+ * per logical and multi-part signature, per matcher root: megabytes), and each munmap in a
+ * threaded process interrupts the other cores to flush their TLBs: 0.34 ms of CPU per EICAR request
+ * with a real-size database, 0.12 ms with the thresholds below (make bench-real; wrk -c 4).
+ * Fixed thresholds keep those arrays in the arenas from one scan to the next; a heap shrinks when
+ * more than TRIM_THRESHOLD is free at its top. GLIBC_TUNABLES with glibc.malloc settings wins. */
 static void
 limit_bodies(const struct config *cfg)
 {
-	mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD);
+	const char *tunables = getenv("GLIBC_TUNABLES");
+
+	if (tunables == NULL || strstr(tunables, "glibc.malloc.") == NULL) {
+		mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD);
+		mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD);
+	}
 	body_set_budget(cfg->body_memory, cfg->body_disk);
 	log_info("uploads in progress may hold %llu bytes in memory (BODY_MEMORY) and %llu bytes "
 	    "in %s (BODY_DISK)", cfg->body_memory, cfg->body_disk, cfg->tmpdir);
