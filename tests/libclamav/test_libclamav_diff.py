@@ -218,6 +218,7 @@ def test_sanitized_library(env, db, corpus):
     ASan and LeakSanitizer exit non-zero, which scan() refuses), with Debian's answers."""
     files = env["corpus"][corpus]
     got_a, err = scan(env["bins"]["asan"], env["dbs"][db], files)
+    assert f"({ASAN}/lib/libclamav.so" in err, err[:500]	# the sanitized build is the one loaded
     assert "runtime error" not in err and "AddressSanitizer" not in err, err[-3000:]
     got_s, _ = scan(env["bins"]["system"], env["dbs"][db], files)
     diff = [(s, a) for s, a in zip(got_s, got_a) if s != a]
