@@ -55,20 +55,26 @@ class Dnsmasq:
     """dnsmasq on 127.0.0.1:<free udp port> answering the ClamAV version TXT record."""
 
     def __init__(self, version, name=TXT_NAME, ttl=60):
-        self.port = free_port(socket.SOCK_DGRAM)
         self.dir = tempfile.mkdtemp(prefix="clamrest-dns-")
         txt = f"0.103.1:59:{version}:1616707740:0:63:49191:333"
-        self.proc = subprocess.Popen(
-            ["/usr/sbin/dnsmasq", "--no-daemon", "--no-resolv", "--no-hosts", "--conf-file=/dev/null",
-             f"--port={self.port}", "--listen-address=127.0.0.1", "--bind-interfaces",
-             f"--local-ttl={ttl}", f"--txt-record={name},{txt}",
-             f"--pid-file={self.dir}/pid"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        # dnsmasq listens on UDP and TCP: a port free for UDP may be taken on the TCP side by
+        # another test's server (or taken again between free_port and dnsmasq's bind), and then
+        # dnsmasq exits at once. A new port, up to five times (a CI run lost a module so).
+        for _ in range(5):
+            self.port = free_port(socket.SOCK_DGRAM)
+            self.proc = subprocess.Popen(
+                ["/usr/sbin/dnsmasq", "--no-daemon", "--no-resolv", "--no-hosts", "--conf-file=/dev/null",
+                 f"--port={self.port}", "--listen-address=127.0.0.1", "--bind-interfaces",
+                 f"--local-ttl={ttl}", f"--txt-record={name},{txt}",
+                 f"--pid-file={self.dir}/pid"],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            # Ready when it answers the record (a server that asks before that waits a whole
+            # retry), or gone (its port was taken).
+            wait_until(lambda: self.proc.poll() is not None or dns_ready(self, name, timeout=0.2),
+                       timeout=10, step=0.05)
+            if self.proc.poll() is None:
+                break
         self.server = f"127.0.0.1:{self.port}"
-        # Ready when it answers the record (a server that asks before that waits a whole retry),
-        # or gone (its UDP port was taken: callers that care retry, see dns_ready).
-        wait_until(lambda: self.proc.poll() is not None or dns_ready(self, name, timeout=0.2),
-                   timeout=10, step=0.05)
 
     def stop(self):
         if self.proc.poll() is None:
