@@ -6,7 +6,9 @@ every file of clamav-testfiles, the verdict-integrity corpus (tests/e2e/adversar
 CASE_MAX bytes), and a seeded generated corpus (random and text files, slices of the corpus, EICAR
 in files and in zip archives, ELF and PDF files from the system); against the toy database
 (scripts/make-testdb) and seeded synthetic databases of NDB and LDB signatures (gen_db.py), one of
-them with the logical-signature count of the issue's real-size database.
+them with the logical-signature count of the issue's real-size database; and the whole real-size
+database of make bench-real (bench/gen-real-db, 7.55M signatures) with the toy and planted
+signatures added, over clamav-testfiles.
 
 LIBCLAMAV_PATCHED is the prefix printed by scripts/build-libclamav (`make libclamav-diff` sets it);
 without it the tests are skipped. DIFF_NDB/DIFF_LDB change the size of the large database.
@@ -223,3 +225,39 @@ def test_sanitized_library(env, db, corpus):
     got_s, _ = scan(env["bins"]["system"], env["dbs"][db], files)
     diff = [(s, a) for s, a in zip(got_s, got_a) if s != a]
     assert len(got_a) == len(files) and not diff, diff[:5]
+
+
+def real_size_db(t):
+    """bench/gen-real-db's database: make bench-real's copy when it is current (same generator),
+    else a new one (about 15 s, 570 MB)."""
+    gen = TOP / "bench" / "gen-real-db"
+    kept = TOP / "build" / "bench" / "db-real"
+    stamp = kept / ".generator-sha256"
+    if stamp.is_file() and stamp.read_text() == hashlib.sha256(gen.read_bytes()).hexdigest():
+        return kept
+    subprocess.run([sys.executable, str(gen), str(t / "db-real")], check=True, stdout=subprocess.DEVNULL)
+    return t / "db-real"
+
+
+def test_same_answers_with_the_real_size_database(env, tmp_path_factory):
+    """7.55M signatures shaped like main+daily (hashes of files and PE sections, body and logical
+    signatures), plus the toy database (ClamAV-Test-File, EICAR) and the planted NDB/LDB
+    signatures, so that the corpus is detected through every kind of matcher at once."""
+    t = tmp_path_factory.mktemp("real")
+    real = real_size_db(t)
+    db = t / "db"
+    db.mkdir()
+    for f in sorted(real.glob("real.*")):
+        (db / f.name).symlink_to(f)
+    for src in (env["dbs"]["toy"], env["dbs"]["mid"]):
+        for f in src.iterdir():
+            (db / f.name).symlink_to(f)
+    files = env["corpus"]["testfiles"]
+    got_s, err_s = scan(env["bins"]["system"], db, files)
+    got_p, err_p = scan(env["bins"]["patched"], db, files)
+    sigs = int(re.search(r", (\d+) signatures", err_p).group(1))
+    assert sigs > 7_500_000, err_p
+    assert len(got_s) == len(files)
+    diff = [(a, b) for a, b in zip(got_s, got_p) if a != b]
+    assert not diff, f"{len(diff)} of {len(files)} differ, first: {diff[:5]}"
+    assert sum("\tVIRUS\t" in line for line in got_s) > 20, got_s
