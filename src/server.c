@@ -98,8 +98,7 @@ struct server {
 	char throttle_retry[16];	/* the Retry-After of a 429 */
 	struct proxy_list *proxies;	/* TRUSTED_PROXIES */
 	unsigned port;
-	atomic_int draining;		/* SIGTERM came: /check answers 503 */
-	int listen_fd;			/* quiesced listening socket, closed after the daemon; -1 */
+	atomic_int draining;		/* SIGTERM came: /check answers 503, new connections closed */
 
 	struct guard *guard;		/* every open connection, held to the timeouts */
 	char *tls_cert, *tls_key;	/* PEM contents */
@@ -1458,7 +1457,8 @@ server_notify(void *cls, struct MHD_Connection *conn, void **socket_context,
 
 /* Before libmicrohttpd takes a new connection: room is made by evicting an idle one when the
  * table is full. Its own MHD_OPTION_CONNECTION_LIMIT, set above MAX_CONNECTIONS, would instead stop
- * accepting and leave new clients waiting behind idle ones. */
+ * accepting and leave new clients waiting behind idle ones. Once draining, every new connection is
+ * closed as soon as it is accepted (server_drain says why not earlier). */
 static enum MHD_Result
 server_accept(void *cls, const struct sockaddr *addr, socklen_t addrlen)
 {
@@ -1466,6 +1466,8 @@ server_accept(void *cls, const struct sockaddr *addr, socklen_t addrlen)
 
 	(void)addr;
 	(void)addrlen;
+	if (atomic_load(&srv->draining))
+		return MHD_NO;
 	return guard_admit(srv->guard) == 0 ? MHD_YES : MHD_NO;
 }
 
@@ -1772,8 +1774,6 @@ server_free(struct server *srv)
 {
 	if (srv->daemon != NULL)
 		MHD_stop_daemon(srv->daemon);
-	if (srv->listen_fd >= 0)
-		close(srv->listen_fd);
 	guard_free(srv->guard);
 	pool_free(srv->verifier);
 	pool_free(srv->pool);
@@ -1841,7 +1841,6 @@ server_start(const struct config *cfg, struct auth *auth, struct dnsver *dnsver,
 		return NULL;
 	}
 	srv->cfg = cfg;
-	srv->listen_fd = -1;
 	srv->auth = auth;
 	srv->dnsver = dnsver;
 	/* Set before the socket listens: no connection sees a loaded engine answered 503. */
@@ -1900,27 +1899,25 @@ server_port(struct server *srv)
 }
 
 /*
- * libmicrohttpd quirk: MHD_quiesce_daemon only stops polling the listening socket and hands it
- * back, still listening, and it must not be closed before MHD_stop_daemon (a worker thread may
- * still hold it). The kernel then keeps completing handshakes that nobody accepts: new clients
- * hung until the process exited. shutdown() on a listening socket ends the listen state at once
- * on Linux (queued and new connections are reset or refused) while the descriptor stays ours, so
- * no other file can take its number before the daemon is gone; server_free closes it.
+ * libmicrohttpd 0.9.75 quirk: MHD_quiesce_daemon is not safe with a thread pool in epoll mode. It
+ * takes each worker's listening socket out of the worker's epoll set from our thread, while the
+ * worker's own loop removes it too (when it sees the quiesce flag, or reaches its connection
+ * limit); the two read the same unlocked flag, one of the two EPOLL_CTL_DELs fails with ENOENT and
+ * the library aborts ("Failed to remove listen FD from epoll set", daemon.c:5531 or 4976): SIGTERM
+ * under load was a core dump, not a drain (tests/e2e/test_resilience.py
+ * test_sigterm_under_churn_exits_cleanly; 1.0.x takes a lock there). Nor can the listening socket
+ * be shut down behind the library's back: its epoll loop ignores the EPOLLHUP that follows and
+ * would spin. So the socket stays polled until MHD_stop_daemon, and server_accept closes each new
+ * connection as soon as it is accepted: a client sees its connection closed at once (never left
+ * waiting), and the load balancer's probes on open connections see 503.
  */
 void
 server_drain(struct server *srv)
 {
-	MHD_socket fd;
-
 	if (srv == NULL || atomic_exchange(&srv->draining, 1) != 0)
 		return;
-	fd = MHD_quiesce_daemon(srv->daemon);
-	if (fd != MHD_INVALID_SOCKET) {
-		shutdown(fd, SHUT_RDWR);
-		srv->listen_fd = fd;
-	}
-	log_info("draining: new connections refused, /check answers 503, %u requests in progress "
-	    "get up to %u s (SHUTDOWN_GRACE)", guard_busy(srv->guard), srv->cfg->shutdown_grace);
+	log_info("draining: new connections closed at once, /check answers 503, %u requests in "
+	    "progress get up to %u s (SHUTDOWN_GRACE)", guard_busy(srv->guard), srv->cfg->shutdown_grace);
 }
 
 void
