@@ -95,8 +95,8 @@ go_live(struct server *srv, struct scanner *scanner, const struct config *cfg)
 	if (!scanner_ready(scanner))
 		return 0;
 	server_set_scanner(srv, scanner);
-	log_info("clamrest ready on %s:%u (libclamav %s)", cfg->host, server_port(srv),
-	    scanner_engine_version());
+	log_info("clamrest ready on %s:%u (libclamav %s from %s)", cfg->host, server_port(srv),
+	    scanner_engine_version(), scanner_engine_file());
 	return 1;
 }
 

@@ -352,15 +352,18 @@ label_value(char *out, size_t len, const char *s)
 static void
 render_build(struct out *o, const struct metrics_gauges *g)
 {
-	char version[64], libclamav[64];
+	char version[64], libclamav[64], file[512];
 
 	if (g->version == NULL || g->libclamav == NULL)
 		return;
 	label_value(version, sizeof(version), g->version);
 	label_value(libclamav, sizeof(libclamav), g->libclamav);
-	out_printf(o, "# HELP clamrest_build_info Always 1; the labels name clamrest's version and "
-	    "the libclamav it runs with.\n# TYPE clamrest_build_info gauge\n"
-	    "clamrest_build_info{version=\"%s\",libclamav=\"%s\"} 1\n", version, libclamav);
+	label_value(file, sizeof(file), g->libclamav_file != NULL ? g->libclamav_file : "");
+	out_printf(o, "# HELP clamrest_build_info Always 1; the labels name clamrest's version, the "
+	    "libclamav it runs with and the file that library was loaded from.\n"
+	    "# TYPE clamrest_build_info gauge\n"
+	    "clamrest_build_info{version=\"%s\",libclamav=\"%s\",libclamav_file=\"%s\"} 1\n",
+	    version, libclamav, file);
 }
 
 /* The boot time, Unix seconds: btime of /proc/stat. 0 when unknown. */

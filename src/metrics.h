@@ -53,6 +53,7 @@ enum metrics_cut {
 /* What only the caller knows at render time. */
 struct metrics_gauges {
 	const char *version, *libclamav;	/* clamrest_build_info; NULL: not rendered */
+	const char *libclamav_file;	/* its label libclamav_file; NULL: "" */
 	unsigned connections;		/* open connections */
 	unsigned scans_queued, scans_running;
 	double scan_rate;		/* scans a second the pool measures; 0: none yet */

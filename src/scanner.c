@@ -194,6 +194,18 @@ scanner_engine_version(void)
 	return cl_retver();
 }
 
+/* cl_retver() says 1.4.6 for Debian's library and for ours with third_party/libclamav's patches:
+ * only the file tells them apart, and the rpath, LD_LIBRARY_PATH or an image decide which is used. */
+const char *
+scanner_engine_file(void)
+{
+	Dl_info info;
+
+	if (dladdr((void *)cl_retver, &info) == 0 || info.dli_fname == NULL || info.dli_fname[0] == '\0')
+		return "unknown";
+	return info.dli_fname;
+}
+
 static void
 engine_destroy(struct engine *e)
 {

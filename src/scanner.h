@@ -174,6 +174,9 @@ void scanner_stats(struct scanner *s, struct scanner_stats *st);
  * is a writable tmpfs with room for need bytes, else fallback. */
 const char *scanner_pick_tmpdir(const char *fallback, uint64_t need);
 const char *scanner_engine_version(void);
+/* The file libclamav was loaded from (the patched build under build/ or lib/clamrest, or Debian's),
+ * as the dynamic loader resolved it; "unknown" when it cannot tell. */
+const char *scanner_engine_file(void);
 /* Writes the effective policy as the members of a JSON object, without braces
  * ("alert_encrypted_archive":true,...), to out; -1 when it does not fit. */
 int scanner_policy_json(const struct scanner_policy *p, char *out, size_t outlen);

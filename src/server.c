@@ -429,7 +429,7 @@ answer_metrics(struct server *srv, struct request *r)
 {
 	struct scanner *sc = atomic_load(&srv->scanner);
 	struct metrics_gauges g = { .db_version = -1, .db_folder_ok = -1, .version = CONFIG_VERSION,
-	    .libclamav = scanner_engine_version() };
+	    .libclamav = scanner_engine_version(), .libclamav_file = scanner_engine_file() };
 	struct scanner_stats st;
 	char *buf;
 	size_t len;

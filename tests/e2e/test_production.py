@@ -1,4 +1,5 @@
 """Production features: /metrics in the Prometheus format, hash-password, native TLS."""
+import os
 import subprocess
 import time
 
@@ -193,6 +194,12 @@ def test_metrics_issue13_families(server):
     info = [s for s in fams["clamrest_build_info"].samples]
     assert len(info) == 1 and info[0].value == 1, info
     assert info[0].labels["version"] == "1.0.0" and info[0].labels["libclamav"].startswith("1."), info
+    # Both libraries say 1.4.6: the file tells the patched build from Debian's, as ldd resolves it.
+    ldd = subprocess.run(["ldd", harness.BIN], capture_output=True, text=True, check=True).stdout
+    lib = next(x for x in ldd.splitlines() if "libclamav.so" in x).split("=>")[1].split("(")[0].strip()
+    assert os.path.realpath(info[0].labels["libclamav_file"]) == os.path.realpath(lib), (info, lib)
+    labels = info[0].labels
+    assert f"(libclamav {labels['libclamav']} from {labels['libclamav_file']})" in server.logs()
     now = time.time()
     build = sample(fams, "clamrest_database_build_time_seconds")
     assert abs(sample(fams, "clamrest_database_age_seconds") - (now - build)) < 5

@@ -523,7 +523,8 @@ static void
 test_build_info_and_database(void **state)
 {
 	struct metrics_gauges g = {
-		.version = "1.0.0", .libclamav = "1.4.\"6\"", .db_version = 27001,
+		.version = "1.0.0", .libclamav = "1.4.\"6\"", .libclamav_file = "/usr/lib/libclamav.so.12",
+		.db_version = 27001,
 		.db_time = time(NULL) - 3600, .db_folder_ok = 0, .db_folder_unusable = 2,
 	};
 	char *text = render(&g);
@@ -531,7 +532,8 @@ test_build_info_and_database(void **state)
 
 	(void)state;
 	assert_true(value(text,
-	    "clamrest_build_info{version=\"1.0.0\",libclamav=\"1.4.\\\"6\\\"\"}") == 1);
+	    "clamrest_build_info{version=\"1.0.0\",libclamav=\"1.4.\\\"6\\\"\","
+	    "libclamav_file=\"/usr/lib/libclamav.so.12\"}") == 1);
 	if (age < 3600 || age > 3660)
 		fail_msg("database age %g, want 3600", age);
 	assert_true(value(text, "clamrest_database_folder_ok") == 0);
