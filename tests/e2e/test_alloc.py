@@ -13,10 +13,13 @@ signatures (two 320 KiB arrays per scan). The old setting is reproduced through 
 (clamrest leaves glibc's malloc settings alone when they are given there), so the test shows both
 sides on the same binary.
 """
+import concurrent.futures
+import os
 import pathlib
 import shutil
 import subprocess
 import sys
+import time
 
 import pytest
 import requests
@@ -73,3 +76,56 @@ def test_scans_reuse_libclamav_arrays(start, big_ldb_db):
     # libmicrohttpd's pools).
     assert before > 100, before
     assert now < 20, now
+
+
+# --- What the raised trim threshold may keep: bounded, and reused rather than grown. ---
+
+CORPUS = pathlib.Path("/usr/share/clamav-testfiles")
+MiB = 1024 * 1024
+ROUNDS = 4
+
+
+def rss(pid):
+    for line in pathlib.Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError("no VmRSS")
+
+
+def test_memory_kept_after_scans_is_bounded_and_reused(start, big_ldb_db):
+    """main.c raises glibc's trim threshold to 64 MiB (so libclamav's per-scan arrays are reused,
+    test above): each malloc arena may then keep up to that much free memory at its top after
+    scans instead of returning it. An attacker who sends archive after archive must not make that
+    grow: rounds of every clamav-testfiles file (archives, packers, documents) and 3 MiB bodies,
+    four clients at a time, leave RSS where the first round left it, and within the arenas'
+    bound (README, Memory)."""
+    files = sorted(p for p in CORPUS.iterdir() if p.is_file()) if CORPUS.is_dir() else []
+    if not files:
+        pytest.skip("clamav-testfiles is not installed")
+    srv = start(env={"CLAMAV_DB_DIR": str(big_ldb_db), "LOGGING_LEVEL": "WARNING", "SCAN_THREADS": "2"})
+    why_not = harness.instrumented(srv)
+    if why_not:
+        pytest.skip(why_not)
+    bodies = [p.read_bytes() for p in files] + [os.urandom(3 * MiB) for _ in range(4)]
+
+    def client(chunk):
+        s = requests.Session()
+        for body in chunk:
+            r = s.post(srv.url + "/v2/scan-chunked", data=body, auth=harness.auth(), timeout=60)
+            assert r.status_code == 200, r.text
+
+    time.sleep(0.3)
+    idle = rss(srv.proc.pid)
+    after = []
+    for _ in range(ROUNDS):
+        with concurrent.futures.ThreadPoolExecutor(4) as pool:
+            list(pool.map(client, [bodies[i::4] for i in range(4)]))
+        time.sleep(0.5)
+        after.append(rss(srv.proc.pid))
+    report = f"idle {idle / MiB:.1f} MiB, after each round " + \
+        ", ".join(f"{a / MiB:.1f}" for a in after) + " MiB"
+    print(report)
+    # Reused, not grown: later rounds end where the first did (a few MiB of noise).
+    assert max(after[1:]) - after[0] < 16 * MiB, report
+    # Bounded: far below one 64 MiB trim threshold per thread that scans or reads bodies.
+    assert after[-1] - idle < 2 * 64 * MiB, report
