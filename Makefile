@@ -112,8 +112,9 @@ replay: $(REPLAY_BIN)
 	@set -e; for n in $(FUZZ_NAMES); do \
 	  echo "== replay $$n"; ./$(BUILD)/replay/$$n fuzz/corpus/$$n fuzz/regression/$$n; done
 
+E2E_MARKS ?= not slow
 e2e: all client-examples/5MiB.bin
-	timeout 1500 env CLAMREST_BIN=$(CURDIR)/$(BUILD)/clamrest $(PYTHON) -m pytest -q -p no:cacheprovider -m "not slow" tests/e2e
+	timeout 1500 env CLAMREST_BIN=$(CURDIR)/$(BUILD)/clamrest $(PYTHON) -m pytest -q -p no:cacheprovider -m "$(E2E_MARKS)" tests/e2e
 
 perf-smoke: all client-examples/5MiB.bin
 	@CLAMREST_BIN=$(CURDIR)/$(BUILD)/clamrest sh perf/run-perf smoke
@@ -165,7 +166,7 @@ asan-test: export UBSAN_OPTIONS = print_stacktrace=1:halt_on_error=1
 asan-test:
 	$(MAKE) BUILD=build/asan CC=gcc \
 	  CFLAGS="-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined" \
-	  all unit replay e2e
+	  E2E_MARKS="not slow and not client_side" all unit replay e2e
 
 SOAK_TIME ?= 600
 soak: deps all

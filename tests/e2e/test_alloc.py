@@ -82,7 +82,7 @@ def test_scans_reuse_libclamav_arrays(start, big_ldb_db):
 
 CORPUS = pathlib.Path("/usr/share/clamav-testfiles")
 MiB = 1024 * 1024
-ROUNDS = 4
+ROUNDS = 3
 
 
 def rss(pid):

@@ -25,6 +25,8 @@ import requests
 
 import harness
 
+pytestmark = pytest.mark.client_side
+
 ROOT = harness.ROOT
 LOCUST = "/usr/bin/locust"
 CHROMIUM = "/usr/lib/chromium/chromium"      # the binary itself; /usr/bin/chromium is a wrapper script

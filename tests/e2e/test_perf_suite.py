@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.client_side
+
 ROOT = Path(__file__).resolve().parents[2]
 LOCUSTFILE = ROOT / "perf" / "locustfile.py"
 LOCUST = "/usr/bin/locust"
