@@ -386,6 +386,15 @@ def metric(srv, name, default=None):
     raise AssertionError(f"{name} not in /metrics:\n{text}")
 
 
+def rss(pid):
+    """Resident memory of process pid, in bytes (VmRSS of /proc/<pid>/status)."""
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    raise AssertionError("no VmRSS")
+
+
 def instrumented(srv):
     """Why RSS says nothing about the allocator here (ASan's quarantine, valgrind), or None."""
     if os.environ.get("CLAMREST_SLOW"):

@@ -85,13 +85,6 @@ MiB = 1024 * 1024
 ROUNDS = 3
 
 
-def rss(pid):
-    for line in pathlib.Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) * 1024
-    raise AssertionError("no VmRSS")
-
-
 def test_memory_kept_after_scans_is_bounded_and_reused(start, big_ldb_db):
     """main.c raises glibc's trim threshold to 64 MiB (so libclamav's per-scan arrays are reused,
     test above): each malloc arena may then keep up to that much free memory at its top after
@@ -115,13 +108,13 @@ def test_memory_kept_after_scans_is_bounded_and_reused(start, big_ldb_db):
             assert r.status_code == 200, r.text
 
     time.sleep(0.3)
-    idle = rss(srv.proc.pid)
+    idle = harness.rss(srv.proc.pid)
     after = []
     for _ in range(ROUNDS):
         with concurrent.futures.ThreadPoolExecutor(4) as pool:
             list(pool.map(client, [bodies[i::4] for i in range(4)]))
         time.sleep(0.5)
-        after.append(rss(srv.proc.pid))
+        after.append(harness.rss(srv.proc.pid))
     report = f"idle {idle / MiB:.1f} MiB, after each round " + \
         ", ".join(f"{a / MiB:.1f}" for a in after) + " MiB"
     print(report)

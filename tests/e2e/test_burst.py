@@ -20,18 +20,6 @@ BODY_MEMORY = 256 * MiB      # the default
 SLACK_PER_CONN = 128 * 1024
 
 
-def rss(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    raise AssertionError("no VmRSS")
-
-
-
-
-
-
 def burst(srv, n, size, timeout=120):
     """n concurrent multipart uploads of size bytes to /v2/scan, each its own connection, all
     started at once (each body unique, so SCAN_CACHE answers none). Returns (statuses with
@@ -39,14 +27,14 @@ def burst(srv, n, size, timeout=120):
     blob = os.urandom(size)
     pid = srv.proc.pid
     results = [None] * n
-    peak = [rss(pid)]
+    peak = [harness.rss(pid)]
     done = threading.Event()
     gate = threading.Barrier(n + 1)
 
     def sample():
         while not done.is_set():
             try:
-                peak[0] = max(peak[0], rss(pid))
+                peak[0] = max(peak[0], harness.rss(pid))
             except (OSError, AssertionError):
                 return
             time.sleep(0.02)
@@ -94,7 +82,7 @@ def check_burst(start, n, size):
                       timeout=30)
     assert r.status_code == 200, r.text
     time.sleep(0.5)
-    idle = rss(srv.proc.pid)
+    idle = harness.rss(srv.proc.pid)
     results, seconds, peak = burst(srv, n, size)
     statuses = {}
     for st, _, _ in results:

@@ -26,18 +26,6 @@ BURST = 120               # connections per round
 BODY_MEMORY = 32 * MiB
 
 
-def rss(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    raise AssertionError("no VmRSS")
-
-
-
-
-
-
 def hold_upload(port, sent, length, route="/v2/scan-chunked", data=None):
     """A connection with `sent` body bytes of a `length`-byte upload sent, left open."""
     s = socket.create_connection(("127.0.0.1", port), timeout=10)
@@ -86,7 +74,7 @@ def test_memory_burst_is_bounded_and_given_back(start):
     pid = srv.proc.pid
     why_not = harness.instrumented(srv)
     time.sleep(0.3)
-    before = rss(pid)
+    before = harness.rss(pid)
     report = []
     for rnd in range(2):
         socks = [hold_upload(srv.port, HELD, HELD + 1000) for _ in range(BURST)]
@@ -97,7 +85,7 @@ def test_memory_burst_is_bounded_and_given_back(start):
                                harness.metric(srv, "clamrest_body_disk_bytes", 0) >= BURST * HELD,
                                15 if harness.metric(srv, "clamrest_body_memory_bytes", -1) >= 0 else 2)
             time.sleep(0.5)
-            during = rss(pid)
+            during = harness.rss(pid)
             held_mem = harness.metric(srv, "clamrest_body_memory_bytes", -1)
         finally:
             for s in socks:
@@ -105,7 +93,7 @@ def test_memory_burst_is_bounded_and_given_back(start):
         harness.wait_until(lambda: harness.metric(srv, "clamrest_body_memory_bytes", 0) == 0 and
                            harness.metric(srv, "clamrest_body_disk_bytes", 0) == 0, 10)
         time.sleep(1.0)
-        after = rss(pid)
+        after = harness.rss(pid)
         report.append(f"round {rnd + 1}: before {before / MiB:.1f} MiB, during {during / MiB:.1f} "
                       f"MiB (bodies in memory {held_mem / MiB:.1f} MiB), after {after / MiB:.1f} MiB")
         if not why_not:
