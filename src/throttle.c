@@ -8,7 +8,6 @@
 #include <string.h>
 #include <sys/random.h>
 
-#define THROTTLE_KEY_LEN	16	/* bytes: an IPv6 address, or an IPv4 one mapped into it */
 #define THROTTLE_V6_MARK	0x01	/* last key byte of an IPv6 /64 (bytes 8..14 zero), so it is
 					 * never a mapped IPv4 key (bytes 10 and 11 0xff) */
 
@@ -66,10 +65,8 @@ throttle_retry_after(const struct throttle *t)
 	return (60 + t->per_minute - 1) / t->per_minute;
 }
 
-/* The key of addr: an IPv4 address as its IPv4-mapped IPv6 form; an IPv6 address by its /64,
- * since one host commonly holds a whole /64. */
-static void
-throttle_key(const struct sockaddr *addr, unsigned char *key)
+void
+throttle_addr_key(const struct sockaddr *addr, unsigned char key[THROTTLE_KEY_LEN])
 {
 	static const unsigned char mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
 
@@ -162,7 +159,7 @@ throttle_take(struct throttle *t, const struct sockaddr *addr, double now)
 
 	if (t == NULL || t->per_minute == 0)
 		return THROTTLE_ALLOW;
-	throttle_key(addr, key);
+	throttle_addr_key(addr, key);
 	pthread_mutex_lock(&t->lock);
 	e = throttle_find(t, key);
 	if (e == NULL) {
@@ -193,7 +190,7 @@ throttle_refund(struct throttle *t, const struct sockaddr *addr, double now)
 
 	if (t == NULL || t->per_minute == 0)
 		return;
-	throttle_key(addr, key);
+	throttle_addr_key(addr, key);
 	pthread_mutex_lock(&t->lock);
 	/* Gone when a crowd of other addresses replaced it meanwhile: then it is full anyway. */
 	e = throttle_find(t, key);

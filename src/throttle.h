@@ -8,6 +8,7 @@
 
 #define THROTTLE_SETS	1024	/* a power of two; sets * ways = addresses remembered at once */
 #define THROTTLE_WAYS	4	/* addresses per set; a full bucket or else the oldest is replaced */
+#define THROTTLE_KEY_LEN	16	/* bytes of throttle_addr_key's key */
 
 /* What throttle_take answers. */
 enum throttle_verdict {
@@ -18,6 +19,10 @@ enum throttle_verdict {
 };
 
 struct throttle;
+
+/* The key a client address is counted by: an IPv4 address (also IPv4-mapped IPv6) as its mapped
+ * form, an IPv6 address by its /64, since one host commonly holds a whole /64. */
+void throttle_addr_key(const struct sockaddr *addr, unsigned char key[THROTTLE_KEY_LEN]);
 
 /* Each address regains per_minute tokens a minute, up to burst; a failure costs one. per_minute 0
  * turns the throttle off (throttle_take always allows). NULL when out of memory. Caller owns the
