@@ -31,6 +31,7 @@
 #include "reqid.h"
 #include "scanner.h"
 #include "throttle.h"
+#include "verifier.h"
 #include "util.h"
 #include "v3.h"
 
@@ -88,7 +89,7 @@ struct server {
 	struct dnsver *dnsver;
 	_Atomic(struct scanner *) scanner;
 	struct pool *pool;
-	struct pool *verifier;		/* PBKDF2 for credentials not in the cache */
+	struct verifier *verifier;	/* PBKDF2 for credentials not in the cache */
 	struct throttle *throttle;	/* failed password checks per client address */
 	_Atomic double throttle_logged;	/* when the last throttle line was logged */
 	atomic_ulong throttle_unlogged;	/* throttled addresses not logged since */
@@ -107,15 +108,11 @@ struct server {
 	char start_err[256];		/* its last message then: the system's or GnuTLS's reason */
 };
 
-/* Basic-auth credentials on their way to the verifier pool: the only copy of a password kept
- * beyond the head's first callback, wiped once checked. */
-struct cred {
-	size_t ulen, plen;
-	char buf[SERVER_AUTH_MAX];	/* user NUL password NUL */
-};
-
-/* What the verifier found, besides auth_verify's 1 (right), 0 (wrong) and -1 (OpenSSL failed). */
-#define VERIFY_SHED	(-2)	/* the verifier queue was full: nothing was checked */
+/* What the verifier found, besides auth_verify's 1 (right), 0 (wrong), -1 (OpenSSL failed) and
+ * VERIFIER_DROPPED (its place in the queue went to another address): nothing was checked. */
+#define VERIFY_FULL	(-3)	/* the verifier queue was full */
+#define VERIFY_THROTTLED (-4)	/* the address used up its checks (AUTH_FAIL_BURST) */
+#define VERIFY_ERROR	(-5)	/* out of memory, or shutting down */
 
 /* A request in progress, from its head to its end: what its log line needs, and for a POST its
  * body, its checks and its scan. */
@@ -127,9 +124,11 @@ struct request {
 	const struct sockaddr *addr;	/* &client */
 	struct sockaddr_storage client;	/* the peer, or behind TRUSTED_PROXIES the X-Forwarded-For hop */
 	const struct api_route_def *route;
-	struct cred *cred;		/* on the verifier pool */
 	int verifying;			/* suspended until the verifier has a verdict */
-	int verdict;			/* auth_verify's, or VERIFY_SHED */
+	int verdict;			/* auth_verify's, VERIFIER_DROPPED or a VERIFY_ */
+	int charged;			/* a check was started for it: it took a throttle token */
+	int joined;			/* it waited for a check of the same credentials */
+	enum throttle_verdict tv;	/* the throttle's answer when a check was to start */
 	struct MHD_Response *answer;	/* decided before the scan (an error); NULL: scan */
 	int status;
 	int scanned;			/* res holds the verdict */
@@ -590,20 +589,10 @@ request_sink(void *ud, const char *data, size_t len)
 }
 
 static void
-cred_free(struct cred *c)
-{
-	if (c == NULL)
-		return;
-	explicit_bzero(c, sizeof(*c));
-	free(c);
-}
-
-static void
 request_free(struct request *r)
 {
 	if (r == NULL)
 		return;
-	cred_free(r->cred);
 	multipart_free(r->mp);
 	v3_upload_free(r->v3);
 	body_free(r->body);
@@ -733,83 +722,74 @@ log_throttled(struct server *srv, const struct request *r)
 		return;
 	}
 	log_warnx("client %s used up its failed password checks (AUTH_FAIL_BURST %u, AUTH_FAIL_RATE "
-	    "%u a minute): answering 429 without checking passwords from it until it regains one; "
+	    "%u a minute; wrong passwords and refusals for a full AUTH_QUEUE count, right ones do "
+	    "not): answering 429 without checking new passwords from it until it regains one; "
 	    "%lu other addresses throttled since the last such line", r->ip[0] ? r->ip : "unknown",
 	    srv->cfg->auth_fail_burst, srv->cfg->auth_fail_rate,
 	    atomic_exchange(&srv->throttle_unlogged, 0));
 }
 
-/* On the verifier pool: PBKDF2, off the HTTP threads. */
-static void
-verify_job(void *arg)
+/* On a verifier thread: PBKDF2, off the HTTP threads. */
+static int
+verify_check(void *ctx, const char *user, size_t ulen, const char *pass, size_t plen)
 {
-	struct request *r = arg;
-	struct cred *c = r->cred;
-
-	log_set_request(r->id);
-	r->verdict = auth_verify(r->srv->auth, c->buf, c->ulen, c->buf + c->ulen + 1, c->plen);
-	if (r->verdict != 0)	/* only a failure keeps the token it took */
-		throttle_refund(r->srv->throttle, r->addr, util_now());
-	cred_free(c);
-	r->cred = NULL;
-	log_set_request(NULL);
+	return auth_verify(ctx, user, ulen, pass, plen);
 }
 
-/* Runs once the verifier's place is free; r belongs to the connection again from here on. */
+/* Under the verifier's lock, when r's credentials need a check of their own: a token from its
+ * address's bucket, whose tokens left put the addresses that spent fewer first in the verifier's
+ * queue. Checks of credentials already queued are joined and take none. */
+static long
+verify_admit(void *arg)
+{
+	struct request *r = arg;
+	unsigned left;
+
+	r->tv = throttle_take_left(r->srv->throttle, r->addr, util_now(), &left);
+	r->charged = r->tv == THROTTLE_ALLOW;
+	return r->charged ? (long)left : -1;
+}
+
+/* The verdict, on a verifier thread: a right password (or no verdict) gives back the token its
+ * check took; a wrong one, and a check dropped from a full queue, keep it. Then r belongs to the
+ * connection again. */
 static void
-verify_done(void *arg)
+verify_done(void *arg, int verdict)
 {
 	struct request *r = arg;
 
+	r->verdict = verdict;
+	if (r->charged && verdict != 0 && verdict != VERIFIER_DROPPED)
+		throttle_refund(r->srv->throttle, r->addr, util_now());
 	MHD_resume_connection(r->conn);
 }
 
-/* Credentials not in the cache: unless the client's address has used up its failed checks, they
- * go to the verifier pool and the connection is suspended until it has a verdict. */
+/* Credentials not in the cache: the connection is suspended until the verifier has a verdict, or
+ * resumed at once with the reason there is none (r->verdict). */
 static void
 request_verify(struct request *r, const char *user, size_t ulen, const char *pass, size_t plen)
 {
 	struct server *srv = r->srv;
-	enum throttle_verdict tv;
-	struct cred *c;
+	unsigned char addr[THROTTLE_KEY_LEN];
+	enum verifier_submitted rc;
 
-	tv = throttle_take(srv->throttle, r->addr, util_now());
-	if (tv != THROTTLE_ALLOW) {
-		if (tv == THROTTLE_REFUSE_FIRST)
-			log_throttled(srv, r);
-		request_refuse(r, MHD_HTTP_TOO_MANY_REQUESTS, &canned_for(srv, r->route)->throttled,
-		    "this client address used up its failed password checks (AUTH_FAIL_BURST, "
-		    "AUTH_FAIL_RATE)");
-		return;
-	}
-	/* auth_parse_basic fitted user, ':' and password in SERVER_AUTH_MAX, so they fit here. */
-	if ((c = malloc(sizeof(*c))) == NULL) {
-		throttle_refund(srv->throttle, r->addr, util_now());
-		request_refuse(r, MHD_HTTP_INTERNAL_SERVER_ERROR, &canned_for(srv, r->route)->internal,
-		    "out of memory for a password check");
-		return;
-	}
-	c->ulen = ulen;
-	c->plen = plen;
-	memcpy(c->buf, user, ulen);
-	c->buf[ulen] = '\0';
-	memcpy(c->buf + ulen + 1, pass, plen);
-	c->buf[ulen + 1 + plen] = '\0';
-	r->cred = c;
+	throttle_addr_key(r->addr, addr);
 	r->verifying = 1;
-	/* Suspend first: the check may finish, and resume, before pool_submit_then returns.
+	/* Suspend first: the check may finish, and resume, before verifier_submit returns.
 	 * libmicrohttpd quirk: a connection suspended in the head's callback stays in that state
 	 * and, once resumed, calls the handler again for the head (with no body data); only after
 	 * a call that leaves it unsuspended does it send "100 Continue" or read the body. So
 	 * handle_post finishes the head's checks there. */
 	MHD_suspend_connection(r->conn);
-	if (pool_submit_then(srv->verifier, verify_job, verify_done, r) != 0) {
-		cred_free(c);
-		r->cred = NULL;
-		throttle_refund(srv->throttle, r->addr, util_now());
-		r->verdict = VERIFY_SHED;
-		MHD_resume_connection(r->conn);
+	rc = verifier_submit(srv->verifier, addr, user, ulen, pass, plen, verify_admit, verify_done,
+	    r);
+	if (rc == VERIFIER_JOINED || rc == VERIFIER_QUEUED) {
+		r->joined = rc == VERIFIER_JOINED;
+		return;
 	}
+	r->verdict = rc == VERIFIER_REFUSED ? VERIFY_THROTTLED : rc == VERIFIER_FULL ?
+	    VERIFY_FULL : VERIFY_ERROR;
+	MHD_resume_connection(r->conn);
 }
 
 /* Basic auth of a configured user, from the cache; 1 when authorised now, else 0 with either an
@@ -1027,6 +1007,24 @@ request_post(struct request *r, const struct api_route_def *rt, const struct fra
 	return 0;
 }
 
+/* No check ran: the queue was full, or this check's place went to an address with fewer checks
+ * served. Either counts against the address like a failed check. */
+static void
+request_verify_shed(struct request *r)
+{
+	struct server *srv = r->srv;
+	const char *why = r->verdict == VERIFY_FULL ?
+	    "password check queue full (AUTH_THREADS, AUTH_QUEUE): not checked, counted as a failed "
+	    "check of this address" :
+	    "password check queue full (AUTH_THREADS, AUTH_QUEUE): this check gave its place to an "
+	    "address with fewer checks served, counted as a failed check of this address";
+
+	log_debug("%s (AUTH_THREADS %u, AUTH_QUEUE %u): 503", why, srv->cfg->auth_threads,
+	    srv->cfg->auth_queue);
+	request_refuse(r, MHD_HTTP_SERVICE_UNAVAILABLE, &canned_for(srv, r->route)->busy, why);
+	metrics_shed();
+}
+
 /* The verifier's verdict, back on the connection's thread. */
 static void
 request_verified(struct request *r)
@@ -1034,6 +1032,9 @@ request_verified(struct request *r)
 	struct server *srv = r->srv;
 
 	r->verifying = 0;
+	if (r->joined)
+		log_debug("waited for the check of the same credentials already queued (no "
+		    "AUTH_FAIL_BURST token taken): %s", r->verdict == 1 ? "right" : "not right");
 	switch (r->verdict) {
 	case 1:
 		request_precheck(r);
@@ -1042,12 +1043,20 @@ request_verified(struct request *r)
 		request_refuse(r, MHD_HTTP_UNAUTHORIZED, &canned_for(srv, r->route)->unauthorized,
 		    "unknown user or wrong password");
 		break;
-	case VERIFY_SHED:
-		log_debug("password check queue full (AUTH_THREADS %u, AUTH_QUEUE %u): 503",
-		    srv->cfg->auth_threads, srv->cfg->auth_queue);
-		request_refuse(r, MHD_HTTP_SERVICE_UNAVAILABLE, &canned_for(srv, r->route)->busy,
-		    "password check queue full (AUTH_THREADS, AUTH_QUEUE)");
-		metrics_shed();
+	case VERIFY_THROTTLED:
+		if (r->tv == THROTTLE_REFUSE_FIRST)
+			log_throttled(srv, r);
+		request_refuse(r, MHD_HTTP_TOO_MANY_REQUESTS, &canned_for(srv, r->route)->throttled,
+		    "this client address used up its failed password checks (AUTH_FAIL_BURST, "
+		    "AUTH_FAIL_RATE)");
+		break;
+	case VERIFY_FULL:
+	case VERIFIER_DROPPED:
+		request_verify_shed(r);
+		break;
+	case VERIFY_ERROR:
+		request_refuse(r, MHD_HTTP_INTERNAL_SERVER_ERROR, &canned_for(srv, r->route)->internal,
+		    "out of memory for a password check, or shutting down");
 		break;
 	default:
 		log_errorx("password check failed inside OpenSSL");
@@ -1775,7 +1784,7 @@ server_free(struct server *srv)
 	if (srv->daemon != NULL)
 		MHD_stop_daemon(srv->daemon);
 	guard_free(srv->guard);
-	pool_free(srv->verifier);
+	verifier_free(srv->verifier);
 	pool_free(srv->pool);
 	throttle_free(srv->throttle);
 	proxy_list_free(srv->proxies);
@@ -1866,7 +1875,8 @@ server_start(const struct config *cfg, struct auth *auth, struct dnsver *dnsver,
 	    (srv->guard = server_guard(cfg)) == NULL ||
 	    (srv->pool = pool_new(cfg->scan_threads, cfg->scan_queue)) == NULL ||
 	    pool_set_timeout(srv->pool, cfg->scan_queue_timeout) != 0 ||
-	    (srv->verifier = pool_new(cfg->auth_threads, cfg->auth_queue)) == NULL) {
+	    (srv->verifier = verifier_new(cfg->auth_threads, cfg->auth_queue, verify_check,
+	    srv->auth)) == NULL) {
 		snprintf(err, errlen, "cannot start the server's threads");
 		goto fail;
 	}
@@ -1940,7 +1950,7 @@ server_stop(struct server *srv)
 		metrics_cut(METRICS_CUT_SHUTDOWN);
 	/* Every accepted password check and scan runs and resumes its connection before the daemon
 	 * goes; checks first, since a connection they resume may still hand a scan to the pool. */
-	pool_stop(srv->verifier);
+	verifier_stop(srv->verifier);
 	pool_stop(srv->pool);
 	server_free(srv);
 }

@@ -153,10 +153,18 @@ throttle_victim(struct throttle *t, const unsigned char *key, double now)
 enum throttle_verdict
 throttle_take(struct throttle *t, const struct sockaddr *addr, double now)
 {
+	return throttle_take_left(t, addr, now, NULL);
+}
+
+enum throttle_verdict
+throttle_take_left(struct throttle *t, const struct sockaddr *addr, double now, unsigned *left)
+{
 	unsigned char key[THROTTLE_KEY_LEN];
 	enum throttle_verdict v = THROTTLE_ALLOW;
 	struct throttle_entry *e;
 
+	if (left != NULL)
+		*left = 0;
 	if (t == NULL || t->per_minute == 0)
 		return THROTTLE_ALLOW;
 	throttle_addr_key(addr, key);
@@ -178,6 +186,8 @@ throttle_take(struct throttle *t, const struct sockaddr *addr, double now)
 		v = e->refused ? THROTTLE_REFUSE : THROTTLE_REFUSE_FIRST;
 		e->refused = 1;
 	}
+	if (left != NULL)
+		*left = (unsigned)e->tokens;
 	pthread_mutex_unlock(&t->lock);
 	return v;
 }

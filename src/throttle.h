@@ -35,6 +35,10 @@ void throttle_free(struct throttle *t);
  * is taken before the check, not after a failure, so that checks running at once cannot outrun
  * the bucket; a check that succeeds gives it back. Thread-safe. */
 enum throttle_verdict throttle_take(struct throttle *t, const struct sockaddr *addr, double now);
+/* As throttle_take; *left (when not NULL) is set to the whole tokens left after it (0 with the
+ * throttle off), which tells how much of its burst the address has spent. */
+enum throttle_verdict throttle_take_left(struct throttle *t, const struct sockaddr *addr, double now,
+    unsigned *left);
 /* Gives back the token of a check that succeeded (or never ran). Thread-safe. */
 void throttle_refund(struct throttle *t, const struct sockaddr *addr, double now);
 /* Whole seconds an empty bucket takes to regain a token: the Retry-After of a 429. */

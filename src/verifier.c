@@ -25,6 +25,7 @@ struct vjob {
 /* A client address with checks waiting. */
 struct vflow {
 	unsigned char addr[VERIFIER_ADDR_LEN];
+	long standing;			/* admit's answer at its latest check: higher first */
 	unsigned long long served;	/* clock when its last check started; 0: never (or forgotten) */
 	unsigned long long since;	/* when it began waiting: first come, first served on ties */
 	unsigned njobs;
@@ -137,12 +138,26 @@ vflow_find(struct verifier *v, const unsigned char *addr)
 	return NULL;
 }
 
-/* 1 when a is served after b: fewer checks served recently comes first, then the older. */
-static int
-vflow_after(unsigned long long a_served, unsigned long long a_since, unsigned long long b_served,
-    unsigned long long b_since)
+/* Where a flow stands in the order of service. */
+struct vrank {
+	long standing;
+	unsigned long long served, since;
+};
+
+static struct vrank
+vflow_rank(const struct vflow *f)
 {
-	return a_served != b_served ? a_served > b_served : a_since > b_since;
+	return (struct vrank){ f->standing, f->served, f->since };
+}
+
+/* 1 when a is served after b: the higher standing first, then the one served longest ago, then
+ * the one waiting longest. */
+static int
+vrank_after(struct vrank a, struct vrank b)
+{
+	if (a.standing != b.standing)
+		return a.standing < b.standing;
+	return a.served != b.served ? a.served > b.served : a.since > b.since;
 }
 
 /* The flow whose newest check gives its place: the most checks waiting, then served last. */
@@ -153,7 +168,7 @@ vflow_victim(struct verifier *v)
 
 	for (struct vflow *f = v->flows; f != NULL; f = f->next)
 		if (worst == NULL || f->njobs > worst->njobs || (f->njobs == worst->njobs &&
-		    vflow_after(f->served, f->since, worst->served, worst->since)))
+		    vrank_after(vflow_rank(f), vflow_rank(worst))))
 			worst = f;
 	return worst;
 }
@@ -188,10 +203,11 @@ vflow_pop_tail(struct verifier *v, struct vflow *f)
 /* Room for one more check from addr: free, or made by dropping another address's (returned in
  * *dropped). -1 when addr's own check would be the one to go. */
 static int
-verifier_make_room(struct verifier *v, const unsigned char *addr, struct vjob **dropped)
+verifier_make_room(struct verifier *v, const unsigned char *addr, long standing,
+    struct vjob **dropped)
 {
 	struct vflow *own, *victim;
-	unsigned long long served, since;
+	struct vrank mine;
 	unsigned njobs;
 
 	*dropped = NULL;
@@ -201,10 +217,11 @@ verifier_make_room(struct verifier *v, const unsigned char *addr, struct vjob **
 		return -1;	/* every place is a running check */
 	own = vflow_find(v, addr);
 	njobs = own != NULL ? own->njobs + 1 : 1;
-	served = own != NULL ? own->served : seen_get(v, addr);
-	since = own != NULL ? own->since : v->clock + 1;
+	mine.standing = standing;
+	mine.served = own != NULL ? own->served : seen_get(v, addr);
+	mine.since = own != NULL ? own->since : v->clock + 1;
 	if (own == victim || njobs > victim->njobs || (njobs == victim->njobs &&
-	    !vflow_after(victim->served, victim->since, served, since)))
+	    !vrank_after(vflow_rank(victim), mine)))
 		return -1;
 	*dropped = vflow_pop_tail(v, victim);
 	return 0;
@@ -212,7 +229,8 @@ verifier_make_room(struct verifier *v, const unsigned char *addr, struct vjob **
 
 /* Queues j for addr; flow is a fresh allocation, used (or freed) here. */
 static void
-verifier_enqueue(struct verifier *v, const unsigned char *addr, struct vjob *j, struct vflow *fresh)
+verifier_enqueue(struct verifier *v, const unsigned char *addr, long standing, struct vjob *j,
+    struct vflow *fresh)
 {
 	struct vflow *f = vflow_find(v, addr);
 	struct vjob **pp;
@@ -229,6 +247,7 @@ verifier_enqueue(struct verifier *v, const unsigned char *addr, struct vjob *j, 
 		v->flows = f;
 	}
 	free(fresh);
+	f->standing = standing;
 	for (pp = &f->head; *pp != NULL; pp = &(*pp)->next)
 		;
 	j->next = NULL;
@@ -266,6 +285,7 @@ verifier_submit(struct verifier *v, const unsigned char *addr, const char *user,
 	struct vjob *j = vjob_new(user, ulen, pass, plen), *same, *dropped = NULL;
 	struct vflow *fresh = malloc(sizeof(*fresh));
 	enum verifier_submitted rc = VERIFIER_ERROR;
+	long standing = 0;
 
 	pthread_mutex_lock(&v->lock);
 	if (w == NULL || j == NULL || fresh == NULL || v->stopping)
@@ -277,14 +297,14 @@ verifier_submit(struct verifier *v, const unsigned char *addr, const char *user,
 		same->waiters = w;
 		w = NULL;
 		rc = VERIFIER_JOINED;
-	} else if (admit != NULL && admit(arg) != 0) {
+	} else if (admit != NULL && (standing = admit(arg)) < 0) {
 		rc = VERIFIER_REFUSED;
-	} else if (verifier_make_room(v, addr, &dropped) != 0) {
+	} else if (verifier_make_room(v, addr, standing, &dropped) != 0) {
 		rc = VERIFIER_FULL;
 	} else {
 		w->next = NULL;
 		j->waiters = w;
-		verifier_enqueue(v, addr, j, fresh);
+		verifier_enqueue(v, addr, standing, j, fresh);
 		w = NULL;
 		j = NULL;
 		fresh = NULL;
@@ -307,7 +327,7 @@ verifier_next(struct verifier *v)
 	struct vjob *j;
 
 	for (struct vflow *f = v->flows; f != NULL; f = f->next)
-		if (best == NULL || vflow_after(best->served, best->since, f->served, f->since))
+		if (best == NULL || vrank_after(vflow_rank(best), vflow_rank(f)))
 			best = f;
 	if (best == NULL)
 		return NULL;

@@ -18,9 +18,10 @@ typedef int (*verifier_check_fn)(void *ctx, const char *user, size_t ulen, const
 /* A waiter's verdict: the check's, or VERIFIER_DROPPED. Runs once, with no lock held, on a verifier
  * thread (or on the thread of the verifier_submit that dropped the check). */
 typedef void (*verifier_done_fn)(void *arg, int verdict);
-/* Asked, under the verifier's lock, before a new check is queued (not when one is joined): 0 to
- * go on, -1 to refuse. Must not call back into the verifier. */
-typedef int (*verifier_admit_fn)(void *arg);
+/* Asked, under the verifier's lock, before a new check is queued (not when one is joined): -1 to
+ * refuse, else the standing of the client's address (0 or more; a higher one is served first: the
+ * password checks it has left). Must not call back into the verifier. */
+typedef long (*verifier_admit_fn)(void *arg);
 
 enum verifier_submitted {
 	VERIFIER_JOINED,	/* the same credentials were already waiting or being checked: done
@@ -43,11 +44,12 @@ void verifier_free(struct verifier *v);
 
 /* Asks for a check of user/pass (copied, wiped when done) for the client whose address key is
  * addr (VERIFIER_ADDR_LEN bytes). done(arg) runs only for VERIFIER_JOINED and VERIFIER_QUEUED, and
- * may run before this returns. The queue is served round-robin by address: the next check is the
- * one of the address whose last check started longest ago (never: first). When the queue is full a
- * new check takes the place of the last waiting check of the address with the most checks waiting
- * (of those, the one served last), whose waiters get VERIFIER_DROPPED, unless its own address
- * would be that one: then VERIFIER_FULL. */
+ * may run before this returns. The queue is served round-robin by address, the address of the
+ * highest standing (at its latest admission) first: of those, the one whose last check started
+ * longest ago (never: first), then the one waiting longest. When the queue is full a new check
+ * takes the place of the newest check of the address with the most checks waiting (of those, the
+ * one served last in that order), whose waiters get VERIFIER_DROPPED, unless its own address would
+ * be that one: then VERIFIER_FULL. No admit (NULL): every standing is 0. */
 enum verifier_submitted verifier_submit(struct verifier *v, const unsigned char *addr,
     const char *user, size_t ulen, const char *pass, size_t plen, verifier_admit_fn admit,
     verifier_done_fn done, void *arg);

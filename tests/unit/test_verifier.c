@@ -70,6 +70,7 @@ struct req {
 	atomic_int calls;
 	int charged;
 	int refuse;
+	long standing;		/* what admit answers */
 };
 
 static void
@@ -81,13 +82,13 @@ req_done(void *arg, int verdict)
 	atomic_fetch_add(&r->calls, 1);
 }
 
-static int
+static long
 req_admit(void *arg)
 {
 	struct req *r = arg;
 
 	r->charged++;
-	return r->refuse ? -1 : 0;
+	return r->refuse ? -1 : r->standing;
 }
 
 static void
@@ -240,6 +241,38 @@ test_full_queue_drops_the_busiest(void **state)
 	assert_int_equal(f->n, 3);
 }
 
+/* An address that spent its checks (a lower standing) waits behind one that did not, whatever
+ * their order of arrival; a full queue drops the lower standing's check for a higher one. */
+static void
+test_higher_standing_first(void **state)
+{
+	struct fake *f = *state;
+	struct verifier *v = verifier_new(1, 2, fake_check, f);
+	static const char *const want[] = { "x0", "rn", "p1" };
+	struct req x0, p1, p2, n;
+
+	assert_non_null(v);
+	req_init(&x0);
+	req_init(&p1);
+	req_init(&p2);
+	req_init(&n);
+	assert_int_equal(submit(v, 9, "x0", &x0), VERIFIER_QUEUED);
+	wait_started(f, 1);
+	assert_int_equal(submit(v, 1, "p1", &p1), VERIFIER_QUEUED);
+	assert_int_equal(submit(v, 2, "p2", &p2), VERIFIER_QUEUED);
+	n.standing = 19;
+	assert_int_equal(submit(v, 3, "rn", &n), VERIFIER_QUEUED);
+	wait_done(&p2);		/* the address that came last of the two with standing 0 */
+	assert_int_equal(atomic_load(&p2.verdict), VERIFIER_DROPPED);
+	assert_int_equal(atomic_load(&p1.calls), 0);
+	fake_open(f);
+	verifier_free(v);
+	assert_int_equal(atomic_load(&n.verdict), 1);
+	assert_int_equal(f->n, 3);
+	for (size_t i = 0; i < 3; i++)
+		assert_string_equal(f->order[i], want[i]);
+}
+
 /* admit says no: nothing queued, done never runs; a stopped verifier queues nothing. */
 static void
 test_refused_and_stopped(void **state)
@@ -294,6 +327,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_same_credentials_checked_once, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_round_robin_by_address, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_full_queue_drops_the_busiest, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_higher_standing_first, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_refused_and_stopped, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stop_runs_waiting, setup, teardown),
 	};
