@@ -64,6 +64,9 @@ static const struct config_opt config_opts[] = {
 	  "ip[:port] of the DNS server for that lookup (default: system resolver)" },
 	{ "LOGGING_LEVEL", "log-level", CT_STR, OFF(log_level), "INFO", 0, 0,
 	  "a level of Python's logging: DEBUG, INFO, WARNING, ERROR, CRITICAL, NOTSET, or 0-1000" },
+	{ "LOG_FORMAT", "log-format", CT_STR, OFF(log_format), "json", 0, 0,
+	  "json: one ECS JSON object per line (as upstream); text: one line a person reads (time, "
+	  "level, status, method, path, verdict, signature, duration, request id)" },
 	{ "TRUSTED_PROXIES", "trusted-proxies", CT_STR, OFF(trusted_proxies), "", 0, 0,
 	  "comma-separated CIDR blocks of proxies whose X-Forwarded-For gives the client address "
 	  "(logs, password throttle); empty: the header is ignored" },

@@ -612,7 +612,8 @@ request_reject(struct request *r, unsigned status, struct MHD_Response *resp, co
 	r->answer = resp;
 	r->refused = 1;
 	r->status = (int)status;
-	snprintf(r->why, sizeof(r->why), "%s", why);
+	if (why != r->why)	/* snprintf onto its own argument wrote "" (v3's too many files) */
+		snprintf(r->why, sizeof(r->why), "%s", why);
 	if (status == MHD_HTTP_UNAUTHORIZED)
 		metrics_auth_failure();
 	else if (status == MHD_HTTP_TOO_MANY_REQUESTS)
