@@ -32,6 +32,18 @@ fail_config(const char *err)
 	return EXIT_CONFIG;
 }
 
+/* A wrong flag or setting: on a terminal a plain message and where to look, else fail_config's
+ * JSON line (logs and service managers read those). */
+static int
+fail_usage(const char *err)
+{
+	if (!isatty(STDERR_FILENO))
+		return fail_config(err);
+	fprintf(stderr, "clamrest: %s\nRun 'clamrest --help' for every option and its environment "
+	    "variable.\n", err);
+	return EXIT_CONFIG;
+}
+
 /* Reads one line from stdin; on a terminal, prompts and does not echo it. */
 static int
 read_password(char *buf, size_t len)
@@ -270,7 +282,7 @@ main(int argc, char **argv)
 		return hash_password();
 	if ((rc = config_load(&cfg, argc, argv, err, sizeof(err))) != 0) {
 		config_free(&cfg);
-		return rc > 0 ? 0 : fail_config(err);
+		return rc > 0 ? 0 : fail_usage(err);
 	}
 	if (log_set_format(cfg.log_format) != 0) {
 		config_free(&cfg);

@@ -296,6 +296,30 @@ fopen64(const char *path, const char *mode)
 	return f;
 }
 
+/* When dir holds no file at all (or does not exist), says so in err with the two ways out, instead
+ * of libclamav's "Can't open file or directory"; 0 when it holds something (libclamav's reason
+ * stands). */
+static int
+db_dir_empty(const char *dir, char *err, size_t errlen)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	int empty = 1;
+
+	if (d == NULL && errno != ENOENT)
+		return 0;
+	while (d != NULL && empty && (de = readdir(d)) != NULL)
+		empty = de->d_name[0] == '.';
+	if (d != NULL)
+		closedir(d);
+	if (!empty)
+		return 0;
+	snprintf(err, errlen, "CLAMAV_DB_DIR %s %s: run freshclam to download the signatures, or "
+	    "set DB_WAIT=1 to start anyway and answer 503 until a database appears there", dir,
+	    d == NULL ? "does not exist" : "holds no signature database");
+	return -1;
+}
+
 /* clamd's order: new, settings, load, compile. Called by one thread at a time (start, or under
  * reload_lock). */
 static struct engine *
@@ -317,11 +341,14 @@ engine_build(struct scanner *s, char *err, size_t errlen)
 	rc = cl_load(s->db_dir, e->cl, &e->signatures, s->db_options);
 	scanner_loading = 0;
 	if (rc != CL_SUCCESS) {
-		snprintf(err, errlen, "CLAMAV_DB_DIR: cannot load %s: %s", s->db_dir, cl_strerror(rc));
+		if (db_dir_empty(s->db_dir, err, errlen) == 0)
+			snprintf(err, errlen, "CLAMAV_DB_DIR: cannot load %s: %s", s->db_dir,
+			    cl_strerror(rc));
 		goto fail;
 	}
 	if (e->signatures == 0) {
-		snprintf(err, errlen, "CLAMAV_DB_DIR: no signatures in %s", s->db_dir);
+		if (db_dir_empty(s->db_dir, err, errlen) == 0)
+			snprintf(err, errlen, "CLAMAV_DB_DIR: no signatures in %s", s->db_dir);
 		goto fail;
 	}
 	if ((rc = cl_engine_compile(e->cl)) != CL_SUCCESS) {

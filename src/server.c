@@ -1622,8 +1622,20 @@ log_request(struct request *r, enum MHD_RequestTerminationCode toe)
 	const struct scan_result *res = &r->res;
 	char sha[2 * SCANNER_DIGEST_LEN + 1];
 	int ok = toe == MHD_REQUEST_TERMINATED_COMPLETED_OK && r->answered;
+	const union MHD_ConnectionInfo *ci;
 	struct log_access a;
 
+	/* libmicrohttpd answers some bodies itself (a chunk size that is not hex: 400; a chunk line
+	 * longer than its buffer: 500) and ends the request with an error: log what it sent. */
+	if (!r->answered && r->why[0] == '\0' &&
+	    (ci = MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_HTTP_STATUS)) != NULL &&
+	    ci->http_status >= 400) {
+		r->status = (int)ci->http_status;
+		r->answered = 1;
+		ok = 1;
+		snprintf(r->why, sizeof(r->why), "libmicrohttpd answered %u itself: malformed chunked "
+		    "encoding, or a chunk line longer than its buffer", ci->http_status);
+	}
 	for (size_t i = 0; r->scanned && res->hashed && i < SCANNER_DIGEST_LEN; i++)
 		snprintf(sha + 2 * i, 3, "%02x", res->sha256[i]);
 	a = (struct log_access){
