@@ -462,10 +462,18 @@ config_usage(FILE *out)
 	    "       clamrest hash-password   (reads a password, prints an APPLICATION_USERS hash)\n\n"
 	    "Every option can also be set by the environment variable shown; flags win.\n"
 	    "[default] (range of a number; yes|no: also true/false, on/off, 1/0)\n\n");
+	int fw = 0, ew = 0;
+
+	for (size_t i = 0; i < CONFIG_NOPTS; i++) {	/* columns as wide as their longest entry */
+		if ((int)strlen(config_opts[i].flag) > fw)
+			fw = (int)strlen(config_opts[i].flag);
+		if ((int)strlen(config_opts[i].env) > ew)
+			ew = (int)strlen(config_opts[i].env);
+	}
 	for (size_t i = 0; i < CONFIG_NOPTS; i++) {
 		const struct config_opt *o = &config_opts[i];
 
-		fprintf(out, "  --%-20s %-20s %s", o->flag, o->env, o->help);
+		fprintf(out, "  --%-*s  %-*s  %s", fw, o->flag, ew, o->env, o->help);
 		if (o->def != NULL && o->def[0] != '\0')
 			fprintf(out, " [%s]", o->def);
 		if (o->type == CT_BOOL)
