@@ -28,6 +28,7 @@
 #include "multipart.h"
 #include "pool.h"
 #include "proxy.h"
+#include "recvtrack.h"
 #include "reqid.h"
 #include "scanner.h"
 #include "throttle.h"
@@ -153,6 +154,10 @@ struct request {
 	char ua[SERVER_UA_MAX];
 	char why[SERVER_WHY_MAX];	/* why it failed or was refused; "" when it did not */
 	char out[SERVER_OUT_MAX];
+	int fd;				/* its socket, for a chunked POST (else -1) */
+	struct request *fd_next;	/* in server_chunked, by fd */
+	unsigned sent_status;		/* our answer, written to the socket ourselves (see
+					 * chunk_error_answer); 0: none */
 };
 
 static int
@@ -588,11 +593,55 @@ request_sink(void *ud, const char *data, size_t len)
 	return rc;
 }
 
+/*
+ * libmicrohttpd 0.9.75 answers some chunked bodies itself, with an HTML page and no X-Request-Id:
+ * a chunk size that is not hex (400) and a chunk line longer than its read buffer (a 1 MiB chunk
+ * extension: 500, "read the documentation about connection management"), and then ends the
+ * request as failed. Its error log line comes first, on the connection's thread, but does not name
+ * the connection; the socket that thread read last (recvtrack) does. So chunked POSTs are kept
+ * by socket here, and chunk_error_answer writes our 400 to that socket and shuts its sending side,
+ * as bad_length_answer does for a Content-Length: libmicrohttpd's page then fails to send.
+ */
+#define SERVER_CHUNKED_BUCKETS 256	/* a power of two */
+
+static pthread_mutex_t server_chunked_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct request *server_chunked[SERVER_CHUNKED_BUCKETS];
+
+static void
+chunked_add(struct request *r, int fd)
+{
+	struct request **b = &server_chunked[(unsigned)fd & (SERVER_CHUNKED_BUCKETS - 1)];
+
+	pthread_mutex_lock(&server_chunked_lock);
+	r->fd = fd;
+	r->fd_next = *b;
+	*b = r;
+	pthread_mutex_unlock(&server_chunked_lock);
+}
+
+static void
+chunked_remove(struct request *r)
+{
+	struct request **pp;
+
+	if (r->fd < 0)
+		return;
+	pthread_mutex_lock(&server_chunked_lock);
+	pp = &server_chunked[(unsigned)r->fd & (SERVER_CHUNKED_BUCKETS - 1)];
+	while (*pp != NULL && *pp != r)
+		pp = &(*pp)->fd_next;
+	if (*pp == r)
+		*pp = r->fd_next;
+	pthread_mutex_unlock(&server_chunked_lock);
+	r->fd = -1;
+}
+
 static void
 request_free(struct request *r)
 {
 	if (r == NULL)
 		return;
+	chunked_remove(r);
 	multipart_free(r->mp);
 	v3_upload_free(r->v3);
 	body_free(r->body);
@@ -976,6 +1025,7 @@ request_new(struct server *srv, struct MHD_Connection *conn, const char *url, co
 		return NULL;
 	r->srv = srv;
 	r->conn = conn;
+	r->fd = -1;
 	r->t0 = util_now();
 	request_id(conn, r->id);
 	ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
@@ -997,12 +1047,18 @@ request_post(struct request *r, const struct api_route_def *rt, const struct fra
 {
 	struct server *srv = r->srv;
 
+	const union MHD_ConnectionInfo *ci;
+
 	r->post = 1;
 	r->route = rt;
 	r->framing = *f;
 	r->body = body_new((size_t)srv->cfg->spill_threshold, srv->cfg->tmpdir);
 	if (r->body == NULL)
 		return -1;
+	if (f->te_chunked && srv->tls_cert == NULL &&
+	    (ci = MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CONNECTION_FD)) != NULL)
+		chunked_add(r, ci->connect_fd);
+	recvtrack_note(r->fd);
 	if (request_auth(r))
 		request_precheck(r);
 	return 0;
@@ -1358,6 +1414,9 @@ handle_post(struct request *r, const char *data, size_t *size)
 {
 	unsigned retry;
 
+	/* libmicrohttpd goes on with this connection's buffered body after this call (a resumed
+	 * connection is not read first): what it then refuses is this request's (server_chunked). */
+	recvtrack_note(r->fd);
 	if (r->verifying) {	/* resumed by verify_done: the head's call again, no body yet */
 		request_verified(r);
 		return request_head_done(r);
@@ -1445,6 +1504,69 @@ bad_length_answer(struct server *srv, unsigned status)
 			(void)send(fd, out, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
 	}
 	shutdown(fd, SHUT_WR);
+}
+
+/* libmicrohttpd's pages for a chunked body it cannot read (see server_chunked). */
+static int
+chunk_error_message(const char *msg)
+{
+	return strncmp(msg, "Error processing request (HTTP response code is ", 48) == 0 &&
+	    (strstr(msg, "chunked encoding was syntactically incorrect") != NULL ||
+	    strstr(msg, "chunk size used in your HTTP chunked encoded request") != NULL ||
+	    strstr(msg, "connection management") != NULL);
+}
+
+/* Writes r's 400 (JSON on /v3) to its socket; the request lock is held. */
+static void
+chunk_error_write(struct request *r, const char *why)
+{
+	char out[SERVER_OUT_MAX + 512], date[64], body[SERVER_OUT_MAX];
+	int v3 = route_v3(r->route), n;
+	struct tm tm;
+	time_t now;
+	size_t len;
+
+	len = v3 ? api_json_error(body, sizeof(body), why) : (size_t)snprintf(body, sizeof(body),
+	    "Bad Request: %s", why);
+	if (len == 0 || len >= sizeof(body))
+		return;
+	now = time(NULL);
+	gmtime_r(&now, &tm);
+	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+	n = snprintf(out, sizeof(out), "HTTP/1.1 400 Bad Request\r\nDate: %s\r\nConnection: close\r\n"
+	    "Content-Type: %s\r\nX-Request-Id: %s\r\nContent-Length: %zu\r\n\r\n%.*s", date,
+	    v3 ? "application/json" : "text/plain; charset=utf-8", r->id, len, (int)len, body);
+	/* Nothing of this request went out yet: the answer fits the socket's buffer. */
+	if (n > 0 && (size_t)n < sizeof(out))
+		(void)send(r->fd, out, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
+	shutdown(r->fd, SHUT_WR);
+}
+
+/* Our 400 for a chunked body libmicrohttpd refused, to the request whose socket this thread read
+ * last, when it is a chunked POST with no answer yet (see server_chunked). */
+static void
+chunk_error_answer(const char *msg)
+{
+	static const char why[] = "malformed chunked encoding: a chunk size that is not a hex "
+	    "number, or a chunk line longer than the connection's buffer";
+	int fd = recvtrack_last_fd();	/* the last socket read, or request handled, here */
+	struct request *r;
+
+	if (fd < 0 || !chunk_error_message(msg))
+		return;
+	pthread_mutex_lock(&server_chunked_lock);
+	for (r = server_chunked[(unsigned)fd & (SERVER_CHUNKED_BUCKETS - 1)]; r != NULL;
+	    r = r->fd_next)
+		if (r->fd == fd)
+			break;
+	if (r != NULL && !r->answered && !r->verifying && r->sent_status == 0 &&
+	    MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_HTTP_STATUS) == NULL) {
+		chunk_error_write(r, why);
+		r->sent_status = MHD_HTTP_BAD_REQUEST;
+		snprintf(r->why, sizeof(r->why), "%s", why);
+		metrics_request(route_metric(r->route), MHD_HTTP_BAD_REQUEST, util_now() - r->t0);
+	}
+	pthread_mutex_unlock(&server_chunked_lock);
 }
 
 static void
@@ -1627,7 +1749,10 @@ log_request(struct request *r, enum MHD_RequestTerminationCode toe)
 
 	/* libmicrohttpd answers some bodies itself (a chunk size that is not hex: 400; a chunk line
 	 * longer than its buffer: 500) and ends the request with an error: log what it sent. */
-	if (!r->answered && r->why[0] == '\0' &&
+	if (r->sent_status != 0) {
+		r->status = (int)r->sent_status;
+		ok = 1;
+	} else if (!r->answered && r->why[0] == '\0' &&
 	    (ci = MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_HTTP_STATUS)) != NULL &&
 	    ci->http_status >= 400) {
 		r->status = (int)ci->http_status;
@@ -1671,7 +1796,7 @@ server_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	guard_idle(conn_guard(conn));
 	if (r == NULL)
 		return;
-	if (r->post && !r->answered)	/* the client went away first */
+	if (r->post && !r->answered && r->sent_status == 0)	/* the client went away first */
 		metrics_request(route_metric(r->route), METRICS_ABORTED, util_now() - r->t0);
 	if (r->post)
 		metrics_request_body(r->seen);
@@ -1711,6 +1836,8 @@ server_mhd_log(void *cls, const char *fmt, va_list ap)
 		bad_length_answer(cls, MHD_HTTP_BAD_REQUEST);
 	else if (strncmp(msg, "Too large value of 'Content-Length' header", 42) == 0)
 		bad_length_answer(cls, MHD_HTTP_CONTENT_TOO_LARGE);
+	else
+		chunk_error_answer(msg);
 }
 
 static int
