@@ -308,7 +308,7 @@ test_stop_runs_waiting(void **state)
 
 	assert_non_null(v);
 	for (int i = 0; i < 4; i++) {
-		char pw[8];
+		char pw[16];
 
 		snprintf(pw, sizeof(pw), "p%d", i);
 		req_init(&r[i]);
