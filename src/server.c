@@ -1111,9 +1111,10 @@ request_verified(struct request *r)
 	case VERIFIER_DROPPED:
 		request_verify_shed(r);
 		break;
-	case VERIFY_ERROR:
-		request_refuse(r, MHD_HTTP_INTERNAL_SERVER_ERROR, &canned_for(srv, r->route)->internal,
-		    "out of memory for a password check, or shutting down");
+	case VERIFY_ERROR:	/* a passing state: 503 and Retry-After, as a full queue */
+		request_refuse(r, MHD_HTTP_SERVICE_UNAVAILABLE, &canned_for(srv, r->route)->busy,
+		    "no password check now: shutting down, or out of memory");
+		metrics_shed();
 		break;
 	default:
 		log_errorx("password check failed inside OpenSSL");
