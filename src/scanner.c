@@ -1527,27 +1527,14 @@ scanner_scan_mem_hashed(struct scanner *s, const void *data, size_t len,
 	scanner_run(s, len > 0 ? data : "", len, -1, digest, NULL, r);
 }
 
-/* The digest is known: no mapping to hash the file, libclamav reads it as it scans. */
-void
-scanner_scan_fd_hashed(struct scanner *s, int fd, const unsigned char *digest,
-    struct scan_result *r)
-{
-	struct stat st;
-
-	scanner_run(s, NULL, fstat(fd, &st) == 0 && st.st_size > 0 ? (size_t)st.st_size : 0, fd,
-	    digest, NULL, r);
-}
-
-void
-scanner_scan_mem_detail(struct scanner *s, const void *data, size_t len,
-    const unsigned char *digest, struct scan_detail *d, struct scan_result *r)
-{
-	scanner_run(s, len > 0 ? data : "", len, -1, digest, d, r);
-}
-
-/* The file is mapped to hash it (the page cache holds it: the scan reads the same pages). */
+/* A body in a file is scanned through our own read-only mapping of it, known digest or not: its pages
+ * are the page cache's, which the kernel can drop and share, where libclamav's fmap of a descriptor
+ * would copy every page it reads into anonymous memory (a 256 MiB upload: 256 MiB more RssAnon per
+ * scan thread). The mapping also serves to hash the file when the digest is not known. Without a
+ * mapping (mmap refused) libclamav reads the descriptor itself. */
 static void
-scanner_fd(struct scanner *s, int fd, struct scan_detail *d, struct scan_result *r)
+scanner_fd(struct scanner *s, int fd, const unsigned char *known, struct scan_detail *d,
+    struct scan_result *r)
 {
 	struct stat st;
 	void *map = MAP_FAILED;
@@ -1558,30 +1545,37 @@ scanner_fd(struct scanner *s, int fd, struct scan_detail *d, struct scan_result 
 		map = mmap(NULL, len, PROT_READ, MAP_PRIVATE, fd, 0);
 	}
 	if (map == MAP_FAILED) {
-		scanner_run(s, NULL, len, fd, NULL, d, r);
+		scanner_run(s, NULL, len, fd, known, d, r);
 		return;
 	}
 	madvise(map, len, MADV_SEQUENTIAL);
-	scanner_run(s, map, len, fd, NULL, d, r);
+	scanner_run(s, map, len, fd, known, d, r);
 	munmap(map, len);
+}
+
+void
+scanner_scan_fd_hashed(struct scanner *s, int fd, const unsigned char *digest,
+    struct scan_result *r)
+{
+	scanner_fd(s, fd, digest, NULL, r);
+}
+
+void
+scanner_scan_mem_detail(struct scanner *s, const void *data, size_t len,
+    const unsigned char *digest, struct scan_detail *d, struct scan_result *r)
+{
+	scanner_run(s, len > 0 ? data : "", len, -1, digest, d, r);
 }
 
 void
 scanner_scan_fd(struct scanner *s, int fd, struct scan_result *r)
 {
-	scanner_fd(s, fd, NULL, r);
+	scanner_fd(s, fd, NULL, NULL, r);
 }
 
 void
 scanner_scan_fd_detail(struct scanner *s, int fd, const unsigned char *digest,
     struct scan_detail *d, struct scan_result *r)
 {
-	struct stat st;
-
-	if (digest == NULL) {
-		scanner_fd(s, fd, d, r);
-		return;
-	}
-	scanner_run(s, NULL, fstat(fd, &st) == 0 && st.st_size > 0 ? (size_t)st.st_size : 0, fd,
-	    digest, d, r);
+	scanner_fd(s, fd, digest, d, r);
 }
