@@ -1,7 +1,7 @@
 # clamrest -- build, run and test. `make run` and `make test` are the two commands a newcomer needs.
 
 CC        ?= cc
-PKGS       = libclamav libmicrohttpd libcares libcrypto
+PKGS       = libclamav libmicrohttpd libcares libcrypto libarchive
 WARN       = -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wconversion -Werror
 CFLAGS    ?= -O2 -g
 # LIBCLAMAV=patched (the default): libclamav 1.4.6 built from Debian's source with
@@ -14,7 +14,7 @@ LIBCLAMAV ?= patched
 libclamav_prefix = $(if $(_lcp),,$(eval _lcp := $(shell sh scripts/build-libclamav))$(if $(_lcp),,$(error scripts/build-libclamav failed)))$(_lcp)
 ifeq ($(LIBCLAMAV),patched)
 LIBCLAMAV_PREFIX ?= $(libclamav_prefix)
-PKGS       = libmicrohttpd libcares libcrypto
+PKGS       = libmicrohttpd libcares libcrypto libarchive
 CLAMAV_CFLAGS = -I$(LIBCLAMAV_PREFIX)/include
 # Installed (make install): the library is in ../lib/clamrest next to bin/; in the tree: the build.
 CLAMAV_LIBS   = -L$(LIBCLAMAV_PREFIX)/lib -Wl,-rpath,'$$ORIGIN/../lib/clamrest' -Wl,-rpath,$(LIBCLAMAV_PREFIX)/lib -lclamav

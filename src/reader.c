@@ -1,0 +1,596 @@
+/* reader.c -- the second archive reader: libarchive over every layer libclamav meets; members it
+ * extracts that libclamav did not scan are handed back to be scanned as layers of their own. */
+#include "reader.h"
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <openssl/evp.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "util.h"
+
+#define READER_NAME_MAX 1024	/* bytes of a member name kept in its path */
+
+/* A set of 32-byte keys (content digests; hashed names with sizes), open addressing. */
+struct keyset {
+	unsigned char (*keys)[READER_DIGEST_LEN];
+	size_t cap, n;			/* cap: a power of two, or 0 */
+};
+
+/* A layer the reader read: whether it holds nothing the reader could not account for. */
+struct layer_seen {
+	unsigned char digest[READER_DIGEST_LEN];
+	unsigned members;		/* regular members listed (largest view) */
+	int complete;			/* every view read to its end, every member extracted */
+};
+
+/* A member listed and not extracted (a method libarchive lacks): a hole unless libclamav scanned a
+ * member of that name and size. */
+struct hole {
+	unsigned char key[READER_DIGEST_LEN];
+	struct hole *next;
+};
+
+struct reader {
+	struct reader_limits lim;
+	struct keyset scanned;		/* digests of the layers libclamav scanned */
+	struct keyset scanned_names;	/* keys of (name, size) of those layers */
+	struct keyset queued;		/* digests of members held or handed out */
+	struct keyset read;		/* digests of layers the reader read */
+	struct layer_seen *seen;
+	size_t nseen, capseen;
+	struct reader_member *head, *tail;
+	struct hole *holes;
+	uint64_t extracted;		/* bytes extracted so far */
+	unsigned listed, layers_read, rescanned;
+	const char *limit;		/* the first limit met */
+	const char *encrypted;		/* Heuristics.Encrypted.* of the first encrypted member */
+	int unscanned;			/* a member no reader could extract */
+};
+
+static EVP_MD *reader_sha256;
+static pthread_once_t reader_once = PTHREAD_ONCE_INIT;
+
+static void
+reader_global_init(void)
+{
+	reader_sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+}
+
+static int
+reader_digest(const void *data, size_t len, unsigned char *out)
+{
+	if (reader_sha256 == NULL)
+		return -1;
+	return EVP_Digest(len > 0 ? data : "", len, out, NULL, reader_sha256, NULL) == 1 ? 0 : -1;
+}
+
+/* The key of a (name, size) pair: its digest, so one set type serves both. */
+static int
+reader_name_key(const char *name, uint64_t size, unsigned char *out)
+{
+	size_t n = strnlen(name, 4096);
+	unsigned char buf[4096 + 8];
+
+	memcpy(buf, name, n);
+	for (int i = 0; i < 8; i++)
+		buf[n + (size_t)i] = (unsigned char)(size >> (8 * i));
+	return reader_digest(buf, n + 8, out);
+}
+
+static size_t
+keyset_slot(const struct keyset *s, const unsigned char *k)
+{
+	uint64_t h;
+
+	memcpy(&h, k, sizeof(h));
+	return (size_t)h & (s->cap - 1);
+}
+
+static int keyset_add(struct keyset *s, const unsigned char *k);
+
+static int
+keyset_has(const struct keyset *s, const unsigned char *k)
+{
+	static const unsigned char zero[READER_DIGEST_LEN];
+
+	if (s->cap == 0)
+		return 0;
+	for (size_t i = keyset_slot(s, k);; i = (i + 1) & (s->cap - 1)) {
+		if (memcmp(s->keys[i], k, READER_DIGEST_LEN) == 0)
+			return 1;
+		if (memcmp(s->keys[i], zero, READER_DIGEST_LEN) == 0)
+			return 0;
+	}
+}
+
+static int
+keyset_grow(struct keyset *s)
+{
+	struct keyset bigger = { .cap = s->cap == 0 ? 64 : s->cap * 2 };
+
+	if ((bigger.keys = calloc(bigger.cap, READER_DIGEST_LEN)) == NULL)
+		return -1;
+	for (size_t i = 0; i < s->cap; i++)
+		if (keyset_add(&bigger, s->keys[i]) != 0)
+			return -1;
+	free(s->keys);
+	*s = bigger;
+	return 0;
+}
+
+/* Adds k (the all-zero key stands for an empty slot and is never added). 1: was there already. */
+static int
+keyset_add(struct keyset *s, const unsigned char *k)
+{
+	static const unsigned char zero[READER_DIGEST_LEN];
+	size_t i;
+
+	if (memcmp(k, zero, READER_DIGEST_LEN) == 0 || keyset_has(s, k))
+		return 0;
+	if ((s->n + 1) * 2 > s->cap && keyset_grow(s) != 0)
+		return -1;
+	for (i = keyset_slot(s, k); memcmp(s->keys[i], zero, READER_DIGEST_LEN) != 0;
+	    i = (i + 1) & (s->cap - 1))
+		;
+	memcpy(s->keys[i], k, READER_DIGEST_LEN);
+	s->n++;
+	return 0;
+}
+
+struct reader *
+reader_new(const struct reader_limits *lim)
+{
+	struct reader *r;
+
+	pthread_once(&reader_once, reader_global_init);
+	if (reader_sha256 == NULL || (r = calloc(1, sizeof(*r))) == NULL)
+		return NULL;
+	r->lim = *lim;
+	return r;
+}
+
+void
+reader_member_free(struct reader_member *m)
+{
+	if (m == NULL)
+		return;
+	free(m->data);
+	free(m->path);
+	free(m);
+}
+
+void
+reader_free(struct reader *r)
+{
+	struct reader_member *m;
+	struct hole *h;
+
+	if (r == NULL)
+		return;
+	while ((m = r->head) != NULL) {
+		r->head = m->next;
+		reader_member_free(m);
+	}
+	while ((h = r->holes) != NULL) {
+		r->holes = h->next;
+		free(h);
+	}
+	free(r->scanned.keys);
+	free(r->scanned_names.keys);
+	free(r->queued.keys);
+	free(r->read.keys);
+	free(r->seen);
+	free(r);
+}
+
+void
+reader_set_limit(struct reader *r, const char *limit)
+{
+	if (r->limit == NULL)
+		r->limit = limit;
+}
+
+/* What one read of one layer is doing: the layer, and the member being extracted. */
+struct view {
+	const char *path;		/* the layer's names */
+	size_t path_len;
+	unsigned path_depth, depth;	/* of the layer */
+	unsigned members;		/* regular members listed */
+	int complete;			/* read to the end, every member extracted */
+	unsigned char *buf;		/* the member being extracted */
+	size_t len, cap;
+};
+
+static const char *
+reader_encrypted_name(struct archive *a)
+{
+	switch (archive_format(a) & ARCHIVE_FORMAT_BASE_MASK) {
+	case ARCHIVE_FORMAT_ZIP: return "Heuristics.Encrypted.Zip";
+	case ARCHIVE_FORMAT_RAR: return "Heuristics.Encrypted.RAR";
+	case ARCHIVE_FORMAT_RAR_V5: return "Heuristics.Encrypted.RAR";
+	case ARCHIVE_FORMAT_7ZIP: return "Heuristics.Encrypted.7Zip";
+	default: return "Heuristics.Encrypted.Archive";
+	}
+}
+
+/* One more block of a member: the limits are checked before it is kept. 0, or -1 with r->limit. */
+static int
+reader_append(struct reader *r, struct view *v, const void *blk, size_t n)
+{
+	if (v->len + n > r->lim.max_file_size) {
+		reader_set_limit(r, READER_LIMIT_FILE_SIZE);
+		return -1;
+	}
+	if (r->extracted + n > r->lim.budget) {
+		reader_set_limit(r, READER_LIMIT_SCAN_SIZE);
+		return -1;
+	}
+	if (r->lim.deadline > 0 && util_now() > r->lim.deadline) {
+		reader_set_limit(r, READER_LIMIT_TIME);
+		return -1;
+	}
+	if (v->len + n > v->cap) {
+		size_t cap = v->cap == 0 ? READER_BLOCK : v->cap;
+		unsigned char *p;
+
+		while (cap < v->len + n)
+			cap *= 2;
+		if ((p = realloc(v->buf, cap)) == NULL)
+			return -1;
+		v->buf = p;
+		v->cap = cap;
+	}
+	memcpy(v->buf + v->len, blk, n);
+	v->len += n;
+	r->extracted += n;
+	return 0;
+}
+
+/* The member's path: the layer's names, then its own. */
+static int
+reader_member_path(struct reader_member *m, const struct view *v, const char *name)
+{
+	size_t k = strnlen(name, READER_NAME_MAX);
+
+	if ((m->path = malloc(v->path_len + k + 1)) == NULL)
+		return -1;
+	if (v->path_len > 0)
+		memcpy(m->path, v->path, v->path_len);
+	memcpy(m->path + v->path_len, name, k);
+	m->path[v->path_len + k] = '\0';
+	m->path_len = v->path_len + k + 1;
+	m->path_depth = v->path_depth + 1;
+	return 0;
+}
+
+/* Keeps the member just extracted (v->buf) to be scanned unless its content is known already. */
+static int
+reader_keep(struct reader *r, struct view *v, const char *name)
+{
+	struct reader_member *m;
+	unsigned char digest[READER_DIGEST_LEN];
+
+	if (reader_digest(v->buf, v->len, digest) != 0)
+		return -1;
+	if (keyset_has(&r->queued, digest) || keyset_has(&r->scanned, digest))
+		return 0;
+	if ((m = calloc(1, sizeof(*m))) == NULL || keyset_add(&r->queued, digest) != 0 ||
+	    reader_member_path(m, v, name) != 0) {
+		free(m);
+		return -1;
+	}
+	memcpy(m->digest, digest, READER_DIGEST_LEN);
+	m->data = v->len > 0 ? v->buf : NULL;
+	m->len = v->len;
+	m->depth = v->depth + 1;
+	if (v->len == 0)
+		free(v->buf);
+	v->buf = NULL;
+	v->len = v->cap = 0;
+	if (r->tail != NULL)
+		r->tail->next = m;
+	else
+		r->head = m;
+	r->tail = m;
+	return 0;
+}
+
+static int
+reader_hole(struct reader *r, const char *name, int64_t size)
+{
+	struct hole *h = calloc(1, sizeof(*h));
+
+	if (h == NULL || reader_name_key(name, size < 0 ? 0 : (uint64_t)size, h->key) != 0) {
+		free(h);
+		return -1;
+	}
+	h->next = r->holes;
+	r->holes = h;
+	return 0;
+}
+
+/* Reads the member's data. 0 extracted; 1 not extracted (a hole, or a bad checksum: r->unscanned);
+ * -1 stopped at a limit or out of memory. */
+static int
+reader_extract(struct reader *r, struct archive *a, struct view *v, const char *name, int64_t size)
+{
+	unsigned char blk[READER_BLOCK];
+	la_ssize_t n;
+
+	v->len = 0;
+	while ((n = archive_read_data(a, blk, sizeof(blk))) > 0)
+		if (reader_append(r, v, blk, (size_t)n) != 0)
+			return -1;
+	if (n == 0)
+		return 0;
+	log_debug("second reader: member %.200s not extracted: %s", name, archive_error_string(a));
+	if (n == ARCHIVE_WARN) {	/* read to the end, and the checksum does not match */
+		r->unscanned = 1;
+		return 1;
+	}
+	return reader_hole(r, name, size) == 0 ? 1 : -1;
+}
+
+/* One member listed by a view: limits, encryption, then its content. -1 stops the view. */
+static int
+reader_entry(struct reader *r, struct archive *a, struct archive_entry *e, struct view *v)
+{
+	const char *name = archive_entry_pathname(e);
+	int64_t size = archive_entry_size_is_set(e) ? archive_entry_size(e) : -1;
+	int rc;
+
+	if (archive_entry_filetype(e) != AE_IFREG)
+		return 0;
+	if (name == NULL)
+		name = "";
+	v->members++;
+	if (++r->listed > r->lim.max_files) {
+		reader_set_limit(r, READER_LIMIT_FILES);
+		return -1;
+	}
+	if (v->depth + 1 > r->lim.max_recursion) {
+		reader_set_limit(r, READER_LIMIT_RECURSION);
+		return -1;
+	}
+	if (size > 0 && (uint64_t)size > r->lim.max_file_size) {
+		reader_set_limit(r, READER_LIMIT_FILE_SIZE);
+		return -1;
+	}
+	if (archive_entry_is_encrypted(e)) {
+		/* ALERT_ENCRYPTED_ARCHIVE=no accepts it unscanned, as libclamav and clamd do. */
+		if (r->lim.encrypted_alert && r->encrypted == NULL)
+			r->encrypted = reader_encrypted_name(a);
+		return 0;
+	}
+	if ((rc = reader_extract(r, a, v, name, size)) < 0)
+		return -1;
+	if (rc > 0) {
+		v->complete = 0;
+		return 0;
+	}
+	return reader_keep(r, v, name);
+}
+
+/* Which formats and filters a view offers. Formats that bid on any text (mtree, raw, empty) are
+ * left out, raw but for a layer libclamav typed as a compressed stream. view 1: zip by its local
+ * headers alone (the streaming reader), view 0: everything else, zip by its central directory. */
+static void
+reader_support(struct archive *a, int view, int raw)
+{
+	archive_read_support_filter_gzip(a);
+	archive_read_support_filter_bzip2(a);
+	archive_read_support_filter_xz(a);
+	archive_read_support_filter_lzma(a);
+	archive_read_support_filter_zstd(a);
+	archive_read_support_filter_compress(a);
+	archive_read_support_filter_lzip(a);
+	archive_read_support_filter_lz4(a);
+	if (view == 1) {
+		archive_read_support_format_zip_streamable(a);
+		return;
+	}
+	archive_read_support_format_zip_seekable(a);
+	archive_read_support_format_7zip(a);
+	archive_read_support_format_tar(a);
+	archive_read_support_format_gnutar(a);
+	archive_read_support_format_cpio(a);
+	archive_read_support_format_iso9660(a);
+	archive_read_support_format_cab(a);
+	archive_read_support_format_rar(a);
+	archive_read_support_format_rar5(a);
+	archive_read_support_format_xar(a);
+	archive_read_support_format_ar(a);
+	archive_read_support_format_lha(a);
+	if (raw)
+		archive_read_support_format_raw(a);
+}
+
+/* Reads one view of a layer. -1: stopped at a limit (r->limit) or out of memory. */
+static int
+reader_view(struct reader *r, const void *buf, size_t size, int view, int raw, struct view *v)
+{
+	struct archive *a = archive_read_new();
+	struct archive_entry *e;
+	int rc, ret = 0, any = 0;
+
+	if (a == NULL)
+		return -1;
+	reader_support(a, view, raw);
+	if (archive_read_open_memory(a, buf, size) != ARCHIVE_OK) {
+		archive_read_free(a);
+		return 0;	/* no format of ours: nothing to list */
+	}
+	while ((rc = archive_read_next_header(a, &e)) == ARCHIVE_OK || rc == ARCHIVE_WARN) {
+		any = 1;
+		if (reader_entry(r, a, e, v) != 0) {
+			ret = -1;
+			break;
+		}
+	}
+	if (ret == 0 && rc != ARCHIVE_EOF) {
+		/* An error after the members listed: they count, the rest is unknown. */
+		v->complete = 0;
+		if (any || archive_read_has_encrypted_entries(a) > 0)
+			log_debug("second reader: %s: %s", archive_format_name(a), archive_error_string(a));
+	}
+	/* Some formats know only at the archive level (7z's encrypted header; a central directory
+	 * flag the local header leaves out). */
+	if (archive_read_has_encrypted_entries(a) > 0 && r->lim.encrypted_alert &&
+	    r->encrypted == NULL)
+		r->encrypted = reader_encrypted_name(a);
+	if (any)
+		r->layers_read += view == 0 ? 1 : 0;
+	free(v->buf);
+	v->buf = NULL;
+	v->len = v->cap = 0;
+	archive_read_free(a);
+	return ret;
+}
+
+/* libclamav's types of a compressed stream: the raw format reads what it decompresses to. */
+static int
+reader_raw_type(const char *type)
+{
+	return type != NULL && (strcmp(type, "CL_TYPE_GZ") == 0 || strcmp(type, "CL_TYPE_BZ") == 0 ||
+	    strcmp(type, "CL_TYPE_XZ") == 0);
+}
+
+static int
+reader_remember(struct reader *r, const unsigned char *digest, unsigned members, int complete)
+{
+	struct layer_seen *l;
+
+	if (r->nseen == r->capseen) {
+		size_t cap = r->capseen == 0 ? 16 : r->capseen * 2;
+
+		if ((l = realloc(r->seen, cap * sizeof(*l))) == NULL)
+			return -1;
+		r->seen = l;
+		r->capseen = cap;
+	}
+	l = &r->seen[r->nseen++];
+	memcpy(l->digest, digest, READER_DIGEST_LEN);
+	l->members = members;
+	l->complete = complete;
+	return 0;
+}
+
+static int
+reader_note_scanned(struct reader *r, const unsigned char *digest, const char *name, size_t size)
+{
+	unsigned char key[READER_DIGEST_LEN];
+	const char *base;
+
+	if (keyset_add(&r->scanned, digest) != 0)
+		return -1;
+	if (name == NULL || name[0] == '\0')
+		return 0;
+	if (reader_name_key(name, size, key) != 0 || keyset_add(&r->scanned_names, key) != 0)
+		return -1;
+	base = strrchr(name, '/');
+	if (base != NULL && base[1] != '\0' &&
+	    (reader_name_key(base + 1, size, key) != 0 || keyset_add(&r->scanned_names, key) != 0))
+		return -1;
+	return 0;
+}
+
+int
+reader_layer(struct reader *r, const void *buf, size_t size, const char *type, const char *name,
+    unsigned depth, const char *path, size_t path_len, unsigned path_depth,
+    unsigned char *digest_out)
+{
+	struct view v0 = { .path = path, .path_len = path_len, .path_depth = path_depth,
+	    .depth = depth, .complete = 1 };
+	struct view v1 = v0;
+
+	memset(digest_out, 0, READER_DIGEST_LEN);
+	if (buf == NULL || r->limit != NULL)
+		return 0;
+	if (reader_digest(buf, size, digest_out) != 0 ||
+	    reader_note_scanned(r, digest_out, name, size) != 0)
+		return -1;
+	if (keyset_has(&r->read, digest_out))
+		return 0;
+	if (keyset_add(&r->read, digest_out) != 0)
+		return -1;
+	if (reader_view(r, buf, size, 0, reader_raw_type(type), &v0) != 0 ||
+	    reader_view(r, buf, size, 1, 0, &v1) != 0)
+		return r->limit != NULL ? 1 : -1;
+	if (v0.members + v1.members == 0)
+		return 0;
+	if (reader_remember(r, digest_out, v0.members > v1.members ? v0.members : v1.members,
+	    v0.complete && v1.complete) != 0)
+		return -1;
+	return 1;
+}
+
+int
+reader_covered(const struct reader *r, const unsigned char *digest, unsigned want)
+{
+	for (size_t i = 0; i < r->nseen; i++)
+		if (memcmp(r->seen[i].digest, digest, READER_DIGEST_LEN) == 0)
+			return r->seen[i].complete && r->seen[i].members >= want && r->limit == NULL;
+	return 0;
+}
+
+void
+reader_prune(struct reader *r)
+{
+	struct reader_member **pp = &r->head, *m;
+
+	r->tail = NULL;
+	while ((m = *pp) != NULL) {
+		if (keyset_has(&r->scanned, m->digest)) {
+			*pp = m->next;
+			reader_member_free(m);
+			continue;
+		}
+		r->tail = m;
+		pp = &m->next;
+	}
+}
+
+struct reader_member *
+reader_next(struct reader *r)
+{
+	struct reader_member *m;
+
+	reader_prune(r);
+	if ((m = r->head) == NULL)
+		return NULL;
+	r->head = m->next;
+	if (r->head == NULL)
+		r->tail = NULL;
+	m->next = NULL;
+	r->rescanned++;
+	return m;
+}
+
+const char *
+reader_finding(const struct reader *r, int *is_limit)
+{
+	*is_limit = r->limit != NULL;
+	if (r->limit != NULL)
+		return r->limit;
+	if (r->encrypted != NULL)
+		return r->encrypted;
+	if (r->unscanned)
+		return READER_UNSCANNED;
+	for (const struct hole *h = r->holes; h != NULL; h = h->next)
+		if (!keyset_has(&r->scanned_names, h->key))
+			return READER_UNSCANNED;
+	return NULL;
+}
+
+void
+reader_counts(const struct reader *r, unsigned *layers_read, unsigned *members,
+    unsigned *rescanned)
+{
+	*layers_read = r->layers_read;
+	*members = r->listed;
+	*rescanned = r->rescanned;
+}
