@@ -1463,6 +1463,9 @@ scanner_second_pass(struct scan_state *st, struct engine *e, const struct cl_sca
 		} else {
 			rc = cl_scanmap_callback(map, NULL, virname, &scanned, e->cl, &o, st);
 			cl_fmap_close(map);
+			if (rc == CL_VIRUS)
+				log_info("second reader: %s in a member libclamav did not scan (%.200s)",
+				    *virname != NULL ? *virname : "?", m->path);
 		}
 		st->prefix = NULL;
 		st->prefix_len = 0;
@@ -1482,7 +1485,8 @@ scanner_reader_finish(struct scan_state *st, cl_error_t rc)
 
 	if (st->rd == NULL || rc != CL_CLEAN || (found = reader_finding(st->rd, &is_limit)) == NULL)
 		return;
-	log_debug("second reader: %s", found);
+	log_warnx("second reader: %s (libarchive listed a member libclamav did not scan, or met a "
+	    "limit extracting it)", found);
 	if (is_limit && st->limit == NULL)
 		st->limit = found;
 	else if (!is_limit && st->unscanned == NULL)
