@@ -49,8 +49,10 @@ def corpus(n_per_kind):
 @pytest.fixture(scope="module")
 def srv(start_module, tmp_path_factory):
     db = harness.make_db(tmp_path_factory.mktemp("fadb"))
-    return start_module(env={"CLAMAV_DB_DIR": str(db), "DB_CHECK_INTERVAL": "0",
-                             "MAX_CONTENT_LENGTH": str(MAX_FILE + (1 << 20)), "SCAN_CACHE": "0"})
+    # The default limits (MAX_CONTENT_LENGTH 1 GiB, MAX_FILE_SIZE alike): with smaller ones a .deb
+    # whose data.tar is larger than MAX_FILE_SIZE is rightly Limits.Exceeded (its content was not
+    # scanned whole), as the same data.tar.xz uploaded alone is.
+    return start_module(env={"CLAMAV_DB_DIR": str(db), "DB_CHECK_INTERVAL": "0", "SCAN_CACHE": "0"})
 
 
 def scan(srv, path):
@@ -83,6 +85,6 @@ def test_no_false_alarm_smoke(srv):
 @pytest.mark.slow
 def test_no_false_alarm_system_files(srv):
     n = int(os.environ.get("FALSE_ALARMS_N", "2000"))
-    files = corpus(max(1, (n - 60) // 9))
+    files = corpus(max(1, (n - 60) // 4))[:n]
     assert len(files) >= min(n, 1000) // 2, len(files)
     check(srv, files)
