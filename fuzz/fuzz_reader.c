@@ -76,6 +76,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if ((r = reader_new(&lim)) == NULL)
 		return 0;
 	reader_layer(r, data, size, fuzz_type(data, size), "input", 0, "input", 6, 1, digest);
+	reader_set_upload(r, data, size);
 	while (rounds++ < FUZZ_ROUNDS && (m = reader_next(r)) != NULL) {
 		fuzz_check(m, &total);
 		reader_layer(r, m->data, m->len, "CL_TYPE_BINARY_DATA", NULL, m->depth, m->path,

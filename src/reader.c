@@ -34,17 +34,41 @@ struct hole {
 	struct hole *next;
 };
 
+/* A layer holding members not known to be scanned: its bytes, to extract them again later. */
+struct source {
+	unsigned char *bytes;		/* a copy; NULL: the upload (reader_set_upload) */
+	size_t size;
+	int raw;			/* view 0 offers the raw format */
+	unsigned depth;
+	char *path;			/* the layer's names, NUL-separated */
+	size_t path_len;
+	unsigned path_depth;
+	unsigned refs;			/* pending members pointing here */
+};
+
+/* A member extracted once (its digest taken on the way) and not known to be scanned. */
+struct pending {
+	unsigned char digest[READER_DIGEST_LEN];
+	struct source *src;
+	int view;
+	unsigned ordinal;		/* its place among the view's regular members */
+	char *name;
+	struct pending *next;
+};
+
 struct reader {
 	struct reader_limits lim;
 	struct keyset scanned;		/* digests of the layers libclamav scanned */
 	struct keyset scanned_names;	/* keys of (name, size) of those layers */
-	struct keyset queued;		/* digests of members held or handed out */
+	struct keyset queued;		/* digests of members pending or handed out */
 	struct keyset read;		/* digests of layers the reader read */
 	struct layer_seen *seen;
 	size_t nseen, capseen;
-	struct reader_member *head, *tail;
+	struct pending *head, *tail;
 	struct hole *holes;
-	uint64_t extracted;		/* bytes extracted so far */
+	const unsigned char *upload;	/* the upload's bytes for the second pass */
+	size_t upload_len;
+	uint64_t extracted;		/* bytes extracted (and layers copied) so far */
 	unsigned listed, layers_read, rescanned;
 	const char *limit;		/* the first limit met */
 	const char *encrypted;		/* Heuristics.Encrypted.* of the first encrypted member */
@@ -163,17 +187,35 @@ reader_member_free(struct reader_member *m)
 	free(m);
 }
 
+static void
+reader_source_release(struct source *src)
+{
+	if (src == NULL || --src->refs > 0)
+		return;
+	free(src->bytes);
+	free(src->path);
+	free(src);
+}
+
+static void
+reader_pending_free(struct pending *p)
+{
+	reader_source_release(p->src);
+	free(p->name);
+	free(p);
+}
+
 void
 reader_free(struct reader *r)
 {
-	struct reader_member *m;
+	struct pending *p;
 	struct hole *h;
 
 	if (r == NULL)
 		return;
-	while ((m = r->head) != NULL) {
-		r->head = m->next;
-		reader_member_free(m);
+	while ((p = r->head) != NULL) {
+		r->head = p->next;
+		reader_pending_free(p);
 	}
 	while ((h = r->holes) != NULL) {
 		r->holes = h->next;
@@ -188,6 +230,13 @@ reader_free(struct reader *r)
 }
 
 void
+reader_set_upload(struct reader *r, const void *data, size_t len)
+{
+	r->upload = data;
+	r->upload_len = data != NULL ? len : 0;
+}
+
+void
 reader_set_limit(struct reader *r, const char *limit)
 {
 	if (r->limit == NULL)
@@ -196,13 +245,19 @@ reader_set_limit(struct reader *r, const char *limit)
 
 /* What one read of one layer is doing: the layer, and the member being extracted. */
 struct view {
+	const unsigned char *buf;	/* the layer's bytes (alive during reader_layer) */
+	size_t size;
+	int view, raw;
 	const char *path;		/* the layer's names */
 	size_t path_len;
 	unsigned path_depth, depth;	/* of the layer */
+	struct source *src;		/* made at the first member to keep */
 	unsigned members;		/* regular members listed */
 	int complete;			/* read to the end, every member extracted */
-	unsigned char *buf;		/* the member being extracted */
-	size_t len, cap;
+	EVP_MD_CTX *md;			/* the member being extracted */
+	uint64_t len;
+	unsigned char *out;		/* reader_fetch: where its bytes go; NULL: digest only */
+	size_t cap;
 };
 
 static const char *
@@ -217,9 +272,28 @@ reader_encrypted_name(struct archive *a)
 	}
 }
 
-/* One more block of a member: the limits are checked before it is kept. 0, or -1 with r->limit. */
+/* Room for n more bytes of the member being fetched. */
 static int
-reader_append(struct reader *r, struct view *v, const void *blk, size_t n)
+reader_grow(struct view *v, size_t n)
+{
+	size_t cap = v->cap == 0 ? READER_BLOCK : v->cap;
+	unsigned char *p;
+
+	if (v->len + n <= v->cap)
+		return 0;
+	while (cap < v->len + n)
+		cap *= 2;
+	if ((p = realloc(v->out, cap)) == NULL)
+		return -1;
+	v->out = p;
+	v->cap = cap;
+	return 0;
+}
+
+/* One more block of a member: the limits are checked before it counts. 0, or -1 with r->limit
+ * (or out of memory). */
+static int
+reader_block(struct reader *r, struct view *v, const void *blk, size_t n, int keep)
 {
 	if (v->len + n > r->lim.max_file_size) {
 		reader_set_limit(r, READER_LIMIT_FILE_SIZE);
@@ -233,69 +307,15 @@ reader_append(struct reader *r, struct view *v, const void *blk, size_t n)
 		reader_set_limit(r, READER_LIMIT_TIME);
 		return -1;
 	}
-	if (v->len + n > v->cap) {
-		size_t cap = v->cap == 0 ? READER_BLOCK : v->cap;
-		unsigned char *p;
-
-		while (cap < v->len + n)
-			cap *= 2;
-		if ((p = realloc(v->buf, cap)) == NULL)
+	if (keep) {
+		if (reader_grow(v, n) != 0)
 			return -1;
-		v->buf = p;
-		v->cap = cap;
+		memcpy(v->out + v->len, blk, n);
+	} else if (EVP_DigestUpdate(v->md, blk, n) != 1) {
+		return -1;
 	}
-	memcpy(v->buf + v->len, blk, n);
 	v->len += n;
 	r->extracted += n;
-	return 0;
-}
-
-/* The member's path: the layer's names, then its own. */
-static int
-reader_member_path(struct reader_member *m, const struct view *v, const char *name)
-{
-	size_t k = strnlen(name, READER_NAME_MAX);
-
-	if ((m->path = malloc(v->path_len + k + 1)) == NULL)
-		return -1;
-	if (v->path_len > 0)
-		memcpy(m->path, v->path, v->path_len);
-	memcpy(m->path + v->path_len, name, k);
-	m->path[v->path_len + k] = '\0';
-	m->path_len = v->path_len + k + 1;
-	m->path_depth = v->path_depth + 1;
-	return 0;
-}
-
-/* Keeps the member just extracted (v->buf) to be scanned unless its content is known already. */
-static int
-reader_keep(struct reader *r, struct view *v, const char *name)
-{
-	struct reader_member *m;
-	unsigned char digest[READER_DIGEST_LEN];
-
-	if (reader_digest(v->buf, v->len, digest) != 0)
-		return -1;
-	if (keyset_has(&r->queued, digest) || keyset_has(&r->scanned, digest))
-		return 0;
-	if ((m = calloc(1, sizeof(*m))) == NULL || keyset_add(&r->queued, digest) != 0 ||
-	    reader_member_path(m, v, name) != 0) {
-		free(m);
-		return -1;
-	}
-	memcpy(m->digest, digest, READER_DIGEST_LEN);
-	m->data = v->len > 0 ? v->buf : NULL;
-	m->len = v->len;
-	m->depth = v->depth + 1;
-	if (v->len == 0)
-		free(v->buf);
-	v->buf = NULL;
-	v->len = v->cap = 0;
-	if (r->tail != NULL)
-		r->tail->next = m;
-	else
-		r->head = m;
-	r->tail = m;
 	return 0;
 }
 
@@ -313,17 +333,20 @@ reader_hole(struct reader *r, const char *name, int64_t size)
 	return 0;
 }
 
-/* Reads the member's data. 0 extracted; 1 not extracted (a hole, or a bad checksum: r->unscanned);
- * -1 stopped at a limit or out of memory. */
+/* Reads the member's data (into v->out with keep, else only its digest). 0 extracted; 1 not
+ * extracted (a hole, or a bad checksum: r->unscanned); -1 stopped at a limit or out of memory. */
 static int
-reader_extract(struct reader *r, struct archive *a, struct view *v, const char *name, int64_t size)
+reader_extract(struct reader *r, struct archive *a, struct view *v, const char *name, int64_t size,
+    int keep)
 {
 	unsigned char blk[READER_BLOCK];
 	la_ssize_t n;
 
 	v->len = 0;
+	if (!keep && EVP_DigestInit_ex(v->md, reader_sha256, NULL) != 1)
+		return -1;
 	while ((n = archive_read_data(a, blk, sizeof(blk))) > 0)
-		if (reader_append(r, v, blk, (size_t)n) != 0)
+		if (reader_block(r, v, blk, (size_t)n, keep) != 0)
 			return -1;
 	if (n == 0)
 		return 0;
@@ -335,19 +358,88 @@ reader_extract(struct reader *r, struct archive *a, struct view *v, const char *
 	return reader_hole(r, name, size) == 0 ? 1 : -1;
 }
 
+/* The layer's bytes kept for reader_fetch: a copy (counted in the budget), or the upload's. */
+static int
+reader_source(struct reader *r, struct view *v)
+{
+	struct source *src;
+
+	if (v->src != NULL)
+		return 0;
+	if ((src = calloc(1, sizeof(*src))) == NULL)
+		return -1;
+	*src = (struct source){ .size = v->size, .raw = v->raw, .depth = v->depth,
+	    .path_len = v->path_len, .path_depth = v->path_depth, .refs = 1 };
+	if (v->depth > 0) {
+		if (r->extracted + v->size > r->lim.budget) {
+			reader_set_limit(r, READER_LIMIT_SCAN_SIZE);
+			free(src);
+			return -1;
+		}
+		r->extracted += v->size;
+		if ((src->bytes = malloc(v->size > 0 ? v->size : 1)) == NULL)
+			goto fail;
+		memcpy(src->bytes, v->buf, v->size);
+	}
+	if (v->path_len > 0 && (src->path = malloc(v->path_len)) == NULL)
+		goto fail;
+	if (v->path_len > 0)
+		memcpy(src->path, v->path, v->path_len);
+	v->src = src;		/* the view's own reference, released when it ends */
+	return 0;
+fail:
+	free(src->bytes);
+	free(src);
+	return -1;
+}
+
+/* Remembers the member just hashed, to be scanned unless libclamav scans that content. */
+static int
+reader_pend(struct reader *r, struct view *v, const char *name, unsigned ordinal)
+{
+	unsigned char digest[READER_DIGEST_LEN];
+	struct pending *p;
+
+	if (EVP_DigestFinal_ex(v->md, digest, NULL) != 1)
+		return -1;
+	if (keyset_has(&r->queued, digest) || keyset_has(&r->scanned, digest))
+		return 0;
+	if (reader_source(r, v) != 0)
+		return -1;
+	if ((p = calloc(1, sizeof(*p))) == NULL || (p->name = strndup(name, READER_NAME_MAX)) == NULL ||
+	    keyset_add(&r->queued, digest) != 0) {
+		if (p != NULL)
+			free(p->name);
+		free(p);
+		return -1;
+	}
+	memcpy(p->digest, digest, READER_DIGEST_LEN);
+	p->src = v->src;
+	v->src->refs++;
+	p->view = v->view;
+	p->ordinal = ordinal;
+	if (r->tail != NULL)
+		r->tail->next = p;
+	else
+		r->head = p;
+	r->tail = p;
+	return 0;
+}
+
 /* One member listed by a view: limits, encryption, then its content. -1 stops the view. */
 static int
 reader_entry(struct reader *r, struct archive *a, struct archive_entry *e, struct view *v)
 {
 	const char *name = archive_entry_pathname(e);
 	int64_t size = archive_entry_size_is_set(e) ? archive_entry_size(e) : -1;
+	unsigned ordinal;
 	int rc;
 
 	if (archive_entry_filetype(e) != AE_IFREG)
 		return 0;
 	if (name == NULL)
 		name = "";
-	v->members++;
+	ordinal = v->members++;
 	if (++r->listed > r->lim.max_files) {
 		reader_set_limit(r, READER_LIMIT_FILES);
 		return -1;
@@ -366,13 +458,13 @@ reader_entry(struct reader *r, struct archive *a, struct archive_entry *e, struc
 			r->encrypted = reader_encrypted_name(a);
 		return 0;
 	}
-	if ((rc = reader_extract(r, a, v, name, size)) < 0)
+	if ((rc = reader_extract(r, a, v, name, size, 0)) < 0)
 		return -1;
 	if (rc > 0) {
 		v->complete = 0;
 		return 0;
 	}
-	return reader_keep(r, v, name);
+	return reader_pend(r, v, name, ordinal);
 }
 
 /* Which formats and filters a view offers. Formats that bid on any text (mtree, raw, empty) are
@@ -409,20 +501,34 @@ reader_support(struct archive *a, int view, int raw)
 		archive_read_support_format_raw(a);
 }
 
-/* Reads one view of a layer. -1: stopped at a limit (r->limit) or out of memory. */
-static int
-reader_view(struct reader *r, const void *buf, size_t size, int view, int raw, struct view *v)
+static struct archive *
+reader_open(const void *buf, size_t size, int view, int raw)
 {
 	struct archive *a = archive_read_new();
+
+	if (a == NULL)
+		return NULL;
+	reader_support(a, view, raw);
+	if (archive_read_open_memory(a, buf, size) != ARCHIVE_OK) {
+		archive_read_free(a);
+		return NULL;
+	}
+	return a;
+}
+
+/* Reads one view of a layer. -1: stopped at a limit (r->limit) or out of memory. */
+static int
+reader_view(struct reader *r, struct view *v)
+{
+	struct archive *a = reader_open(v->buf, v->size, v->view, v->raw);
 	struct archive_entry *e;
 	int rc, ret = 0, any = 0;
 
 	if (a == NULL)
-		return -1;
-	reader_support(a, view, raw);
-	if (archive_read_open_memory(a, buf, size) != ARCHIVE_OK) {
-		archive_read_free(a);
 		return 0;	/* no format of ours: nothing to list */
+	if ((v->md = EVP_MD_CTX_new()) == NULL) {
+		archive_read_free(a);
+		return -1;
 	}
 	while ((rc = archive_read_next_header(a, &e)) == ARCHIVE_OK || rc == ARCHIVE_WARN) {
 		any = 1;
@@ -434,7 +540,7 @@ reader_view(struct reader *r, const void *buf, size_t size, int view, int raw, s
 	if (ret == 0 && rc != ARCHIVE_EOF) {
 		/* An error after the members listed: they count, the rest is unknown. */
 		v->complete = 0;
-		if (any || archive_read_has_encrypted_entries(a) > 0)
+		if (any)
 			log_debug("second reader: %s: %s", archive_format_name(a), archive_error_string(a));
 	}
 	/* Some formats know only at the archive level (7z's encrypted header; a central directory
@@ -442,11 +548,12 @@ reader_view(struct reader *r, const void *buf, size_t size, int view, int raw, s
 	if (archive_read_has_encrypted_entries(a) > 0 && r->lim.encrypted_alert &&
 	    r->encrypted == NULL)
 		r->encrypted = reader_encrypted_name(a);
-	if (any)
-		r->layers_read += view == 0 ? 1 : 0;
-	free(v->buf);
-	v->buf = NULL;
-	v->len = v->cap = 0;
+	if (any && v->view == 0)
+		r->layers_read++;
+	EVP_MD_CTX_free(v->md);
+	v->md = NULL;
+	reader_source_release(v->src);
+	v->src = NULL;
 	archive_read_free(a);
 	return ret;
 }
@@ -503,10 +610,12 @@ reader_layer(struct reader *r, const void *buf, size_t size, const char *type, c
     unsigned depth, const char *path, size_t path_len, unsigned path_depth,
     unsigned char *digest_out)
 {
-	struct view v0 = { .path = path, .path_len = path_len, .path_depth = path_depth,
-	    .depth = depth, .complete = 1 };
+	struct view v0 = { .buf = buf, .size = size, .raw = reader_raw_type(type), .path = path,
+	    .path_len = path_len, .path_depth = path_depth, .depth = depth, .complete = 1 };
 	struct view v1 = v0;
 
+	v1.view = 1;
+	v1.raw = 0;
 	memset(digest_out, 0, READER_DIGEST_LEN);
 	if (buf == NULL || r->limit != NULL)
 		return 0;
@@ -517,8 +626,7 @@ reader_layer(struct reader *r, const void *buf, size_t size, const char *type, c
 		return 0;
 	if (keyset_add(&r->read, digest_out) != 0)
 		return -1;
-	if (reader_view(r, buf, size, 0, reader_raw_type(type), &v0) != 0 ||
-	    reader_view(r, buf, size, 1, 0, &v1) != 0)
+	if (reader_view(r, &v0) != 0 || reader_view(r, &v1) != 0)
 		return r->limit != NULL ? 1 : -1;
 	if (v0.members + v1.members == 0)
 		return 0;
@@ -540,34 +648,94 @@ reader_covered(const struct reader *r, const unsigned char *digest, unsigned wan
 void
 reader_prune(struct reader *r)
 {
-	struct reader_member **pp = &r->head, *m;
+	struct pending **pp = &r->head, *p;
 
 	r->tail = NULL;
-	while ((m = *pp) != NULL) {
-		if (keyset_has(&r->scanned, m->digest)) {
-			*pp = m->next;
-			reader_member_free(m);
+	while ((p = *pp) != NULL) {
+		if (keyset_has(&r->scanned, p->digest)) {
+			*pp = p->next;
+			reader_pending_free(p);
 			continue;
 		}
-		r->tail = m;
-		pp = &m->next;
+		r->tail = p;
+		pp = &p->next;
 	}
+}
+
+/* The member's path: its layer's names, then its own. */
+static int
+reader_member_path(struct reader_member *m, const struct pending *p)
+{
+	size_t k = strlen(p->name);
+
+	if ((m->path = malloc(p->src->path_len + k + 1)) == NULL)
+		return -1;
+	if (p->src->path_len > 0)
+		memcpy(m->path, p->src->path, p->src->path_len);
+	memcpy(m->path + p->src->path_len, p->name, k + 1);
+	m->path_len = p->src->path_len + k + 1;
+	m->path_depth = p->src->path_depth + 1;
+	return 0;
+}
+
+/* Extracts the pending member again from its layer's bytes, into m. 0, or -1 (a limit, or it
+ * could not be found again: r->unscanned). */
+static int
+reader_fetch(struct reader *r, const struct pending *p, struct reader_member *m)
+{
+	const void *buf = p->src->bytes != NULL ? (const void *)p->src->bytes : r->upload;
+	size_t size = p->src->bytes != NULL ? p->src->size : r->upload_len;
+	struct view v = { .view = p->view, .depth = p->src->depth };
+	struct archive *a = buf != NULL ? reader_open(buf, size, p->view, p->src->raw) : NULL;
+	struct archive_entry *e;
+	unsigned idx = 0;
+	int ret = -1;
+
+	while (a != NULL && archive_read_next_header(a, &e) >= ARCHIVE_WARN) {
+		if (archive_entry_filetype(e) != AE_IFREG || idx++ != p->ordinal)
+			continue;
+		if (reader_extract(r, a, &v, p->name, -1, 1) == 0) {
+			m->data = v.out;
+			m->len = (size_t)v.len;
+			v.out = NULL;
+			ret = 0;
+		}
+		break;
+	}
+	free(v.out);
+	if (a != NULL)
+		archive_read_free(a);
+	if (ret != 0 && r->limit == NULL)
+		r->unscanned = 1;	/* listed and hashed before, not found again */
+	return ret;
 }
 
 struct reader_member *
 reader_next(struct reader *r)
 {
 	struct reader_member *m;
+	struct pending *p;
 
 	reader_prune(r);
-	if ((m = r->head) == NULL)
-		return NULL;
-	r->head = m->next;
-	if (r->head == NULL)
-		r->tail = NULL;
-	m->next = NULL;
-	r->rescanned++;
-	return m;
+	while ((p = r->head) != NULL) {
+		r->head = p->next;
+		if (r->head == NULL)
+			r->tail = NULL;
+		if ((m = calloc(1, sizeof(*m))) == NULL || reader_member_path(m, p) != 0 ||
+		    reader_fetch(r, p, m) != 0) {
+			reader_member_free(m);
+			reader_pending_free(p);
+			if (r->limit != NULL || r->unscanned)
+				return NULL;
+			continue;
+		}
+		memcpy(m->digest, p->digest, READER_DIGEST_LEN);
+		m->depth = p->src->depth + 1;
+		reader_pending_free(p);
+		r->rescanned++;
+		return m;
+	}
+	return NULL;
 }
 
 const char *

@@ -30,7 +30,9 @@ struct reader_limits {
 	int encrypted_alert;		/* ALERT_ENCRYPTED_ARCHIVE: an encrypted member is a finding */
 };
 
-/* A member the reader extracted and nobody has scanned yet (reader_next). */
+/* A member the reader extracted and nobody has scanned yet (reader_next). Members are hashed as
+ * they are listed and their bytes dropped; the few libclamav did not scan are extracted again from
+ * a copy of their layer when handed out, so memory holds archives, not what they expand to. */
 struct reader_member {
 	unsigned char digest[READER_DIGEST_LEN];
 	unsigned char *data;
@@ -39,7 +41,6 @@ struct reader_member {
 	char *path;			/* names from the upload down, NUL-separated, path_len bytes */
 	size_t path_len;
 	unsigned path_depth;		/* names in path */
-	struct reader_member *next;
 };
 
 struct reader;
@@ -60,6 +61,9 @@ int reader_layer(struct reader *r, const void *buf, size_t size, const char *typ
 int reader_covered(const struct reader *r, const unsigned char *digest, unsigned want);
 /* Drops the held members whose content libclamav has scanned since (call when a layer closes). */
 void reader_prune(struct reader *r);
+/* The upload's bytes, alive until the second pass ends (the reader keeps no copy of them; members
+ * of the upload are extracted again from here). NULL: not available. */
+void reader_set_upload(struct reader *r, const void *data, size_t len);
 /* The next member to scan ourselves (content libclamav did not scan), or NULL; the caller frees it
  * with reader_member_free. */
 struct reader_member *reader_next(struct reader *r);

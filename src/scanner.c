@@ -1475,6 +1475,28 @@ scanner_second_pass(struct scan_state *st, struct engine *e, const struct cl_sca
 	return rc;
 }
 
+static void scanner_reader_finish(struct scan_state *st, cl_error_t rc);
+
+/* The second pass with the upload's bytes at hand (members of the upload are extracted again from
+ * them): data, or the file mapped again for the pass. */
+static cl_error_t
+scanner_second_run(struct scan_state *st, struct engine *e, const struct cl_scan_options *opts,
+    cl_error_t rc, const char **virname, const void *data, size_t len, int fd, double deadline)
+{
+	void *map = MAP_FAILED;
+
+	if (data == NULL && fd >= 0 && len > 0 && rc == CL_CLEAN &&
+	    (map = mmap(NULL, len, PROT_READ, MAP_PRIVATE, fd, 0)) != MAP_FAILED)
+		data = map;
+	reader_set_upload(st->rd, data, len);
+	rc = scanner_second_pass(st, e, opts, rc, virname, deadline);
+	reader_set_upload(st->rd, NULL, 0);
+	if (map != MAP_FAILED)
+		munmap(map, len);
+	scanner_reader_finish(st, rc);
+	return rc;
+}
+
 /* What the second reader met becomes the scan's: a limit, an encrypted member, a member no reader
  * could extract. */
 static void
@@ -1691,10 +1713,9 @@ scanner_run(struct scanner *s, const void *data, size_t len, int fd, const unsig
 		rc = cl_scanmap_callback(map, NULL, &virname, &scanned, e->cl, &opts, &st);
 		cl_fmap_close(map);
 	}
-	if (st.rd != NULL) {
-		rc = scanner_second_pass(&st, e, &opts, rc, &virname, t0 + s->o.max_scan_time / 1000.0);
-		scanner_reader_finish(&st, rc);
-	}
+	if (st.rd != NULL)
+		rc = scanner_second_run(&st, e, &opts, rc, &virname, data, len, fd,
+		    t0 + s->o.max_scan_time / 1000.0);
 	if (st.reader_oom && rc == CL_CLEAN)
 		rc = CL_EMEM;
 	scanner_in_scan = 0;
