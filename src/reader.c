@@ -467,11 +467,49 @@ reader_entry(struct reader *r, struct archive *a, struct archive_entry *e, struc
 	return reader_pend(r, v, name, ordinal);
 }
 
+/* Formats whose libarchive bidder searches an executable for an embedded (SFX) archive, slowly
+ * (5-7 ms for a 1 MiB PE each): offered only when their signature is somewhere in the layer, which
+ * memmem finds at memory speed. An archive whose signature is absent cannot be found by them. */
+#define READER_HAS_7Z	1
+#define READER_HAS_CAB	2
+#define READER_HAS_LHA	4
+#define READER_HAS_RAR	8
+
+/* An LHA method name ("-lh5-", "-lzs-", "-lhd-"...) anywhere in buf. */
+static int
+reader_lha_method(const void *buf, size_t size)
+{
+	const char *p = buf, *end = p + size, *hit;
+
+	while (p < end && (hit = memmem(p, (size_t)(end - p), "-l", 2)) != NULL) {
+		if (end - hit >= 5 && (hit[2] == 'h' || hit[2] == 'z') && hit[4] == '-')
+			return 1;
+		p = hit + 2;
+	}
+	return 0;
+}
+
+static unsigned
+reader_signatures(const void *buf, size_t size)
+{
+	unsigned m = 0;
+
+	if (memmem(buf, size, "7z\xbc\xaf\x27\x1c", 6) != NULL)
+		m |= READER_HAS_7Z;
+	if (memmem(buf, size, "MSCF\0\0\0\0", 8) != NULL)
+		m |= READER_HAS_CAB;
+	if (reader_lha_method(buf, size))
+		m |= READER_HAS_LHA;
+	if (memmem(buf, size, "Rar!\x1a\x07", 6) != NULL)
+		m |= READER_HAS_RAR;
+	return m;
+}
+
 /* Which formats and filters a view offers. Formats that bid on any text (mtree, raw, empty) are
- * left out, raw but for a layer libclamav typed as a compressed stream. view 1: zip by its local
+ * left out; a layer libclamav typed as a compressed stream gets raw alone. view 1: zip by its local
  * headers alone (the streaming reader), view 0: everything else, zip by its central directory. */
 static void
-reader_support(struct archive *a, int view, int raw)
+reader_support(struct archive *a, int view, int raw, unsigned sigs)
 {
 	archive_read_support_filter_gzip(a);
 	archive_read_support_filter_bzip2(a);
@@ -485,20 +523,30 @@ reader_support(struct archive *a, int view, int raw)
 		archive_read_support_format_zip_streamable(a);
 		return;
 	}
+	/* A compressed stream: what it decompresses to, whole, is its one member; libclamav's child
+	 * is the same bytes (then the reader reads that child as a layer of its own, once) or is not
+	 * (a second stream libclamav stopped before: scanned in the second pass). */
+	if (raw) {
+		archive_read_support_format_raw(a);
+		return;
+	}
 	archive_read_support_format_zip_seekable(a);
-	archive_read_support_format_7zip(a);
 	archive_read_support_format_tar(a);
 	archive_read_support_format_gnutar(a);
 	archive_read_support_format_cpio(a);
 	archive_read_support_format_iso9660(a);
-	archive_read_support_format_cab(a);
-	archive_read_support_format_rar(a);
-	archive_read_support_format_rar5(a);
 	archive_read_support_format_xar(a);
 	archive_read_support_format_ar(a);
-	archive_read_support_format_lha(a);
-	if (raw)
-		archive_read_support_format_raw(a);
+	if (sigs & READER_HAS_7Z)
+		archive_read_support_format_7zip(a);
+	if (sigs & READER_HAS_CAB)
+		archive_read_support_format_cab(a);
+	if (sigs & READER_HAS_LHA)
+		archive_read_support_format_lha(a);
+	if (sigs & READER_HAS_RAR) {
+		archive_read_support_format_rar(a);
+		archive_read_support_format_rar5(a);
+	}
 }
 
 static struct archive *
@@ -508,7 +556,7 @@ reader_open(const void *buf, size_t size, int view, int raw)
 
 	if (a == NULL)
 		return NULL;
-	reader_support(a, view, raw);
+	reader_support(a, view, raw, view == 0 && !raw ? reader_signatures(buf, size) : 0);
 	if (archive_read_open_memory(a, buf, size) != ARCHIVE_OK) {
 		archive_read_free(a);
 		return NULL;
@@ -626,7 +674,7 @@ reader_layer(struct reader *r, const void *buf, size_t size, const char *type, c
 		return 0;
 	if (keyset_add(&r->read, digest_out) != 0)
 		return -1;
-	if (reader_view(r, &v0) != 0 || reader_view(r, &v1) != 0)
+	if (reader_view(r, &v0) != 0 || (!v0.raw && reader_view(r, &v1) != 0))
 		return r->limit != NULL ? 1 : -1;
 	if (v0.members + v1.members == 0)
 		return 0;
