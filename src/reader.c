@@ -370,13 +370,9 @@ reader_source(struct reader *r, struct view *v)
 		return -1;
 	*src = (struct source){ .size = v->size, .raw = v->raw, .depth = v->depth,
 	    .path_len = v->path_len, .path_depth = v->path_depth, .refs = 1 };
+	/* Not counted in the budget: a layer libclamav holds too, copied, while its members are
+	 * pending (dropped when it closes, once libclamav has scanned them). */
 	if (v->depth > 0) {
-		if (r->extracted + v->size > r->lim.budget) {
-			reader_set_limit(r, READER_LIMIT_SCAN_SIZE);
-			free(src);
-			return -1;
-		}
-		r->extracted += v->size;
 		if ((src->bytes = malloc(v->size > 0 ? v->size : 1)) == NULL)
 			goto fail;
 		memcpy(src->bytes, v->buf, v->size);
@@ -440,7 +436,8 @@ reader_entry(struct reader *r, struct archive *a, struct archive_entry *e, struc
 	if (name == NULL)
 		name = "";
 	ordinal = v->members++;
-	if (++r->listed > r->lim.max_files) {
+	/* Both views list a zip's members: the scan's count is view 0's, view 1 is held to it. */
+	if ((v->view == 0 ? ++r->listed : v->members) > r->lim.max_files) {
 		reader_set_limit(r, READER_LIMIT_FILES);
 		return -1;
 	}
