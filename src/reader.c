@@ -358,9 +358,9 @@ reader_extract(struct reader *r, struct archive *a, struct view *v, const char *
 	return reader_hole(r, name, size) == 0 ? 1 : -1;
 }
 
-/* The layer's bytes kept for reader_fetch: a copy (counted in the budget), or the upload's. */
+/* The layer's bytes kept for reader_fetch: a copy, or (the upload) none. */
 static int
-reader_source(struct reader *r, struct view *v)
+reader_source(struct view *v)
 {
 	struct source *src;
 
@@ -400,7 +400,7 @@ reader_pend(struct reader *r, struct view *v, const char *name, unsigned ordinal
 		return -1;
 	if (keyset_has(&r->queued, digest) || keyset_has(&r->scanned, digest))
 		return 0;
-	if (reader_source(r, v) != 0)
+	if (reader_source(v) != 0)
 		return -1;
 	if ((p = calloc(1, sizeof(*p))) == NULL || (p->name = strndup(name, READER_NAME_MAX)) == NULL ||
 	    keyset_add(&r->queued, digest) != 0) {
