@@ -6,6 +6,7 @@ answer is malware (or an error), never clean. The database is the EICAR-only tes
 Families whose tool is missing are skipped with the reason.
 """
 import bz2
+import functools
 import gzip
 import io
 import json
@@ -325,3 +326,78 @@ def test_clean_files_stay_clean(srv, tmp_path):
     for name, data in built.items():
         got = [(how, send(srv, data, how, "x." + name)) for how in ("v2", "v3")]
         assert all(a == "clean" for _, a in got), f"{name}: {got}"
+
+
+# --- Limits inside the second reader's loop (members only it can extract: LZMA) ---
+
+@pytest.fixture(scope="module")
+def srv_small(start_module, db):
+    """Small limits: MAX_FILE_SIZE 1000000, MAX_FILES 20, MAX_RECURSION 3."""
+    return start_module(env={"CLAMAV_DB_DIR": str(db), "DB_CHECK_INTERVAL": "0",
+                             "MAX_CONTENT_LENGTH": "1000000", "MAX_FILE_SIZE": "1000000",
+                             "MAX_FILES": "20", "MAX_RECURSION": "3"})
+
+
+def limit_answers(srv, data):
+    got = [(how, send(srv, data, how)) for how in ("v2", "chunked", "legacy", "v3", "v2")]
+    return got
+
+
+def test_limit_file_size_in_reader(srv_small):
+    """An LZMA member of 3 MB (EICAR at its end): the reader stops at MAX_FILE_SIZE, never clean."""
+    data = zip_plain([("big.txt", filler(3000000, 11) + EICAR, zipfile.ZIP_LZMA)])
+    got = limit_answers(srv_small, data)
+    judge(got, "LZMA member over MAX_FILE_SIZE", expect="Heuristics.Limits.Exceeded.MaxFileSize")
+
+
+def test_limit_files_in_reader(srv_small):
+    data = zip_plain([(f"m{i}.txt", filler(100, i), zipfile.ZIP_LZMA) for i in range(40)] +
+                     [("z.txt", EICAR, zipfile.ZIP_LZMA)])
+    judge(limit_answers(srv_small, data), "41 LZMA members, MAX_FILES 20")
+
+
+def test_limit_recursion_in_reader(srv_small):
+    data = EICAR
+    for i in range(6):
+        data = zip_plain([(f"level{i}.zip", data, zipfile.ZIP_LZMA)])
+    judge(limit_answers(srv_small, data), "LZMA zips nested 6 deep, MAX_RECURSION 3")
+
+
+@functools.lru_cache(maxsize=None)
+def lzma_bomb(mib):
+    info = zipfile.ZipInfo("zeros.bin", (2020, 1, 1, 0, 0, 0))
+    info.compress_type = zipfile.ZIP_LZMA
+    b = io.BytesIO()
+    with zipfile.ZipFile(b, "w") as z:
+        with z.open(info, "w", force_zip64=True) as f:
+            chunk = bytes(1 << 20)
+            for _ in range(mib):
+                f.write(chunk)
+    data = b.getvalue()
+    assert len(data) < 200000
+    return data
+
+
+def test_lzma_bomb_stops_at_the_budget(srv):
+    """300 MB of zeros in one LZMA member (~44 KB): the reader stops at the expansion budget (64 MiB
+    floor), answered MaxScanSize, in seconds, not after inflating it all."""
+    data = lzma_bomb(300)
+    t0 = time.monotonic()
+    a = send(srv, data, "v2")
+    dt = time.monotonic() - t0
+    assert a.startswith("malware:Heuristics.Limits.Exceeded."), a
+    assert dt < 60, dt
+
+
+def test_scan_time_in_reader(start, db):
+    """MAX_SCAN_TIME=100 with no expansion budget: the reader's extraction of a 300 MB LZMA member
+    is stopped by the time limit inside its loop (checked per 64 KiB block)."""
+    srv = start(env={"CLAMAV_DB_DIR": str(db), "DB_CHECK_INTERVAL": "0", "MAX_SCAN_TIME": "100",
+                     "MAX_EXPANSION": "0", "MAX_FILE_SIZE": "2000000000",
+                     "MAX_SCAN_SIZE": "2000000000"})
+    data = lzma_bomb(300)
+    t0 = time.monotonic()
+    a = send(srv, data, "v2")
+    dt = time.monotonic() - t0
+    assert a == "malware:Heuristics.Limits.Exceeded.MaxScanTime", a
+    assert dt < 30, dt
