@@ -5,8 +5,10 @@ changelogs from /usr) -- scanned with the EICAR-only test database, answer clean
 an error. The smoke here takes a bounded sample (about 110 files); `make false-alarms` runs ~2,000
 (FALSE_ALARMS_N) and is marked slow.
 """
+import io
 import os
 import pathlib
+import tarfile
 import time
 
 import pytest
@@ -68,13 +70,39 @@ def scan(srv, path):
     return body["reason"] if body["malware"] else "clean"
 
 
+MAX_FILES = 10000         # the default MAX_FILES
+
+
+def deb_members(path):
+    """Regular files in a .deb's data.tar.* (ar archive of tar archives), by Python's readers."""
+    data = pathlib.Path(path).read_bytes()
+    pos = 8                                     # "!<arch>\n"
+    while pos + 60 <= len(data):
+        name, size = data[pos:pos + 16].strip(), int(data[pos + 48:pos + 58])
+        body = data[pos + 60:pos + 60 + size]
+        if name.startswith(b"data.tar"):
+            with tarfile.open(fileobj=io.BytesIO(body)) as t:
+                return sum(1 for m in t if m.isfile())
+        pos += 60 + size + (size & 1)
+    return 0
+
+
+def genuine_limit(path, answer):
+    """A limit the file really passes is not a false alarm: the same data.tar.xz uploaded alone
+    gets it too (libclamav's own tar reader counts its members against MAX_FILES)."""
+    return (answer == "Heuristics.Limits.Exceeded.MaxFiles" and str(path).endswith(".deb") and
+            deb_members(path) > MAX_FILES)
+
+
 def check(srv, files):
-    bad = []
+    bad, limits = [], []
     for p in files:
         a = scan(srv, p)
-        if a.startswith(("Heuristics.", "error:")):
+        if genuine_limit(p, a):
+            limits.append(f"{p}: {a}")
+        elif a.startswith(("Heuristics.", "error:")):
             bad.append(f"{p}: {a}")
-    print(f"{len(files)} files, {len(bad)} false alarms")
+    print(f"{len(files)} files, {len(bad)} false alarms; genuine limits: {limits}")
     assert not bad, "false alarms:\n" + "\n".join(bad)
 
 
