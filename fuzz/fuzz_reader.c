@@ -63,7 +63,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct reader_limits lim = { .max_file_size = FUZZ_FILE_SIZE, .budget = FUZZ_BUDGET,
 	    .max_files = FUZZ_FILES, .max_recursion = FUZZ_RECURSION, .encrypted_alert = 1 };
-	unsigned char digest[READER_DIGEST_LEN];
+	unsigned id;
 	struct reader_member *m;
 	struct reader *r;
 	uint64_t total = 0;
@@ -75,12 +75,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	log_set_level("ERROR");
 	if ((r = reader_new(&lim)) == NULL)
 		return 0;
-	reader_layer(r, data, size, fuzz_type(data, size), "input", 0, "input", 6, 1, digest);
+	reader_layer(r, data, size, fuzz_type(data, size), "input", 0, "input", 6, 1, &id);
 	reader_set_upload(r, data, size);
 	while (rounds++ < FUZZ_ROUNDS && (m = reader_next(r)) != NULL) {
 		fuzz_check(m, &total);
 		reader_layer(r, m->data, m->len, "CL_TYPE_BINARY_DATA", NULL, m->depth, m->path,
-		    m->path_len, m->path_depth, digest);
+		    m->path_len, m->path_depth, &id);
 		reader_member_free(m);
 	}
 	found = reader_finding(r, &is_limit);

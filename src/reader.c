@@ -20,9 +20,9 @@ struct keyset {
 	size_t cap, n;			/* cap: a power of two, or 0 */
 };
 
-/* A layer the reader read: whether it holds nothing the reader could not account for. */
+/* A layer the reader listed members in: whether it holds nothing the reader could not account
+ * for. Its id is its place in reader.seen, from 1. */
 struct layer_seen {
-	unsigned char digest[READER_DIGEST_LEN];
 	unsigned members;		/* regular members listed (largest view) */
 	int complete;			/* every view read to its end, every member extracted */
 };
@@ -61,7 +61,7 @@ struct reader {
 	struct keyset scanned;		/* digests of the layers libclamav scanned */
 	struct keyset scanned_names;	/* keys of (name, size) of those layers */
 	struct keyset queued;		/* digests of members pending or handed out */
-	struct keyset read;		/* digests of layers the reader read */
+	struct keyset sizes;		/* sizes of the members pending (reader_size_key) */
 	struct layer_seen *seen;
 	size_t nseen, capseen;
 	struct pending *head, *tail;
@@ -165,6 +165,15 @@ keyset_add(struct keyset *s, const unsigned char *k)
 	return 0;
 }
 
+/* A member's size as a key: a layer of another size cannot hold its content, and is not hashed. */
+static void
+reader_size_key(uint64_t size, unsigned char *key)
+{
+	memset(key, 0, READER_DIGEST_LEN);
+	memcpy(key, &size, sizeof(size));
+	key[READER_DIGEST_LEN - 1] = 1;		/* never the empty key */
+}
+
 struct reader *
 reader_new(const struct reader_limits *lim)
 {
@@ -224,7 +233,7 @@ reader_free(struct reader *r)
 	free(r->scanned.keys);
 	free(r->scanned_names.keys);
 	free(r->queued.keys);
-	free(r->read.keys);
+	free(r->sizes.keys);
 	free(r->seen);
 	free(r);
 }
@@ -393,7 +402,7 @@ fail:
 static int
 reader_pend(struct reader *r, struct view *v, const char *name, unsigned ordinal)
 {
-	unsigned char digest[READER_DIGEST_LEN];
+	unsigned char digest[READER_DIGEST_LEN], key[READER_DIGEST_LEN];
 	struct pending *p;
 
 	if (EVP_DigestFinal_ex(v->md, digest, NULL) != 1)
@@ -406,6 +415,12 @@ reader_pend(struct reader *r, struct view *v, const char *name, unsigned ordinal
 	    keyset_add(&r->queued, digest) != 0) {
 		if (p != NULL)
 			free(p->name);
+		free(p);
+		return -1;
+	}
+	reader_size_key(v->len, key);
+	if (keyset_add(&r->sizes, key) != 0) {
+		free(p->name);
 		free(p);
 		return -1;
 	}
@@ -489,7 +504,12 @@ reader_lha_method(const void *buf, size_t size)
 static unsigned
 reader_signatures(const void *buf, size_t size)
 {
+	const unsigned char *p = buf;
 	unsigned m = 0;
+
+	/* libarchive searches only executables (MZ, ELF); elsewhere these bidders read the start. */
+	if (size < 4 || !((p[0] == 'M' && p[1] == 'Z') || memcmp(p, "\x7f" "ELF", 4) == 0))
+		return READER_HAS_7Z | READER_HAS_CAB | READER_HAS_LHA | READER_HAS_RAR;
 
 	if (memmem(buf, size, "7z\xbc\xaf\x27\x1c", 6) != NULL)
 		m |= READER_HAS_7Z;
@@ -553,7 +573,7 @@ reader_open(const void *buf, size_t size, int view, int raw)
 
 	if (a == NULL)
 		return NULL;
-	reader_support(a, view, raw, view == 0 && !raw ? reader_signatures(buf, size) : 0);
+	reader_support(a, view, raw, view == 0 && !raw ? reader_signatures(buf, size) : 0U);
 	if (archive_read_open_memory(a, buf, size) != ARCHIVE_OK) {
 		archive_read_free(a);
 		return NULL;
@@ -612,7 +632,7 @@ reader_raw_type(const char *type)
 }
 
 static int
-reader_remember(struct reader *r, const unsigned char *digest, unsigned members, int complete)
+reader_remember(struct reader *r, unsigned members, int complete)
 {
 	struct layer_seen *l;
 
@@ -625,19 +645,23 @@ reader_remember(struct reader *r, const unsigned char *digest, unsigned members,
 		r->capseen = cap;
 	}
 	l = &r->seen[r->nseen++];
-	memcpy(l->digest, digest, READER_DIGEST_LEN);
 	l->members = members;
 	l->complete = complete;
 	return 0;
 }
 
+/* Remembers the layer as scanned by libclamav: its content's digest when a pending member has its
+ * size (only then can a member be these bytes: the other layers are not hashed), and its name with
+ * its size (for members no reader extracts). */
 static int
-reader_note_scanned(struct reader *r, const unsigned char *digest, const char *name, size_t size)
+reader_note_scanned(struct reader *r, const void *buf, size_t size, const char *name)
 {
-	unsigned char key[READER_DIGEST_LEN];
+	unsigned char key[READER_DIGEST_LEN], digest[READER_DIGEST_LEN];
 	const char *base;
 
-	if (keyset_add(&r->scanned, digest) != 0)
+	reader_size_key(size, key);
+	if (keyset_has(&r->sizes, key) &&
+	    (reader_digest(buf, size, digest) != 0 || keyset_add(&r->scanned, digest) != 0))
 		return -1;
 	if (name == NULL || name[0] == '\0')
 		return 0;
@@ -652,8 +676,7 @@ reader_note_scanned(struct reader *r, const unsigned char *digest, const char *n
 
 int
 reader_layer(struct reader *r, const void *buf, size_t size, const char *type, const char *name,
-    unsigned depth, const char *path, size_t path_len, unsigned path_depth,
-    unsigned char *digest_out)
+    unsigned depth, const char *path, size_t path_len, unsigned path_depth, unsigned *id_out)
 {
 	struct view v0 = { .buf = buf, .size = size, .raw = reader_raw_type(type), .path = path,
 	    .path_len = path_len, .path_depth = path_depth, .depth = depth, .complete = 1 };
@@ -661,33 +684,31 @@ reader_layer(struct reader *r, const void *buf, size_t size, const char *type, c
 
 	v1.view = 1;
 	v1.raw = 0;
-	memset(digest_out, 0, READER_DIGEST_LEN);
+	*id_out = 0;
 	if (buf == NULL || r->limit != NULL)
 		return 0;
-	if (reader_digest(buf, size, digest_out) != 0 ||
-	    reader_note_scanned(r, digest_out, name, size) != 0)
-		return -1;
-	if (keyset_has(&r->read, digest_out))
-		return 0;
-	if (keyset_add(&r->read, digest_out) != 0)
+	if (reader_note_scanned(r, buf, size, name) != 0)
 		return -1;
 	if (reader_view(r, &v0) != 0 || (!v0.raw && reader_view(r, &v1) != 0))
 		return r->limit != NULL ? 1 : -1;
 	if (v0.members + v1.members == 0)
 		return 0;
-	if (reader_remember(r, digest_out, v0.members > v1.members ? v0.members : v1.members,
+	if (reader_remember(r, v0.members > v1.members ? v0.members : v1.members,
 	    v0.complete && v1.complete) != 0)
 		return -1;
+	*id_out = (unsigned)r->nseen;
 	return 1;
 }
 
 int
-reader_covered(const struct reader *r, const unsigned char *digest, unsigned want)
+reader_covered(const struct reader *r, unsigned id, unsigned want)
 {
-	for (size_t i = 0; i < r->nseen; i++)
-		if (memcmp(r->seen[i].digest, digest, READER_DIGEST_LEN) == 0)
-			return r->seen[i].complete && r->seen[i].members >= want && r->limit == NULL;
-	return 0;
+	const struct layer_seen *l;
+
+	if (r == NULL || id == 0 || id > r->nseen)
+		return 0;
+	l = &r->seen[id - 1];
+	return l->complete && l->members >= want && r->limit == NULL;
 }
 
 void

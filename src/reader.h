@@ -48,17 +48,17 @@ struct reader;
 struct reader *reader_new(const struct reader_limits *lim);
 void reader_free(struct reader *r);
 
-/* A layer libclamav is about to scan: buf holds all of it (NULL: not available). Its digest and
- * (name, size) are remembered as scanned; then libarchive lists what it holds and extracts each
- * member within the limits. type is libclamav's ("CL_TYPE_ZIP"), depth the layer's from the upload;
- * path/path_len/path_depth name the layer (as scan_match does) for the members' paths. Writes the
- * layer's digest to digest_out. 1: it listed members (or met a limit), 0: none, -1: out of memory. */
+/* A layer libclamav is about to scan: buf holds all of it (NULL: not available). It is remembered
+ * as scanned (its digest when a pending member has its size, and its name with its size); then
+ * libarchive lists what it holds and hashes each member within the limits. type is libclamav's
+ * ("CL_TYPE_ZIP"), depth the layer's from the upload; path/path_len/path_depth name the layer (as
+ * scan_match does) for the members' paths. *id_out: the layer's id for reader_covered (0: none).
+ * 1: it listed members (or met a limit), 0: none, -1: out of memory. */
 int reader_layer(struct reader *r, const void *buf, size_t size, const char *type, const char *name,
-    unsigned depth, const char *path, size_t path_len, unsigned path_depth,
-    unsigned char *digest_out);
-/* 1 when the reader read the layer with this digest to its end and extracted (or saw scanned)
- * every one of at least want members: libclamav's own count may then be short without a hole. */
-int reader_covered(const struct reader *r, const unsigned char *digest, unsigned want);
+    unsigned depth, const char *path, size_t path_len, unsigned path_depth, unsigned *id_out);
+/* 1 when the reader read layer id to its end and hashed every one of at least want members:
+ * libclamav's own count may then be short without a hole. */
+int reader_covered(const struct reader *r, unsigned id, unsigned want);
 /* Drops the held members whose content libclamav has scanned since (call when a layer closes). */
 void reader_prune(struct reader *r);
 /* The upload's bytes, alive until the second pass ends (the reader keeps no copy of them; members

@@ -868,8 +868,7 @@ struct scan_layer {
 	unsigned index;			/* its place among the layers scanned in its parent */
 	struct scan_announce *names;	/* zip: the distinct members announced (scanner_announce) */
 	unsigned nnames, capnames;
-	unsigned char digest[SCANNER_DIGEST_LEN];	/* of its bytes, when the second reader saw them */
-	int read;			/* the second reader listed members in it */
+	unsigned read;			/* the second reader's id of it (reader_covered); 0: none */
 };
 
 /* A zip member libclamav announced, by a hash of its name: announced twice (central directory,
@@ -934,9 +933,9 @@ static void
 scanner_read_layer(struct scan_state *st, const char *buf, size_t size, const char *type,
     const char *name, uint32_t level)
 {
-	unsigned char digest[SCANNER_DIGEST_LEN];
 	char *path = NULL;
 	size_t path_len = 0;
+	unsigned id;
 	int rc;
 
 	if (st->rd == NULL)
@@ -947,14 +946,12 @@ scanner_read_layer(struct scan_state *st, const char *buf, size_t size, const ch
 		return;
 	}
 	rc = reader_layer(st->rd, buf, size, type, name, st->base + level, path, path_len,
-	    st->prefix_depth + level, digest);
+	    st->prefix_depth + level, &id);
 	free(path);
 	if (rc < 0)
 		st->reader_oom = 1;
-	if (st->layers != NULL && level < st->max_depth && st->depth == level + 1) {
-		memcpy(st->layers[level].digest, digest, sizeof(digest));
-		st->layers[level].read = rc > 0;
-	}
+	if (st->layers != NULL && level < st->max_depth && st->depth == level + 1)
+		st->layers[level].read = id;
 }
 
 /* The guard against libclamav's silent truncations, seen from the one place every layer passes:
@@ -1106,7 +1103,7 @@ scanner_layer_done(int fd, int result, const char *virname, void *context)
 	 * end, extracting as many members, is complete (its members are scanned after, as layers
 	 * of their own, when libclamav did not scan them). */
 	if (result != CL_VIRUS && st->unscanned == NULL && !scanner_layer_complete(l) &&
-	    !(l->read && reader_covered(st->rd, l->digest, scanner_layer_want(l)))) {
+	    !reader_covered(st->rd, l->read, scanner_layer_want(l))) {
 		st->unscanned = scanner_unscanned_name(l);
 		scanner_place(st, st->unscanned, st->depth, 1);
 	}
