@@ -486,6 +486,7 @@ reader_entry(struct reader *r, struct archive *a, struct archive_entry *e, struc
 #define READER_HAS_CAB	2
 #define READER_HAS_LHA	4
 #define READER_HAS_RAR	8
+#define READER_SFX_WINDOW (1024 * 1024)	/* bytes; past libarchive's SFX search windows */
 
 /* An LHA method name ("-lh5-", "-lzs-", "-lhd-"...) anywhere in buf. */
 static int
@@ -510,6 +511,9 @@ reader_signatures(const void *buf, size_t size)
 	/* libarchive searches only executables (MZ, ELF); elsewhere these bidders read the start. */
 	if (size < 4 || !((p[0] == 'M' && p[1] == 'Z') || memcmp(p, "\x7f" "ELF", 4) == 0))
 		return READER_HAS_7Z | READER_HAS_CAB | READER_HAS_LHA | READER_HAS_RAR;
+	/* and only so far (7z: 0x27000-0x60000, cab and rar: 128 KiB, lha: less). */
+	if (size > READER_SFX_WINDOW)
+		size = READER_SFX_WINDOW;
 
 	if (memmem(buf, size, "7z\xbc\xaf\x27\x1c", 6) != NULL)
 		m |= READER_HAS_7Z;
