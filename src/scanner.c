@@ -1562,7 +1562,8 @@ scanner_verdict(cl_error_t rc, const char *virname, const struct scan_state *st,
 		snprintf(r->reason, sizeof(r->reason), "out of memory");
 	} else if (st->unscanned != NULL && rc == CL_CLEAN) {
 		r->verdict = SCAN_MALWARE;
-		r->limit_exceeded = 1;
+		/* An encrypted member (the second reader's) is a verdict as libclamav's own, not a cut. */
+		r->limit_exceeded = strncmp(st->unscanned, "Heuristics.Encrypted.", 21) != 0;
 		snprintf(r->reason, sizeof(r->reason), "%s", st->unscanned);
 	} else if (rc == CL_CLEAN && scanner_errors > 0) {
 		snprintf(r->reason, sizeof(r->reason), "%s", scanner_errmsg);
