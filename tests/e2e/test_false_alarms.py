@@ -2,7 +2,7 @@
 clamav-testfiles, the bench's real-file mix, and system files (.deb, .jar, PDF, ELF, gzip'd
 changelogs from /usr) -- scanned with the EICAR-only test database, answer clean or a real signature
 (the test files hold ClamAV's test file), never Heuristics.* (Unscanned, Encrypted, Limits) and never
-an error. The smoke here takes a bounded sample (about 100 files); `make false-alarms` runs ~2,000
+an error. The smoke here takes a bounded sample (about 75 files); `make false-alarms` runs ~2,000
 (FALSE_ALARMS_N) and is marked slow.
 """
 import io
