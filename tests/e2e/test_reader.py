@@ -379,9 +379,9 @@ def lzma_bomb(mib):
 
 
 def test_lzma_bomb_stops_at_the_budget(srv):
-    """300 MB of zeros in one LZMA member (~44 KB): the reader stops at the expansion budget (64 MiB
+    """150 MB of zeros in one LZMA member (~22 KB): the reader stops at the expansion budget (64 MiB
     floor), answered MaxScanSize, in seconds, not after inflating it all."""
-    data = lzma_bomb(300)
+    data = lzma_bomb(150)
     t0 = time.monotonic()
     a = send(srv, data, "v2")
     dt = time.monotonic() - t0
@@ -390,12 +390,12 @@ def test_lzma_bomb_stops_at_the_budget(srv):
 
 
 def test_scan_time_in_reader(start, db):
-    """MAX_SCAN_TIME=100 with no expansion budget: the reader's extraction of a 300 MB LZMA member
+    """MAX_SCAN_TIME=100 with no expansion budget: the reader's extraction of a 150 MB LZMA member
     is stopped by the time limit inside its loop (checked per 64 KiB block)."""
     srv = start(env={"CLAMAV_DB_DIR": str(db), "DB_CHECK_INTERVAL": "0", "MAX_SCAN_TIME": "100",
                      "MAX_EXPANSION": "0", "MAX_FILE_SIZE": "2000000000",
                      "MAX_SCAN_SIZE": "2000000000"})
-    data = lzma_bomb(300)
+    data = lzma_bomb(150)
     t0 = time.monotonic()
     a = send(srv, data, "v2")
     dt = time.monotonic() - t0
