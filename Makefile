@@ -118,11 +118,11 @@ e2e: all client-examples/5MiB.bin
 
 # The second reader adds no false alarm: ~2,000 system files (FALSE_ALARMS_N), clamav-testfiles and
 # the bench mix with the test database answer clean or a real signature, never Heuristics.* (about
-# 10-20 minutes on 2 busy cores; tests/e2e/test_false_alarms.py, whose smoke runs in make test).
+# 10-20 minutes on 2 busy cores; tests/e2e/test_reader_false_alarms.py, whose smoke runs in make test).
 FALSE_ALARMS_N ?= 2000
 false-alarms: all
 	timeout 3600 env CLAMREST_BIN=$(CURDIR)/$(BUILD)/clamrest FALSE_ALARMS_N=$(FALSE_ALARMS_N) \
-	  $(PYTHON) -m pytest -q -p no:cacheprovider -m slow tests/e2e/test_false_alarms.py
+	  $(PYTHON) -m pytest -q -p no:cacheprovider -m slow tests/e2e/test_reader_false_alarms.py
 
 perf-smoke: all client-examples/5MiB.bin
 	@CLAMREST_BIN=$(CURDIR)/$(BUILD)/clamrest sh perf/run-perf smoke
