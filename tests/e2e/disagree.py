@@ -738,6 +738,24 @@ def findings(data, depth=DEPTH, readers=None):
     return found
 
 
+def eicar_only_db(path):
+    """daily.cud with EICAR's hash and body signatures only (make-testdb's without the ClamAV test
+    file), so that nothing but EICAR can make an answer malware by name."""
+    src, empty = path / "src", path / "empty"
+    for d in (src, empty):
+        d.mkdir(parents=True)
+    (src / "daily.hdb").write_text("44d88612fea8a8f36de82e1278abb02f:68:Win.Test.EICAR_HDB-1\n")
+    (src / "daily.ndb").write_text(f"Eicar-Test-Signature:0:*:{EICAR.hex()}\n")
+    (src / "COPYING").write_text("clamrest test database\n")
+    subprocess.run(["sigtool", "--build=daily.cud", "--unsigned", "--cvd-version=27000", "--no-cdiff",
+                    f"--datadir={empty}"], cwd=src, input=b"clamrest\n", check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    db = path / "db"
+    db.mkdir()
+    shutil.copy(src / "daily.cud", db / "daily.cud")
+    return db
+
+
 # --- The cached corpus ---
 
 def generator_hash():

@@ -12,12 +12,6 @@ cached under build/disagree/. A sample no reader gets EICAR out of is dropped
 finds EICAR in its file (the test would otherwise prove nothing).
 """
 import io
-import json
-import os
-import pathlib
-import shutil
-import subprocess
-import tempfile
 import time
 import zipfile
 
@@ -32,27 +26,9 @@ SAMPLES = disagree.corpus()
 HITS = [(s, f) for s, f in SAMPLES if f]
 
 
-def eicar_only_db(path):
-    """daily.cud with EICAR's hash and body signatures only (make-testdb's without the ClamAV test
-    file), so that nothing but EICAR can make an answer malware by name."""
-    src, empty = path / "src", path / "empty"
-    for d in (src, empty):
-        d.mkdir(parents=True)
-    (src / "daily.hdb").write_text("44d88612fea8a8f36de82e1278abb02f:68:Win.Test.EICAR_HDB-1\n")
-    (src / "daily.ndb").write_text(f"Eicar-Test-Signature:0:*:{disagree.EICAR.hex()}\n")
-    (src / "COPYING").write_text("clamrest test database\n")
-    subprocess.run(["sigtool", "--build=daily.cud", "--unsigned", "--cvd-version=27000", "--no-cdiff",
-                    f"--datadir={empty}"], cwd=src, input=b"clamrest\n", check=True,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    db = path / "db"
-    db.mkdir()
-    shutil.copy(src / "daily.cud", db / "daily.cud")
-    return db
-
-
 @pytest.fixture(scope="module")
 def srv(start_module, tmp_path_factory):
-    db = eicar_only_db(tmp_path_factory.mktemp("eicar-only"))
+    db = disagree.eicar_only_db(tmp_path_factory.mktemp("eicar-only"))
     return start_module(env={"CLAMAV_DB_DIR": str(db), "DB_CHECK_INTERVAL": "0"})
 
 
