@@ -19,6 +19,8 @@ fillers and where EICAR goes):
                 in a 7z, a zip in a tar in a gzip
   tar_dialect   GNU long names, PAX size= records over a lying ustar size, base-256 sizes, v7
   cpio          newc, odc and old binary cpio
+  sfx           other archives behind a prefix: a 7z or a cab behind an MZ stub or HTML, a zip
+                appended to a clean zip, a gzip behind junk
 
 The oracle (readers()) runs every installed reader on a sample -- Python's zipfile (central
 directory), tarfile, gzip, bz2 and lzma; bsdtar on the file (central directory) and on a pipe (local
@@ -60,7 +62,7 @@ DEPTH = 2                # levels the oracle recurses into extracted members
 DOS_TIME, DOS_DATE = 0, (2024 - 1980) << 9 | 1 << 5 | 1
 FIXED_TIME = 1704067200
 CLASSES = ("zip_dd", "zip_nocd", "zip_lying_cd", "zip_prefix", "zip64", "zip_names", "zip_crypt",
-           "multistream", "nested", "tar_dialect", "cpio")
+           "multistream", "nested", "tar_dialect", "cpio", "sfx")
 
 
 @dataclasses.dataclass
@@ -543,10 +545,39 @@ class Generator:
         return dialect + (f"-{wrap}" if wrap else ""), data, \
             f"tar, EICAR's member #{hit} in {dialect}{', ' + wrap if wrap else ''}"
 
+    def gen_sfx(self, rng):
+        kinds = ["zip_after_zip", "gzip_after_junk"] + (["7z"] if tool("7z") else []) + \
+            (["cab"] if tool("gcab") else [])
+        kind = rng.choice(kinds)
+        pkind, pre = prefix(rng, rng.choice(["mz", "html", "junk"]))
+        mem, hit = self.members(rng)
+        flat = [(n.decode().replace("/", "_"), d) for n, d in mem]
+        if kind == "7z":
+            data = pre + sevenz_folders([(rng.choice(["LZMA2", "BZip2", "Deflate"]), flat)])
+        elif kind == "cab":
+            data = pre + gcab(flat)
+        elif kind == "zip_after_zip":
+            clean = build_zip([Entry(b"clean.txt", text(rng, 500))])
+            adjust = rng.random() < 0.5
+            data = build_zip([Entry(n, d) for n, d in mem], prefix=clean, adjust=adjust)
+            pkind = f"clean zip (offsets adjusted {adjust})"
+        else:
+            data = pre + gzip_member(b"".join(d for _, d in mem))
+        return f"{kind}", data, f"{kind} behind {len(pre)} bytes of {pkind}, EICAR in member #{hit}"
+
     def gen_cpio(self, rng):
         mem, hit = self.members(rng)
         fmt = rng.choice(["newc", "crc", "odc", "bin"])
         return fmt, cpio_archive(mem, fmt), f"cpio {fmt}, EICAR in member #{hit}"
+
+
+def gcab(members):
+    with tempfile.TemporaryDirectory(prefix="disagree-cab-") as d:
+        for name, data in members:
+            pathlib.Path(d, name).write_bytes(data)
+            os.utime(pathlib.Path(d, name), (FIXED_TIME, FIXED_TIME))
+        _run(["gcab", "-c", "-z", "out.cab", *[n for n, _ in members]], cwd=d)
+        return pathlib.Path(d, "out.cab").read_bytes()
 
 
 # --- The families: one regression file each, built here (no large binaries in git) ---
