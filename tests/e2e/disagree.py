@@ -365,7 +365,9 @@ class Generator:
         return out
 
     # Members: a few clean ones and EICAR (alone, or inside text) in one of them.
-    def members(self, rng, n=None):
+    def members(self, rng, n=None, wrap=False):
+        """[(name, body)] and the index of EICAR's; wrap: EICAR's body is compressed (gzip, bzip2 or
+        xz), so that a scanner which skips the member cannot find EICAR by scanning the bytes raw."""
         n = n or rng.randrange(2, 5)
         names = [f"dir{rng.randrange(9)}/file{k}.{rng.choice(['txt', 'log', 'bin', 'com'])}" for k in range(n)]
         hit = rng.randrange(n)
@@ -374,6 +376,9 @@ class Generator:
             body = text(rng, rng.choice([0, 10, 300, 5000]))
             if k == hit:
                 body = EICAR if rng.random() < 0.4 else body + b"\n" + EICAR + b"\n" + text(rng, 100)
+                if wrap:
+                    ext, pack = rng.choice([(".gz", gzip_member), (".bz2", bz2.compress), (".xz", lzma.compress)])
+                    name, body = name + ext, pack(body)
             out.append((name.encode(), body))
         return out, hit
 
@@ -526,7 +531,7 @@ class Generator:
         return kind, data, f"nested: {kind}, EICAR in member #{hit} of the inner archive"
 
     def gen_tar_dialect(self, rng):
-        mem, hit = self.members(rng)
+        mem, hit = self.members(rng, wrap=True)
         dialect = rng.choice(["base256", "pax_size", "gnu_longname", "v7", "pax_path", "gnu_type7"])
         out = []
         for k, (n, d) in enumerate(mem):
@@ -566,7 +571,7 @@ class Generator:
         return f"{kind}", data, f"{kind} behind {len(pre)} bytes of {pkind}, EICAR in member #{hit}"
 
     def gen_cpio(self, rng):
-        mem, hit = self.members(rng)
+        mem, hit = self.members(rng, wrap=True)
         fmt = rng.choice(["newc", "crc", "odc", "bin"])
         return fmt, cpio_archive(mem, fmt), f"cpio {fmt}, EICAR in member #{hit}"
 
@@ -638,8 +643,10 @@ def reg_crypt_local_clear(rng):
 
 
 def reg_tar(dialect):
+    """A tar whose second member (EICAR, gzipped: not visible in the raw bytes) has dialect's header."""
     def build(rng):
-        return tar_archive([(b"notes.txt", text(rng, 1000), "ustar"), (b"eicar.com", EICAR, dialect)])
+        return tar_archive([(b"notes.txt", text(rng, 1000), "ustar"),
+                            (b"eicar.com.gz", gzip_member(EICAR), dialect)])
     return build
 
 

@@ -108,6 +108,12 @@ def test_oracle_tells_eicar_from_clean():
     assert "zipfile" in found and "unzip" in found, found
 
 
+def test_never_clean_sees_a_clean_answer(srv):
+    """The check itself fails on a clean answer (a test that cannot fail proves nothing)."""
+    with pytest.raises(AssertionError, match="FALSE CLEAN"):
+        never_clean(srv, disagree.build_zip([disagree.Entry(b"a.txt", b"harmless " * 50)]), "a clean zip")
+
+
 # --- The issue's families: regression files ---
 
 def regression(name):
