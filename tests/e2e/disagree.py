@@ -256,13 +256,15 @@ def gzip_member(data, name=None):
     return gzip.compress(data, mtime=0)
 
 
-def pbzip2(data):
-    """What pbzip2 writes: one bzip2 stream per 900 kB block (pbzip2 itself when installed)."""
+def pbzip2(data, block=9):
+    """What pbzip2 writes: one bzip2 stream per block of block * 100 kB (pbzip2 itself when
+    installed)."""
     if tool("pbzip2"):
-        r = subprocess.run(["pbzip2", "-c", "-9", "-p1"], input=data, stdout=subprocess.PIPE,
+        r = subprocess.run(["pbzip2", "-c", "-9", f"-b{block}", "-p1"], input=data, stdout=subprocess.PIPE,
                            stderr=subprocess.DEVNULL, check=True, timeout=120)
         return r.stdout
-    return b"".join(bz2.compress(data[i:i + 900000]) for i in range(0, len(data), 900000))
+    step = block * 100000
+    return b"".join(bz2.compress(data[i:i + step]) for i in range(0, len(data), step))
 
 
 # --- tar and cpio, written by hand where the dialect needs it ---
@@ -508,7 +510,7 @@ class Generator:
         elif kind == "xz":
             data = b"".join(lzma.compress(p) for p in parts)
         else:
-            data = pbzip2(b"".join(parts))
+            data = pbzip2(b"".join(parts), block=1)
         return kind, data, f"{len(parts)} {kind} streams, EICAR at the end of the last"
 
     def gen_nested(self, rng):
@@ -679,6 +681,7 @@ def regression_file(name, seed=DEFAULT_SEED):
         tmp = folder / (name + f".tmp{os.getpid()}")
         tmp.write_bytes(builder(random.Random(f"{seed}:{name}")))
         tmp.rename(path)
+        _prune(folder.parent)
     return path
 
 
@@ -825,7 +828,16 @@ def corpus(seed=None, count=None):
         tmp.rename(folder)
     except OSError:     # another run wrote it first
         shutil.rmtree(tmp, ignore_errors=True)
+    _prune(CACHE)
     return out
+
+
+def _prune(parent):
+    """Removes what an older generator left in parent (another hash: never read again)."""
+    key = generator_hash()
+    for p in parent.iterdir():
+        if p.is_dir() and p.name != "regression" and not p.name.startswith(key) and "." not in p.name:
+            shutil.rmtree(p, ignore_errors=True)
 
 
 def _mkdir(p):
