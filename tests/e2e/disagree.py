@@ -198,7 +198,8 @@ def build_zip(entries, prefix=b"", adjust=True, cd=True, zip64_end=False, commen
         z64 = len(out) - base
         out += struct.pack("<IQHHIIQQQQ", 0x06064B50, 44, 45, 45, 0, 0, n, n, cd_size, cd_off)
         out += struct.pack("<IIQI", 0x07064B50, 0, z64, 1)
-        out += struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, 0xFFFF, 0xFFFF, 0xFFFFFFFF, 0xFFFFFFFF, len(comment))
+        out += struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, 0xFFFF, 0xFFFF, 0xFFFFFFFF, 0xFFFFFFFF,
+                           len(comment))
     else:
         out += struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, n, n, cd_size, cd_off, len(comment))
     return bytes(out + comment)
@@ -311,7 +312,8 @@ def tar_member(name, data, dialect):
     if dialect == "gnu_longname":
         long = name
         ln = _tar_header(b"././@LongLink", b"%011o\0" % (len(long) + 1), typeflag=b"L", magic=b"ustar  \0")
-        return ln + _pad(long + b"\0") + _tar_header(name[:99], b"%011o\0" % size, magic=b"ustar  \0") + _pad(data)
+        head = _tar_header(name[:99], b"%011o\0" % size, magic=b"ustar  \0")
+        return ln + _pad(long + b"\0") + head + _pad(data)
     if dialect == "gnu_type7":     # a contiguous file: GNU tar reads it as a regular one
         return _tar_header(name, b"%011o\0" % size, typeflag=b"7", magic=b"ustar  \0") + _pad(data)
     if dialect == "v7":
@@ -371,7 +373,8 @@ class Generator:
         """[(name, body)] and the index of EICAR's; wrap: EICAR's body is compressed (gzip, bzip2 or
         xz), so that a scanner which skips the member cannot find EICAR by scanning the bytes raw."""
         n = n or rng.randrange(2, 5)
-        names = [f"dir{rng.randrange(9)}/file{k}.{rng.choice(['txt', 'log', 'bin', 'com'])}" for k in range(n)]
+        names = [f"dir{rng.randrange(9)}/file{k}.{rng.choice(['txt', 'log', 'bin', 'com'])}"
+                 for k in range(n)]
         hit = rng.randrange(n)
         out = []
         for k, name in enumerate(names):
@@ -379,7 +382,8 @@ class Generator:
             if k == hit:
                 body = EICAR if rng.random() < 0.4 else body + b"\n" + EICAR + b"\n" + text(rng, 100)
                 if wrap:
-                    ext, pack = rng.choice([(".gz", gzip_member), (".bz2", bz2.compress), (".xz", lzma.compress)])
+                    ext, pack = rng.choice([(".gz", gzip_member), (".bz2", bz2.compress),
+                                            (".xz", lzma.compress)])
                     name, body = name + ext, pack(body)
             out.append((name.encode(), body))
         return out, hit
@@ -397,7 +401,8 @@ class Generator:
             dd = rng.random() < 0.8 or k == hit
             sig = rng.random() < 0.7
             ents.append(Entry(n, d, code, dd=dd, dd_sig=sig))
-            desc.append(f"{n.decode()}:{m}{':dd' if dd else ''}{'' if sig else '(nosig)'}{':EICAR' if k == hit else ''}")
+            desc.append(f"{n.decode()}:{m}{':dd' if dd else ''}{'' if sig else '(nosig)'}"
+                        f"{':EICAR' if k == hit else ''}")
         return "dd", build_zip(ents), "zip, data descriptors: " + ", ".join(desc)
 
     def gen_zip_nocd(self, rng):
@@ -435,13 +440,15 @@ class Generator:
             e.central["crc"] = zlib.crc32(ents[0].data)
             e.central["method"] = ents[0].method
         elif lie == "extra":    # a truncated Zip64 extra field and an unknown one
-            e.central["extra"] = struct.pack("<HH", 0x0001, 4) + b"\xff" * 4 + struct.pack("<HH", 0x7075, 3) + b"abc"
+            e.central["extra"] = (struct.pack("<HH", 0x0001, 4) + b"\xff" * 4 +
+                                  struct.pack("<HH", 0x7075, 3) + b"abc")
             e.local["extra"] = struct.pack("<HH", 0xCAFE, 0)
         elif lie == "dd_flag":  # bit 3 only in the central directory
             e.central["flags"] = 8
         elif lie == "crc":
             e.central["crc"] = 0
-        return lie, build_zip(ents), f"zip, central directory lies ({lie}) about EICAR's entry #{hit} of {len(mem)}"
+        return lie, build_zip(ents), \
+            f"zip, central directory lies ({lie}) about EICAR's entry #{hit} of {len(mem)}"
 
     def gen_zip_prefix(self, rng):
         kind, pre = prefix(rng)
@@ -450,11 +457,13 @@ class Generator:
                       dd=rng.random() < 0.3) for n, d in mem]
         adjust = rng.random() < 0.5
         return f"{kind}-{'adj' if adjust else 'noadj'}", build_zip(ents, prefix=pre, adjust=adjust), \
-            f"{len(pre)} bytes of {kind} then a zip of {len(mem)} (offsets adjusted {adjust}), EICAR in #{hit}"
+            f"{len(pre)} bytes of {kind} then a zip of {len(mem)} (offsets adjusted {adjust}), " \
+            f"EICAR in #{hit}"
 
     def gen_zip64(self, rng):
         mem, hit = self.members(rng)
-        ents = [Entry(n, d, self.method(rng, ("deflate", "stored", "bzip2"))[1], zip64=rng.random() < 0.7 or k == hit,
+        ents = [Entry(n, d, self.method(rng, ("deflate", "stored", "bzip2"))[1],
+                      zip64=rng.random() < 0.7 or k == hit,
                       dd=rng.random() < 0.3) for k, (n, d) in enumerate(mem)]
         z64end = rng.random() < 0.5
         return ("z64end" if z64end else "z64"), build_zip(ents, zip64_end=z64end), \
@@ -480,7 +489,8 @@ class Generator:
                 else:
                     e.name = b"dir\\sub\\eicar.com"
             ents.append(e)
-        return kind, build_zip(ents), f"zip, EICAR's entry #{hit} named {ents[hit].name!r} (flags {ents[hit].flags:#x})"
+        return kind, build_zip(ents), \
+            f"zip, EICAR's entry #{hit} named {ents[hit].name!r} (flags {ents[hit].flags:#x})"
 
     def gen_zip_crypt(self, rng):
         mem, hit = self.members(rng)
@@ -526,10 +536,12 @@ class Generator:
             data = build_zip([Entry(b"setup.exe", pre + s7, rng.choice([ZIP_STORED, ZIP_DEFLATED])),
                               Entry(b"readme.txt", text(rng, 300))])
         elif kind == "stored_zip_bzip2_7z":
-            clean = build_zip([Entry(b"a.txt", text(rng, 500), ZIP_STORED), Entry(b"b.txt", text(rng, 50), ZIP_STORED)])
+            clean = build_zip([Entry(b"a.txt", text(rng, 500), ZIP_STORED),
+                               Entry(b"b.txt", text(rng, 50), ZIP_STORED)])
             data = sevenz_folders([("Copy", [("stored.zip", clean)]), ("BZip2", [("eicar.com", EICAR)])])
         else:
-            data = gzip_member(tar_archive([(b"inner.zip", inner, "ustar"), (b"x.txt", text(rng, 99), "ustar")]))
+            data = gzip_member(tar_archive([(b"inner.zip", inner, "ustar"),
+                                            (b"x.txt", text(rng, 99), "ustar")]))
         return kind, data, f"nested: {kind}, EICAR in member #{hit} of the inner archive"
 
     def gen_tar_dialect(self, rng):
@@ -606,7 +618,8 @@ def reg_prefix_plus_member(rng, kind):
 
 def reg_7z_stored_zip_bzip2(rng):
     """A 7z: a Copy folder holding a stored zip (clean), and a BZip2 folder holding EICAR."""
-    inner = build_zip([Entry(b"a.txt", text(rng, 4000), ZIP_STORED), Entry(b"b.txt", text(rng, 100), ZIP_STORED)])
+    inner = build_zip([Entry(b"a.txt", text(rng, 4000), ZIP_STORED),
+                       Entry(b"b.txt", text(rng, 100), ZIP_STORED)])
     return sevenz_folders([("Copy", [("stored.zip", inner)]), ("BZip2", [("eicar.com", EICAR)])])
 
 
@@ -654,9 +667,12 @@ def reg_tar(dialect):
 
 REGRESSION = {      # name: (builder(rng), tools it needs, what the issue says)
     "dd_deflate_lzma.zip": (reg_dd_deflate_lzma, (), "data descriptors, deflate + LZMA(EICAR)"),
-    "prefix_junk_plus_member.zip": (lambda r: reg_prefix_plus_member(r, "junk"), (), "zip behind junk + ordinary member"),
-    "prefix_mz_plus_member.exe": (lambda r: reg_prefix_plus_member(r, "mz"), (), "zip behind an MZ stub + ordinary member"),
-    "prefix_html_plus_member.html": (lambda r: reg_prefix_plus_member(r, "html"), (), "zip behind HTML + ordinary member"),
+    "prefix_junk_plus_member.zip": (lambda r: reg_prefix_plus_member(r, "junk"), (),
+                                    "zip behind junk + ordinary member"),
+    "prefix_mz_plus_member.exe": (lambda r: reg_prefix_plus_member(r, "mz"), (),
+                                  "zip behind an MZ stub + ordinary member"),
+    "prefix_html_plus_member.html": (lambda r: reg_prefix_plus_member(r, "html"), (),
+                                     "zip behind HTML + ordinary member"),
     "stored_zip_bzip2_eicar.7z": (reg_7z_stored_zip_bzip2, ("7z",), "7z: stored zip + BZip2 EICAR"),
     "pbzip2_log.bz2": (reg_pbzip2_log, (), "pbzip2 3.5 MB log, EICAR at the end"),
     "html41mib_zip.html": (reg_html_zip, (), "41 MiB <html> + zip"),
@@ -854,7 +870,8 @@ def main(argv):
     a = ap.parse_args(argv)
     rows = corpus(a.seed, a.count)
     for s, f in rows:
-        print(f"{s.name:40} {len(s.data):8} {'EICAR via ' + ','.join(sorted(f)) if f else 'no reader finds EICAR'}"
+        says = "EICAR via " + ",".join(sorted(f)) if f else "no reader finds EICAR"
+        print(f"{s.name:40} {len(s.data):8} {says}"
               f"  [{s.recipe}]")
         if a.out:
             _mkdir(pathlib.Path(a.out))

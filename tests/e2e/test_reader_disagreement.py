@@ -102,7 +102,8 @@ def test_generator_is_reproducible():
 def test_oracle_tells_eicar_from_clean():
     """The oracle finds EICAR where it is and nowhere else (else the drop count would lie)."""
     clean = disagree.build_zip([disagree.Entry(b"a.txt", b"hello " * 100)])
-    bad = disagree.build_zip([disagree.Entry(b"a.txt", b"hello " * 100), disagree.Entry(b"e.com", disagree.EICAR)])
+    bad = disagree.build_zip([disagree.Entry(b"a.txt", b"hello " * 100),
+                              disagree.Entry(b"e.com", disagree.EICAR)])
     assert disagree.findings(clean) == {}
     found = disagree.findings(bad)
     assert "zipfile" in found and "unzip" in found, found
@@ -136,8 +137,8 @@ SMALL = [n for n in disagree.REGRESSION if not n.startswith("html41mib")]
 def test_issue20_family_never_clean(srv, name):
     data = regression(name).read_bytes()
     found = readers_find(data)
-    never_clean(srv, data, f"{name} ({len(data)} bytes; {disagree.REGRESSION[name][2]}; EICAR via {sorted(found)})",
-                name=name)
+    what = disagree.REGRESSION[name][2]
+    never_clean(srv, data, f"{name} ({len(data)} bytes; {what}; EICAR via {sorted(found)})", name=name)
 
 
 def test_issue20_encrypted_local_bit_python_decrypts():
