@@ -19,6 +19,8 @@ fillers and where EICAR goes):
                 in a 7z, a zip in a tar in a gzip
   tar_dialect   GNU long names, PAX size= records over a lying ustar size, base-256 sizes, v7
   cpio          newc, odc and old binary cpio
+  zip_methods   EICAR's member in a method libclamav 1.4.6 does not unpack: zstd (93), xz (95),
+                PPMd and Deflate64 (7z -tzip), LZMA
   sfx           other archives behind a prefix: a 7z or a cab behind an MZ stub or HTML, a zip
                 appended to a clean zip, a gzip behind junk
 
@@ -62,7 +64,7 @@ DEPTH = 2                # levels the oracle recurses into extracted members
 DOS_TIME, DOS_DATE = 0, (2024 - 1980) << 9 | 1 << 5 | 1
 FIXED_TIME = 1704067200
 CLASSES = ("zip_dd", "zip_nocd", "zip_lying_cd", "zip_prefix", "zip64", "zip_names", "zip_crypt",
-           "multistream", "nested", "tar_dialect", "cpio", "sfx")
+           "multistream", "nested", "tar_dialect", "cpio", "sfx", "zip_methods")
 
 
 @dataclasses.dataclass
@@ -75,7 +77,7 @@ class Sample:
 
 # --- zip, written by hand: every field of both headers under control ---
 
-ZIP_STORED, ZIP_DEFLATED, ZIP_BZIP2, ZIP_LZMA = 0, 8, 12, 14
+ZIP_STORED, ZIP_DEFLATED, ZIP_BZIP2, ZIP_LZMA, ZIP_ZSTD, ZIP_XZ = 0, 8, 12, 14, 93, 95
 METHODS = {"stored": ZIP_STORED, "deflate": ZIP_DEFLATED, "bzip2": ZIP_BZIP2, "lzma": ZIP_LZMA}
 
 
@@ -90,6 +92,11 @@ def compress(method, data):
     if method == ZIP_LZMA:     # zip's LZMA: version, properties size, properties, raw LZMA1 (EOS)
         c = zipfile.LZMACompressor()
         return c.compress(data) + c.flush()
+    if method == ZIP_ZSTD:
+        return subprocess.run(["zstd", "-q", "-c"], input=data, stdout=subprocess.PIPE, check=True,
+                              timeout=60).stdout
+    if method == ZIP_XZ:
+        return lzma.compress(data, format=lzma.FORMAT_XZ)
     raise ValueError(method)
 
 
@@ -583,6 +590,28 @@ class Generator:
         else:
             data = pre + gzip_member(b"".join(d for _, d in mem))
         return f"{kind}", data, f"{kind} behind {len(pre)} bytes of {pkind}, EICAR in member #{hit}"
+
+    def gen_zip_methods(self, rng):
+        kinds = ["zstd", "xz", "lzma"] if tool("zstd") else ["xz", "lzma"]
+        kinds += ["PPMd", "Deflate64"] if tool("7z") else []
+        kind = rng.choice(kinds)
+        mem, hit = self.members(rng)
+        mem[hit] = (mem[hit][0], text(rng, 2000) + EICAR + text(rng, 500))     # compressible: not stored
+        if kind in ("PPMd", "Deflate64"):
+            with tempfile.TemporaryDirectory(prefix="disagree-7zip-") as d:
+                names = []
+                for k, (n, data) in enumerate(mem):
+                    name = f"m{k}-" + n.decode().replace("/", "_")
+                    pathlib.Path(d, name).write_bytes(data)
+                    os.utime(pathlib.Path(d, name), (FIXED_TIME, FIXED_TIME))
+                    names.append(name)
+                _run(["7z", "a", "-tzip", f"-mm={kind}", "-mtc=off", "out.zip", *names], cwd=d)
+                data = pathlib.Path(d, "out.zip").read_bytes()
+        else:
+            code = {"zstd": ZIP_ZSTD, "xz": ZIP_XZ, "lzma": ZIP_LZMA}[kind]
+            data = build_zip([Entry(n, d, code if k == hit else ZIP_DEFLATED, dd=rng.random() < 0.3)
+                              for k, (n, d) in enumerate(mem)])
+        return kind, data, f"zip, EICAR's member #{hit} compressed with {kind}"
 
     def gen_cpio(self, rng):
         mem, hit = self.members(rng, wrap=True)
