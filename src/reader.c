@@ -13,6 +13,7 @@
 #include "util.h"
 
 #define READER_NAME_MAX 1024	/* bytes of a member name kept in its path */
+#define READER_VIEW_SEARCH 2	/* the view that reads from each archive signature in a layer */
 
 /* A set of 32-byte keys (content digests; hashed names with sizes), open addressing. */
 struct keyset {
@@ -39,6 +40,8 @@ struct source {
 	unsigned char *bytes;		/* a copy; NULL: the upload (reader_set_upload) */
 	size_t size;
 	int raw;			/* view 0 offers the raw format */
+	int fmt;			/* view 2: the format searched for (enum reader_fmt) */
+	size_t offset;			/* view 2 over the upload: where the hit is in it */
 	unsigned depth;
 	char *path;			/* the layer's names, NUL-separated */
 	size_t path_len;
@@ -257,6 +260,9 @@ struct view {
 	const unsigned char *buf;	/* the layer's bytes (alive during reader_layer) */
 	size_t size;
 	int view, raw;
+	int fmt;			/* view 2: the format of the hit (enum reader_fmt) */
+	size_t offset;			/* view 2: buf is the layer's from here */
+	uint64_t consumed;		/* bytes of buf the read used (view 2: hits inside are skipped) */
 	const char *path;		/* the layer's names */
 	size_t path_len;
 	unsigned path_depth, depth;	/* of the layer */
@@ -360,6 +366,8 @@ reader_extract(struct reader *r, struct archive *a, struct view *v, const char *
 	if (n == 0)
 		return 0;
 	log_debug("second reader: member %.200s not extracted: %s", name, archive_error_string(a));
+	if (v->view == READER_VIEW_SEARCH)
+		return 1;	/* a hit nobody extracts is no hole (docs/second-reader.md) */
 	if (n == ARCHIVE_WARN) {	/* read to the end, and the checksum does not match */
 		r->unscanned = 1;
 		return 1;
@@ -377,8 +385,10 @@ reader_source(struct view *v)
 		return 0;
 	if ((src = calloc(1, sizeof(*src))) == NULL)
 		return -1;
-	*src = (struct source){ .size = v->size, .raw = v->raw, .depth = v->depth,
+	*src = (struct source){ .size = v->size, .raw = v->raw, .fmt = v->fmt, .depth = v->depth,
 	    .path_len = v->path_len, .path_depth = v->path_depth, .refs = 1 };
+	if (v->depth == 0)
+		src->offset = v->offset;	/* the upload is not copied: the hit's place in it */
 	/* Not counted in the budget: a layer libclamav holds too, copied, while its members are
 	 * pending (dropped when it closes, once libclamav has scanned them). */
 	if (v->depth > 0) {
@@ -451,8 +461,9 @@ reader_entry(struct reader *r, struct archive *a, struct archive_entry *e, struc
 	if (name == NULL)
 		name = "";
 	ordinal = v->members++;
-	/* Both views list a zip's members: the scan's count is view 0's, view 1 is held to it. */
-	if ((v->view == 0 ? ++r->listed : v->members) > r->lim.max_files) {
+	/* Both views list a zip's members: the scan's count is view 0's (and the search's, which
+	 * reads what they did not), view 1 is held to it. */
+	if ((v->view != 1 ? ++r->listed : v->members) > r->lim.max_files) {
 		reader_set_limit(r, READER_LIMIT_FILES);
 		return -1;
 	}
@@ -460,11 +471,14 @@ reader_entry(struct reader *r, struct archive *a, struct archive_entry *e, struc
 		reader_set_limit(r, READER_LIMIT_RECURSION);
 		return -1;
 	}
-	if (size > 0 && (uint64_t)size > r->lim.max_file_size) {
+	/* A hit of the search counts what it really extracts, not what a header says. */
+	if (v->view != READER_VIEW_SEARCH && size > 0 && (uint64_t)size > r->lim.max_file_size) {
 		reader_set_limit(r, READER_LIMIT_FILE_SIZE);
 		return -1;
 	}
 	if (archive_entry_is_encrypted(e)) {
+		if (v->view == READER_VIEW_SEARCH)
+			return 0;	/* nobody extracts it: no finding (docs/second-reader.md) */
 		/* ALERT_ENCRYPTED_ARCHIVE=no accepts it unscanned, as libclamav and clamd do. */
 		if (r->lim.encrypted_alert && r->encrypted == NULL)
 			r->encrypted = reader_encrypted_name(a);
@@ -570,14 +584,39 @@ reader_support(struct archive *a, int view, int raw, unsigned sigs)
 	}
 }
 
+/* What the signature search (view 2) looks for: the formats 7-Zip finds at any offset of a file. */
+enum reader_fmt { FMT_NONE, FMT_GZIP, FMT_BZIP2, FMT_XZ, FMT_7ZIP, FMT_CAB, FMT_RAR, FMT_ZIP };
+
+/* A hit of the search reads one format (a compressed stream: what it decompresses to, whole). */
+static void
+reader_support_fmt(struct archive *a, int fmt)
+{
+	switch (fmt) {
+	case FMT_GZIP: archive_read_support_filter_gzip(a); break;
+	case FMT_BZIP2: archive_read_support_filter_bzip2(a); break;
+	case FMT_XZ: archive_read_support_filter_xz(a); break;
+	case FMT_7ZIP: archive_read_support_format_7zip(a); return;
+	case FMT_CAB: archive_read_support_format_cab(a); return;
+	case FMT_RAR:
+		archive_read_support_format_rar(a);
+		archive_read_support_format_rar5(a);
+		return;
+	default: archive_read_support_format_zip_streamable(a); return;
+	}
+	archive_read_support_format_raw(a);
+}
+
 static struct archive *
-reader_open(const void *buf, size_t size, int view, int raw)
+reader_open(const void *buf, size_t size, int view, int raw, int fmt)
 {
 	struct archive *a = archive_read_new();
 
 	if (a == NULL)
 		return NULL;
-	reader_support(a, view, raw, view == 0 && !raw ? reader_signatures(buf, size) : 0U);
+	if (view == READER_VIEW_SEARCH)
+		reader_support_fmt(a, fmt);
+	else
+		reader_support(a, view, raw, view == 0 && !raw ? reader_signatures(buf, size) : 0U);
 	if (archive_read_open_memory(a, buf, size) != ARCHIVE_OK) {
 		archive_read_free(a);
 		return NULL;
@@ -589,7 +628,7 @@ reader_open(const void *buf, size_t size, int view, int raw)
 static int
 reader_view(struct reader *r, struct view *v)
 {
-	struct archive *a = reader_open(v->buf, v->size, v->view, v->raw);
+	struct archive *a = reader_open(v->buf, v->size, v->view, v->raw, v->fmt);
 	struct archive_entry *e;
 	int rc, ret = 0, any = 0;
 
@@ -600,6 +639,9 @@ reader_view(struct reader *r, struct view *v)
 		return -1;
 	}
 	while ((rc = archive_read_next_header(a, &e)) == ARCHIVE_OK || rc == ARCHIVE_WARN) {
+		/* A stream hit no decompressor took: raw would hand out the bytes themselves. */
+		if (v->view == READER_VIEW_SEARCH && v->fmt <= FMT_XZ && archive_filter_count(a) < 2)
+			break;
 		any = 1;
 		if (reader_entry(r, a, e, v) != 0) {
 			ret = -1;
@@ -614,11 +656,12 @@ reader_view(struct reader *r, struct view *v)
 	}
 	/* Some formats know only at the archive level (7z's encrypted header; a central directory
 	 * flag the local header leaves out). */
-	if (archive_read_has_encrypted_entries(a) > 0 && r->lim.encrypted_alert &&
-	    r->encrypted == NULL)
+	if (v->view != READER_VIEW_SEARCH && archive_read_has_encrypted_entries(a) > 0 &&
+	    r->lim.encrypted_alert && r->encrypted == NULL)
 		r->encrypted = reader_encrypted_name(a);
 	if (any && v->view == 0)
 		r->layers_read++;
+	v->consumed = any ? (uint64_t)archive_filter_bytes(a, -1) : 0;
 	EVP_MD_CTX_free(v->md);
 	v->md = NULL;
 	reader_source_release(v->src);
@@ -678,6 +721,120 @@ reader_note_scanned(struct reader *r, const void *buf, size_t size, const char *
 	return 0;
 }
 
+/* The signature search (view 2): 7-Zip opens an archive wherever its signature is in a file (a
+ * gzip behind junk, a cab behind HTML), libclamav and libarchive's bidders do not. */
+#define READER_SEARCH_OPENS 256	/* hits one layer may have opened; past it: MaxFiles */
+
+struct reader_sig {
+	const char *magic;
+	size_t len;
+	int fmt;
+};
+
+static const struct reader_sig reader_sigs[] = {
+	{ "\x1f\x8b\x08", 3, FMT_GZIP },
+	{ "BZh", 3, FMT_BZIP2 },
+	{ "\xfd" "7zXZ\0", 6, FMT_XZ },
+	{ "7z\xbc\xaf\x27\x1c", 6, FMT_7ZIP },
+	{ "MSCF\0\0\0\0", 8, FMT_CAB },
+	{ "Rar!\x1a\x07", 6, FMT_RAR },
+	{ "PK\x03\x04", 4, FMT_ZIP },
+};
+
+/* Whether the n bytes at a hit start a header the format's reader can take: checked before
+ * libarchive is asked, so that chance hits in binaries cost a comparison, not an open. */
+static int
+reader_sig_valid(const unsigned char *p, size_t n, int fmt)
+{
+	switch (fmt) {
+	case FMT_GZIP:	/* reserved flag bits clear, extra flags 0, 2 or 4; header and trailer */
+		return n >= 18 && (p[3] & 0xe0) == 0 && (p[8] == 0 || p[8] == 2 || p[8] == 4);
+	case FMT_BZIP2:	/* a block size, then a block's magic (or the empty stream's end) */
+		return n >= 14 && p[3] >= '1' && p[3] <= '9' &&
+		    memcmp(p + 4, "\x31\x41\x59\x26\x53\x59", 6) == 0;
+	case FMT_XZ:	/* stream flags naming a check xz knows */
+		return n >= 32 && p[6] == 0 && (p[7] == 0 || p[7] == 1 || p[7] == 4 || p[7] == 10);
+	case FMT_7ZIP:	/* major version 0, and a start header */
+		return n >= 32 && p[6] == 0;
+	case FMT_CAB:	/* format version 1.3 */
+		return n >= 36 && p[24] == 3 && p[25] == 1;
+	case FMT_RAR:	/* RAR 1.5-4 or RAR 5 marker */
+		return n >= 8 && (p[6] == 0 || (p[6] == 1 && p[7] == 0));
+	default:	/* a local header needing a version zip readers know */
+		return n >= 30 && p[4] <= 63;
+	}
+}
+
+/* Reads the archive at one hit; *next: the first offset worth searching after it. */
+static int
+reader_search_hit(struct reader *r, const struct view *layer, size_t at, int fmt, size_t *next,
+    unsigned *members)
+{
+	struct view v = *layer;
+
+	v.view = READER_VIEW_SEARCH;
+	v.fmt = fmt;
+	v.raw = 0;
+	v.offset = at;
+	v.buf = layer->buf + at;
+	v.size = layer->size - at;
+	v.members = 0;
+	v.complete = 1;
+	if (reader_view(r, &v) != 0)
+		return -1;
+	*members += v.members;
+	/* What an archive read holds is not searched again (a zip's later local headers). */
+	if (v.members > 0 && v.consumed > 0 && v.consumed <= v.size)
+		*next = at + (size_t)v.consumed;
+	return 0;
+}
+
+/* Each validated signature past the layer's start, read by libarchive as that format alone. A hit
+ * that does not parse and a member that fails to extract are ignored: nobody extracts them, so
+ * the search never adds a finding but a limit (docs/second-reader.md). -1: a limit, or no memory. */
+static int
+reader_search(struct reader *r, const struct view *layer, unsigned *members)
+{
+	unsigned opens = 0;
+
+	for (size_t i = 0; i < sizeof(reader_sigs) / sizeof(reader_sigs[0]); i++) {
+		const struct reader_sig *sig = &reader_sigs[i];
+		const unsigned char *hit;
+		size_t off = 1, next = 0, at;
+
+		while (off < layer->size &&
+		    (hit = memmem(layer->buf + off, layer->size - off, sig->magic, sig->len)) != NULL) {
+			at = (size_t)(hit - layer->buf);
+			off = at + 1;
+			if (at < next || !reader_sig_valid(hit, layer->size - at, sig->fmt))
+				continue;
+			if (++opens > READER_SEARCH_OPENS) {
+				log_warnx("second reader: more than %d archive signatures in one layer",
+				    READER_SEARCH_OPENS);
+				reader_set_limit(r, READER_LIMIT_FILES);
+				return -1;
+			}
+			if (r->lim.deadline > 0 && util_now() > r->lim.deadline) {
+				reader_set_limit(r, READER_LIMIT_TIME);
+				return -1;
+			}
+			if (reader_search_hit(r, layer, at, sig->fmt, &next, members) != 0)
+				return -1;
+		}
+	}
+	return 0;
+}
+
+/* Whether the search reads the layer: not a compressed stream (read whole from its start), and
+ * not an archive the other views read to its end (7-Zip, too, opens that one). */
+static int
+reader_search_wanted(const struct view *v0, const struct view *v1)
+{
+	if (v0->raw)
+		return 0;
+	return v0->members + v1->members == 0 || !v0->complete || !v1->complete;
+}
+
 int
 reader_layer(struct reader *r, const void *buf, size_t size, const char *type, const char *name,
     unsigned depth, const char *path, size_t path_len, unsigned path_depth, unsigned *id_out)
@@ -693,10 +850,14 @@ reader_layer(struct reader *r, const void *buf, size_t size, const char *type, c
 		return 0;
 	if (reader_note_scanned(r, buf, size, name) != 0)
 		return -1;
-	if (reader_view(r, &v0) != 0 || (!v0.raw && reader_view(r, &v1) != 0))
+	unsigned found = 0;
+
+	if (reader_view(r, &v0) != 0 || (!v0.raw && reader_view(r, &v1) != 0) ||
+	    (reader_search_wanted(&v0, &v1) && reader_search(r, &v0, &found) != 0))
 		return r->limit != NULL ? 1 : -1;
+	/* The search's members are scanned, but never make libclamav's count of a layer complete. */
 	if (v0.members + v1.members == 0)
-		return 0;
+		return found > 0;
 	if (reader_remember(r, v0.members > v1.members ? v0.members : v1.members,
 	    v0.complete && v1.complete) != 0)
 		return -1;
@@ -753,14 +914,19 @@ reader_member_path(struct reader_member *m, const struct pending *p)
 static int
 reader_fetch(struct reader *r, const struct pending *p, struct reader_member *m)
 {
-	const void *buf = p->src->bytes != NULL ? (const void *)p->src->bytes : r->upload;
+	const unsigned char *buf = p->src->bytes != NULL ? p->src->bytes : r->upload;
 	size_t size = p->src->bytes != NULL ? p->src->size : r->upload_len;
 	struct view v = { .view = p->view, .depth = p->src->depth };
-	struct archive *a = buf != NULL ? reader_open(buf, size, p->view, p->src->raw) : NULL;
+	struct archive *a;
 	struct archive_entry *e;
 	unsigned idx = 0;
 	int ret = -1;
 
+	if (buf != NULL && p->src->bytes == NULL && p->src->offset <= size) {
+		buf += p->src->offset;		/* a hit of the search in the upload */
+		size -= p->src->offset;
+	}
+	a = buf != NULL ? reader_open(buf, size, p->view, p->src->raw, p->src->fmt) : NULL;
 	while (a != NULL && archive_read_next_header(a, &e) >= ARCHIVE_WARN) {
 		if (archive_entry_filetype(e) != AE_IFREG || idx++ != p->ordinal)
 			continue;
@@ -775,7 +941,7 @@ reader_fetch(struct reader *r, const struct pending *p, struct reader_member *m)
 	free(v.out);
 	if (a != NULL)
 		archive_read_free(a);
-	if (ret != 0 && r->limit == NULL)
+	if (ret != 0 && r->limit == NULL && p->view != READER_VIEW_SEARCH)
 		r->unscanned = 1;	/* listed and hashed before, not found again */
 	return ret;
 }
