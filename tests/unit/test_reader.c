@@ -25,7 +25,7 @@ make(const char *code, size_t *len)
 	FILE *p;
 
 	assert_non_null(buf);
-	snprintf(cmd, sizeof(cmd), "/usr/bin/python3 -c \"import io, sys, zipfile, bz2; "
+	snprintf(cmd, sizeof(cmd), "/usr/bin/python3 -c \"import io, sys, zipfile, bz2, gzip, lzma; "
 	    "E = b'X5O!P%%@AP[4\\\\\\\\PZX54(P^)7CC)7}\\$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!\\$H+H*'; "
 	    "%s\"", code);
 	assert_non_null(p = popen(cmd, "r"));
@@ -192,6 +192,108 @@ test_text_and_holes(void **state)
 	free(zip);
 }
 
+/* How many members the reader hands back for buf (a layer at depth, typed type), and whether one
+ * of them is EICAR. The upload's bytes are buf itself at depth 0. */
+static unsigned
+handed_back(struct reader *r, const unsigned char *buf, size_t len, const char *type,
+    unsigned depth, int *eicar_seen)
+{
+	struct reader_member *m;
+	unsigned id, got = 0;
+
+	*eicar_seen = 0;
+	assert_true(reader_layer(r, buf, len, type, NULL, depth, "", 0, 0, &id) >= 0);
+	reader_set_upload(r, depth == 0 ? buf : NULL, len);
+	while ((m = reader_next(r)) != NULL) {
+		got++;
+		*eicar_seen |= m->len == strlen(eicar) && memcmp(m->data, eicar, m->len) == 0;
+		reader_member_free(m);
+	}
+	return got;
+}
+
+/* 7-Zip opens an archive wherever its signature is (a gzip behind junk, an xz behind HTML, a
+ * zip without central directory behind an MZ stub): so does the search, in the upload and in a
+ * member, and what it extracts is handed back. */
+static void
+test_search_finds_archives_at_an_offset(void **state)
+{
+	static const char *const recipes[] = {
+		"sys.stdout.buffer.write(bytes(range(256)) * 4 + gzip.compress(E))",
+		"sys.stdout.buffer.write(b'<html><body>' + b'text ' * 900 + bz2.compress(E))",
+		"sys.stdout.buffer.write(b'<html>' * 10 + lzma.compress(E))",
+		"b = io.BytesIO(); z = zipfile.ZipFile(b, 'w'); z.writestr('e.com', E); z.close(); "
+		    "v = b.getvalue(); sys.stdout.buffer.write(b'MZ' + bytes(500) + v[:v.find(b'PK\\\\x01\\\\x02')])",
+	};
+	struct reader_limits lim = limits();
+	int is_limit, seen;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(recipes) / sizeof(recipes[0]); i++) {
+		size_t len;
+		unsigned char *buf = make(recipes[i], &len);
+
+		for (unsigned depth = 0; depth < 2; depth++) {
+			struct reader *r = reader_new(&lim);
+
+			assert_true(handed_back(r, buf, len, "CL_TYPE_BINARY_DATA", depth, &seen) >= 1);
+			assert_true(seen);
+			assert_null(reader_finding(r, &is_limit));
+			reader_free(r);
+		}
+		free(buf);
+	}
+}
+
+/* What the search finds and nobody extracts is no finding: a header followed by garbage, a stream
+ * cut short, an encrypted zip behind a prefix; an archive read from its start is not searched. */
+static void
+test_search_adds_no_finding(void **state)
+{
+	static const char *const recipes[] = {
+		"sys.stdout.buffer.write(b'junk' + b'\\\\x1f\\\\x8b\\\\x08\\\\x00' + bytes(6) + b'garbage!' * 4)",
+		"sys.stdout.buffer.write(b'junk' * 50 + gzip.compress(E * 50)[:40])",
+		"sys.stdout.buffer.write(b'junk' * 50 + lzma.compress(E)[:-20] + b'BZh91AY&SY' + bytes(30))",
+		"sys.stdout.buffer.write(b'junk' + b'MSCF' + bytes(20) + bytes([3, 1]) + bytes(40))",
+	};
+	struct reader_limits lim = limits();
+	int is_limit, seen;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(recipes) / sizeof(recipes[0]); i++) {
+		size_t len;
+		unsigned char *buf = make(recipes[i], &len);
+		struct reader *r = reader_new(&lim);
+
+		assert_int_equal(handed_back(r, buf, len, "CL_TYPE_BINARY_DATA", 0, &seen), 0);
+		assert_null(reader_finding(r, &is_limit));
+		reader_free(r);
+		free(buf);
+	}
+}
+
+/* Hits are bounded per layer: past the bound the answer is a limit, never clean (an attacker's
+ * decoys before the real archive would otherwise hide it). */
+static void
+test_search_bounded(void **state)
+{
+	struct reader_limits lim = limits();
+	struct reader *r;
+	size_t len;
+	unsigned char *buf = make("sys.stdout.buffer.write((b'x\\\\x1f\\\\x8b\\\\x08\\\\x00' + bytes(6) + "
+	    "b'garbage!' * 2) * 300 + gzip.compress(E))", &len);
+	int is_limit, seen;
+
+	(void)state;
+	lim.max_files = 100000;
+	r = reader_new(&lim);
+	handed_back(r, buf, len, "CL_TYPE_BINARY_DATA", 0, &seen);
+	assert_string_equal(reader_finding(r, &is_limit), READER_LIMIT_FILES);
+	assert_true(is_limit);
+	reader_free(r);
+	free(buf);
+}
+
 int
 main(void)
 {
@@ -201,6 +303,9 @@ main(void)
 		cmocka_unit_test(test_limits),
 		cmocka_unit_test(test_multistream_bzip2_whole),
 		cmocka_unit_test(test_text_and_holes),
+		cmocka_unit_test(test_search_finds_archives_at_an_offset),
+		cmocka_unit_test(test_search_adds_no_finding),
+		cmocka_unit_test(test_search_bounded),
 	};
 
 	log_set_level("ERROR");
