@@ -25,7 +25,7 @@ make(const char *code, size_t *len)
 	FILE *p;
 
 	assert_non_null(buf);
-	snprintf(cmd, sizeof(cmd), "/usr/bin/python3 -c \"import io, sys, zipfile, bz2, gzip, lzma; "
+	snprintf(cmd, sizeof(cmd), "/usr/bin/python3 -c \"import io, sys, zipfile, bz2, gzip, lzma, random; "
 	    "E = b'X5O!P%%@AP[4\\\\\\\\PZX54(P^)7CC)7}\\$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!\\$H+H*'; "
 	    "%s\"", code);
 	assert_non_null(p = popen(cmd, "r"));
@@ -253,6 +253,8 @@ test_search_adds_no_finding(void **state)
 	static const char *const recipes[] = {
 		"sys.stdout.buffer.write(b'junk' + b'\\\\x1f\\\\x8b\\\\x08\\\\x00' + bytes(6) + b'garbage!' * 4)",
 		"sys.stdout.buffer.write(b'junk' * 50 + gzip.compress(E * 50)[:40])",
+		"sys.stdout.buffer.write(b'junk' * 50 + "
+		    "gzip.compress(random.Random(1).randbytes(400000) + E)[:200000])",
 		"sys.stdout.buffer.write(b'junk' * 50 + lzma.compress(E)[:-20] + b'BZh91AY&SY' + bytes(30))",
 		"sys.stdout.buffer.write(b'junk' + b'MSCF' + bytes(20) + bytes([3, 1]) + bytes(40))",
 	};
