@@ -348,6 +348,12 @@ reader_hole(struct reader *r, const char *name, int64_t size)
 	return 0;
 }
 
+int
+reader_add_hole(struct reader *r, const char *name, uint64_t size)
+{
+	return reader_hole(r, name, size > INT64_MAX ? INT64_MAX : (int64_t)size);
+}
+
 /* Reads the member's data (into v->out with keep, else only its digest). 0 extracted; 1 not
  * extracted (a hole, or a bad checksum: r->unscanned); -1 stopped at a limit or out of memory. */
 static int

@@ -72,6 +72,9 @@ void reader_member_free(struct reader_member *m);
  * (Heuristics.Encrypted.*, with encrypted_alert) or a member nobody could extract (READER_UNSCANNED);
  * NULL: none. *is_limit says which kind. */
 const char *reader_finding(const struct reader *r, int *is_limit);
+/* A member libclamav announced and did not scan where it announced it: a finding at the end
+ * (READER_UNSCANNED) unless a layer of that name and size was scanned in the scan. 0, or -1. */
+int reader_add_hole(struct reader *r, const char *name, uint64_t size);
 /* Counts for logs and metrics. */
 void reader_counts(const struct reader *r, unsigned *layers_read, unsigned *members,
     unsigned *rescanned);

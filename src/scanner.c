@@ -895,6 +895,9 @@ struct scan_layer {
 	unsigned index;			/* its place among the layers scanned in its parent */
 	struct scan_announce *names;	/* zip: the distinct members announced (scanner_announce) */
 	unsigned nnames, capnames;
+	struct scan_announce *others;	/* other formats: the members counted in announced, named */
+	unsigned nothers, capothers;
+	int unnamed;			/* a member was counted without a name (or out of memory) */
 	unsigned read;			/* the second reader's id of it (reader_covered); 0: none */
 };
 
@@ -904,6 +907,7 @@ struct scan_layer {
 struct scan_announce {
 	uint64_t hash;
 	unsigned long size;
+	char *name;			/* for the second reader's holes (scanner_defer_holes) */
 };
 
 /* What one scan has seen, for scanner_inspect: libclamav calls it for every layer (the upload, every
@@ -1039,6 +1043,19 @@ scanner_unscanned_name(const struct scan_layer *l)
  * cases this catches, all answered CLEAN by libclamav 1.4.6: zip members with a compression method it
  * lacks (LZMA, zstd, xz, PPMd) or Zip64 sizes ("stream out of file"), members whose data lies
  * beyond the end of the file, and RAR archives, which Debian's build cannot unpack at all. */
+static void
+scanner_layer_names_free(struct scan_layer *l)
+{
+	for (unsigned i = 0; i < l->nnames; i++)
+		free(l->names[i].name);
+	for (unsigned i = 0; i < l->nothers; i++)
+		free(l->others[i].name);
+	free(l->names);
+	free(l->others);
+	l->names = l->others = NULL;
+	l->nnames = l->capnames = l->nothers = l->capothers = 0;
+}
+
 static unsigned
 scanner_layer_want(const struct scan_layer *l)
 {
@@ -1095,7 +1112,7 @@ scanner_layer_open(struct scan_state *st, uint32_t level, const char *type, cons
 		parent->pending = 0;
 	}
 	l = &st->layers[level];
-	free(l->names);
+	scanner_layer_names_free(l);
 	*l = (struct scan_layer){
 		.size = size,
 		.type = type,
@@ -1109,6 +1126,32 @@ scanner_layer_open(struct scan_state *st, uint32_t level, const char *type, cons
 	};
 	if (cut)
 		scanner_place(st, SCANNER_UNSCANNED_CUT, st->depth, 1);
+}
+
+/* A layer libclamav announced more members in than it scanned below it: a member it scanned
+ * elsewhere in the scan under the same name and size is no hole (an archive found again at a raw
+ * offset of its container, where its bytes are cut or out of order: InstallShield's MSI holds its
+ * cab as an OLE2 stream, scanned, and libclamav's CAB-SFX search finds the same cab in the MSI's
+ * raw sectors and fails to unpack it). Which of them is which is known only when the scan ends:
+ * every named member goes to the second reader as a hole, resolved there (reader_finding). 0:
+ * deferred; -1: decided now (a member without a name, a RAR, no reader, out of memory). */
+static int
+scanner_defer_holes(struct scan_state *st, const struct scan_layer *l)
+{
+	if (st->rd == NULL || l->unnamed || l->rar || (l->zip && l->announced > 0) ||
+	    l->nnames + l->nothers == 0)
+		return -1;
+	for (unsigned i = 0; i < l->nnames; i++)
+		if (l->names[i].size > SCANNER_MEMBER_MIN &&
+		    reader_add_hole(st->rd, l->names[i].name, l->names[i].size) != 0)
+			return -1;
+	for (unsigned i = 0; i < l->nothers; i++)
+		if (reader_add_hole(st->rd, l->others[i].name, l->others[i].size) != 0)
+			return -1;
+	log_debug("scan: a %s layer announced %u members and %u were scanned below it: checked by "
+	    "name and size when the scan ends", l->type ? l->type : "?", scanner_layer_want(l),
+	    l->children);
+	return 0;
 }
 
 static cl_error_t
@@ -1130,15 +1173,13 @@ scanner_layer_done(int fd, int result, const char *virname, void *context)
 	 * end, extracting as many members, is complete (its members are scanned after, as layers
 	 * of their own, when libclamav did not scan them). */
 	if (result != CL_VIRUS && st->unscanned == NULL && !scanner_layer_complete(l) &&
-	    !reader_covered(st->rd, l->read, scanner_layer_want(l))) {
+	    !reader_covered(st->rd, l->read, scanner_layer_want(l)) && scanner_defer_holes(st, l) != 0) {
 		st->unscanned = scanner_unscanned_name(l);
 		scanner_place(st, st->unscanned, st->depth, 1);
 	}
 	if (l->read && st->rd != NULL)
 		reader_prune(st->rd);
-	free(l->names);
-	l->names = NULL;
-	l->nnames = l->capnames = 0;
+	scanner_layer_names_free(l);
 	st->depth--;
 	return CL_CLEAN;
 }
@@ -1378,8 +1419,37 @@ scanner_announce(struct scan_layer *l, const char *name, unsigned long size)
 		l->names = a;
 		l->capnames = cap;
 	}
-	l->names[l->nnames++] = (struct scan_announce){ .hash = h, .size = size };
+	l->names[l->nnames] = (struct scan_announce){ .hash = h, .size = size,
+	    .name = strndup(name, SCANNER_NAME_MAX) };
+	if (l->names[l->nnames++].name == NULL)
+		l->unnamed = 1;
 	return 0;
+}
+
+/* A member of another format counted in announced, remembered by name when it has one. */
+static void
+scanner_announce_other(struct scan_layer *l, const char *name, unsigned long size)
+{
+	struct scan_announce *a;
+
+	if (l->unnamed || name == NULL || name[0] == '\0') {
+		l->unnamed = 1;
+		return;
+	}
+	if (l->nothers == l->capothers) {
+		unsigned cap = l->capothers == 0 ? 8 : l->capothers * 2;
+
+		if ((a = realloc(l->others, cap * sizeof(*a))) == NULL) {
+			l->unnamed = 1;
+			return;
+		}
+		l->others = a;
+		l->capothers = cap;
+	}
+	l->others[l->nothers] = (struct scan_announce){ .size = size,
+	    .name = strndup(name, SCANNER_NAME_MAX) };
+	if (l->others[l->nothers++].name == NULL)
+		l->unnamed = 1;
 }
 
 static cl_error_t
@@ -1408,6 +1478,7 @@ scanner_meta(const char *container_type, unsigned long fsize_container, const ch
 	if (fsize_real <= SCANNER_MEMBER_MIN)
 		return CL_CLEAN;
 	l->announced++;
+	scanner_announce_other(l, filename, fsize_real);
 	if (l->mspack)
 		l->pending = fsize_real;
 	return CL_CLEAN;
@@ -1432,7 +1503,7 @@ scan_state_free(struct scan_state *st)
 {
 	if (st->layers != NULL)
 		for (unsigned i = 0; i < st->max_depth; i++)
-			free(st->layers[i].names);
+			scanner_layer_names_free(&st->layers[i]);
 	free(st->layers);
 	reader_free(st->rd);
 }
