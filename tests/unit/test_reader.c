@@ -296,6 +296,29 @@ test_search_bounded(void **state)
 	free(buf);
 }
 
+/* A member libclamav announced and did not scan where it announced it: a hole unless a layer of
+ * that name and size is scanned anywhere in the scan, before or after. */
+static void
+test_announced_holes(void **state)
+{
+	static const char data[] = "some member content, 40 bytes long.....";
+	struct reader_limits lim = limits();
+	struct reader *r = reader_new(&lim);
+	unsigned id;
+	int is_limit;
+
+	(void)state;
+	assert_int_equal(reader_add_hole(r, "dir/gpl.exe", sizeof(data) - 1), 0);
+	assert_string_equal(reader_finding(r, &is_limit), READER_UNSCANNED);
+	assert_false(is_limit);
+	/* the same name with another size is another member */
+	reader_layer(r, data, sizeof(data) - 2, "CL_TYPE_TEXT_ASCII", "dir/gpl.exe", 1, "", 0, 0, &id);
+	assert_string_equal(reader_finding(r, &is_limit), READER_UNSCANNED);
+	reader_layer(r, data, sizeof(data) - 1, "CL_TYPE_TEXT_ASCII", "dir/gpl.exe", 3, "", 0, 0, &id);
+	assert_null(reader_finding(r, &is_limit));
+	reader_free(r);
+}
+
 int
 main(void)
 {
@@ -308,6 +331,7 @@ main(void)
 		cmocka_unit_test(test_search_finds_archives_at_an_offset),
 		cmocka_unit_test(test_search_adds_no_finding),
 		cmocka_unit_test(test_search_bounded),
+		cmocka_unit_test(test_announced_holes),
 	};
 
 	log_set_level("ERROR");
