@@ -1128,9 +1128,9 @@ scanner_layer_open(struct scan_state *st, uint32_t level, const char *type, cons
 		scanner_place(st, SCANNER_UNSCANNED_CUT, st->depth, 1);
 }
 
-/* A layer libclamav announced more members in than it scanned below it: a member it scanned
- * elsewhere in the scan under the same name and size is no hole (an archive found again at a raw
- * offset of its container, where its bytes are cut or out of order: InstallShield's MSI holds its
+/* A layer libclamav announced more members in than it scanned below it, all of them from an
+ * archive it found at an offset of the layer: a member it scanned elsewhere in the scan under the
+ * same name and size is no hole (an archive found again at a raw offset of its container, where its bytes are cut or out of order: InstallShield's MSI holds its
  * cab as an OLE2 stream, scanned, and libclamav's CAB-SFX search finds the same cab in the MSI's
  * raw sectors and fails to unpack it). Which of them is which is known only when the scan ends:
  * every named member goes to the second reader as a hole, resolved there (reader_finding). 0:
@@ -1469,6 +1469,11 @@ scanner_meta(const char *container_type, unsigned long fsize_container, const ch
 	l = &st->layers[st->depth - 1];
 	if (!scanner_member_plausible(l, container_type, fsize_container, filename))
 		return CL_CLEAN;
+	/* Only an archive libclamav found at an offset of the layer (its SFX search: another type
+	 * than the layer's) may be a second sighting of a member scanned elsewhere
+	 * (scanner_defer_holes); the layer's own members are decided here, as before. */
+	if (l->type == NULL || container_type == NULL || strcmp(l->type, container_type) == 0)
+		l->unnamed = 1;
 	/* Distinct zip members, not announcements: a data descriptor's local header says 0 bytes. */
 	if (l->zip && filename != NULL && filename[0] != '\0') {
 		if (scanner_announce(l, filename, fsize_real) != 0)
