@@ -747,27 +747,62 @@ static const struct reader_sig reader_sigs[] = {
 	{ "PK\x03\x04", 4, FMT_ZIP },
 };
 
+/* CRC-32 (IEEE) of a few header bytes: 7z's start header and xz's stream flags carry one. */
+static uint32_t
+reader_crc32(const unsigned char *p, size_t n)
+{
+	uint32_t c = 0xffffffffu;
+
+	for (size_t i = 0; i < n; i++) {
+		c ^= p[i];
+		for (int k = 0; k < 8; k++)
+			c = (c >> 1) ^ (0xedb88320u & (0u - (c & 1u)));
+	}
+	return ~c;
+}
+
+static uint32_t
+reader_le32(const unsigned char *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+/* A zip local header: a version zip readers know, a known method, a name that fits. */
+static int
+reader_zip_valid(const unsigned char *p, size_t n)
+{
+	unsigned method = (unsigned)p[8] | (unsigned)p[9] << 8;
+	size_t name = (size_t)p[26] | (size_t)p[27] << 8;
+
+	return p[4] <= 63 && (method <= 20 || (method >= 93 && method <= 99)) && name > 0 &&
+	    30 + name <= n;
+}
+
 /* Whether the n bytes at a hit start a header the format's reader can take: checked before
- * libarchive is asked, so that chance hits in binaries cost a comparison, not an open. */
+ * libarchive is asked, so that chance hits (magic numbers compiled into programs) cost a
+ * comparison, not an open. */
 static int
 reader_sig_valid(const unsigned char *p, size_t n, int fmt)
 {
 	switch (fmt) {
-	case FMT_GZIP:	/* reserved flag bits clear, extra flags 0, 2 or 4; header and trailer */
-		return n >= 18 && (p[3] & 0xe0) == 0 && (p[8] == 0 || p[8] == 2 || p[8] == 4);
-	case FMT_BZIP2:	/* a block size, then a block's magic (or the empty stream's end) */
+	case FMT_GZIP:	/* reserved flag bits clear, extra flags 0, 2 or 4, a known OS */
+		return n >= 18 && (p[3] & 0xe0) == 0 && (p[8] == 0 || p[8] == 2 || p[8] == 4) &&
+		    (p[9] <= 13 || p[9] == 255);
+	case FMT_BZIP2:	/* a block size, then a block's magic */
 		return n >= 14 && p[3] >= '1' && p[3] <= '9' &&
 		    memcmp(p + 4, "\x31\x41\x59\x26\x53\x59", 6) == 0;
-	case FMT_XZ:	/* stream flags naming a check xz knows */
-		return n >= 32 && p[6] == 0 && (p[7] == 0 || p[7] == 1 || p[7] == 4 || p[7] == 10);
-	case FMT_7ZIP:	/* major version 0, and a start header */
-		return n >= 32 && p[6] == 0;
-	case FMT_CAB:	/* format version 1.3 */
-		return n >= 36 && p[24] == 3 && p[25] == 1;
+	case FMT_XZ:	/* stream flags naming a check xz knows, and their CRC */
+		return n >= 32 && p[6] == 0 && (p[7] == 0 || p[7] == 1 || p[7] == 4 || p[7] == 10) &&
+		    reader_crc32(p + 6, 2) == reader_le32(p + 8);
+	case FMT_7ZIP:	/* major version 0, and the start header's CRC */
+		return n >= 32 && p[6] == 0 && reader_crc32(p + 12, 20) == reader_le32(p + 8);
+	case FMT_CAB:	/* version 1.3, a cabinet size past its header, its file table inside */
+		return n >= 36 && p[24] == 3 && p[25] == 1 && reader_le32(p + 8) >= 36 &&
+		    reader_le32(p + 16) < reader_le32(p + 8) && p[26] + p[27] > 0 && p[28] + p[29] > 0;
 	case FMT_RAR:	/* RAR 1.5-4 or RAR 5 marker */
 		return n >= 8 && (p[6] == 0 || (p[6] == 1 && p[7] == 0));
-	default:	/* a local header needing a version zip readers know */
-		return n >= 30 && p[4] <= 63;
+	default:
+		return n >= 30 && reader_zip_valid(p, n);
 	}
 }
 
@@ -795,24 +830,31 @@ reader_search_hit(struct reader *r, const struct view *layer, size_t at, int fmt
 	return 0;
 }
 
+#define READER_NSIGS (sizeof(reader_sigs) / sizeof(reader_sigs[0]))
+
 /* Each validated signature past the layer's start, read by libarchive as that format alone. A hit
  * that does not parse and a member that fails to extract are ignored: nobody extracts them, so
- * the search never adds a finding but a limit (docs/second-reader.md). -1: a limit, or no memory. */
+ * the search never adds a finding but a limit (docs/second-reader.md). One pass over the layer:
+ * a byte that starts no signature costs a table look-up. -1: a limit, or no memory. */
 static int
 reader_search(struct reader *r, const struct view *layer, unsigned *members)
 {
+	/* The first bytes of reader_sigs' magics. */
+	static const unsigned char first[256] = { [0x1f] = 1, ['B'] = 1, [0xfd] = 1, ['7'] = 1,
+	    ['M'] = 1, ['R'] = 1, ['P'] = 1 };
+	size_t next[READER_NSIGS] = { 0 };
+	const unsigned char *p = layer->buf;
 	unsigned opens = 0;
 
-	for (size_t i = 0; i < sizeof(reader_sigs) / sizeof(reader_sigs[0]); i++) {
-		const struct reader_sig *sig = &reader_sigs[i];
-		const unsigned char *hit;
-		size_t off = 1, next = 0, at;
+	for (size_t at = 1; at + 4 <= layer->size; at++) {
+		if (!first[p[at]])
+			continue;
+		for (size_t i = 0; i < READER_NSIGS; i++) {
+			const struct reader_sig *sig = &reader_sigs[i];
 
-		while (off < layer->size &&
-		    (hit = memmem(layer->buf + off, layer->size - off, sig->magic, sig->len)) != NULL) {
-			at = (size_t)(hit - layer->buf);
-			off = at + 1;
-			if (at < next || !reader_sig_valid(hit, layer->size - at, sig->fmt))
+			if (at < next[i] || layer->size - at < sig->len ||
+			    memcmp(p + at, sig->magic, sig->len) != 0 ||
+			    !reader_sig_valid(p + at, layer->size - at, sig->fmt))
 				continue;
 			if (++opens > READER_SEARCH_OPENS) {
 				log_warnx("second reader: more than %d archive signatures in one layer",
@@ -824,7 +866,7 @@ reader_search(struct reader *r, const struct view *layer, unsigned *members)
 				reader_set_limit(r, READER_LIMIT_TIME);
 				return -1;
 			}
-			if (reader_search_hit(r, layer, at, sig->fmt, &next, members) != 0)
+			if (reader_search_hit(r, layer, at, sig->fmt, &next[i], members) != 0)
 				return -1;
 		}
 	}
