@@ -473,7 +473,8 @@ reader_entry(struct reader *r, struct archive *a, struct archive_entry *e, struc
 		reader_set_limit(r, READER_LIMIT_FILES);
 		return -1;
 	}
-	if (v->depth + 1 > r->lim.max_recursion) {
+	/* A hit of the search is held to the depth once a member came out of it (below). */
+	if (v->view != READER_VIEW_SEARCH && v->depth + 1 > r->lim.max_recursion) {
 		reader_set_limit(r, READER_LIMIT_RECURSION);
 		return -1;
 	}
@@ -495,6 +496,10 @@ reader_entry(struct reader *r, struct archive *a, struct archive_entry *e, struc
 	if (rc > 0) {
 		v->complete = 0;
 		return 0;
+	}
+	if (v->depth + 1 > r->lim.max_recursion) {
+		reader_set_limit(r, READER_LIMIT_RECURSION);
+		return -1;
 	}
 	return reader_pend(r, v, name, ordinal);
 }

@@ -274,6 +274,31 @@ test_search_adds_no_finding(void **state)
 	}
 }
 
+/* At the deepest layer allowed, a hit that yields nothing is no limit; one that yields a member is. */
+static void
+test_search_depth(void **state)
+{
+	struct reader_limits lim = limits();
+	struct reader *r;
+	size_t len, fake_len;
+	unsigned char *buf = make("sys.stdout.buffer.write(b'junk' * 50 + gzip.compress(E))", &len);
+	/* a gzip libarchive opens, lists, and fails to inflate: cut short */
+	unsigned char *fake = make("sys.stdout.buffer.write(b'junk' * 50 + "
+	    "gzip.compress(random.Random(1).randbytes(400000))[:200000])", &fake_len);
+	unsigned id;
+	int is_limit;
+
+	(void)state;
+	r = reader_new(&lim);
+	reader_layer(r, fake, fake_len, "CL_TYPE_BINARY_DATA", NULL, lim.max_recursion, "", 0, 0, &id);
+	assert_null(reader_finding(r, &is_limit));
+	reader_layer(r, buf, len, "CL_TYPE_BINARY_DATA", NULL, lim.max_recursion, "", 0, 0, &id);
+	assert_string_equal(reader_finding(r, &is_limit), READER_LIMIT_RECURSION);
+	reader_free(r);
+	free(buf);
+	free(fake);
+}
+
 /* Hits are bounded per layer: past the bound the answer is a limit, never clean (an attacker's
  * decoys before the real archive would otherwise hide it). */
 static void
@@ -331,6 +356,7 @@ main(void)
 		cmocka_unit_test(test_search_finds_archives_at_an_offset),
 		cmocka_unit_test(test_search_adds_no_finding),
 		cmocka_unit_test(test_search_bounded),
+		cmocka_unit_test(test_search_depth),
 		cmocka_unit_test(test_announced_holes),
 	};
 
