@@ -185,6 +185,10 @@ bench-real: deps all
 libclamav:
 	@sh scripts/build-libclamav
 
+# The build of the library and its fallbacks (tests/engine; nothing there builds libclamav).
+build-test:
+	timeout 1200 $(PYTHON) -m pytest -q -rs -p no:cacheprovider tests/engine
+
 # Without the patched library (LIBCLAMAV=system or the fallback) its tests are skipped, counted and
 # the reason said.
 libclamav-diff:
