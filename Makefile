@@ -12,7 +12,7 @@ CFLAGS    ?= -O2 -g
 # so at start, in /version and in clamrest_build_info. LIBCLAMAV=system: Debian's libclamav-dev,
 # objects in build/system/. LIBCLAMAV_PREFIX=DIR: a library built before (the image).
 LIBCLAMAV ?= patched
-LIBCLAMAV_CACHE ?= build
+LIBCLAMAV_CACHE ?= $(CURDIR)/build
 # The library is built (or found) only for goals that compile clamrest, so that `make clean` or
 # `make down` never build it; once per make: sub-makes get the answer through the environment.
 NOLIB_GOALS = clean distclean down logs deps libclamav image image-save image-test image-from-source \
