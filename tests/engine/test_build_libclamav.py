@@ -77,22 +77,55 @@ def test_unreachable_source_says_why_and_names_the_log(tmp_path):
     assert pathlib.Path(log).is_file()
 
 
-def test_progress_line_every_30_seconds(tmp_path):
-    """A mirror that accepts connections and never answers: the script still says, every 30 s,
-    which stage it is in and for how long."""
+def trickle_server():
+    """A mirror that answers every request with one byte every 2 s of a long body: apt waits
+    without timing out. Returns (port, stop)."""
     import socket
+    import threading
     srv = socket.socket()
     srv.bind(("127.0.0.1", 0))
     srv.listen(64)
-    port = srv.getsockname()[1]
+    srv.settimeout(0.5)
+    done = threading.Event()
+
+    def serve(conn):
+        with conn:
+            try:
+                conn.recv(65536)
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n")
+                while not done.wait(2):
+                    conn.sendall(b"x")
+            except OSError:
+                pass
+
+    def accept():
+        while not done.is_set():
+            try:
+                conn, _ = srv.accept()
+            except OSError:
+                continue
+            threading.Thread(target=serve, args=(conn,), daemon=True).start()
+
+    threading.Thread(target=accept, daemon=True).start()
+
+    def stop():
+        done.set()
+        srv.close()
+    return srv.getsockname()[1], stop
+
+
+def test_progress_line_every_30_seconds(tmp_path):
+    """A mirror that answers slowly: the script still says, every 30 s, which stage it is in and
+    for how long."""
+    port, stop = trickle_server()
     e = {**os.environ, "LIBCLAMAV_CACHE": str(tmp_path), "LIBCLAMAV_MIRROR": f"http://127.0.0.1:{port}",
-         "LIBCLAMAV_SUITES": "debian sid|debian trixie|debian bookworm-updates"}
+         "LIBCLAMAV_SUITES": "debian sid"}
     p = subprocess.Popen(["sh", str(SCRIPT)], env=e, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL,
                          text=True, start_new_session=True)
     lines = []
     try:
         t0 = time.monotonic()
-        while time.monotonic() - t0 < 80 and sum("s so far" in x for x in lines) < 2:
+        while time.monotonic() - t0 < 100 and sum("s so far" in x for x in lines) < 2:
             line = p.stderr.readline()
             if not line:
                 break
@@ -100,12 +133,13 @@ def test_progress_line_every_30_seconds(tmp_path):
     finally:
         os.killpg(p.pid, 9)
         p.wait()
-        srv.close()
+        stop()
     ticks = [x for x in lines if "s so far" in x]
     assert len(ticks) >= 2, lines
     assert all("fetching Debian's clamav source" in x for x in ticks), ticks
     secs = [int(re.search(r"(\d+) s so far", x).group(1)) for x in ticks]
-    assert 25 <= secs[0] <= 45 and 25 <= secs[1] - secs[0] <= 45, secs
+    # 30 s apart; a few seconds more when the machine is very busy (load 20 on 2 cores here)
+    assert 28 <= secs[0] <= 40 and 28 <= secs[1] - secs[0] <= 40, secs
 
 
 def make_fallback(env, net):
