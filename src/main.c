@@ -108,8 +108,13 @@ go_live(struct server *srv, struct scanner *scanner, const struct config *cfg)
 	if (!scanner_ready(scanner))
 		return 0;
 	server_set_scanner(srv, scanner);
-	log_info("clamrest ready on %s:%u (libclamav %s from %s)", cfg->host, server_port(srv),
-	    scanner_engine_version(), scanner_engine_file());
+	log_info("clamrest ready on %s:%u (libclamav %s from %s, %s)", cfg->host, server_port(srv),
+	    scanner_engine_version(), scanner_engine_file(),
+	    scanner_engine_patched() ? "patched" : "Debian's, unpatched");
+	if (!scanner_engine_patched())
+		log_warnx("libclamav is not clamrest's patched build: scans of small files are slower%s%s",
+		    scanner_engine_note()[0] != '\0' ? ": " : " (make libclamav, deploy/README.md)",
+		    scanner_engine_note());
 	return 1;
 }
 

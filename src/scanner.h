@@ -177,6 +177,11 @@ const char *scanner_engine_version(void);
 /* The file libclamav was loaded from (the patched build under build/ or lib/clamrest, or Debian's),
  * as the dynamic loader resolved it; "unknown" when it cannot tell. */
 const char *scanner_engine_file(void);
+/* 1 when that file is clamrest's patched build (a clamrest-libclamav.txt naming patches beside it),
+ * 0 for Debian's or any other. */
+int scanner_engine_patched(void);
+/* Why the build links Debian's libclamav instead of the patched one ("" when not said). */
+const char *scanner_engine_note(void);
 /* Writes the effective policy as the members of a JSON object, without braces
  * ("alert_encrypted_archive":true,...), to out; -1 when it does not fit. */
 int scanner_policy_json(const struct scanner_policy *p, char *out, size_t outlen);

@@ -411,7 +411,8 @@ static enum MHD_Result
 answer_about(struct server *srv, struct request *r)
 {
 	struct scanner *sc = atomic_load(&srv->scanner);
-	struct api_about a = { .engine = scanner_engine_version(), .db_version = -1 };
+	struct api_about a = { .engine = scanner_engine_version(), .db_version = -1,
+	    .libclamav_patched = scanner_engine_patched() };
 	struct scanner_stats st;
 	char out[512];
 	size_t len;
@@ -433,7 +434,8 @@ answer_metrics(struct server *srv, struct request *r)
 {
 	struct scanner *sc = atomic_load(&srv->scanner);
 	struct metrics_gauges g = { .db_version = -1, .db_folder_ok = -1, .version = CONFIG_VERSION,
-	    .libclamav = scanner_engine_version(), .libclamav_file = scanner_engine_file() };
+	    .libclamav = scanner_engine_version(), .libclamav_file = scanner_engine_file(),
+	    .libclamav_patched = scanner_engine_patched() };
 	struct scanner_stats st;
 	char *buf;
 	size_t len;
