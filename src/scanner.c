@@ -253,6 +253,7 @@ engine_limits(struct cl_engine *cl, const struct scanner *s)
 	    cl_engine_set_num(cl, CL_ENGINE_MAX_RECURSION, o->max_recursion) != CL_SUCCESS ||
 	    cl_engine_set_num(cl, CL_ENGINE_MAX_FILES, o->max_files) != CL_SUCCESS ||
 	    cl_engine_set_num(cl, CL_ENGINE_MAX_SCANTIME, o->max_scan_time) != CL_SUCCESS ||
+	    cl_engine_set_num(cl, CL_ENGINE_MAX_HTMLNORMALIZE, (long long)s->scan_limit) != CL_SUCCESS ||
 	    cl_engine_set_num(cl, CL_ENGINE_DISABLE_CACHE, 1) != CL_SUCCESS ||
 	    cl_engine_set_str(cl, CL_ENGINE_TMPDIR, s->tmpdir) != CL_SUCCESS)
 		return -1;
@@ -934,6 +935,11 @@ scanner_inspect(int fd, const char *type, const char **ancestors, size_t parent_
 	s = st->s;
 	scanner_layer_open(st, level, type, name, size);
 	st->total += size;
+	/* HTML larger than CL_ENGINE_MAX_HTMLNORMALIZE (engine_limits: MAX_SCAN_SIZE) is not normalised:
+	 * Debian's libclamav skips it whole, ours raw-scans it (docs/libclamav-quirks.md). A cut scan:
+	 * marked, not stopped, so what the raw scan finds is still the answer. */
+	if (type != NULL && strcmp(type, "CL_TYPE_HTML") == 0 && size > s->scan_limit)
+		st->limit = SCANNER_LIMIT_SCAN_SIZE;
 	if (level == 0) {
 		st->type0 = type;
 		return CL_CLEAN;
