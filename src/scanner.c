@@ -905,6 +905,9 @@ scanner_dir_low(const char *dir)
 	return (uint64_t)fs.f_bavail * (uint64_t)fs.f_bsize < SCANNER_TMP_LOW_WATER;
 }
 
+/* LAYER_ATTRIBUTES_EMBEDDED of ClamAV 1.5 and of our patch 0113 (Debian's 1.4.6 lacks it). */
+#define SCANNER_LAYER_EMBEDDED 0x8
+
 /* The name libclamav gives a scan that a callback of ours stopped by answering CL_VIRUS. */
 #define SCANNER_CALLBACK_VIRNAME "Detected.By.Callback"
 
@@ -929,15 +932,16 @@ scanner_inspect(int fd, const char *type, const char **ancestors, size_t parent_
 	(void)ancestors;
 	(void)parent_size;
 	(void)buf;
-	(void)attributes;
 	if (st == NULL)
 		return CL_CLEAN;
 	s = st->s;
 	scanner_layer_open(st, level, type, name, size);
-	st->total += size;
+	/* A file found at an offset of its parent (patch 0113) is a view of bytes already counted. */
+	if (!(attributes & SCANNER_LAYER_EMBEDDED))
+		st->total += size;
 	/* HTML larger than CL_ENGINE_MAX_HTMLNORMALIZE (engine_limits: MAX_SCAN_SIZE) is not normalised:
-	 * Debian's libclamav skips it whole, ours raw-scans it (docs/libclamav-quirks.md). A cut scan:
-	 * marked, not stopped, so what the raw scan finds is still the answer. */
+	 * Debian's libclamav skips it whole, ours raw-scans it (docs/libclamav-quirks.md). A cut scan,
+	 * marked but not stopped at the top level, so what the raw scan finds is still the answer. */
 	if (type != NULL && strcmp(type, "CL_TYPE_HTML") == 0 && size > s->scan_limit)
 		st->limit = SCANNER_LIMIT_SCAN_SIZE;
 	if (level == 0) {

@@ -18,6 +18,7 @@ they are skipped with the reason (the library file the server names in clamrest_
 import gzip
 import json
 import pathlib
+import random
 import re
 import sys
 import time
@@ -160,3 +161,13 @@ def test_bzip2_multistream(server):
 def test_tar_header_encodings(server, case):
     needs_series(server)
     judge(answers(server, drops.TAR_CASES[case](), case + ".tar"), "Eicar")
+
+
+def test_embedded_view_not_counted_as_scanned_bytes(start):
+    """An embedded layer (patch 0113) is a view of its parent's bytes, not data unpacked: it does
+    not count towards MAX_SCAN_SIZE. A clean 900 KB text with a PDF marker near its start, on a
+    server whose MAX_SCAN_SIZE is its upload limit (1 MiB), is clean, not a cut scan."""
+    srv = start(env={"MAX_CONTENT_LENGTH": "1048576", "MAX_SCAN_SIZE": "1048576"})
+    data = b"notes\n%PDF-1.4\n" + drops.log_text(random.Random(5), 900_000)
+    assert len(data) < 1 << 20
+    assert send(srv, data, "v2", "notes.txt") == "clean"
