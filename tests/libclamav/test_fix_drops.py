@@ -217,7 +217,7 @@ def ordinary_files(folder):
                                         check=True).stdout))
     out.append(write(folder, "sys-pbzip-like.bz2", b"".join(bz2.compress(text[i:i + 50000])
                                                              for i in range(0, len(text), 50000))))
-    for p in sorted(pathlib.Path("/usr/share/doc").glob("*/*.html"))[:30]:
+    for p in [p for p in sorted(pathlib.Path("/usr/share/doc").rglob("*.html")) if p.is_file()][:30]:
         out.append(write(folder, "doc-" + p.parent.name + "-" + p.name, p.read_bytes()))
     return out
 
