@@ -235,7 +235,7 @@ static cl_error_t scanner_layer_done(int fd, int result, const char *virname, vo
 static void scanner_found(int fd, const char *virname, void *context);
 struct scan_state;
 static void scanner_layer_open(struct scan_state *st, uint32_t level, const char *type,
-    const char *name, size_t size);
+    const char *name, size_t size, int embedded);
 static cl_error_t scanner_meta(const char *container_type, unsigned long fsize_container,
     const char *filename, unsigned long fsize_real, int is_encrypted, unsigned int filepos,
     void *context);
@@ -864,6 +864,7 @@ struct scan_layer {
 	int zip;			/* libclamav announces each zip member twice (central, local header) */
 	int rar;			/* Debian's libclamav has no unrar: a RAR is never unpacked */
 	int mspack;			/* CAB or CHM: announces each member right before unpacking it */
+	int embedded;			/* found at an offset of its parent (patch 0113), not unpacked */
 	const char *name;		/* libclamav's (its fmap's, alive while the layer is open); NULL */
 	unsigned index;			/* its place among the layers scanned in its parent */
 };
@@ -935,8 +936,9 @@ scanner_inspect(int fd, const char *type, const char **ancestors, size_t parent_
 	if (st == NULL)
 		return CL_CLEAN;
 	s = st->s;
-	scanner_layer_open(st, level, type, name, size);
-	/* A file found at an offset of its parent (patch 0113) is a view of bytes already counted. */
+	/* A file found at an offset of its parent (patch 0113) is a view of bytes already counted,
+	 * and not one of the members the parent announced. */
+	scanner_layer_open(st, level, type, name, size, (attributes & SCANNER_LAYER_EMBEDDED) != 0);
 	if (!(attributes & SCANNER_LAYER_EMBEDDED))
 		st->total += size;
 	/* HTML larger than CL_ENGINE_MAX_HTMLNORMALIZE (engine_limits: MAX_SCAN_SIZE) is not normalised:
@@ -987,7 +989,7 @@ static void scanner_place(struct scan_state *st, const char *sig, unsigned depth
 
 static void
 scanner_layer_open(struct scan_state *st, uint32_t level, const char *type, const char *name,
-    size_t size)
+    size_t size, int embedded)
 {
 	struct scan_layer *l;
 	unsigned index = 0;
@@ -1000,7 +1002,9 @@ scanner_layer_open(struct scan_state *st, uint32_t level, const char *type, cons
 	for (unsigned i = st->depth; i < level; i++)
 		st->layers[i].name = NULL;
 	st->depth = level + 1;
-	if (level > 0) {
+	if (level > 0 && embedded) {
+		index = st->layers[level - 1].children;
+	} else if (level > 0) {
 		struct scan_layer *parent = &st->layers[level - 1];
 
 		index = parent->children++;
@@ -1027,6 +1031,7 @@ scanner_layer_open(struct scan_state *st, uint32_t level, const char *type, cons
 		.rar = type != NULL && strncmp(type, "CL_TYPE_RAR", 11) == 0,	/* RARSFX too */
 		.mspack = type != NULL && (strcmp(type, "CL_TYPE_MSCAB") == 0 ||
 		    strcmp(type, "CL_TYPE_MSCHM") == 0),
+		.embedded = embedded,
 	};
 	if (cut)
 		scanner_place(st, SCANNER_UNSCANNED_CUT, st->depth, 1);
@@ -1236,14 +1241,16 @@ scanner_detail_free(struct scan_detail *d)
 /* libclamav also looks for zip headers inside files of any type (a zip appended to an executable, or
  * just the bytes "PK\3\4" in a binary) and announces what it finds there. Such an embedded entry
  * counts only when it looks like a member someone made: a compressed size that fits in the layer and
- * a printable name. Entries of the layer's own format always count. */
+ * a printable name; so does an entry of an archive found at an offset (an embedded layer, patch 0113).
+ * Entries of the layer's own format always count. */
 static int
 scanner_member_plausible(const struct scan_layer *l, const char *container_type,
     unsigned long csize, const char *name)
 {
 	size_t n;
 
-	if (l->type != NULL && container_type != NULL && strcmp(l->type, container_type) == 0)
+	if (!l->embedded && l->type != NULL && container_type != NULL &&
+	    strcmp(l->type, container_type) == 0)
 		return 1;
 	if (csize > l->size || name == NULL || (n = strlen(name)) == 0 || n > SCANNER_NAME_MAX)
 		return 0;
