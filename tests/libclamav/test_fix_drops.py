@@ -233,3 +233,57 @@ def test_no_answer_changes_on_ordinary_files(env):
         got = scan(binary, env["db"], files + testfiles)
         diff = {n: (stock[n], got[n]) for n in stock if stock[n] != got[n]}
         assert not diff, (kind, diff)
+
+
+# --- patch 0113: the layers an application is told about -----------------------------------------
+
+def build_layers(out, prefix):
+    cmd = ["cc", "-O2", "-Wall", "-Wextra", "-Werror", "-o", str(out), str(HERE / "layers.c")]
+    if prefix:
+        cmd += [f"-I{prefix}/include", f"-L{prefix}/lib", f"-Wl,-rpath,{prefix}/lib", "-lclamav"]
+    else:
+        cmd += subprocess.check_output(["pkg-config", "--cflags", "--libs", "libclamav"], text=True).split()
+    subprocess.run(cmd, check=True)
+    return out
+
+
+def layer_violations(lines):
+    """Layers announced out of order: an INSPECT at level L while L layers are not open (its parent
+    never announced), a POST with no layer open, layers left open at the end."""
+    depth, bad = 0, []
+    for line in lines:
+        word, *rest = line.split()
+        if word == "INSPECT":
+            if int(rest[0]) != depth:
+                bad.append(f"{line} with {depth} open")
+            depth = int(rest[0]) + 1
+        elif word == "POST":
+            if depth == 0:
+                bad.append("POST with none open")
+            depth = max(0, depth - 1)
+    if depth != 0:
+        bad.append(f"{depth} left open")
+    return bad
+
+
+def test_embedded_layers_get_the_callbacks(env, tmp_path):
+    """A zip behind a prefix and a 7z holding a stored zip: libclamav scans the embedded zip as a
+    layer. Stock: that layer gets no callback, its members come one level below any layer open;
+    patched: it is announced (LAYER_ATTRIBUTES_EMBEDDED, 0x8) and closed like every layer."""
+    files = [write(tmp_path, "zip-prefix.bin", drops.zip_behind_prefix())]
+    (tmp_path / "7").mkdir()
+    sz = drops.seven_zip_stored_zip_and_bzip2(tmp_path / "7")
+    if sz is not None:
+        files.append(write(tmp_path, "stored-zip.7z", sz))
+    stock = build_layers(tmp_path / "layers-stock", None)
+    fixed = {k: build_layers(tmp_path / f"layers-{k}", p)
+             for k, p in (("patched", PATCHED), ("fixes", FIXES)) if p}
+    for f in files:
+        out = subprocess.run([str(stock), str(env["db"]), str(f)], capture_output=True, text=True,
+                             check=True).stdout.splitlines()
+        assert layer_violations(out), (f.name, out)
+        for kind, binary in fixed.items():
+            out = subprocess.run([str(binary), str(env["db"]), str(f)], capture_output=True,
+                                 text=True, check=True).stdout.splitlines()
+            assert not layer_violations(out), (kind, f.name, layer_violations(out), out)
+            assert any(line.startswith("INSPECT 1 CL_TYPE_ZIP 8") for line in out), (kind, out)
