@@ -29,7 +29,8 @@ show curl -sS -w ' [%{http_code}]' "$url/check"
 # the database is outdated or a version cannot be had.
 show curl -sS -w ' [%{http_code}]' "$url/check_version"
 
-# Scan one file of a multipart form: {"malware": true, "reason": "Win.Test.EICAR_HDB-1", "time": ...}
+# Scan one file of a multipart form: {"malware": true, "reason": "Eicar-Test-Signature.UNOFFICIAL",
+# "time": ...} with the demo database of make run / make up ("Win.Test.EICAR_HDB-1" with ClamAV's).
 show curl -sS -w ' [%{http_code}]' -u "$auth" -F file=@eicar.txt "$url/v2/scan"
 
 # Scan the request body itself, sent with chunked transfer encoding (any size, no form needed).

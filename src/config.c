@@ -64,6 +64,9 @@ static const struct config_opt config_opts[] = {
 	  "ip[:port] of the DNS server for that lookup (default: system resolver)" },
 	{ "LOGGING_LEVEL", "log-level", CT_STR, OFF(log_level), "INFO", 0, 0,
 	  "a level of Python's logging: DEBUG, INFO, WARNING, ERROR, CRITICAL, NOTSET, or 0-1000" },
+	{ "LOG_FORMAT", "log-format", CT_STR, OFF(log_format), "json", 0, 0,
+	  "json: one ECS JSON object per line (as upstream); text: one line a person reads (time, "
+	  "level, status, method, path, verdict, signature, duration, request id)" },
 	{ "TRUSTED_PROXIES", "trusted-proxies", CT_STR, OFF(trusted_proxies), "", 0, 0,
 	  "comma-separated CIDR blocks of proxies whose X-Forwarded-For gives the client address "
 	  "(logs, password throttle); empty: the header is ignored" },
@@ -459,10 +462,18 @@ config_usage(FILE *out)
 	    "       clamrest hash-password   (reads a password, prints an APPLICATION_USERS hash)\n\n"
 	    "Every option can also be set by the environment variable shown; flags win.\n"
 	    "[default] (range of a number; yes|no: also true/false, on/off, 1/0)\n\n");
+	int fw = 0, ew = 0;
+
+	for (size_t i = 0; i < CONFIG_NOPTS; i++) {	/* columns as wide as their longest entry */
+		if ((int)strlen(config_opts[i].flag) > fw)
+			fw = (int)strlen(config_opts[i].flag);
+		if ((int)strlen(config_opts[i].env) > ew)
+			ew = (int)strlen(config_opts[i].env);
+	}
 	for (size_t i = 0; i < CONFIG_NOPTS; i++) {
 		const struct config_opt *o = &config_opts[i];
 
-		fprintf(out, "  --%-20s %-20s %s", o->flag, o->env, o->help);
+		fprintf(out, "  --%-*s  %-*s  %s", fw, o->flag, ew, o->env, o->help);
 		if (o->def != NULL && o->def[0] != '\0')
 			fprintf(out, " [%s]", o->def);
 		if (o->type == CT_BOOL)

@@ -22,6 +22,7 @@ struct config {
 	char *txt_uri;			/* "": no DNS comparison */
 	char *dns_server;		/* NULL: the system resolver */
 	char *log_level;
+	char *log_format;		/* "json" or "text" */
 	char *trusted_proxies;		/* TRUSTED_PROXIES, as given; "": none */
 	char *tmpdir;
 	char *scan_tmpdir;		/* NULL: a tmpfs when big enough, else tmpdir */

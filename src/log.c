@@ -1,4 +1,5 @@
-/* log.c -- structured logging: one JSON object per line, info to stdout, warnings and errors to stderr. */
+/* log.c -- structured logging: one JSON object per line (or, with LOG_FORMAT=text, one line a person
+ * reads), info to stdout, warnings and errors to stderr. */
 #include "log.h"
 
 #include <errno.h>
@@ -19,6 +20,7 @@
 #define LOG_PY_MAX	1000	/* a numeric level above every name: nothing is logged */
 
 static long long log_threshold = 20;	/* INFO */
+static int log_text;			/* LOG_FORMAT=text */
 
 static const char *const log_names[] = { "DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL" };
 
@@ -46,6 +48,18 @@ log_set_level(const char *name)
 	if (util_parse_ll(name, 0, LOG_PY_MAX, &v) != 0)
 		return -1;
 	log_threshold = v;
+	return 0;
+}
+
+int
+log_set_format(const char *name)
+{
+	if (strcasecmp(name, "json") == 0)
+		log_text = 0;
+	else if (strcasecmp(name, "text") == 0)
+		log_text = 1;
+	else
+		return -1;
 	return 0;
 }
 
@@ -110,9 +124,45 @@ line_field(struct line *l, const char *key, const char *val)
 	l->pos = p;
 }
 
-/* Starts a line: {"@timestamp":"...","log.level":"...","http.request.id":"..." */
+/* Text: adds val, in double quotes when bare it could be misread (empty, a space, a quote, '=');
+ * control bytes and quotes escaped so a line stays one line. quote 0: never quoted (a message). */
 static void
-line_begin(struct line *l, enum log_level lvl, const char *id)
+line_text(struct line *l, const char *val, int quote)
+{
+	size_t room = sizeof(l->buf) - LINE_RESERVE - 1;
+	int q = quote && (val[0] == '\0' || strpbrk(val, " \"=\\\t") != NULL);
+
+	if (q && l->pos < room)
+		l->buf[l->pos++] = '"';
+	for (const unsigned char *p = (const unsigned char *)val; *p != '\0' && l->pos + 6 < room;
+	    p++) {
+		if (*p < 0x20 || *p == 0x7f)
+			l->pos += (size_t)snprintf(l->buf + l->pos, 5, "\\x%02x", *p);
+		else if (q && (*p == '"' || *p == '\\'))
+			l->pos += (size_t)snprintf(l->buf + l->pos, 3, "\\%c", *p);
+		else
+			l->buf[l->pos++] = (char)*p;
+	}
+	if (q && l->pos < room)
+		l->buf[l->pos++] = '"';
+	l->buf[l->pos] = '\0';
+}
+
+/* A field: "key":"value" in JSON, " name=value" in text. */
+static void
+line_kv(struct line *l, const char *key, const char *name, const char *val)
+{
+	if (!log_text) {
+		line_field(l, key, val);
+	} else if (val != NULL) {
+		line_raw(l, " %s=", name);
+		line_text(l, val, 1);
+	}
+}
+
+/* Starts a line: {"@timestamp":"...","log.level":"..." or, in text, "time LEVEL". */
+static void
+line_begin(struct line *l, enum log_level lvl)
 {
 	struct timespec ts;
 	struct tm tm;
@@ -122,16 +172,19 @@ line_begin(struct line *l, enum log_level lvl, const char *id)
 	gmtime_r(&ts.tv_sec, &tm);
 	strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm);
 	l->pos = 0;
-	line_raw(l, "{\"@timestamp\":\"%s.%03ldZ\",\"log.level\":\"%s\"", stamp,
-	    ts.tv_nsec / 1000000, log_names[lvl]);
-	line_field(l, "http.request.id", id);
+	if (log_text)
+		line_raw(l, "%s.%03ldZ %-7s ", stamp, ts.tv_nsec / 1000000, log_names[lvl]);
+	else
+		line_raw(l, "{\"@timestamp\":\"%s.%03ldZ\",\"log.level\":\"%s\"", stamp,
+		    ts.tv_nsec / 1000000, log_names[lvl]);
 }
 
 /* Ends a line and writes it with one write(2), so lines from many threads never interleave. */
 static void
 line_end(struct line *l, enum log_level lvl)
 {
-	l->buf[l->pos++] = '}';
+	if (!log_text)
+		l->buf[l->pos++] = '}';
 	l->buf[l->pos++] = '\n';
 	if (write(lvl >= LOG_LVL_WARNING ? STDERR_FILENO : STDOUT_FILENO, l->buf, l->pos) < 0) {
 		/* nowhere left to report it */
@@ -150,9 +203,71 @@ log_vmsg(enum log_level lvl, int err, const char *fmt, va_list ap)
 	n = vsnprintf(msg, sizeof(msg), fmt, ap);
 	if (n >= 0 && err != 0 && (size_t)n < sizeof(msg))
 		snprintf(msg + n, sizeof(msg) - (size_t)n, ": %s", strerror(err));
-	line_begin(&l, lvl, log_request_id);
-	line_field(&l, "message", msg);
+	line_begin(&l, lvl);
+	if (log_text) {
+		line_text(&l, msg, 0);
+		line_kv(&l, NULL, "id", log_request_id);
+	} else {
+		line_field(&l, "http.request.id", log_request_id);
+		line_field(&l, "message", msg);
+	}
 	line_end(&l, lvl);
+}
+
+/* Text: "k":v,"k2":"s" becomes k=v k2="s" (strings keep their JSON quotes and escapes). */
+static void
+line_members_text(struct line *l, const char *json)
+{
+	size_t room = sizeof(l->buf) - LINE_RESERVE - 1;
+	int in_str = 0, key = 1;
+
+	if (l->pos < room)
+		l->buf[l->pos++] = ' ';
+	for (const char *p = json; *p != '\0' && l->pos < room; p++) {
+		if (in_str && *p == '\\' && p[1] != '\0') {
+			l->buf[l->pos++] = *p++;
+			if (l->pos < room)
+				l->buf[l->pos++] = *p;
+			continue;
+		}
+		if (*p == '"') {
+			in_str = !in_str;
+			if (!key)
+				l->buf[l->pos++] = '"';
+			continue;
+		}
+		if (!in_str && *p == ':') {
+			l->buf[l->pos++] = '=';
+			key = 0;
+		} else if (!in_str && *p == ',') {
+			l->buf[l->pos++] = ' ';
+			key = 1;
+		} else {
+			l->buf[l->pos++] = *p;
+		}
+	}
+	l->buf[l->pos] = '\0';
+}
+
+void
+log_info_object(const char *msg, const char *key, const char *members)
+{
+	struct line l;
+
+	if (!log_enabled(LOG_LVL_INFO))
+		return;
+	line_begin(&l, LOG_LVL_INFO);
+	if (log_text) {
+		line_text(&l, msg, 0);
+		line_members_text(&l, members);
+	} else {
+		line_field(&l, "http.request.id", log_request_id);
+		line_field(&l, "message", msg);
+		/* Only whole members go in: past the line's room the object would be cut. */
+		if (strlen(members) + strlen(key) + 8 < sizeof(l.buf) - LINE_RESERVE - l.pos)
+			line_raw(&l, ",\"%s\":{%s}", key, members);
+	}
+	line_end(&l, LOG_LVL_INFO);
 }
 
 void
@@ -192,6 +307,26 @@ log_access_level(int status, int post)
 	return post ? LOG_LVL_INFO : LOG_LVL_DEBUG;
 }
 
+/* Text: "time LEVEL status method path verdict signature duration id=..." and what else is known. */
+static void
+log_access_text(struct line *l, const struct log_access *a)
+{
+	line_raw(l, "%d %s ", a->status, a->method ? a->method : "-");
+	line_text(l, a->path ? a->path : "-", 1);
+	line_raw(l, " %s ", a->verdict ? a->verdict : "-");
+	line_text(l, a->signature ? a->signature : "-", 1);
+	line_raw(l, " %.1fms", a->duration * 1e3);
+	line_kv(l, NULL, "id", a->request_id);
+	line_kv(l, NULL, "error", a->error);
+	line_kv(l, NULL, "user", a->user);
+	line_kv(l, NULL, "ip", a->source_ip);
+	if (a->post)
+		line_raw(l, " bytes=%lld", a->body_bytes);
+	line_kv(l, NULL, "file", a->file_name);
+	line_kv(l, NULL, "sha256", a->sha256);
+	line_kv(l, NULL, "ua", a->user_agent);
+}
+
 void
 log_access(const struct log_access *a)
 {
@@ -201,9 +336,15 @@ log_access(const struct log_access *a)
 
 	if (!log_enabled(lvl))
 		return;
+	line_begin(&l, lvl);
+	if (log_text) {
+		log_access_text(&l, a);
+		line_end(&l, lvl);
+		return;
+	}
 	snprintf(msg, sizeof(msg), "%s %.200s %d", a->method ? a->method : "-",
 	    a->path ? a->path : "-", a->status);
-	line_begin(&l, lvl, a->request_id);
+	line_field(&l, "http.request.id", a->request_id);
 	line_field(&l, "message", msg);
 	/* Numbers and short fields first: they always fit; client-given strings come last. */
 	line_raw(&l, ",\"http.response.status_code\":%d,\"event.duration\":%lld", a->status,

@@ -10,6 +10,9 @@ enum log_level { LOG_LVL_DEBUG, LOG_LVL_INFO, LOG_LVL_WARNING, LOG_LVL_ERROR, LO
  * -1 if neither. A message of ours shows when its level (10 to 40) is at least the threshold. */
 int log_set_level(const char *name);
 int log_enabled(enum log_level lvl);
+/* LOG_FORMAT: "json" (the default: one ECS object per line) or "text" (one line a person reads:
+ * time, level, message, key=value fields); -1 if neither. */
+int log_set_format(const char *name);
 
 void log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -21,6 +24,10 @@ void log_errorx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* A start-up or fatal error, at CRITICAL on stderr whatever the threshold: the process is about to
  * exit and this line says why. */
 void log_fatalx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* An INFO line msg with an object of fields: members are JSON object members ("k":v,...) without
+ * the braces, logged as key's object in JSON, as k=v after msg in text. */
+void log_info_object(const char *msg, const char *key, const char *members);
 
 /* The id of the request this thread works for (NULL: none): every line the thread writes carries
  * it as http.request.id until it is set again. id is borrowed: it must outlive the setting. */

@@ -16,6 +16,7 @@
 #include "metrics.h"
 #include "scanner.h"
 #include "server.h"
+#include "util.h"
 
 #define EXIT_CONFIG 2	/* a setting is wrong: nothing was started */
 #define MMAP_THRESHOLD (4 * 1024 * 1024)	/* bytes: larger blocks get an mmap of their own */
@@ -28,6 +29,18 @@ static int
 fail_config(const char *err)
 {
 	log_fatalx("%s", err);
+	return EXIT_CONFIG;
+}
+
+/* A wrong flag or setting: on a terminal a plain message and where to look, else fail_config's
+ * JSON line (logs and service managers read those). */
+static int
+fail_usage(const char *err)
+{
+	if (!isatty(STDERR_FILENO))
+		return fail_config(err);
+	fprintf(stderr, "clamrest: %s\nRun 'clamrest --help' for every option and its environment "
+	    "variable.\n", err);
 	return EXIT_CONFIG;
 }
 
@@ -158,9 +171,13 @@ limit_bodies(const struct config *cfg)
 		mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD);
 		mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD);
 	}
+	char mem[UTIL_BYTES_MAX], disk[UTIL_BYTES_MAX];
+
 	body_set_budget(cfg->body_memory, cfg->body_disk);
-	log_info("uploads in progress may hold %llu bytes in memory (BODY_MEMORY) and %llu bytes "
-	    "in %s (BODY_DISK)", cfg->body_memory, cfg->body_disk, cfg->tmpdir);
+	util_bytes(cfg->body_memory, mem, sizeof(mem));
+	util_bytes(cfg->body_disk, disk, sizeof(disk));
+	log_info("uploads in progress may hold %s in memory (BODY_MEMORY, %llu bytes) and %s in %s "
+	    "(BODY_DISK, %llu bytes)", mem, cfg->body_memory, disk, cfg->tmpdir, cfg->body_disk);
 }
 
 /* The TXT record lookup, unless CLAMAV_TXT_URI is empty (air-gapped: no DNS traffic at all). */
@@ -214,7 +231,7 @@ scan_policy(const struct config *cfg)
 	char json[1024];
 
 	if (scanner_policy_json(&p, json, sizeof(json)) == 0)
-		log_info("scan policy: {%s}", json);
+		log_info_object("scan policy", "clamrest.policy", json);
 	if (!p.alert_exceeds_max)
 		log_warnx("ALERT_EXCEEDS_MAX is off: a scan cut short by a limit is answered by what was "
 		    "scanned before the cut");
@@ -232,7 +249,7 @@ load_scanner(const struct config *cfg, char *err, size_t errlen)
 		.db_dir = cfg->db_dir,
 		.tmpdir = tmp,
 		.tmpdir_setting = cfg->scan_tmpdir != NULL ? "SCAN_TMPDIR" :
-		    tmp == cfg->tmpdir ? "TMPDIR (SCAN_TMPDIR unset)" : "SCAN_TMPDIR (unset: " SCANNER_TMPFS ")",
+		    tmp == cfg->tmpdir ? "TMPDIR, SCAN_TMPDIR unset" : "SCAN_TMPDIR unset: " SCANNER_TMPFS,
 		.max_scan_size = cfg->max_scan_size,
 		.max_file_size = cfg->max_file_size,
 		.max_recursion = cfg->max_recursion,
@@ -265,7 +282,11 @@ main(int argc, char **argv)
 		return hash_password();
 	if ((rc = config_load(&cfg, argc, argv, err, sizeof(err))) != 0) {
 		config_free(&cfg);
-		return rc > 0 ? 0 : fail_config(err);
+		return rc > 0 ? 0 : fail_usage(err);
+	}
+	if (log_set_format(cfg.log_format) != 0) {
+		config_free(&cfg);
+		return fail_config("LOG_FORMAT: use json or text");
 	}
 	if (log_set_level(cfg.log_level) != 0) {
 		config_free(&cfg);

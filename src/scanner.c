@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "reader.h"
 #include "util.h"
 
 #define SCANNER_TMP_PREFIX "clamrest."	/* our folder below TMPDIR: clamrest.<pid> */
@@ -297,6 +298,30 @@ fopen64(const char *path, const char *mode)
 	return f;
 }
 
+/* When dir holds no file at all (or does not exist), says so in err with the two ways out, instead
+ * of libclamav's "Can't open file or directory"; 0 when it holds something (libclamav's reason
+ * stands). */
+static int
+db_dir_empty(const char *dir, char *err, size_t errlen)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	int empty = 1;
+
+	if (d == NULL && errno != ENOENT)
+		return 0;
+	while (d != NULL && empty && (de = readdir(d)) != NULL)
+		empty = de->d_name[0] == '.';
+	if (d != NULL)
+		closedir(d);
+	if (!empty)
+		return 0;
+	snprintf(err, errlen, "CLAMAV_DB_DIR %s %s: run freshclam to download the signatures, or "
+	    "set DB_WAIT=1 to start anyway and answer 503 until a database appears there", dir,
+	    d == NULL ? "does not exist" : "holds no signature database");
+	return -1;
+}
+
 /* clamd's order: new, settings, load, compile. Called by one thread at a time (start, or under
  * reload_lock). */
 static struct engine *
@@ -318,11 +343,14 @@ engine_build(struct scanner *s, char *err, size_t errlen)
 	rc = cl_load(s->db_dir, e->cl, &e->signatures, s->db_options);
 	scanner_loading = 0;
 	if (rc != CL_SUCCESS) {
-		snprintf(err, errlen, "CLAMAV_DB_DIR: cannot load %s: %s", s->db_dir, cl_strerror(rc));
+		if (db_dir_empty(s->db_dir, err, errlen) == 0)
+			snprintf(err, errlen, "CLAMAV_DB_DIR: cannot load %s: %s", s->db_dir,
+			    cl_strerror(rc));
 		goto fail;
 	}
 	if (e->signatures == 0) {
-		snprintf(err, errlen, "CLAMAV_DB_DIR: no signatures in %s", s->db_dir);
+		if (db_dir_empty(s->db_dir, err, errlen) == 0)
+			snprintf(err, errlen, "CLAMAV_DB_DIR: no signatures in %s", s->db_dir);
 		goto fail;
 	}
 	if ((rc = cl_engine_compile(e->cl)) != CL_SUCCESS) {
@@ -867,6 +895,17 @@ struct scan_layer {
 	int embedded;			/* found at an offset of its parent (patch 0113), not unpacked */
 	const char *name;		/* libclamav's (its fmap's, alive while the layer is open); NULL */
 	unsigned index;			/* its place among the layers scanned in its parent */
+	struct scan_announce *names;	/* zip: the distinct members announced (scanner_announce) */
+	unsigned nnames, capnames;
+	unsigned read;			/* the second reader's id of it (reader_covered); 0: none */
+};
+
+/* A zip member libclamav announced, by a hash of its name: announced twice (central directory,
+ * local header), and with a data descriptor the local header says 0 bytes, so the members are
+ * counted by name, each with the largest size announced for it. */
+struct scan_announce {
+	uint64_t hash;
+	unsigned long size;
 };
 
 /* What one scan has seen, for scanner_inspect: libclamav calls it for every layer (the upload, every
@@ -883,6 +922,12 @@ struct scan_state {
 	int tmp_full;			/* the temporary folder was (nearly) full: the verdict is an error */
 	struct scan_detail *d;		/* a detailed scan's matches; NULL: none wanted */
 	const char *type0;		/* libclamav's type of the upload (a static string of its own) */
+	struct reader *rd;		/* the second reader (reader.h); NULL: none */
+	int reader_oom;			/* it ran out of memory: the verdict is an error */
+	unsigned base;			/* depth of layer 0 of this libclamav scan: 0, or a member's */
+	const char *prefix;		/* a member's path (reader_member), NUL-separated; NULL: none */
+	size_t prefix_len;
+	unsigned prefix_depth;
 };
 
 /* 1 when the file system holding fd has less than SCANNER_TMP_LOW_WATER bytes free. */
@@ -912,6 +957,35 @@ scanner_dir_low(const char *dir)
 /* The name libclamav gives a scan that a callback of ours stopped by answering CL_VIRUS. */
 #define SCANNER_CALLBACK_VIRNAME "Detected.By.Callback"
 
+static char *scanner_path(const struct scan_state *st, unsigned depth, size_t *len);
+
+/* The second reader's hook: the layer's bytes go to libarchive (reader.c), which remembers them as
+ * scanned and extracts what they hold. A detailed scan names the layer for the members' paths. */
+static void
+scanner_read_layer(struct scan_state *st, const char *buf, size_t size, const char *type,
+    const char *name, uint32_t level)
+{
+	char *path = NULL;
+	size_t path_len = 0;
+	unsigned id;
+	int rc;
+
+	if (st->rd == NULL)
+		return;
+	if (st->d != NULL && st->layers != NULL && level < st->max_depth &&
+	    (path = scanner_path(st, level + 1, &path_len)) == NULL) {
+		st->reader_oom = 1;
+		return;
+	}
+	rc = reader_layer(st->rd, buf, size, type, name, st->base + level, path, path_len,
+	    st->prefix_depth + level, &id);
+	free(path);
+	if (rc < 0)
+		st->reader_oom = 1;
+	if (st->layers != NULL && level < st->max_depth && st->depth == level + 1)
+		st->layers[level].read = id;
+}
+
 /* The guard against libclamav's silent truncations, seen from the one place every layer passes:
  * - a member within a margin of maxfilesize may have been cut to it: unzip, xar and the InstallShield
  *   reader stop writing at the last block that fits and raise nothing;
@@ -932,7 +1006,6 @@ scanner_inspect(int fd, const char *type, const char **ancestors, size_t parent_
 
 	(void)ancestors;
 	(void)parent_size;
-	(void)buf;
 	if (st == NULL)
 		return CL_CLEAN;
 	s = st->s;
@@ -941,16 +1014,21 @@ scanner_inspect(int fd, const char *type, const char **ancestors, size_t parent_
 	scanner_layer_open(st, level, type, name, size, (attributes & SCANNER_LAYER_EMBEDDED) != 0);
 	if (!(attributes & SCANNER_LAYER_EMBEDDED))
 		st->total += size;
+	scanner_read_layer(st, buf, size, type, name, level);
 	/* HTML larger than CL_ENGINE_MAX_HTMLNORMALIZE (engine_limits: MAX_SCAN_SIZE) is not normalised:
 	 * Debian's libclamav skips it whole, ours raw-scans it (docs/libclamav-quirks.md). A cut scan,
 	 * marked but not stopped at the top level, so what the raw scan finds is still the answer. */
 	if (type != NULL && strcmp(type, "CL_TYPE_HTML") == 0 && size > s->scan_limit)
 		st->limit = SCANNER_LIMIT_SCAN_SIZE;
-	if (level == 0) {
+	if (level == 0 && st->base == 0) {
 		st->type0 = type;
 		return CL_CLEAN;
 	}
-	if ((uint64_t)size + SCANNER_LIMIT_MARGIN >= s->file_limit)
+	/* A member the second reader handed back starts a scan of its own at level 0: the depth of
+	 * its archive counts. */
+	if (st->base + level > s->o.max_recursion)
+		st->limit = "Heuristics.Limits.Exceeded.MaxRecursion";
+	else if ((uint64_t)size + SCANNER_LIMIT_MARGIN >= s->file_limit)
 		st->limit = SCANNER_LIMIT_FILE_SIZE;
 	else if (st->total + SCANNER_LIMIT_MARGIN >= s->scan_limit || st->total > st->budget)
 		st->limit = SCANNER_LIMIT_SCAN_SIZE;
@@ -973,10 +1051,20 @@ scanner_unscanned_name(const struct scan_layer *l)
  * cases this catches, all answered CLEAN by libclamav 1.4.6: zip members with a compression method it
  * lacks (LZMA, zstd, xz, PPMd) or Zip64 sizes ("stream out of file"), members whose data lies
  * beyond the end of the file, and RAR archives, which Debian's build cannot unpack at all. */
+static unsigned
+scanner_layer_want(const struct scan_layer *l)
+{
+	unsigned want = l->zip ? (l->announced + 1) / 2 : l->announced;
+
+	for (unsigned i = 0; i < l->nnames; i++)
+		want += l->names[i].size > SCANNER_MEMBER_MIN;
+	return want;
+}
+
 static int
 scanner_layer_complete(const struct scan_layer *l)
 {
-	unsigned want = l->zip ? (l->announced + 1) / 2 : l->announced;
+	unsigned want = scanner_layer_want(l);
 
 	/* A RAR, CAB or CHM whose reader announced nothing was not opened at all (no unrar; a CHM
 	 * layout libmspack rejects, as chmcmd's): nothing in it was scanned. */
@@ -1021,6 +1109,7 @@ scanner_layer_open(struct scan_state *st, uint32_t level, const char *type, cons
 		parent->pending = 0;
 	}
 	l = &st->layers[level];
+	free(l->names);
 	*l = (struct scan_layer){
 		.size = size,
 		.type = type,
@@ -1052,10 +1141,19 @@ scanner_layer_done(int fd, int result, const char *virname, void *context)
 	if (st->d != NULL && result == CL_VIRUS && virname != NULL)
 		scanner_place(st, virname, st->depth, 1);
 	l = &st->layers[st->depth - 1];
-	if (result != CL_VIRUS && st->unscanned == NULL && !scanner_layer_complete(l)) {
+	/* libclamav's count is the second line of defence: a layer the second reader read to its
+	 * end, extracting as many members, is complete (its members are scanned after, as layers
+	 * of their own, when libclamav did not scan them). */
+	if (result != CL_VIRUS && st->unscanned == NULL && !scanner_layer_complete(l) &&
+	    !reader_covered(st->rd, l->read, scanner_layer_want(l))) {
 		st->unscanned = scanner_unscanned_name(l);
 		scanner_place(st, st->unscanned, st->depth, 1);
 	}
+	if (l->read && st->rd != NULL)
+		reader_prune(st->rd);
+	free(l->names);
+	l->names = NULL;
+	l->nnames = l->capnames = 0;
 	st->depth--;
 	return CL_CLEAN;
 }
@@ -1081,9 +1179,14 @@ scanner_path(const struct scan_state *st, unsigned depth, size_t *len)
 
 	for (unsigned i = 1; i < depth; i++)
 		total += SCANNER_NAME_KEEP + 1;
-	if ((names = malloc(total + 1)) == NULL)
+	if ((names = malloc(st->prefix_len + total + 1)) == NULL)
 		return NULL;
 	o = names;
+	/* A member the second reader handed back: its path first. */
+	if (st->prefix_len > 0) {
+		memcpy(o, st->prefix, st->prefix_len);
+		o += st->prefix_len;
+	}
 	for (unsigned i = 1; i < depth; i++) {
 		n = st->layers[i].name;
 		if (n == NULL) {
@@ -1152,7 +1255,7 @@ scanner_place(struct scan_state *st, const char *sig, unsigned depth, int provis
 	snprintf(m->signature, sizeof(m->signature), "%s", sig);
 	m->names = names;
 	m->names_len = len;
-	m->depth = depth > 0 ? depth - 1 : 0;
+	m->depth = st->prefix_depth + (depth > 0 ? depth - 1 : 0);
 	m->provisional = provisional;
 }
 
@@ -1260,26 +1363,68 @@ scanner_member_plausible(const struct scan_layer *l, const char *container_type,
 	return 1;
 }
 
+/* FNV-1a: which zip member an announcement is about. */
+static uint64_t
+scanner_name_hash(const char *name)
+{
+	uint64_t h = 14695981039346656037ULL;
+
+	for (; *name != '\0'; name++)
+		h = (h ^ (unsigned char)*name) * 1099511628211ULL;
+	return h;
+}
+
+/* A zip member announced: counted once by name, with the largest size any header gave it. */
+static int
+scanner_announce(struct scan_layer *l, const char *name, unsigned long size)
+{
+	uint64_t h = scanner_name_hash(name);
+	struct scan_announce *a;
+
+	for (unsigned i = 0; i < l->nnames; i++)
+		if (l->names[i].hash == h) {
+			if (size > l->names[i].size)
+				l->names[i].size = size;
+			return 0;
+		}
+	if (l->nnames == l->capnames) {
+		unsigned cap = l->capnames == 0 ? 8 : l->capnames * 2;
+
+		if ((a = realloc(l->names, cap * sizeof(*a))) == NULL)
+			return -1;
+		l->names = a;
+		l->capnames = cap;
+	}
+	l->names[l->nnames++] = (struct scan_announce){ .hash = h, .size = size };
+	return 0;
+}
+
 static cl_error_t
 scanner_meta(const char *container_type, unsigned long fsize_container, const char *filename,
     unsigned long fsize_real, int is_encrypted, unsigned int filepos, void *context)
 {
 	struct scan_state *st = context;
-
-	(void)container_type;
-	(void)filename;
-	(void)filepos;
 	struct scan_layer *l;
 
-	if (st == NULL || st->layers == NULL || st->depth == 0 || fsize_real <= SCANNER_MEMBER_MIN)
+	(void)filepos;
+	if (st == NULL || st->layers == NULL || st->depth == 0)
 		return CL_CLEAN;
 	/* ALERT_ENCRYPTED_ARCHIVE=no accepts encrypted members unscanned, as clamd does: they are not
 	 * counted as announced, so they do not make the layer incomplete (Unscanned.ArchiveMember). */
 	if (is_encrypted && !(st->s->scan_opts.heuristic & CL_SCAN_HEURISTIC_ENCRYPTED_ARCHIVE))
 		return CL_CLEAN;
 	l = &st->layers[st->depth - 1];
-	if (scanner_member_plausible(l, container_type, fsize_container, filename))
-		l->announced++;
+	if (!scanner_member_plausible(l, container_type, fsize_container, filename))
+		return CL_CLEAN;
+	/* Distinct zip members, not announcements: a data descriptor's local header says 0 bytes. */
+	if (l->zip && filename != NULL && filename[0] != '\0') {
+		if (scanner_announce(l, filename, fsize_real) != 0)
+			l->announced += 2;	/* out of memory: counted as before, roughly */
+		return CL_CLEAN;
+	}
+	if (fsize_real <= SCANNER_MEMBER_MIN)
+		return CL_CLEAN;
+	l->announced++;
 	if (l->mspack)
 		l->pending = fsize_real;
 	return CL_CLEAN;
@@ -1297,6 +1442,119 @@ scan_state_init(struct scan_state *st, const struct scanner *s, uint64_t size)
 	}
 	*st = (struct scan_state){ .s = s, .budget = budget, .max_depth = s->o.max_recursion + 2 };
 	st->layers = calloc(st->max_depth, sizeof(*st->layers));
+}
+
+static void
+scan_state_free(struct scan_state *st)
+{
+	if (st->layers != NULL)
+		for (unsigned i = 0; i < st->max_depth; i++)
+			free(st->layers[i].names);
+	free(st->layers);
+	reader_free(st->rd);
+}
+
+/* The second reader for one scan, with the scan's limits: its extractions have a budget of their
+ * own as large as libclamav's (each reader may unpack what the scan may). */
+static int
+scanner_reader_start(struct scan_state *st, const struct scanner *s, double t0)
+{
+	struct reader_limits lim = {
+		.max_file_size = s->o.max_file_size,
+		.budget = st->budget,
+		.max_files = s->o.max_files,
+		.max_recursion = s->o.max_recursion,
+		.deadline = t0 + s->o.max_scan_time / 1000.0,
+		.encrypted_alert = (s->scan_opts.heuristic & CL_SCAN_HEURISTIC_ENCRYPTED_ARCHIVE) != 0,
+	};
+
+	st->rd = reader_new(&lim);
+	return st->rd != NULL ? 0 : -1;
+}
+
+/* After libclamav: each member the second reader extracted and libclamav did not scan is scanned
+ * as a layer of its own, at its depth, with the same state and callbacks, so a member that is an
+ * archive is read again by both readers; members found there join the queue (no recursion on our
+ * stack). Stops at the first match, error or limit. */
+static cl_error_t
+scanner_second_pass(struct scan_state *st, struct engine *e, const struct cl_scan_options *opts,
+    cl_error_t rc, const char **virname, double deadline)
+{
+	struct cl_scan_options o = *opts;
+	struct reader_member *m;
+	unsigned long scanned = 0;
+	cl_fmap_t *map;
+
+	while (rc == CL_CLEAN && st->limit == NULL && !st->tmp_full && !st->reader_oom &&
+	    (m = reader_next(st->rd)) != NULL) {
+		if (util_now() > deadline) {
+			st->limit = SCANNER_LIMIT_TIME;
+			reader_member_free(m);
+			break;
+		}
+		log_debug("second reader: scanning a member libclamav did not scan (%zu bytes, depth %u)",
+		    m->len, m->depth);
+		st->base = m->depth;
+		st->prefix = m->path;
+		st->prefix_len = m->path_len;
+		st->prefix_depth = m->path_depth;
+		st->depth = 0;
+		if ((map = cl_fmap_open_memory(m->len > 0 ? (const void *)m->data : "", m->len)) == NULL) {
+			rc = CL_EMEM;
+		} else {
+			rc = cl_scanmap_callback(map, NULL, virname, &scanned, e->cl, &o, st);
+			cl_fmap_close(map);
+			if (rc == CL_VIRUS)
+				log_info("second reader: %s in a member libclamav did not scan (%.200s)",
+				    *virname != NULL ? *virname : "?", m->path);
+		}
+		st->prefix = NULL;
+		st->prefix_len = 0;
+		st->prefix_depth = 0;
+		reader_member_free(m);
+	}
+	return rc;
+}
+
+static void scanner_reader_finish(struct scan_state *st, cl_error_t rc);
+
+/* The second pass with the upload's bytes at hand (members of the upload are extracted again from
+ * them): data, or the file mapped again for the pass. */
+static cl_error_t
+scanner_second_run(struct scan_state *st, struct engine *e, const struct cl_scan_options *opts,
+    cl_error_t rc, const char **virname, const void *data, size_t len, int fd, double deadline)
+{
+	void *map = MAP_FAILED;
+
+	if (data == NULL && fd >= 0 && len > 0 && rc == CL_CLEAN &&
+	    (map = mmap(NULL, len, PROT_READ, MAP_PRIVATE, fd, 0)) != MAP_FAILED)
+		data = map;
+	reader_set_upload(st->rd, data, len);
+	rc = scanner_second_pass(st, e, opts, rc, virname, deadline);
+	reader_set_upload(st->rd, NULL, 0);
+	if (map != MAP_FAILED)
+		munmap(map, len);
+	scanner_reader_finish(st, rc);
+	return rc;
+}
+
+/* What the second reader met becomes the scan's: a limit, an encrypted member, a member no reader
+ * could extract. */
+static void
+scanner_reader_finish(struct scan_state *st, cl_error_t rc)
+{
+	const char *found;
+	int is_limit;
+
+	if (st->rd == NULL || rc != CL_CLEAN || (found = reader_finding(st->rd, &is_limit)) == NULL)
+		return;
+	log_warnx("second reader: %s (libarchive listed a member libclamav did not scan, or met a "
+	    "limit extracting it)", found);
+	if (is_limit && st->limit == NULL)
+		st->limit = found;
+	else if (!is_limit && st->unscanned == NULL)
+		st->unscanned = found;
+	scanner_place(st, found, 0, 1);
 }
 
 /* ALERT_EXCEEDS_MAX=no: a scan cut short at a limit gets the verdict of what was scanned before the
@@ -1348,7 +1606,8 @@ scanner_verdict(cl_error_t rc, const char *virname, const struct scan_state *st,
 		snprintf(r->reason, sizeof(r->reason), "out of memory");
 	} else if (st->unscanned != NULL && rc == CL_CLEAN) {
 		r->verdict = SCAN_MALWARE;
-		r->limit_exceeded = 1;
+		/* An encrypted member (the second reader's) is a verdict as libclamav's own, not a cut. */
+		r->limit_exceeded = strncmp(st->unscanned, "Heuristics.Encrypted.", 21) != 0;
 		snprintf(r->reason, sizeof(r->reason), "%s", st->unscanned);
 	} else if (rc == CL_CLEAN && scanner_errors > 0) {
 		snprintf(r->reason, sizeof(r->reason), "%s", scanner_errmsg);
@@ -1475,6 +1734,10 @@ scanner_run(struct scanner *s, const void *data, size_t len, int fd, const unsig
 		goto done;
 	}
 	scan_state_init(&st, s, len);
+	if (st.layers != NULL && scanner_reader_start(&st, s, t0) != 0) {
+		free(st.layers);
+		st.layers = NULL;	/* answered "out of memory" */
+	}
 	st.d = d;
 	/* The one option a scan may add: all-match mode reports more matches and leaves every
 	 * verdict as it is, so our clean cache stays valid (libclamav's is off: engine_limits). */
@@ -1492,10 +1755,15 @@ scanner_run(struct scanner *s, const void *data, size_t len, int fd, const unsig
 		rc = cl_scanmap_callback(map, NULL, &virname, &scanned, e->cl, &opts, &st);
 		cl_fmap_close(map);
 	}
+	if (st.rd != NULL)
+		rc = scanner_second_run(&st, e, &opts, rc, &virname, data, len, fd,
+		    t0 + s->o.max_scan_time / 1000.0);
+	if (st.reader_oom && rc == CL_CLEAN)
+		rc = CL_EMEM;
 	scanner_in_scan = 0;
 	complete = scanner_verdict(rc, virname, &st, s, r);
 	scanner_detail_finish(&st, r);
-	free(st.layers);
+	scan_state_free(&st);
 	if (complete && hashed)
 		scanner_cache_put(s, e, digest, st.type0);
 done:
@@ -1517,27 +1785,14 @@ scanner_scan_mem_hashed(struct scanner *s, const void *data, size_t len,
 	scanner_run(s, len > 0 ? data : "", len, -1, digest, NULL, r);
 }
 
-/* The digest is known: no mapping to hash the file, libclamav reads it as it scans. */
-void
-scanner_scan_fd_hashed(struct scanner *s, int fd, const unsigned char *digest,
-    struct scan_result *r)
-{
-	struct stat st;
-
-	scanner_run(s, NULL, fstat(fd, &st) == 0 && st.st_size > 0 ? (size_t)st.st_size : 0, fd,
-	    digest, NULL, r);
-}
-
-void
-scanner_scan_mem_detail(struct scanner *s, const void *data, size_t len,
-    const unsigned char *digest, struct scan_detail *d, struct scan_result *r)
-{
-	scanner_run(s, len > 0 ? data : "", len, -1, digest, d, r);
-}
-
-/* The file is mapped to hash it (the page cache holds it: the scan reads the same pages). */
+/* A body in a file is scanned through our own read-only mapping of it, known digest or not: its pages
+ * are the page cache's, which the kernel can drop and share, where libclamav's fmap of a descriptor
+ * would copy every page it reads into anonymous memory (a 256 MiB upload: 256 MiB more RssAnon per
+ * scan thread). The mapping also serves to hash the file when the digest is not known. Without a
+ * mapping (mmap refused) libclamav reads the descriptor itself. */
 static void
-scanner_fd(struct scanner *s, int fd, struct scan_detail *d, struct scan_result *r)
+scanner_fd(struct scanner *s, int fd, const unsigned char *known, struct scan_detail *d,
+    struct scan_result *r)
 {
 	struct stat st;
 	void *map = MAP_FAILED;
@@ -1548,30 +1803,37 @@ scanner_fd(struct scanner *s, int fd, struct scan_detail *d, struct scan_result 
 		map = mmap(NULL, len, PROT_READ, MAP_PRIVATE, fd, 0);
 	}
 	if (map == MAP_FAILED) {
-		scanner_run(s, NULL, len, fd, NULL, d, r);
+		scanner_run(s, NULL, len, fd, known, d, r);
 		return;
 	}
 	madvise(map, len, MADV_SEQUENTIAL);
-	scanner_run(s, map, len, fd, NULL, d, r);
+	scanner_run(s, map, len, fd, known, d, r);
 	munmap(map, len);
+}
+
+void
+scanner_scan_fd_hashed(struct scanner *s, int fd, const unsigned char *digest,
+    struct scan_result *r)
+{
+	scanner_fd(s, fd, digest, NULL, r);
+}
+
+void
+scanner_scan_mem_detail(struct scanner *s, const void *data, size_t len,
+    const unsigned char *digest, struct scan_detail *d, struct scan_result *r)
+{
+	scanner_run(s, len > 0 ? data : "", len, -1, digest, d, r);
 }
 
 void
 scanner_scan_fd(struct scanner *s, int fd, struct scan_result *r)
 {
-	scanner_fd(s, fd, NULL, r);
+	scanner_fd(s, fd, NULL, NULL, r);
 }
 
 void
 scanner_scan_fd_detail(struct scanner *s, int fd, const unsigned char *digest,
     struct scan_detail *d, struct scan_result *r)
 {
-	struct stat st;
-
-	if (digest == NULL) {
-		scanner_fd(s, fd, d, r);
-		return;
-	}
-	scanner_run(s, NULL, fstat(fd, &st) == 0 && st.st_size > 0 ? (size_t)st.st_size : 0, fd,
-	    digest, d, r);
+	scanner_fd(s, fd, digest, d, r);
 }

@@ -28,9 +28,11 @@
 #include "multipart.h"
 #include "pool.h"
 #include "proxy.h"
+#include "recvtrack.h"
 #include "reqid.h"
 #include "scanner.h"
 #include "throttle.h"
+#include "verifier.h"
 #include "util.h"
 #include "v3.h"
 
@@ -88,7 +90,7 @@ struct server {
 	struct dnsver *dnsver;
 	_Atomic(struct scanner *) scanner;
 	struct pool *pool;
-	struct pool *verifier;		/* PBKDF2 for credentials not in the cache */
+	struct verifier *verifier;	/* PBKDF2 for credentials not in the cache */
 	struct throttle *throttle;	/* failed password checks per client address */
 	_Atomic double throttle_logged;	/* when the last throttle line was logged */
 	atomic_ulong throttle_unlogged;	/* throttled addresses not logged since */
@@ -107,15 +109,11 @@ struct server {
 	char start_err[256];		/* its last message then: the system's or GnuTLS's reason */
 };
 
-/* Basic-auth credentials on their way to the verifier pool: the only copy of a password kept
- * beyond the head's first callback, wiped once checked. */
-struct cred {
-	size_t ulen, plen;
-	char buf[SERVER_AUTH_MAX];	/* user NUL password NUL */
-};
-
-/* What the verifier found, besides auth_verify's 1 (right), 0 (wrong) and -1 (OpenSSL failed). */
-#define VERIFY_SHED	(-2)	/* the verifier queue was full: nothing was checked */
+/* What the verifier found, besides auth_verify's 1 (right), 0 (wrong), -1 (OpenSSL failed) and
+ * VERIFIER_DROPPED (its place in the queue went to another address): nothing was checked. */
+#define VERIFY_FULL	(-3)	/* the verifier queue was full */
+#define VERIFY_THROTTLED (-4)	/* the address used up its checks (AUTH_FAIL_BURST) */
+#define VERIFY_ERROR	(-5)	/* out of memory, or shutting down */
 
 /* A request in progress, from its head to its end: what its log line needs, and for a POST its
  * body, its checks and its scan. */
@@ -127,9 +125,11 @@ struct request {
 	const struct sockaddr *addr;	/* &client */
 	struct sockaddr_storage client;	/* the peer, or behind TRUSTED_PROXIES the X-Forwarded-For hop */
 	const struct api_route_def *route;
-	struct cred *cred;		/* on the verifier pool */
 	int verifying;			/* suspended until the verifier has a verdict */
-	int verdict;			/* auth_verify's, or VERIFY_SHED */
+	int verdict;			/* auth_verify's, VERIFIER_DROPPED or a VERIFY_ */
+	int charged;			/* a check was started for it: it took a throttle token */
+	int joined;			/* it waited for a check of the same credentials */
+	enum throttle_verdict tv;	/* the throttle's answer when a check was to start */
 	struct MHD_Response *answer;	/* decided before the scan (an error); NULL: scan */
 	int status;
 	int scanned;			/* res holds the verdict */
@@ -154,6 +154,10 @@ struct request {
 	char ua[SERVER_UA_MAX];
 	char why[SERVER_WHY_MAX];	/* why it failed or was refused; "" when it did not */
 	char out[SERVER_OUT_MAX];
+	int fd;				/* its socket, for a chunked POST (else -1) */
+	struct request *fd_next;	/* in server_chunked, by fd */
+	unsigned sent_status;		/* our answer, written to the socket ourselves (see
+					 * chunk_error_answer); 0: none */
 };
 
 static int
@@ -589,13 +593,47 @@ request_sink(void *ud, const char *data, size_t len)
 	return rc;
 }
 
+/*
+ * libmicrohttpd 0.9.75 answers some chunked bodies itself, with an HTML page and no X-Request-Id:
+ * a chunk size that is not hex (400) and a chunk line longer than its read buffer (a 1 MiB chunk
+ * extension: 500, "read the documentation about connection management"), and then ends the
+ * request as failed. Its error log line comes first, on the connection's thread, but does not name
+ * the connection; the socket that thread read last (recvtrack) does. So chunked POSTs are kept
+ * by socket here, and chunk_error_answer writes our 400 to that socket and shuts its sending side,
+ * as bad_length_answer does for a Content-Length: libmicrohttpd's page then fails to send.
+ */
+#define SERVER_CHUNKED_BUCKETS 256	/* a power of two */
+
+static pthread_mutex_t server_chunked_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct request *server_chunked[SERVER_CHUNKED_BUCKETS];
+
 static void
-cred_free(struct cred *c)
+chunked_add(struct request *r, int fd)
 {
-	if (c == NULL)
+	struct request **b = &server_chunked[(unsigned)fd & (SERVER_CHUNKED_BUCKETS - 1)];
+
+	pthread_mutex_lock(&server_chunked_lock);
+	r->fd = fd;
+	r->fd_next = *b;
+	*b = r;
+	pthread_mutex_unlock(&server_chunked_lock);
+}
+
+static void
+chunked_remove(struct request *r)
+{
+	struct request **pp;
+
+	if (r->fd < 0)
 		return;
-	explicit_bzero(c, sizeof(*c));
-	free(c);
+	pthread_mutex_lock(&server_chunked_lock);
+	pp = &server_chunked[(unsigned)r->fd & (SERVER_CHUNKED_BUCKETS - 1)];
+	while (*pp != NULL && *pp != r)
+		pp = &(*pp)->fd_next;
+	if (*pp == r)
+		*pp = r->fd_next;
+	pthread_mutex_unlock(&server_chunked_lock);
+	r->fd = -1;
 }
 
 static void
@@ -603,7 +641,7 @@ request_free(struct request *r)
 {
 	if (r == NULL)
 		return;
-	cred_free(r->cred);
+	chunked_remove(r);
 	multipart_free(r->mp);
 	v3_upload_free(r->v3);
 	body_free(r->body);
@@ -623,7 +661,8 @@ request_reject(struct request *r, unsigned status, struct MHD_Response *resp, co
 	r->answer = resp;
 	r->refused = 1;
 	r->status = (int)status;
-	snprintf(r->why, sizeof(r->why), "%s", why);
+	if (why != r->why)	/* snprintf onto its own argument wrote "" (v3's too many files) */
+		snprintf(r->why, sizeof(r->why), "%s", why);
 	if (status == MHD_HTTP_UNAUTHORIZED)
 		metrics_auth_failure();
 	else if (status == MHD_HTTP_TOO_MANY_REQUESTS)
@@ -733,83 +772,74 @@ log_throttled(struct server *srv, const struct request *r)
 		return;
 	}
 	log_warnx("client %s used up its failed password checks (AUTH_FAIL_BURST %u, AUTH_FAIL_RATE "
-	    "%u a minute): answering 429 without checking passwords from it until it regains one; "
+	    "%u a minute; wrong passwords and refusals for a full AUTH_QUEUE count, right ones do "
+	    "not): answering 429 without checking new passwords from it until it regains one; "
 	    "%lu other addresses throttled since the last such line", r->ip[0] ? r->ip : "unknown",
 	    srv->cfg->auth_fail_burst, srv->cfg->auth_fail_rate,
 	    atomic_exchange(&srv->throttle_unlogged, 0));
 }
 
-/* On the verifier pool: PBKDF2, off the HTTP threads. */
-static void
-verify_job(void *arg)
+/* On a verifier thread: PBKDF2, off the HTTP threads. */
+static int
+verify_check(void *ctx, const char *user, size_t ulen, const char *pass, size_t plen)
 {
-	struct request *r = arg;
-	struct cred *c = r->cred;
-
-	log_set_request(r->id);
-	r->verdict = auth_verify(r->srv->auth, c->buf, c->ulen, c->buf + c->ulen + 1, c->plen);
-	if (r->verdict != 0)	/* only a failure keeps the token it took */
-		throttle_refund(r->srv->throttle, r->addr, util_now());
-	cred_free(c);
-	r->cred = NULL;
-	log_set_request(NULL);
+	return auth_verify(ctx, user, ulen, pass, plen);
 }
 
-/* Runs once the verifier's place is free; r belongs to the connection again from here on. */
+/* Under the verifier's lock, when r's credentials need a check of their own: a token from its
+ * address's bucket, whose tokens left put the addresses that spent fewer first in the verifier's
+ * queue. Checks of credentials already queued are joined and take none. */
+static long
+verify_admit(void *arg)
+{
+	struct request *r = arg;
+	unsigned left;
+
+	r->tv = throttle_take_left(r->srv->throttle, r->addr, util_now(), &left);
+	r->charged = r->tv == THROTTLE_ALLOW;
+	return r->charged ? (long)left : -1;
+}
+
+/* The verdict, on a verifier thread: a right password (or no verdict) gives back the token its
+ * check took; a wrong one, and a check dropped from a full queue, keep it. Then r belongs to the
+ * connection again. */
 static void
-verify_done(void *arg)
+verify_done(void *arg, int verdict)
 {
 	struct request *r = arg;
 
+	r->verdict = verdict;
+	if (r->charged && verdict != 0 && verdict != VERIFIER_DROPPED)
+		throttle_refund(r->srv->throttle, r->addr, util_now());
 	MHD_resume_connection(r->conn);
 }
 
-/* Credentials not in the cache: unless the client's address has used up its failed checks, they
- * go to the verifier pool and the connection is suspended until it has a verdict. */
+/* Credentials not in the cache: the connection is suspended until the verifier has a verdict, or
+ * resumed at once with the reason there is none (r->verdict). */
 static void
 request_verify(struct request *r, const char *user, size_t ulen, const char *pass, size_t plen)
 {
 	struct server *srv = r->srv;
-	enum throttle_verdict tv;
-	struct cred *c;
+	unsigned char addr[THROTTLE_KEY_LEN];
+	enum verifier_submitted rc;
 
-	tv = throttle_take(srv->throttle, r->addr, util_now());
-	if (tv != THROTTLE_ALLOW) {
-		if (tv == THROTTLE_REFUSE_FIRST)
-			log_throttled(srv, r);
-		request_refuse(r, MHD_HTTP_TOO_MANY_REQUESTS, &canned_for(srv, r->route)->throttled,
-		    "this client address used up its failed password checks (AUTH_FAIL_BURST, "
-		    "AUTH_FAIL_RATE)");
-		return;
-	}
-	/* auth_parse_basic fitted user, ':' and password in SERVER_AUTH_MAX, so they fit here. */
-	if ((c = malloc(sizeof(*c))) == NULL) {
-		throttle_refund(srv->throttle, r->addr, util_now());
-		request_refuse(r, MHD_HTTP_INTERNAL_SERVER_ERROR, &canned_for(srv, r->route)->internal,
-		    "out of memory for a password check");
-		return;
-	}
-	c->ulen = ulen;
-	c->plen = plen;
-	memcpy(c->buf, user, ulen);
-	c->buf[ulen] = '\0';
-	memcpy(c->buf + ulen + 1, pass, plen);
-	c->buf[ulen + 1 + plen] = '\0';
-	r->cred = c;
+	throttle_addr_key(r->addr, addr);
 	r->verifying = 1;
-	/* Suspend first: the check may finish, and resume, before pool_submit_then returns.
+	/* Suspend first: the check may finish, and resume, before verifier_submit returns.
 	 * libmicrohttpd quirk: a connection suspended in the head's callback stays in that state
 	 * and, once resumed, calls the handler again for the head (with no body data); only after
 	 * a call that leaves it unsuspended does it send "100 Continue" or read the body. So
 	 * handle_post finishes the head's checks there. */
 	MHD_suspend_connection(r->conn);
-	if (pool_submit_then(srv->verifier, verify_job, verify_done, r) != 0) {
-		cred_free(c);
-		r->cred = NULL;
-		throttle_refund(srv->throttle, r->addr, util_now());
-		r->verdict = VERIFY_SHED;
-		MHD_resume_connection(r->conn);
+	rc = verifier_submit(srv->verifier, addr, user, ulen, pass, plen, verify_admit, verify_done,
+	    r);
+	if (rc == VERIFIER_JOINED || rc == VERIFIER_QUEUED) {
+		r->joined = rc == VERIFIER_JOINED;
+		return;
 	}
+	r->verdict = rc == VERIFIER_REFUSED ? VERIFY_THROTTLED : rc == VERIFIER_FULL ?
+	    VERIFY_FULL : VERIFY_ERROR;
+	MHD_resume_connection(r->conn);
 }
 
 /* Basic auth of a configured user, from the cache; 1 when authorised now, else 0 with either an
@@ -995,6 +1025,7 @@ request_new(struct server *srv, struct MHD_Connection *conn, const char *url, co
 		return NULL;
 	r->srv = srv;
 	r->conn = conn;
+	r->fd = -1;
 	r->t0 = util_now();
 	request_id(conn, r->id);
 	ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
@@ -1016,15 +1047,39 @@ request_post(struct request *r, const struct api_route_def *rt, const struct fra
 {
 	struct server *srv = r->srv;
 
+	const union MHD_ConnectionInfo *ci;
+
 	r->post = 1;
 	r->route = rt;
 	r->framing = *f;
 	r->body = body_new((size_t)srv->cfg->spill_threshold, srv->cfg->tmpdir);
 	if (r->body == NULL)
 		return -1;
+	if (f->te_chunked && srv->tls_cert == NULL &&
+	    (ci = MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CONNECTION_FD)) != NULL)
+		chunked_add(r, ci->connect_fd);
+	recvtrack_note(r->fd);
 	if (request_auth(r))
 		request_precheck(r);
 	return 0;
+}
+
+/* No check ran: the queue was full, or this check's place went to an address with fewer checks
+ * served. Either counts against the address like a failed check. */
+static void
+request_verify_shed(struct request *r)
+{
+	struct server *srv = r->srv;
+	const char *why = r->verdict == VERIFY_FULL ?
+	    "password check queue full (AUTH_THREADS, AUTH_QUEUE): not checked, counted as a failed "
+	    "check of this address" :
+	    "password check queue full (AUTH_THREADS, AUTH_QUEUE): this check gave its place to an "
+	    "address with fewer checks served, counted as a failed check of this address";
+
+	log_debug("%s (AUTH_THREADS %u, AUTH_QUEUE %u): 503", why, srv->cfg->auth_threads,
+	    srv->cfg->auth_queue);
+	request_refuse(r, MHD_HTTP_SERVICE_UNAVAILABLE, &canned_for(srv, r->route)->busy, why);
+	metrics_shed();
 }
 
 /* The verifier's verdict, back on the connection's thread. */
@@ -1034,6 +1089,9 @@ request_verified(struct request *r)
 	struct server *srv = r->srv;
 
 	r->verifying = 0;
+	if (r->joined)
+		log_debug("waited for the check of the same credentials already queued (no "
+		    "AUTH_FAIL_BURST token taken): %s", r->verdict == 1 ? "right" : "not right");
 	switch (r->verdict) {
 	case 1:
 		request_precheck(r);
@@ -1042,11 +1100,20 @@ request_verified(struct request *r)
 		request_refuse(r, MHD_HTTP_UNAUTHORIZED, &canned_for(srv, r->route)->unauthorized,
 		    "unknown user or wrong password");
 		break;
-	case VERIFY_SHED:
-		log_debug("password check queue full (AUTH_THREADS %u, AUTH_QUEUE %u): 503",
-		    srv->cfg->auth_threads, srv->cfg->auth_queue);
+	case VERIFY_THROTTLED:
+		if (r->tv == THROTTLE_REFUSE_FIRST)
+			log_throttled(srv, r);
+		request_refuse(r, MHD_HTTP_TOO_MANY_REQUESTS, &canned_for(srv, r->route)->throttled,
+		    "this client address used up its failed password checks (AUTH_FAIL_BURST, "
+		    "AUTH_FAIL_RATE)");
+		break;
+	case VERIFY_FULL:
+	case VERIFIER_DROPPED:
+		request_verify_shed(r);
+		break;
+	case VERIFY_ERROR:	/* a passing state: 503 and Retry-After, as a full queue */
 		request_refuse(r, MHD_HTTP_SERVICE_UNAVAILABLE, &canned_for(srv, r->route)->busy,
-		    "password check queue full (AUTH_THREADS, AUTH_QUEUE)");
+		    "no password check now: shutting down, or out of memory");
 		metrics_shed();
 		break;
 	default:
@@ -1348,6 +1415,9 @@ handle_post(struct request *r, const char *data, size_t *size)
 {
 	unsigned retry;
 
+	/* libmicrohttpd goes on with this connection's buffered body after this call (a resumed
+	 * connection is not read first): what it then refuses is this request's (server_chunked). */
+	recvtrack_note(r->fd);
 	if (r->verifying) {	/* resumed by verify_done: the head's call again, no body yet */
 		request_verified(r);
 		return request_head_done(r);
@@ -1435,6 +1505,69 @@ bad_length_answer(struct server *srv, unsigned status)
 			(void)send(fd, out, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
 	}
 	shutdown(fd, SHUT_WR);
+}
+
+/* libmicrohttpd's pages for a chunked body it cannot read (see server_chunked). */
+static int
+chunk_error_message(const char *msg)
+{
+	return strncmp(msg, "Error processing request (HTTP response code is ", 48) == 0 &&
+	    (strstr(msg, "chunked encoding was syntactically incorrect") != NULL ||
+	    strstr(msg, "chunk size used in your HTTP chunked encoded request") != NULL ||
+	    strstr(msg, "connection management") != NULL);
+}
+
+/* Writes r's 400 (JSON on /v3) to its socket; the request lock is held. */
+static void
+chunk_error_write(struct request *r, const char *why)
+{
+	char out[SERVER_OUT_MAX + 512], date[64], body[SERVER_OUT_MAX];
+	int v3 = route_v3(r->route), n;
+	struct tm tm;
+	time_t now;
+	size_t len;
+
+	len = v3 ? api_json_error(body, sizeof(body), why) : (size_t)snprintf(body, sizeof(body),
+	    "Bad Request: %s", why);
+	if (len == 0 || len >= sizeof(body))
+		return;
+	now = time(NULL);
+	gmtime_r(&now, &tm);
+	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+	n = snprintf(out, sizeof(out), "HTTP/1.1 400 Bad Request\r\nDate: %s\r\nConnection: close\r\n"
+	    "Content-Type: %s\r\nX-Request-Id: %s\r\nContent-Length: %zu\r\n\r\n%.*s", date,
+	    v3 ? "application/json" : "text/plain; charset=utf-8", r->id, len, (int)len, body);
+	/* Nothing of this request went out yet: the answer fits the socket's buffer. */
+	if (n > 0 && (size_t)n < sizeof(out))
+		(void)send(r->fd, out, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
+	shutdown(r->fd, SHUT_WR);
+}
+
+/* Our 400 for a chunked body libmicrohttpd refused, to the request whose socket this thread read
+ * last, when it is a chunked POST with no answer yet (see server_chunked). */
+static void
+chunk_error_answer(const char *msg)
+{
+	static const char why[] = "malformed chunked encoding: a chunk size that is not a hex "
+	    "number, or a chunk line longer than the connection's buffer";
+	int fd = recvtrack_last_fd();	/* the last socket read, or request handled, here */
+	struct request *r;
+
+	if (fd < 0 || !chunk_error_message(msg))
+		return;
+	pthread_mutex_lock(&server_chunked_lock);
+	for (r = server_chunked[(unsigned)fd & (SERVER_CHUNKED_BUCKETS - 1)]; r != NULL;
+	    r = r->fd_next)
+		if (r->fd == fd)
+			break;
+	if (r != NULL && !r->answered && !r->verifying && r->sent_status == 0 &&
+	    MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_HTTP_STATUS) == NULL) {
+		chunk_error_write(r, why);
+		r->sent_status = MHD_HTTP_BAD_REQUEST;
+		snprintf(r->why, sizeof(r->why), "%s", why);
+		metrics_request(route_metric(r->route), MHD_HTTP_BAD_REQUEST, util_now() - r->t0);
+	}
+	pthread_mutex_unlock(&server_chunked_lock);
 }
 
 static void
@@ -1612,8 +1745,23 @@ log_request(struct request *r, enum MHD_RequestTerminationCode toe)
 	const struct scan_result *res = &r->res;
 	char sha[2 * SCANNER_DIGEST_LEN + 1];
 	int ok = toe == MHD_REQUEST_TERMINATED_COMPLETED_OK && r->answered;
+	const union MHD_ConnectionInfo *ci;
 	struct log_access a;
 
+	/* libmicrohttpd answers some bodies itself (a chunk size that is not hex: 400; a chunk line
+	 * longer than its buffer: 500) and ends the request with an error: log what it sent. */
+	if (r->sent_status != 0) {
+		r->status = (int)r->sent_status;
+		ok = 1;
+	} else if (!r->answered && r->why[0] == '\0' &&
+	    (ci = MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_HTTP_STATUS)) != NULL &&
+	    ci->http_status >= 400) {
+		r->status = (int)ci->http_status;
+		r->answered = 1;
+		ok = 1;
+		snprintf(r->why, sizeof(r->why), "libmicrohttpd answered %u itself: malformed chunked "
+		    "encoding, or a chunk line longer than its buffer", ci->http_status);
+	}
 	for (size_t i = 0; r->scanned && res->hashed && i < SCANNER_DIGEST_LEN; i++)
 		snprintf(sha + 2 * i, 3, "%02x", res->sha256[i]);
 	a = (struct log_access){
@@ -1649,7 +1797,7 @@ server_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	guard_idle(conn_guard(conn));
 	if (r == NULL)
 		return;
-	if (r->post && !r->answered)	/* the client went away first */
+	if (r->post && !r->answered && r->sent_status == 0)	/* the client went away first */
 		metrics_request(route_metric(r->route), METRICS_ABORTED, util_now() - r->t0);
 	if (r->post)
 		metrics_request_body(r->seen);
@@ -1689,6 +1837,8 @@ server_mhd_log(void *cls, const char *fmt, va_list ap)
 		bad_length_answer(cls, MHD_HTTP_BAD_REQUEST);
 	else if (strncmp(msg, "Too large value of 'Content-Length' header", 42) == 0)
 		bad_length_answer(cls, MHD_HTTP_CONTENT_TOO_LARGE);
+	else
+		chunk_error_answer(msg);
 }
 
 static int
@@ -1775,7 +1925,7 @@ server_free(struct server *srv)
 	if (srv->daemon != NULL)
 		MHD_stop_daemon(srv->daemon);
 	guard_free(srv->guard);
-	pool_free(srv->verifier);
+	verifier_free(srv->verifier);
 	pool_free(srv->pool);
 	throttle_free(srv->throttle);
 	proxy_list_free(srv->proxies);
@@ -1866,7 +2016,8 @@ server_start(const struct config *cfg, struct auth *auth, struct dnsver *dnsver,
 	    (srv->guard = server_guard(cfg)) == NULL ||
 	    (srv->pool = pool_new(cfg->scan_threads, cfg->scan_queue)) == NULL ||
 	    pool_set_timeout(srv->pool, cfg->scan_queue_timeout) != 0 ||
-	    (srv->verifier = pool_new(cfg->auth_threads, cfg->auth_queue)) == NULL) {
+	    (srv->verifier = verifier_new(cfg->auth_threads, cfg->auth_queue, verify_check,
+	    srv->auth)) == NULL) {
 		snprintf(err, errlen, "cannot start the server's threads");
 		goto fail;
 	}
@@ -1940,7 +2091,7 @@ server_stop(struct server *srv)
 		metrics_cut(METRICS_CUT_SHUTDOWN);
 	/* Every accepted password check and scan runs and resumes its connection before the daemon
 	 * goes; checks first, since a connection they resume may still hand a scan to the pool. */
-	pool_stop(srv->verifier);
+	verifier_stop(srv->verifier);
 	pool_stop(srv->pool);
 	server_free(srv);
 }

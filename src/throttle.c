@@ -8,7 +8,6 @@
 #include <string.h>
 #include <sys/random.h>
 
-#define THROTTLE_KEY_LEN	16	/* bytes: an IPv6 address, or an IPv4 one mapped into it */
 #define THROTTLE_V6_MARK	0x01	/* last key byte of an IPv6 /64 (bytes 8..14 zero), so it is
 					 * never a mapped IPv4 key (bytes 10 and 11 0xff) */
 
@@ -66,10 +65,8 @@ throttle_retry_after(const struct throttle *t)
 	return (60 + t->per_minute - 1) / t->per_minute;
 }
 
-/* The key of addr: an IPv4 address as its IPv4-mapped IPv6 form; an IPv6 address by its /64,
- * since one host commonly holds a whole /64. */
-static void
-throttle_key(const struct sockaddr *addr, unsigned char *key)
+void
+throttle_addr_key(const struct sockaddr *addr, unsigned char key[THROTTLE_KEY_LEN])
 {
 	static const unsigned char mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
 
@@ -156,13 +153,21 @@ throttle_victim(struct throttle *t, const unsigned char *key, double now)
 enum throttle_verdict
 throttle_take(struct throttle *t, const struct sockaddr *addr, double now)
 {
+	return throttle_take_left(t, addr, now, NULL);
+}
+
+enum throttle_verdict
+throttle_take_left(struct throttle *t, const struct sockaddr *addr, double now, unsigned *left)
+{
 	unsigned char key[THROTTLE_KEY_LEN];
 	enum throttle_verdict v = THROTTLE_ALLOW;
 	struct throttle_entry *e;
 
+	if (left != NULL)
+		*left = 0;
 	if (t == NULL || t->per_minute == 0)
 		return THROTTLE_ALLOW;
-	throttle_key(addr, key);
+	throttle_addr_key(addr, key);
 	pthread_mutex_lock(&t->lock);
 	e = throttle_find(t, key);
 	if (e == NULL) {
@@ -181,6 +186,8 @@ throttle_take(struct throttle *t, const struct sockaddr *addr, double now)
 		v = e->refused ? THROTTLE_REFUSE : THROTTLE_REFUSE_FIRST;
 		e->refused = 1;
 	}
+	if (left != NULL)
+		*left = (unsigned)e->tokens;
 	pthread_mutex_unlock(&t->lock);
 	return v;
 }
@@ -193,7 +200,7 @@ throttle_refund(struct throttle *t, const struct sockaddr *addr, double now)
 
 	if (t == NULL || t->per_minute == 0)
 		return;
-	throttle_key(addr, key);
+	throttle_addr_key(addr, key);
 	pthread_mutex_lock(&t->lock);
 	/* Gone when a crowd of other addresses replaced it meanwhile: then it is full anyway. */
 	e = throttle_find(t, key);

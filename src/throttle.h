@@ -8,6 +8,7 @@
 
 #define THROTTLE_SETS	1024	/* a power of two; sets * ways = addresses remembered at once */
 #define THROTTLE_WAYS	4	/* addresses per set; a full bucket or else the oldest is replaced */
+#define THROTTLE_KEY_LEN	16	/* bytes of throttle_addr_key's key */
 
 /* What throttle_take answers. */
 enum throttle_verdict {
@@ -18,6 +19,10 @@ enum throttle_verdict {
 };
 
 struct throttle;
+
+/* The key a client address is counted by: an IPv4 address (also IPv4-mapped IPv6) as its mapped
+ * form, an IPv6 address by its /64, since one host commonly holds a whole /64. */
+void throttle_addr_key(const struct sockaddr *addr, unsigned char key[THROTTLE_KEY_LEN]);
 
 /* Each address regains per_minute tokens a minute, up to burst; a failure costs one. per_minute 0
  * turns the throttle off (throttle_take always allows). NULL when out of memory. Caller owns the
@@ -30,6 +35,10 @@ void throttle_free(struct throttle *t);
  * is taken before the check, not after a failure, so that checks running at once cannot outrun
  * the bucket; a check that succeeds gives it back. Thread-safe. */
 enum throttle_verdict throttle_take(struct throttle *t, const struct sockaddr *addr, double now);
+/* As throttle_take; *left (when not NULL) is set to the whole tokens left after it (0 with the
+ * throttle off), which tells how much of its burst the address has spent. */
+enum throttle_verdict throttle_take_left(struct throttle *t, const struct sockaddr *addr, double now,
+    unsigned *left);
 /* Gives back the token of a check that succeeded (or never ran). Thread-safe. */
 void throttle_refund(struct throttle *t, const struct sockaddr *addr, double now);
 /* Whole seconds an empty bucket takes to regain a token: the Retry-After of a 429. */

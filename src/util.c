@@ -255,3 +255,22 @@ util_hex_digit(char c)
 		return c - 'A' + 10;
 	return -1;
 }
+
+void
+util_bytes(unsigned long long bytes, char *out, size_t outlen)
+{
+	static const char *const units[] = { "KiB", "MiB", "GiB", "TiB", "PiB", "EiB" };
+	double v = (double)bytes;
+	size_t u = 0;
+
+	if (bytes < 1024) {
+		snprintf(out, outlen, "%llu bytes", bytes);
+		return;
+	}
+	v /= 1024;
+	while (v >= 1024 && u + 1 < sizeof(units) / sizeof(units[0])) {
+		v /= 1024;
+		u++;
+	}
+	snprintf(out, outlen, "%.1f %s", v, units[u]);
+}

@@ -24,6 +24,11 @@ int util_json_str(char *out, size_t outlen, size_t *pos, const char *s, size_t l
  * at most 6 output bytes (a 4-byte sequence 12). */
 int util_json_str_ascii(char *out, size_t outlen, size_t *pos, const char *s, size_t len);
 
+/* bytes as a person reads them, in binary units with one decimal: "38.3 GiB", "256.0 MiB",
+ * "512 bytes". out must hold UTIL_BYTES_MAX. */
+#define UTIL_BYTES_MAX 32
+void util_bytes(unsigned long long bytes, char *out, size_t outlen);
+
 /* Seconds on a monotonic clock. */
 double util_now(void);
 

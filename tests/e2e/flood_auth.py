@@ -4,12 +4,14 @@ Run as a separate process (so its work does not share a GIL with the test that m
     flood_auth.py PORT CONNECTIONS SECONDS SOURCES
 SOURCES is how many loopback source addresses the connections are spread over (1: all from
 127.0.0.1; n: 127.0.0.2 .. 127.0.0.n+1). Stops by itself after SECONDS; prints one JSON line of
-statistics: answers by status, 429/503 answers without Retry-After, reconnects, errors.
+statistics: answers by status, 429/503 answers without Retry-After, reconnects, errors. SIGTERM
+ends it early (the statistics are printed all the same).
 """
 import base64
 import json
 import os
 import selectors
+import signal
 import socket
 import sys
 import time
@@ -74,8 +76,9 @@ def main():
             for i in range(conns)]
     for c in pool:
         c.open(sel)
-    end = time.monotonic() + seconds
-    while time.monotonic() < end:
+    end = [time.monotonic() + seconds]
+    signal.signal(signal.SIGTERM, lambda *_: end.__setitem__(0, 0))
+    while time.monotonic() < end[0]:
         for key, _ in sel.select(timeout=0.2):
             c = key.data
             try:

@@ -222,16 +222,16 @@ PHISH_CLOAK = MAIL_HEAD + (b"<a href='http://real-example.com%00fake.example.com
 def test_policy_logged_at_start(servers):
     srv = servers()
     lines = [json.loads(l) for l in srv.logs().splitlines() if l.startswith("{")]
-    msgs = [l["message"] for l in lines if l.get("message", "").startswith("scan policy: ")]
-    assert len(msgs) == 1, srv.logs()
-    policy = json.loads(msgs[0][len("scan policy: "):])
+    found = [l["clamrest.policy"] for l in lines if l.get("message") == "scan policy"]
+    assert len(found) == 1, srv.logs()
+    policy = found[0]
     assert policy["alert_encrypted_archive"] is True and policy["alert_encrypted_doc"] is True
     assert policy["alert_exceeds_max"] is True and policy["scan_archive"] is True
     assert policy["detect_pua"] is False and policy["alert_ole2_macros"] is False
     off = servers(SCAN_ARCHIVE="no", ALERT_ENCRYPTED="yes")
     text = off.logs()
-    line = next(l for l in text.splitlines() if "scan policy: " in l)
-    policy = json.loads(json.loads(line)["message"][len("scan policy: "):])
+    line = next(l for l in text.splitlines() if '"scan policy"' in l)
+    policy = json.loads(line)["clamrest.policy"]
     # clamd: encrypted-archive alerts need archive parsing.
     assert policy["scan_archive"] is False and policy["alert_encrypted_archive"] is False
     assert "SCAN_ARCHIVE is off" in text

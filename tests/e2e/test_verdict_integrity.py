@@ -117,8 +117,10 @@ def judge(got, expect, what):
             elif how != "legacy" and expect == "eicar" and "eicar" not in a.lower():
                 bad.append(f"{how}: {a}, expected EICAR")
             elif how != "legacy" and expect == "unscanned" and \
-                    not a.startswith("malware:Heuristics.Unscanned."):
-                bad.append(f"{how}: {a}, expected Heuristics.Unscanned.*")
+                    not a.startswith("malware:Heuristics.Unscanned.") and "eicar" not in a.lower():
+                # What libclamav cannot unpack the second reader may (docs/second-reader.md): then
+                # the member is scanned and EICAR found, which is better than Unscanned.
+                bad.append(f"{how}: {a}, expected Heuristics.Unscanned.* or EICAR")
     assert not bad, f"{what}: " + "; ".join(bad) + f"\nall answers: {got}"
 
 
@@ -168,7 +170,8 @@ def test_issue9_case1_zip_member_cut_mib_aligned_control(group_server):
 def test_issue9_zip64_member_skipped(group_server):
     """Found by this suite: a member whose sizes are in the Zip64 extra field (0xFFFFFFFF in the
     headers, as every member over 4 GiB has) is skipped by libclamav 1.4.6's unzip: clean. clamrest
-    counts the members announced against those scanned: Heuristics.Unscanned.ArchiveMember."""
+    counts the members announced against those scanned: Heuristics.Unscanned.ArchiveMember; the
+    second reader (libarchive) extracts it, and then it is scanned: EICAR."""
     data = (REGRESSION / "zip64-deflate-member.zip").read_bytes()
     judge(answers(group_server("issue"), data), "unscanned", "zip64 member")
 

@@ -336,6 +336,7 @@ setup(void **state)
 		return -1;
 	f->c.saved_out = f->c.saved_err = -1;
 	*state = f;
+	log_set_format("json");
 	return log_set_level("INFO");
 }
 
@@ -769,6 +770,57 @@ test_threads_do_not_interleave(void **state)
 	assert_int_equal(assert_json_lines(c->outbuf, c->outlen), THREADS * THREAD_LINES);
 }
 
+/* LOG_FORMAT=text: one plain line each, a request's fields in a fixed order, client strings that
+ * could break the line escaped; start-up objects as key=value. */
+static void
+test_text_format(void **state)
+{
+	struct fixture *f = *state;
+	struct capture *c = &f->c;
+	struct log_access a = {
+		.method = "POST", .path = "/v2/scan", .status = 200, .post = 1, .duration = 0.0123,
+		.request_id = "abc", .user = "app1", .source_ip = "192.0.2.1", .body_bytes = 68,
+		.verdict = "malware", .signature = "Eicar-Test-Signature", .user_agent = "evil\nagent \"x\"",
+	};
+
+	assert_int_equal(log_set_format("xml"), -1);
+	assert_int_equal(log_set_format("TEXT"), 0);
+	capture_start(c);
+	log_access(&a);
+	a.status = 401;
+	a.verdict = a.signature = NULL;
+	a.error = "unknown user";
+	log_access(&a);
+	log_info_object("scan policy", "clamrest.policy", "\"scan_pe\":true,\"pua_include\":\"A,B\"");
+	log_set_request("r1");
+	log_info("hello");
+	log_set_request(NULL);
+	capture_stop(c);
+	log_set_format("json");
+	assert_non_null(strstr(c->outbuf, "Z INFO    200 POST /v2/scan malware Eicar-Test-Signature "
+	    "12.3ms id=abc user=app1 ip=192.0.2.1 bytes=68 ua=\"evil\\x0aagent \\\"x\\\"\"\n"));
+	assert_non_null(strstr(c->errbuf, "Z WARNING 401 POST /v2/scan - - 12.3ms id=abc "
+	    "error=\"unknown user\" user=app1"));
+	assert_non_null(strstr(c->outbuf, "Z INFO    scan policy scan_pe=true pua_include=\"A,B\"\n"));
+	assert_non_null(strstr(c->outbuf, "Z INFO    hello id=r1\n"));
+	assert_null(strchr(c->outbuf, '{'));
+}
+
+/* JSON: the object is an object, not a string. */
+static void
+test_info_object_json(void **state)
+{
+	struct fixture *f = *state;
+	struct capture *c = &f->c;
+
+	capture_start(c);
+	log_info_object("scan policy", "clamrest.policy", "\"scan_pe\":true");
+	capture_stop(c);
+	assert_int_equal(assert_json_lines(c->outbuf, c->outlen), 1);
+	assert_non_null(strstr(c->outbuf, "\"message\":\"scan policy\",\"clamrest.policy\":"
+	    "{\"scan_pe\":true}}\n"));
+}
+
 int
 main(void)
 {
@@ -788,6 +840,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_long_escaped_message_is_cut, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_access_long_fields_stay_json, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_threads_do_not_interleave, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_text_format, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_info_object_json, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

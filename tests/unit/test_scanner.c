@@ -1072,7 +1072,8 @@ test_member_cut_at_file_size(void **state)
 
 /* Archive members libclamav 1.4.6 lists but does not unpack, answered CLEAN by it: a zip member
  * compressed with LZMA (method 14), a Zip64 member (zip writes Zip64 local headers for stdin), and
- * the LZMA zip behind a byte of junk (found as an embedded zip, as unzip(1) still extracts it). */
+ * the LZMA zip behind a byte of junk (found as an embedded zip, as unzip(1) still extracts it).
+ * The second reader (reader.c, libarchive) extracts them, and they are scanned: EICAR by name. */
 static void
 test_unscanned_members(void **state)
 {
@@ -1096,8 +1097,8 @@ test_unscanned_members(void **state)
 		scan_path(f->s, path, &r);
 		print_message("scanner: %s: %s %s\n", cases[i][0], verdict_name(r.verdict), r.reason);
 		assert_malware(&r);
-		assert_string_equal(r.reason, SCANNER_UNSCANNED_MEMBER);
-		assert_int_equal(r.limit_exceeded, 1);
+		assert_non_null(strcasestr(r.reason, "eicar"));
+		assert_int_equal(r.limit_exceeded, 0);
 	}
 	/* A RAR: Debian's libclamav has no unrar, so its content is never scanned. A RAR 4 signature
 	 * and one header are enough for libclamav to type it (no rar tool exists here to make more). */

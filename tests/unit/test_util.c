@@ -314,6 +314,22 @@ test_now_monotonic(void **state)
 	assert_true(t1 >= t0);
 }
 
+static void
+test_bytes(void **state)
+{
+	char b[UTIL_BYTES_MAX];
+
+	(void)state;
+	util_bytes(512, b, sizeof(b));
+	assert_string_equal(b, "512 bytes");
+	util_bytes(268435456, b, sizeof(b));
+	assert_string_equal(b, "256.0 MiB");
+	util_bytes(41077110784ULL, b, sizeof(b));
+	assert_string_equal(b, "38.3 GiB");
+	util_bytes(~0ULL, b, sizeof(b));
+	assert_string_equal(b, "16.0 EiB");
+}
+
 int
 main(void)
 {
@@ -331,6 +347,7 @@ main(void)
 		cmocka_unit_test(test_json_appends),
 		cmocka_unit_test(test_ct_equal),
 		cmocka_unit_test(test_now_monotonic),
+		cmocka_unit_test(test_bytes),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
