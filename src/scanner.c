@@ -1012,8 +1012,9 @@ scanner_inspect(int fd, const char *type, const char **ancestors, size_t parent_
 	/* A file found at an offset of its parent (patch 0113) is a view of bytes already counted,
 	 * and not one of the members the parent announced. */
 	scanner_layer_open(st, level, type, name, size, (attributes & SCANNER_LAYER_EMBEDDED) != 0);
-	if (!(attributes & SCANNER_LAYER_EMBEDDED))
-		st->total += size;
+	if (attributes & SCANNER_LAYER_EMBEDDED)
+		return CL_CLEAN;	/* its parent passed the limits and the second reader */
+	st->total += size;
 	scanner_read_layer(st, buf, size, type, name, level);
 	/* HTML larger than CL_ENGINE_MAX_HTMLNORMALIZE (engine_limits: MAX_SCAN_SIZE) is not normalised:
 	 * Debian's libclamav skips it whole, ours raw-scans it (docs/libclamav-quirks.md). A cut scan,
@@ -1414,6 +1415,10 @@ scanner_meta(const char *container_type, unsigned long fsize_container, const ch
 	if (is_encrypted && !(st->s->scan_opts.heuristic & CL_SCAN_HEURISTIC_ENCRYPTED_ARCHIVE))
 		return CL_CLEAN;
 	l = &st->layers[st->depth - 1];
+	/* An archive found at an offset (patch 0113) is read by the second reader with its parent;
+	 * libclamav's single-entry view of it is not counted (InstallShield, zip headers in binaries). */
+	if (l->embedded)
+		return CL_CLEAN;
 	if (!scanner_member_plausible(l, container_type, fsize_container, filename))
 		return CL_CLEAN;
 	/* Distinct zip members, not announcements: a data descriptor's local header says 0 bytes. */
