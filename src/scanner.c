@@ -280,7 +280,7 @@ static cl_error_t scanner_layer_done(int fd, int result, const char *virname, vo
 static void scanner_found(int fd, const char *virname, void *context);
 struct scan_state;
 static void scanner_layer_open(struct scan_state *st, uint32_t level, const char *type,
-    const char *name, size_t size);
+    const char *name, size_t size, int embedded);
 static cl_error_t scanner_meta(const char *container_type, unsigned long fsize_container,
     const char *filename, unsigned long fsize_real, int is_encrypted, unsigned int filepos,
     void *context);
@@ -298,6 +298,7 @@ engine_limits(struct cl_engine *cl, const struct scanner *s)
 	    cl_engine_set_num(cl, CL_ENGINE_MAX_RECURSION, o->max_recursion) != CL_SUCCESS ||
 	    cl_engine_set_num(cl, CL_ENGINE_MAX_FILES, o->max_files) != CL_SUCCESS ||
 	    cl_engine_set_num(cl, CL_ENGINE_MAX_SCANTIME, o->max_scan_time) != CL_SUCCESS ||
+	    cl_engine_set_num(cl, CL_ENGINE_MAX_HTMLNORMALIZE, (long long)s->scan_limit) != CL_SUCCESS ||
 	    cl_engine_set_num(cl, CL_ENGINE_DISABLE_CACHE, 1) != CL_SUCCESS ||
 	    cl_engine_set_str(cl, CL_ENGINE_TMPDIR, s->tmpdir) != CL_SUCCESS)
 		return -1;
@@ -935,6 +936,7 @@ struct scan_layer {
 	int zip;			/* libclamav announces each zip member twice (central, local header) */
 	int rar;			/* Debian's libclamav has no unrar: a RAR is never unpacked */
 	int mspack;			/* CAB or CHM: announces each member right before unpacking it */
+	int embedded;			/* found at an offset of its parent (patch 0113), not unpacked */
 	const char *name;		/* libclamav's (its fmap's, alive while the layer is open); NULL */
 	unsigned index;			/* its place among the layers scanned in its parent */
 	struct scan_announce *names;	/* zip: the distinct members announced (scanner_announce) */
@@ -993,6 +995,9 @@ scanner_dir_low(const char *dir)
 	return (uint64_t)fs.f_bavail * (uint64_t)fs.f_bsize < SCANNER_TMP_LOW_WATER;
 }
 
+/* LAYER_ATTRIBUTES_EMBEDDED of ClamAV 1.5 and of our patch 0113 (Debian's 1.4.6 lacks it). */
+#define SCANNER_LAYER_EMBEDDED 0x8
+
 /* The name libclamav gives a scan that a callback of ours stopped by answering CL_VIRUS. */
 #define SCANNER_CALLBACK_VIRNAME "Detected.By.Callback"
 
@@ -1045,13 +1050,21 @@ scanner_inspect(int fd, const char *type, const char **ancestors, size_t parent_
 
 	(void)ancestors;
 	(void)parent_size;
-	(void)attributes;
 	if (st == NULL)
 		return CL_CLEAN;
 	s = st->s;
-	scanner_layer_open(st, level, type, name, size);
+	/* A file found at an offset of its parent (patch 0113) is a view of bytes already counted,
+	 * and not one of the members the parent announced. */
+	scanner_layer_open(st, level, type, name, size, (attributes & SCANNER_LAYER_EMBEDDED) != 0);
+	if (attributes & SCANNER_LAYER_EMBEDDED)
+		return CL_CLEAN;	/* its parent passed the limits and the second reader */
 	st->total += size;
 	scanner_read_layer(st, buf, size, type, name, level);
+	/* HTML larger than CL_ENGINE_MAX_HTMLNORMALIZE (engine_limits: MAX_SCAN_SIZE) is not normalised:
+	 * Debian's libclamav skips it whole, ours raw-scans it (docs/libclamav-quirks.md). A cut scan,
+	 * marked but not stopped at the top level, so what the raw scan finds is still the answer. */
+	if (type != NULL && strcmp(type, "CL_TYPE_HTML") == 0 && size > s->scan_limit)
+		st->limit = SCANNER_LIMIT_SCAN_SIZE;
 	if (level == 0 && st->base == 0) {
 		st->type0 = type;
 		return CL_CLEAN;
@@ -1109,7 +1122,7 @@ static void scanner_place(struct scan_state *st, const char *sig, unsigned depth
 
 static void
 scanner_layer_open(struct scan_state *st, uint32_t level, const char *type, const char *name,
-    size_t size)
+    size_t size, int embedded)
 {
 	struct scan_layer *l;
 	unsigned index = 0;
@@ -1122,7 +1135,9 @@ scanner_layer_open(struct scan_state *st, uint32_t level, const char *type, cons
 	for (unsigned i = st->depth; i < level; i++)
 		st->layers[i].name = NULL;
 	st->depth = level + 1;
-	if (level > 0) {
+	if (level > 0 && embedded) {
+		index = st->layers[level - 1].children;
+	} else if (level > 0) {
 		struct scan_layer *parent = &st->layers[level - 1];
 
 		index = parent->children++;
@@ -1150,6 +1165,7 @@ scanner_layer_open(struct scan_state *st, uint32_t level, const char *type, cons
 		.rar = type != NULL && strncmp(type, "CL_TYPE_RAR", 11) == 0,	/* RARSFX too */
 		.mspack = type != NULL && (strcmp(type, "CL_TYPE_MSCAB") == 0 ||
 		    strcmp(type, "CL_TYPE_MSCHM") == 0),
+		.embedded = embedded,
 	};
 	if (cut)
 		scanner_place(st, SCANNER_UNSCANNED_CUT, st->depth, 1);
@@ -1373,14 +1389,16 @@ scanner_detail_free(struct scan_detail *d)
 /* libclamav also looks for zip headers inside files of any type (a zip appended to an executable, or
  * just the bytes "PK\3\4" in a binary) and announces what it finds there. Such an embedded entry
  * counts only when it looks like a member someone made: a compressed size that fits in the layer and
- * a printable name. Entries of the layer's own format always count. */
+ * a printable name; so does an entry of an archive found at an offset (an embedded layer, patch 0113).
+ * Entries of the layer's own format always count. */
 static int
 scanner_member_plausible(const struct scan_layer *l, const char *container_type,
     unsigned long csize, const char *name)
 {
 	size_t n;
 
-	if (l->type != NULL && container_type != NULL && strcmp(l->type, container_type) == 0)
+	if (!l->embedded && l->type != NULL && container_type != NULL &&
+	    strcmp(l->type, container_type) == 0)
 		return 1;
 	if (csize > l->size || name == NULL || (n = strlen(name)) == 0 || n > SCANNER_NAME_MAX)
 		return 0;
@@ -1441,6 +1459,10 @@ scanner_meta(const char *container_type, unsigned long fsize_container, const ch
 	if (is_encrypted && !(st->s->scan_opts.heuristic & CL_SCAN_HEURISTIC_ENCRYPTED_ARCHIVE))
 		return CL_CLEAN;
 	l = &st->layers[st->depth - 1];
+	/* An archive found at an offset (patch 0113) is read by the second reader with its parent;
+	 * libclamav's single-entry view of it is not counted (InstallShield, zip headers in binaries). */
+	if (l->embedded)
+		return CL_CLEAN;
 	if (!scanner_member_plausible(l, container_type, fsize_container, filename))
 		return CL_CLEAN;
 	/* Distinct zip members, not announcements: a data descriptor's local header says 0 bytes. */
