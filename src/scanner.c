@@ -259,6 +259,14 @@ engine_limits(struct cl_engine *cl, const struct scanner *s)
 	if (s->pua_cats[0] != '\0' &&
 	    cl_engine_set_str(cl, CL_ENGINE_PUA_CATEGORIES, s->pua_cats) != CL_SUCCESS)
 		return -1;
+#ifdef CL_ENGINE_HAS_MAX_EXPANSION
+	/* Our patch 0131: MAX_EXPANSION checked inside libclamav's decompression loops, as they
+	 * unpack (scanner_inspect checks it again, and alone on Debian's library, as layers start). */
+	if (cl_engine_set_num(cl, CL_ENGINE_MAX_EXPANSION, o->max_expansion) != CL_SUCCESS ||
+	    cl_engine_set_num(cl, CL_ENGINE_EXPANSION_FLOOR, (long long)SCANNER_EXPANSION_FLOOR) !=
+	    CL_SUCCESS)
+		return -1;
+#endif
 	cl_engine_set_clcb_file_inspection(cl, scanner_inspect);
 	cl_engine_set_clcb_post_scan(cl, scanner_layer_done);
 	cl_engine_set_clcb_meta(cl, scanner_meta);
@@ -942,6 +950,8 @@ scanner_inspect(int fd, const char *type, const char **ancestors, size_t parent_
 		st->limit = SCANNER_LIMIT_FILE_SIZE;
 	else if (st->total + SCANNER_LIMIT_MARGIN >= s->scan_limit || st->total > st->budget)
 		st->limit = SCANNER_LIMIT_SCAN_SIZE;
+	else if (st->d != NULL && st->d->deadline > 0 && util_now() > st->d->deadline)
+		st->limit = SCANNER_LIMIT_TIME;	/* the request's share of MAX_SCAN_TIME is spent */
 	if (fd >= 0 && scanner_fs_low(fd))
 		st->tmp_full = 1;
 	return st->limit != NULL || st->tmp_full ? CL_VIRUS : CL_CLEAN;
@@ -1293,6 +1303,17 @@ scanner_cut_clean(struct scanner *s, const char *limit, struct scan_result *r)
 	atomic_fetch_add(&s->cut_clean, 1);
 	log_warnx("scan cut short at %s answered clean: ALERT_EXCEEDS_MAX is off", limit);
 	return 0;
+}
+
+void
+scanner_skipped(struct scanner *s, const char *limit, struct scan_result *r)
+{
+	*r = (struct scan_result){ .verdict = SCAN_MALWARE, .limit_exceeded = 1 };
+	snprintf(r->reason, sizeof(r->reason), "%s", limit);
+	if (!s->o.policy.alert_exceeds_max) {
+		r->limit_exceeded = 0;
+		scanner_cut_clean(s, limit, r);
+	}
 }
 
 /* The one place that decides a verdict. A file is clean only when libclamav says so, logged no error
