@@ -240,6 +240,13 @@ static cl_error_t scanner_meta(const char *container_type, unsigned long fsize_c
     const char *filename, unsigned long fsize_real, int is_encrypted, unsigned int filepos,
     void *context);
 
+#ifdef CL_ENGINE_HAS_MAX_EXPANSION
+#define SCANNER_EXPANSION_WHERE "inside libclamav's decompression loops, as they unpack"
+#else
+#define SCANNER_EXPANSION_WHERE "as each unpacked layer starts (this libclamav has no " \
+	"CL_ENGINE_MAX_EXPANSION: a layer being unpacked is bounded by MAX_FILE_SIZE and MAX_SCAN_TIME)"
+#endif
+
 /* libclamav's own clean-file cache is off: it remembers a file as clean even when a member of it was
  * skipped or cut short without an alert (a full temporary folder, a member trimmed to a limit), and
  * then answers that clean for ever. Ours remembers only complete scans (scanner_cache_put). */
@@ -671,6 +678,7 @@ scanner_new(const struct scanner_opts *o, char *err, size_t errlen)
 		goto fail;
 	}
 	s->watching = 1;
+	log_info("MAX_EXPANSION (%u) is checked %s", o->max_expansion, SCANNER_EXPANSION_WHERE);
 	if (s->cur == NULL)
 		log_warnx("no signature database yet (%s); DB_WAIT is set: looking at %s every %d s and "
 		    "loading the first database to appear", err, s->db_dir, SCANNER_WAIT_INTERVAL);
@@ -1306,14 +1314,24 @@ scanner_cut_clean(struct scanner *s, const char *limit, struct scan_result *r)
 }
 
 void
-scanner_skipped(struct scanner *s, const char *limit, struct scan_result *r)
+scanner_skipped(struct scanner *s, const char *limit, struct scan_detail *d, struct scan_result *r)
 {
+	struct scan_match *m;
+
 	*r = (struct scan_result){ .verdict = SCAN_MALWARE, .limit_exceeded = 1 };
 	snprintf(r->reason, sizeof(r->reason), "%s", limit);
 	if (!s->o.policy.alert_exceeds_max) {
 		r->limit_exceeded = 0;
 		scanner_cut_clean(s, limit, r);
+	} else if (d != NULL && d->nmatches < SCANNER_MATCHES_MAX && scanner_matches_grow(d) == 0 &&
+	    (d->matches[d->nmatches].names = calloc(1, 1)) != NULL) {
+		/* The limit, found at the upload itself, as a scan cut there would list it. */
+		m = &d->matches[d->nmatches++];
+		*m = (struct scan_match){ .names = m->names };
+		snprintf(m->signature, sizeof(m->signature), "%s", limit);
 	}
+	if (d != NULL)
+		d->cut = 1;
 }
 
 /* The one place that decides a verdict. A file is clean only when libclamav says so, logged no error

@@ -161,8 +161,9 @@ void scanner_scan_fd_detail(struct scanner *s, int fd, const unsigned char *dige
     struct scan_detail *d, struct scan_result *r);
 void scanner_detail_free(struct scan_detail *d);
 /* The result of a file not scanned at all because limit (SCANNER_LIMIT_*) was already spent:
- * malware named by the limit, or with ALERT_EXCEEDS_MAX off clean (counted and logged as a cut). */
-void scanner_skipped(struct scanner *s, const char *limit, struct scan_result *r);
+ * malware named by the limit (listed in d, when not NULL, as found at the upload itself), or with
+ * ALERT_EXCEEDS_MAX off clean (counted and logged as a cut). */
+void scanner_skipped(struct scanner *s, const char *limit, struct scan_detail *d, struct scan_result *r);
 
 /* Loads the folder again when it changed (or always, with force) into a new engine and swaps it in;
  * scans in flight finish on the old one. 1 swapped, 0 nothing to do, -1 failed (old engine kept). */

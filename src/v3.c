@@ -270,8 +270,7 @@ v3_upload_scan_next(struct v3_upload *u, struct scanner *sc, double max_seconds)
 	f = &u->files[u->next++];
 	if (max_seconds > 0 && u->seconds >= max_seconds) {
 		/* The upload's MAX_SCAN_TIME is spent: this file is cut before its first byte. */
-		scanner_skipped(sc, SCANNER_LIMIT_TIME, &f->res);
-		f->det.cut = 1;
+		scanner_skipped(sc, SCANNER_LIMIT_TIME, &f->det, &f->res);
 		f->scanned = 1;
 		metrics_scan(f->res.limit_exceeded ? METRICS_LIMITS_EXCEEDED : METRICS_CLEAN, 0, 0);
 		body_reset(f->body);
