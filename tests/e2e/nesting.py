@@ -2,6 +2,7 @@
 stack-depth tests (issue 20 item 5). Each layer holds the previous one; 7z needs /usr/bin/7z."""
 import bz2
 import gzip
+import io
 import lzma
 import os
 import subprocess
