@@ -116,6 +116,20 @@ def test_v3_parts_share_one_max_scan_time(start, bomb):
     assert dt < 4, dt
 
 
+def test_v3_parts_past_the_time_follow_alert_exceeds_max(start, bomb):
+    """ALERT_EXCEEDS_MAX=no: the parts not scanned for lack of time are answered as any cut scan then
+    is (clean, as clamd with AlertExceedsMax off), flagged limits_exceeded, and logged."""
+    srv = start(env={"MAX_SCAN_TIME": "1000", "MAX_EXPANSION": "0", "ALERT_EXCEEDS_MAX": "no"})
+    body, ctype = multipart([bomb] * 4)
+    st, out, _ = post(srv.port, "/v3/scan", body, ctype)
+    assert st == 200, out
+    files = json.loads(out)["files"]
+    # The first part was scanned and cut at MAX_SCAN_TIME; the three after it were never scanned.
+    assert [f["limits_exceeded"] for f in files[1:]] == [True] * 3, files
+    assert [f["malware"] for f in files] == [False] * 4, files
+    assert srv.logs().count("answered clean: ALERT_EXCEEDS_MAX is off") >= 4
+
+
 def bomb_request(port, body, ctype, source, results):
     try:
         results.append(post(port, "/v3/scan", body, ctype, source, timeout=300))
