@@ -268,8 +268,11 @@ engine_limits(struct cl_engine *cl, const struct scanner *s)
 		return -1;
 #ifdef CL_ENGINE_HAS_MAX_EXPANSION
 	/* Our patch 0131: MAX_EXPANSION checked inside libclamav's decompression loops, as they
-	 * unpack (scanner_inspect checks it again, and alone on Debian's library, as layers start). */
-	if (cl_engine_set_num(cl, CL_ENGINE_MAX_EXPANSION, o->max_expansion) != CL_SUCCESS ||
+	 * unpack (scanner_inspect checks it again, and alone on Debian's library, as layers start).
+	 * libclamav tells of that cut only by the EXCEEDS_MAX alert: with ALERT_EXCEEDS_MAX=no we
+	 * could not tell the cut scan from a clean one, so the check stays ours alone. */
+	if (cl_engine_set_num(cl, CL_ENGINE_MAX_EXPANSION,
+	    o->policy.alert_exceeds_max ? o->max_expansion : 0) != CL_SUCCESS ||
 	    cl_engine_set_num(cl, CL_ENGINE_EXPANSION_FLOOR, (long long)SCANNER_EXPANSION_FLOOR) !=
 	    CL_SUCCESS)
 		return -1;
@@ -678,7 +681,9 @@ scanner_new(const struct scanner_opts *o, char *err, size_t errlen)
 		goto fail;
 	}
 	s->watching = 1;
-	log_info("MAX_EXPANSION (%u) is checked %s", o->max_expansion, SCANNER_EXPANSION_WHERE);
+	log_info("MAX_EXPANSION (%u) is checked %s", o->max_expansion,
+	    o->policy.alert_exceeds_max ? SCANNER_EXPANSION_WHERE : "as each unpacked layer starts "
+	    "(ALERT_EXCEEDS_MAX=no: libclamav's own check would cut scans without telling)");
 	if (s->cur == NULL)
 		log_warnx("no signature database yet (%s); DB_WAIT is set: looking at %s every %d s and "
 		    "loading the first database to appear", err, s->db_dir, SCANNER_WAIT_INTERVAL);
