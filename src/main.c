@@ -322,7 +322,11 @@ main(int argc, char **argv)
 	server_drain(srv);
 	rc = 0;
 out:
-	server_stop(srv);
+	if (server_stop(srv) != 0) {
+		/* Scans still run in libclamav: they are abandoned, not waited for (SHUTDOWN_GRACE). */
+		fflush(NULL);
+		_exit(rc);
+	}
 	scanner_free(scanner);
 	dnsver_free(dnsver);
 	auth_free(auth);

@@ -285,6 +285,13 @@ static cl_error_t scanner_meta(const char *container_type, unsigned long fsize_c
     const char *filename, unsigned long fsize_real, int is_encrypted, unsigned int filepos,
     void *context);
 
+#ifdef CL_ENGINE_HAS_MAX_EXPANSION
+#define SCANNER_EXPANSION_WHERE "inside libclamav's decompression loops, as they unpack"
+#else
+#define SCANNER_EXPANSION_WHERE "as each unpacked layer starts (this libclamav has no " \
+	"CL_ENGINE_MAX_EXPANSION: a layer being unpacked is bounded by MAX_FILE_SIZE and MAX_SCAN_TIME)"
+#endif
+
 /* libclamav's own clean-file cache is off: it remembers a file as clean even when a member of it was
  * skipped or cut short without an alert (a full temporary folder, a member trimmed to a limit), and
  * then answers that clean for ever. Ours remembers only complete scans (scanner_cache_put). */
@@ -305,6 +312,17 @@ engine_limits(struct cl_engine *cl, const struct scanner *s)
 	if (s->pua_cats[0] != '\0' &&
 	    cl_engine_set_str(cl, CL_ENGINE_PUA_CATEGORIES, s->pua_cats) != CL_SUCCESS)
 		return -1;
+#ifdef CL_ENGINE_HAS_MAX_EXPANSION
+	/* Our patch 0131: MAX_EXPANSION checked inside libclamav's decompression loops, as they
+	 * unpack (scanner_inspect checks it again, and alone on Debian's library, as layers start).
+	 * libclamav tells of that cut only by the EXCEEDS_MAX alert: with ALERT_EXCEEDS_MAX=no we
+	 * could not tell the cut scan from a clean one, so the check stays ours alone. */
+	if (cl_engine_set_num(cl, CL_ENGINE_MAX_EXPANSION,
+	    o->policy.alert_exceeds_max ? o->max_expansion : 0) != CL_SUCCESS ||
+	    cl_engine_set_num(cl, CL_ENGINE_EXPANSION_FLOOR, (long long)SCANNER_EXPANSION_FLOOR) !=
+	    CL_SUCCESS)
+		return -1;
+#endif
 	cl_engine_set_clcb_file_inspection(cl, scanner_inspect);
 	cl_engine_set_clcb_post_scan(cl, scanner_layer_done);
 	cl_engine_set_clcb_meta(cl, scanner_meta);
@@ -736,6 +754,9 @@ scanner_new(const struct scanner_opts *o, char *err, size_t errlen)
 		goto fail;
 	}
 	s->watching = 1;
+	log_info("MAX_EXPANSION (%u) is checked %s", o->max_expansion,
+	    o->policy.alert_exceeds_max ? SCANNER_EXPANSION_WHERE : "as each unpacked layer starts "
+	    "(ALERT_EXCEEDS_MAX=no: libclamav's own check would cut scans without telling)");
 	if (s->cur == NULL)
 		log_warnx("no signature database yet (%s); DB_WAIT is set: looking at %s every %d s and "
 		    "loading the first database to appear", err, s->db_dir, SCANNER_WAIT_INTERVAL);
@@ -1077,6 +1098,8 @@ scanner_inspect(int fd, const char *type, const char **ancestors, size_t parent_
 		st->limit = SCANNER_LIMIT_FILE_SIZE;
 	else if (st->total + SCANNER_LIMIT_MARGIN >= s->scan_limit || st->total > st->budget)
 		st->limit = SCANNER_LIMIT_SCAN_SIZE;
+	else if (st->d != NULL && st->d->deadline > 0 && util_now() > st->d->deadline)
+		st->limit = SCANNER_LIMIT_TIME;	/* the request's share of MAX_SCAN_TIME is spent */
 	if (fd >= 0 && scanner_fs_low(fd))
 		st->tmp_full = 1;
 	return st->limit != NULL || st->tmp_full ? CL_VIRUS : CL_CLEAN;
@@ -1617,6 +1640,27 @@ scanner_cut_clean(struct scanner *s, const char *limit, struct scan_result *r)
 	atomic_fetch_add(&s->cut_clean, 1);
 	log_warnx("scan cut short at %s answered clean: ALERT_EXCEEDS_MAX is off", limit);
 	return 0;
+}
+
+void
+scanner_skipped(struct scanner *s, const char *limit, struct scan_detail *d, struct scan_result *r)
+{
+	struct scan_match *m;
+
+	*r = (struct scan_result){ .verdict = SCAN_MALWARE, .limit_exceeded = 1 };
+	snprintf(r->reason, sizeof(r->reason), "%s", limit);
+	if (!s->o.policy.alert_exceeds_max) {
+		r->limit_exceeded = 0;
+		scanner_cut_clean(s, limit, r);
+	} else if (d != NULL && d->nmatches < SCANNER_MATCHES_MAX && scanner_matches_grow(d) == 0 &&
+	    (d->matches[d->nmatches].names = calloc(1, 1)) != NULL) {
+		/* The limit, found at the upload itself, as a scan cut there would list it. */
+		m = &d->matches[d->nmatches++];
+		*m = (struct scan_match){ .names = m->names };
+		snprintf(m->signature, sizeof(m->signature), "%s", limit);
+	}
+	if (d != NULL)
+		d->cut = 1;
 }
 
 /* The one place that decides a verdict. A file is clean only when libclamav says so, logged no error
