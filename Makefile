@@ -41,7 +41,7 @@ REPLAY_BIN = $(FUZZ_NAMES:%=$(BUILD)/replay/%)
 FUZZ_BIN   = $(FUZZ_NAMES:%=$(BUILD)/fuzz/%)
 
 .PHONY: FORCE all install deps run up down logs perf-screenshots test unit e2e replay asan-test perf-smoke perf perf-distributed bench bench-real soak valgrind fuzz clean \
-	libclamav libclamav-diff libclamav-asan \
+	libclamav libclamav-diff libclamav-diff-long libclamav-asan \
 	image image-save image-test compose-test k8s-schema
 
 all: $(BUILD)/clamrest
@@ -139,17 +139,28 @@ bench-real: deps all
 	@LIBCLAMAV_PREFIX=$(if $(filter patched,$(LIBCLAMAV)),$(LIBCLAMAV_PREFIX)) CLAMREST_BIN=$(CURDIR)/$(BUILD)/clamrest BENCH_DB=real nice sh bench/run-bench
 
 # libclamav built with third_party/libclamav/*.patch (cached in build/libclamav-<hash>/), and the
-# differential test against Debian's: same verdict and signature name on every corpus file.
+# differential test: the speed patches answer as the fix patches alone (LIBCLAMAV_FIXES, built in the
+# same tree on the way), which answer as Debian's but on the fix cases (tests/libclamav/fix_cases.py).
 libclamav:
 	@sh scripts/build-libclamav
 
+libclamav_fixes = $$(sh scripts/build-libclamav --fixes)
+
 libclamav-diff:
-	LIBCLAMAV_PATCHED=$(libclamav_prefix) timeout 1500 $(PYTHON) -m pytest -q -p no:cacheprovider tests/libclamav
+	LIBCLAMAV_PATCHED=$(libclamav_prefix) LIBCLAMAV_FIXES=$(libclamav_fixes) \
+	  timeout 1500 $(PYTHON) -m pytest -q -p no:cacheprovider tests/libclamav
+
+# The same with other seeds of every generated file and database (DIFF_SEEDS), outside make test.
+DIFF_SEEDS ?= 1 2 3 4 5 6 7 8
+libclamav-diff-long:
+	set -e; for s in $(DIFF_SEEDS); do DIFF_SEED=$$s LIBCLAMAV_PATCHED=$(libclamav_prefix) \
+	  LIBCLAMAV_FIXES=$(libclamav_fixes) timeout 3000 $(PYTHON) -m pytest -q -p no:cacheprovider \
+	  tests/libclamav -k "same_answers or fix_case"; done
 
 # The same patched library built with ASan+UBSan (another ~10-35 minutes, once) scanning the corpora.
 libclamav-asan:
 	asan=$$(sh scripts/build-libclamav --asan) && LIBCLAMAV_PATCHED=$(libclamav_prefix) LIBCLAMAV_ASAN=$$asan \
-	  timeout 3000 $(PYTHON) -m pytest -q -p no:cacheprovider tests/libclamav -k sanitized
+	  LIBCLAMAV_FIXES=$(libclamav_fixes) timeout 3000 $(PYTHON) -m pytest -q -p no:cacheprovider tests/libclamav -k sanitized
 
 # The whole suite, then again under AddressSanitizer + UndefinedBehaviorSanitizer; with the patched
 # libclamav (the default) also its differential test against Debian's (libclamav-diff).
