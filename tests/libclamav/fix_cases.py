@@ -64,16 +64,16 @@ FIX_CASES = [
         stock_differs={"0101-nosec-elf64", "0101-nosec-macho64", "0101-nosec-macho32-seg"},
         stock_skip=[("eng-offsets", "nosec-*"), ("eng-all", "nosec-*"), ("eng-same", "nosec-*")],
     ),
-    # The macro subsignature's placeholder (ac_mindepth zero bytes) was in the trie: every "00 00"
-    # reached it; groups 1-31 read the multi-part table out of bounds, group 0 a foreign offset.
+    # The macro subsignature's placeholder (ac_mindepth zero bytes) was in the trie: zero runs reached
+    # it; groups 1-31 read the multi-part table out of bounds (this one logical signature crashes
+    # the stock library on 64 zero bytes), group 0 a foreign offset slot. Macro signatures count
+    # the macro check on the anchor's next match, so the control has the anchor twice.
     FixCase(
         patch="0102",
-        db={"m.ndb": "".join("Fix0102.G%d:0:$%d$:%s\n" % (g, g, gen_files.MACRO_MEMBER[g].hex())
-                             for g in (0, 1, 31)),
-            "m.ldb": "".join("Fix0102.L%d;Engine:51-255,Target:0;0&1;%s;${0-10}%d$\n"
-                             % (g, gen_files.MACRO_ANCHOR[0].hex(), g) for g in (0, 1, 31))},
+        db={"m.ndb": "Fix0102.G31:0:$31$:%s\n" % gen_files.MACRO_MEMBER[31].hex(),
+            "m.ldb": "Fix0102.L31;Engine:51-255,Target:0;0&1;%s;${10-10}31$\n" % gen_files.MACRO_ANCHOR[0].hex()},
         files={"0102-zeros": b"\0" * 64,
-               "0102-anchor-member": gen_files.MACRO_ANCHOR[0] + b"\0\0" + gen_files.MACRO_MEMBER[31] + b"\0" * 8},
+               "0102-anchor-member": (gen_files.MACRO_ANCHOR[0] + b"zz" + gen_files.MACRO_MEMBER[31] + b"q" * 12) * 2},
         fixed={"0102-zeros": "CLEAN", "0102-anchor-member": "VIRUS Fix0102.L31.UNOFFICIAL"},
         stock_differs={"0102-zeros"},
         stock_skip=[("eng-macro", "*"), ("eng-all", "*")],

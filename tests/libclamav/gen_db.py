@@ -138,8 +138,8 @@ def engine_macro():
     for g in range(32):
         ndb.append("Diff.Eng.MacG%d:0:$%d$:%s\n" % (g, g, hx(gen_files.MACRO_MEMBER[g])))
         a = hx(gen_files.MACRO_ANCHOR[g % len(gen_files.MACRO_ANCHOR)])
-        for k, (e, rng_) in enumerate([("0&1", "6-6"), ("0>0&1=1", "6-6"), ("0>1&1", "0-20"),
-                                       ("0=2&1", "2-40"), ("0&1=0", "6-6")]):
+        for k, (e, rng_) in enumerate([("0&1", "10-10"), ("0>0&1=1", "10-10"), ("0>1&1", "0-20"),
+                                       ("0=2&1", "2-40"), ("0&1=0", "10-10")]):
             ldb.append("Diff.Eng.Mac%d.%d;Engine:51-255,Target:0;%s;%s;${%s}%d$\n" % (g, k, e, a, rng_, g))
     # Two macro subsignatures in one signature, and a macro group used by two signatures.
     ldb.append("Diff.Eng.Mac2x;Engine:51-255,Target:0;0&1&2&3;%s;${6-6}1$;%s;${0-40}2$\n"
@@ -171,6 +171,11 @@ def engine_offsets():
             ldb.append("Diff.Eng.OffL.%d.%d;Engine:51-255,Target:%d;0&1;%s:%s;%s\n"
                        % (target, k, target, off, EXE_PATTERNS[k % len(EXE_PATTERNS)],
                           EXE_PATTERNS[(k + 3) % len(EXE_PATTERNS)]))
+    # Regexes with relative offsets (0502 computes their offsets on use).
+    for target in (1, 6, 9):
+        for k, off in enumerate(["*", "0,64", "EP+0,4096", "SL+0,8192", "S0+0,64", "SE1", "EOF-200,200"]):
+            ldb.append("Diff.Eng.OffP.%d.%d;Engine:81-255,Target:%d;0&1;%s;%s:0/(ELF32|MACHO)CODE|\\x90{6}/\n"
+                       % (target, k, target, {1: "4d5a90", 6: "7f454c46", 9: "faedfe"}[target], off))
     return {"o.ndb": ndb, "o.ldb": ldb}
 
 

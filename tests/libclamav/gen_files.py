@@ -140,7 +140,7 @@ def macro_files(rng):
         a = MACRO_ANCHOR[g % len(MACRO_ANCHOR)]
         m = MACRO_MEMBER[g]
         fill = bytes([0x71]) * 12
-        # In range (distance 6 after the anchor's start is what the signatures use for k=0), out of
+        # In range (distance 10 after the anchor's start, what the signatures use for k=0), out of
         # range, anchor twice with one member (stock cancels the second count), zero runs between.
         out[f"macro-g{g}-near"] = a + b"zz" + m + fill + a + fill
         out[f"macro-g{g}-far"] = a + fill + m + fill
