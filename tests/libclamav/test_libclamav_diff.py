@@ -221,10 +221,13 @@ def scan_all(env, db, files, libs, allmatch=False):
     answer}}; Debian's library ("system") gets only the files not left out for db (fix cases).
     allmatch: every signature that matches is named (scanloop -a)."""
     procs = {}
+    got = {}
     for lib in libs:
         todo = [f for f in files if not stock_excluded(db, f)] if lib == "system" else files
+        if not todo:
+            got[lib], got[lib + "-stderr"] = {}, ""
+            continue
         procs[lib] = (start(env["bins"][lib], env["dbs"][db], todo, flags=["-a"] if allmatch else []), todo)
-    got = {}
     for lib, (proc, todo) in procs.items():
         lines, err = finish(proc, f"{lib} library, database {db}")
         assert len(lines) == len(todo), (lib, db, lines[-3:])
