@@ -231,9 +231,18 @@ def scan_all(env, db, files, libs, allmatch=False):
     for lib, (proc, todo) in procs.items():
         lines, err = finish(proc, f"{lib} library, database {db}")
         assert len(lines) == len(todo), (lib, db, lines[-3:])
-        got[lib] = dict(line.split("\t", 1) for line in lines)
+        got[lib] = dict(normalised(line, allmatch) for line in lines)
         got[lib + "-stderr"] = err
     return got
+
+
+def normalised(line, allmatch):
+    """(path, answer); all-matches names sorted: the order of the callbacks is not part of it."""
+    path, answer = line.split("\t", 1)
+    if allmatch and answer.startswith("VIRUS\t"):
+        _, names, rest = answer.split("\t", 2)
+        answer = "\t".join(("VIRUS", ",".join(sorted(names.split(","))), rest))
+    return path, answer
 
 
 def stock_excluded(db, path):
@@ -264,14 +273,19 @@ def test_libraries_are_the_ones_named(env):
     assert version == "1.4.6" and path.startswith("/usr/lib/"), path
 
 
+# Databases with several NDB signatures of the same bytes (different offsets): which of them a
+# first-match scan names depends on memory addresses, in Debian's library too (seen under valgrind
+# and in 1 of 8 runs: Diff.Eng.Off.496 or .730 for the same Mach-O file), so they are compared in
+# all-matches mode only, where the set of names is stable.
+TIED_DBS = {"eng-offsets", "eng-same", "eng-all"}
 # (database, corpus, mode) triples; the real-size database only with the smaller corpora (the
 # unpatched library spends ~140 ms on every layer of every file with it). Mode "all": every
 # matching signature is named (CL_SCAN_GENERAL_ALLMATCHES), not only the first.
 PAIRS = [(db, c, "first") for db in ("toy", "mid") for c in ("testfiles", "adversarial", "generated", "engine")] + \
         [("mid-ldb", "testfiles", "first"), ("mid-ldb", "generated", "first"), ("big", "testfiles", "first"),
          ("big-ldb", "testfiles", "first"), ("big-ldb", "generated", "first")] + \
-        [(db, "engine", m) for db in ENGINE_DBS for m in ("first", "all")] + \
-        [("eng-all", c, "first") for c in ("testfiles", "adversarial", "generated")] + \
+        [(db, "engine", m) for db in ENGINE_DBS for m in ("first", "all") if m == "all" or db not in TIED_DBS] + \
+        [("eng-all", c, "all") for c in ("testfiles", "adversarial", "generated")] + \
         [("mid", "generated", "all"), ("mid-ldb", "generated", "all")]
 # Databases for which a file of the corpus must be detected (the planted signatures, EICAR, the
 # engine corpus's own patterns), so a harness that scanned nothing would not pass.
