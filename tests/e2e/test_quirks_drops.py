@@ -22,7 +22,6 @@ import pathlib
 import random
 import re
 import sys
-import time
 
 import pytest
 import requests
@@ -48,12 +47,7 @@ def needs_series(srv):
 
 
 def _post(url, **kw):
-    for _ in range(20):
-        r = requests.post(url, auth=harness.auth(), timeout=300, **kw)
-        if r.status_code != 503:
-            return r
-        time.sleep(0.2)
-    return r
+    return harness.post_retry(url, **kw)
 
 
 def send(srv, data, how, name):
