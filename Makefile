@@ -4,16 +4,41 @@ CC        ?= cc
 PKGS       = libclamav libmicrohttpd libcares libcrypto libarchive
 WARN       = -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wconversion -Werror
 CFLAGS    ?= -O2 -g
-# LIBCLAMAV=patched (the default): libclamav 1.4.6 built from Debian's source with
+# LIBCLAMAV=patched (the default): libclamav built from Debian's source with
 # third_party/libclamav/*.patch by scripts/build-libclamav, once (7-20 minutes), into
-# build/libclamav-<hash>/; see third_party/libclamav/README.md. LIBCLAMAV=system: Debian's
-# libclamav-dev, objects in build/system/. LIBCLAMAV_PREFIX=DIR: a library built before (the image).
+# build/libclamav-<hash>/ (kept by `make clean`); see third_party/libclamav/README.md. When it
+# cannot be had (no source reachable, a failed build, Debian's installed libclamav12 newer than
+# what can be patched), Debian's libclamav12 is linked instead with one warning, and clamrest says
+# so at start, in /version and in clamrest_build_info. LIBCLAMAV=system: Debian's libclamav-dev,
+# objects in build/system/. LIBCLAMAV_PREFIX=DIR: a library built before (the image).
 LIBCLAMAV ?= patched
-# The library is built (or found) when a recipe first needs it, so that `make clean` or `make down`
-# never build it; once per make process.
-libclamav_prefix = $(if $(_lcp),,$(eval _lcp := $(shell sh scripts/build-libclamav))$(if $(_lcp),,$(error scripts/build-libclamav failed)))$(_lcp)
+LIBCLAMAV_CACHE ?= $(CURDIR)/build
+# The library is built (or found) only for goals that compile clamrest, so that `make clean` or
+# `make down` never build it; once per make: sub-makes get the answer through the environment.
+NOLIB_GOALS = clean distclean down logs deps libclamav image image-save image-test image-from-source \
+	compose-test k8s-schema build-test
+ifeq ($(LIBCLAMAV)$(LIBCLAMAV_PREFIX)$(LIBCLAMAV_FALLBACK),patched)
+ifneq ($(filter-out $(NOLIB_GOALS),$(or $(MAKECMDGOALS),all)),)
+_lcp := $(shell LIBCLAMAV_CACHE=$(LIBCLAMAV_CACHE) sh scripts/build-libclamav)
+ifeq ($(_lcp),)
+export LIBCLAMAV_FALLBACK := $(LIBCLAMAV_CACHE)/libclamav-status
+$(info )
+$(info WARNING: clamrest is built with Debian's UNPATCHED libclamav12 (slower on small files):)
+$(info $(shell cat $(LIBCLAMAV_FALLBACK)))
+$(info For the patched engine: fix that and run make again (`make libclamav` shows the build).)
+$(info )
+else
+export LIBCLAMAV_PREFIX := $(_lcp)
+endif
+endif
+endif
+# A fallback stays one for the sub-makes of `make test` (even with LIBCLAMAV=patched given).
+ifneq ($(LIBCLAMAV_FALLBACK),)
+override LIBCLAMAV := system
+LIBCLAMAV_NOTE_FILE ?= $(LIBCLAMAV_FALLBACK)
+endif
+LIBCLAMAV_NOTE_FILE ?= /dev/null
 ifeq ($(LIBCLAMAV),patched)
-LIBCLAMAV_PREFIX ?= $(libclamav_prefix)
 PKGS       = libmicrohttpd libcares libcrypto libarchive
 CLAMAV_CFLAGS = -I$(LIBCLAMAV_PREFIX)/include
 # Installed (make install): the library is in ../lib/clamrest next to bin/; in the tree: the build.
@@ -26,10 +51,11 @@ else
 $(error LIBCLAMAV is patched or system)
 endif
 # Always applied, also when CFLAGS is given on the command line (as asan-test does).
-BASE       = -std=c11 -D_GNU_SOURCE -pthread $(WARN) $(CLAMAV_CFLAGS) $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+BASE       = -std=c11 -D_GNU_SOURCE -pthread $(WARN) -I$(BUILD)/gen $(CLAMAV_CFLAGS) $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDLIBS     = $(CLAMAV_LIBS) $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lresolv -pthread
 BUILD     ?= build
 PYTHON     = /usr/bin/python3
+comma     := ,
 
 LIB_SRC    = $(filter-out src/main.c,$(wildcard src/*.c))
 LIB_OBJ    = $(LIB_SRC:src/%.c=$(BUILD)/obj/%.o)
@@ -40,32 +66,48 @@ FUZZ_NAMES = $(FUZZ_SRC:fuzz/%.c=%)
 REPLAY_BIN = $(FUZZ_NAMES:%=$(BUILD)/replay/%)
 FUZZ_BIN   = $(FUZZ_NAMES:%=$(BUILD)/fuzz/%)
 
-.PHONY: FORCE all install deps run up down logs perf-screenshots test unit e2e replay asan-test perf-smoke perf perf-distributed bench bench-real soak valgrind fuzz clean disagree-long false-alarms \
-	libclamav libclamav-diff libclamav-asan \
-	image image-save image-test compose-test k8s-schema
+.PHONY: FORCE all install deps run up down logs perf-screenshots test unit e2e replay asan-test perf-smoke perf perf-distributed bench bench-real soak valgrind fuzz clean \
+	distclean disagree-long false-alarms libclamav libclamav-diff libclamav-diff-long libclamav-asan build-test \
+	image image-save image-test image-from-source image-from-source-test compose-test k8s-schema
 
 all: $(BUILD)/clamrest
 
 deps:
 	@sh scripts/install-deps
 
-# The binary, the man page and (LIBCLAMAV=patched) the library, stripped, in $(PREFIX)/lib/clamrest/,
-# where the binary looks first. DESTDIR for packaging.
+# The binary (stripped, relinked without the build tree's rpath), the man page, the licence and
+# notice, and (LIBCLAMAV=patched) the library, stripped, in $(PREFIX)/lib/clamrest/, where the
+# binary looks, with its corresponding source (share/doc/clamrest/libclamav-source/). DESTDIR for
+# packaging.
 PREFIX ?= /usr/local
-install: all
-	install -D -m 0755 $(BUILD)/clamrest $(DESTDIR)$(PREFIX)/bin/clamrest
+DOCDIR  = $(DESTDIR)$(PREFIX)/share/doc/clamrest
+install: all $(BUILD)/clamrest.install
+	install -D -m 0755 -s $(BUILD)/clamrest.install $(DESTDIR)$(PREFIX)/bin/clamrest
 	install -D -m 0644 docs/clamrest.8 $(DESTDIR)$(PREFIX)/share/man/man8/clamrest.8
+	install -D -m 0644 LICENSE $(DOCDIR)/LICENSE
+	install -D -m 0644 NOTICE $(DOCDIR)/NOTICE
 	@if [ "$(LIBCLAMAV)" = patched ]; then set -e; d=$(DESTDIR)$(PREFIX)/lib/clamrest; \
 	  lib=$$(readlink -f $(LIBCLAMAV_PREFIX)/lib/libclamav.so.12); mkdir -p $$d; \
 	  echo "install $$lib -> $$d/"; \
 	  strip --strip-unneeded -o $$d/$$(basename $$lib).tmp $$lib && chmod 0644 $$d/$$(basename $$lib).tmp && \
-	  mv $$d/$$(basename $$lib).tmp $$d/$$(basename $$lib) && ln -sfn $$(basename $$lib) $$d/libclamav.so.12; fi
+	  mv $$d/$$(basename $$lib).tmp $$d/$$(basename $$lib) && ln -sfn $$(basename $$lib) $$d/libclamav.so.12; \
+	  if [ -f $(LIBCLAMAV_PREFIX)/lib/clamrest-libclamav.txt ]; then \
+	    install -m 0644 $(LIBCLAMAV_PREFIX)/lib/clamrest-libclamav.txt $$d/; \
+	    rm -rf $(DOCDIR)/libclamav-source; cp -R $(LIBCLAMAV_PREFIX)/share/doc/libclamav-source $(DOCDIR)/; fi; fi
+
+# The installed binary: the same objects, linked with the installed library's rpath only.
+$(BUILD)/clamrest.install: $(BUILD)/obj/main.o $(LIB_OBJ)
+	$(CC) $(BASE) $(CFLAGS) -o $@ $^ $(subst -Wl$(comma)-rpath$(comma)$(LIBCLAMAV_PREFIX)/lib,,$(LDLIBS))
 
 # Which libclamav the objects in $(BUILD) were built against: another one (another patch is another
 # prefix, and the binaries' rpath names it) rebuilds them.
+# With it, gen/libclamav_note.h: why it is not the patched one (LIBCLAMAV_NOTE_FILE), said at start.
 $(BUILD)/libclamav.id: FORCE
-	@mkdir -p $(dir $@)
-	@[ "$$(cat $@ 2>/dev/null)" = '$(LIBCLAMAV_ID)' ] || echo '$(LIBCLAMAV_ID)' >$@
+	@mkdir -p $(dir $@)gen
+	@{ echo '$(LIBCLAMAV_ID)'; cat $(LIBCLAMAV_NOTE_FILE) 2>/dev/null || true; } >$@.new; \
+	if cmp -s $@.new $@; then rm -f $@.new; else mv $@.new $@; \
+	  printf '#define LIBCLAMAV_NOTE "%s"\n' "$$(sed 's/[\\"]/\\&/g' $(LIBCLAMAV_NOTE_FILE) 2>/dev/null | tr -d '\n')" \
+	    >$(dir $@)gen/libclamav_note.h; fi
 
 $(BUILD)/obj/%.o: src/%.c $(wildcard src/*.h) $(BUILD)/libclamav.id
 	@mkdir -p $(dir $@)
@@ -139,23 +181,47 @@ bench-real: deps all
 	@LIBCLAMAV_PREFIX=$(if $(filter patched,$(LIBCLAMAV)),$(LIBCLAMAV_PREFIX)) CLAMREST_BIN=$(CURDIR)/$(BUILD)/clamrest BENCH_DB=real nice sh bench/run-bench
 
 # libclamav built with third_party/libclamav/*.patch (cached in build/libclamav-<hash>/), and the
-# differential test against Debian's: same verdict and signature name on every corpus file.
+# differential test: the speed patches answer as the fix patches alone (LIBCLAMAV_FIXES, built in the
+# same tree on the way), which answer as Debian's but on the fix cases (tests/libclamav/fix_cases.py).
 libclamav:
 	@sh scripts/build-libclamav
 
+# The build of the library and its fallbacks (tests/engine; nothing there builds libclamav).
+build-test:
+	timeout 1200 $(PYTHON) -m pytest -q -rs -p no:cacheprovider tests/engine
+
+# The fixes-only prefix (the default build makes it on its way), for the recipes below.
+libclamav_fixes = fixes=$$(LIBCLAMAV_CACHE=$(LIBCLAMAV_CACHE) sh scripts/build-libclamav --fixes)
+
+# The differential test: the speed patches answer as the fix patches alone (LIBCLAMAV_FIXES), which
+# answer as Debian's but on the fix cases (tests/libclamav/fix_cases.py). Without the patched library
+# (LIBCLAMAV=system or the fallback) its tests are skipped, counted and the reason said.
 libclamav-diff:
-	LIBCLAMAV_PATCHED=$(libclamav_prefix) timeout 1500 $(PYTHON) -m pytest -q -p no:cacheprovider tests/libclamav
+	@if [ "$(LIBCLAMAV)" != patched ]; then \
+	  echo "libclamav-diff: the patch series' tests are SKIPPED: clamrest is built with Debian's libclamav12" \
+	    "($$(cat $(LIBCLAMAV_NOTE_FILE) 2>/dev/null || true))"; fi
+	$(if $(filter patched,$(LIBCLAMAV)),$(libclamav_fixes),fixes=) && \
+	  LIBCLAMAV_PATCHED=$(if $(filter patched,$(LIBCLAMAV)),$(LIBCLAMAV_PREFIX)) LIBCLAMAV_FIXES=$$fixes timeout 1500 \
+	  $(PYTHON) -m pytest -q -rs -p no:cacheprovider tests/libclamav
+
+# The same with other seeds of every generated file and database (DIFF_SEEDS), outside make test.
+DIFF_SEEDS ?= 1 2 3 4 5 6 7 8
+libclamav-diff-long:
+	$(libclamav_fixes) && for s in $(DIFF_SEEDS); do DIFF_SEED=$$s LIBCLAMAV_PATCHED=$(LIBCLAMAV_PREFIX) \
+	  LIBCLAMAV_FIXES=$$fixes timeout 3000 $(PYTHON) -m pytest -q -p no:cacheprovider \
+	  tests/libclamav -k "same_answers or fix_case or issue20" || exit 1; done
 
 # The same patched library built with ASan+UBSan (another ~10-35 minutes, once) scanning the corpora.
 libclamav-asan:
-	asan=$$(sh scripts/build-libclamav --asan) && LIBCLAMAV_PATCHED=$(libclamav_prefix) LIBCLAMAV_ASAN=$$asan \
-	  timeout 3000 $(PYTHON) -m pytest -q -p no:cacheprovider tests/libclamav -k sanitized
+	$(libclamav_fixes) && asan=$$(LIBCLAMAV_CACHE=$(LIBCLAMAV_CACHE) sh scripts/build-libclamav --asan) && \
+	  LIBCLAMAV_PATCHED=$(LIBCLAMAV_PREFIX) LIBCLAMAV_ASAN=$$asan LIBCLAMAV_FIXES=$$fixes timeout 3000 \
+	  $(PYTHON) -m pytest -q -p no:cacheprovider tests/libclamav -k sanitized
 
 # The whole suite, then again under AddressSanitizer + UndefinedBehaviorSanitizer; with the patched
 # libclamav (the default) also its differential test against Debian's (libclamav-diff).
 test: deps
 	$(MAKE) all unit replay k8s-schema
-	@if [ "$(LIBCLAMAV)" = patched ]; then $(MAKE) libclamav-diff; fi
+	$(MAKE) libclamav-diff build-test
 	$(MAKE) e2e
 	$(MAKE) perf-smoke
 	$(MAKE) asan-test
@@ -226,6 +292,16 @@ image:
 	@sh scripts/image deps
 	@sh scripts/image build
 
+# The image as a plain `podman build -f deploy/docker/Dockerfile .` of the repository makes it: the
+# patched libclamav built in the Dockerfile's own stage (7-20+ minutes the first time, then cached
+# until scripts/build-libclamav or third_party/libclamav/ change), not the host's.
+image-from-source:
+	@sh scripts/image deps
+	@LIBCLAMAV=source sh scripts/image build
+
+image-from-source-test: image-from-source
+	timeout 900 $(PYTHON) -m pytest -v -p no:cacheprovider tests/container/test_image.py
+
 image-save: image
 	@sh scripts/image save
 
@@ -239,6 +315,12 @@ compose-test:
 	timeout 900 $(PYTHON) -m pytest -v -s -p no:cacheprovider tests/container/test_compose.py
 
 # A service of `make up` is stopped first: its pid files are in build/.
+# `make clean` keeps the libclamav builds (build/libclamav-*, 7-20 minutes each); distclean not.
 clean:
 	@if [ -f build/up/clamrest.pid ] || [ -f build/up/dnsmasq.pid ]; then sh scripts/demo-service down; fi
+	@[ ! -d build ] || find build -mindepth 1 -maxdepth 1 ! -name 'libclamav-*' ! -name .libclamav.lock \
+	  -exec rm -rf {} +
+	@ls -d build/libclamav-*/ 2>/dev/null | sed 's/^/clean: kept /' || true
+
+distclean: clean
 	rm -rf build

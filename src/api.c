@@ -216,7 +216,9 @@ api_json_about(char *out, size_t len, const struct api_about *a)
 		return 0;
 	snprintf(num, sizeof(num), "%ld", a->db_version);
 	if (api_put(out, len, &pos, ",\"database_version\":") ||
-	    api_put(out, len, &pos, db ? num : "null") || api_put(out, len, &pos, "}\n"))
+	    api_put(out, len, &pos, db ? num : "null") ||
+	    api_put(out, len, &pos, a->libclamav_patched ? ",\"libclamav_patched\":true}\n" :
+	    ",\"libclamav_patched\":false}\n"))
 		return 0;
 	return pos;
 }

@@ -61,10 +61,11 @@ struct api_about {
 	long db_version;		/* daily database version; -1: none loaded yet */
 	time_t db_time;			/* its build time; 0: unknown */
 	unsigned signatures;
+	int libclamav_patched;		/* the library is clamrest's patched build */
 };
 
 /* {"clamav":"E","clamrest":"V","database_build_time":"YYYY-MM-DDTHH:MM:SSZ","database_signatures":N,
- * "database_version":N}\n; the database fields are null while none is loaded (the time also when
+ * "database_version":N,"libclamav_patched":B}\n; the database fields are null while none is loaded (the time also when
  * unknown). */
 size_t api_json_about(char *out, size_t len, const struct api_about *a);
 /* {"malware":B,"reason":"..." or null,"time":T}\n, T written as Python writes a float. */

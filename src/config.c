@@ -121,7 +121,7 @@ static const struct config_opt config_opts[] = {
 	{ "MAX_FILES", "max-files", CT_UINT, OFF(max_files), "10000", 1, 10000000,
 	  "files scanned inside one archive" },
 	{ "MAX_SCAN_TIME", "max-scan-time", CT_UINT, OFF(max_scan_time), "120000", 1, 86400000,
-	  "milliseconds one scan may take" },
+	  "milliseconds one upload may spend scanning (the files of one /v3 request share it)" },
 	{ "MAX_EXPANSION", "max-expansion", CT_UINT, OFF(max_expansion), "100", 0, 1000000,
 	  "bytes one scan may unpack per byte uploaded (at least 64 MiB; 0: only MAX_SCAN_SIZE)" },
 	{ "SCAN_CACHE", "scan-cache", CT_UINT, OFF(scan_cache), "65536", 0, 16777216,

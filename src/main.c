@@ -108,8 +108,13 @@ go_live(struct server *srv, struct scanner *scanner, const struct config *cfg)
 	if (!scanner_ready(scanner))
 		return 0;
 	server_set_scanner(srv, scanner);
-	log_info("clamrest ready on %s:%u (libclamav %s from %s)", cfg->host, server_port(srv),
-	    scanner_engine_version(), scanner_engine_file());
+	log_info("clamrest ready on %s:%u (libclamav %s from %s, %s)", cfg->host, server_port(srv),
+	    scanner_engine_version(), scanner_engine_file(),
+	    scanner_engine_patched() ? "patched" : "Debian's, unpatched");
+	if (!scanner_engine_patched())
+		log_warnx("libclamav is not clamrest's patched build: scans of small files are slower%s%s",
+		    scanner_engine_note()[0] != '\0' ? ": " : " (make libclamav, deploy/README.md)",
+		    scanner_engine_note());
 	return 1;
 }
 
@@ -317,7 +322,11 @@ main(int argc, char **argv)
 	server_drain(srv);
 	rc = 0;
 out:
-	server_stop(srv);
+	if (server_stop(srv) != 0) {
+		/* Scans still run in libclamav: they are abandoned, not waited for (SHUTDOWN_GRACE). */
+		fflush(NULL);
+		_exit(rc);
+	}
 	scanner_free(scanner);
 	dnsver_free(dnsver);
 	auth_free(auth);

@@ -360,10 +360,12 @@ render_build(struct out *o, const struct metrics_gauges *g)
 	label_value(libclamav, sizeof(libclamav), g->libclamav);
 	label_value(file, sizeof(file), g->libclamav_file != NULL ? g->libclamav_file : "");
 	out_printf(o, "# HELP clamrest_build_info Always 1; the labels name clamrest's version, the "
-	    "libclamav it runs with and the file that library was loaded from.\n"
+	    "libclamav it runs with, the file that library was loaded from and whether it is clamrest's "
+	    "patched build.\n"
 	    "# TYPE clamrest_build_info gauge\n"
-	    "clamrest_build_info{version=\"%s\",libclamav=\"%s\",libclamav_file=\"%s\"} 1\n",
-	    version, libclamav, file);
+	    "clamrest_build_info{version=\"%s\",libclamav=\"%s\",libclamav_file=\"%s\","
+	    "libclamav_patched=\"%s\"} 1\n",
+	    version, libclamav, file, g->libclamav_patched ? "true" : "false");
 }
 
 /* The boot time, Unix seconds: btime of /proc/stat. 0 when unknown. */

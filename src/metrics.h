@@ -54,6 +54,7 @@ enum metrics_cut {
 struct metrics_gauges {
 	const char *version, *libclamav;	/* clamrest_build_info; NULL: not rendered */
 	const char *libclamav_file;	/* its label libclamav_file; NULL: "" */
+	int libclamav_patched;		/* its label libclamav_patched: "true" or "false" */
 	unsigned connections;		/* open connections */
 	unsigned scans_queued, scans_running;
 	double scan_rate;		/* scans a second the pool measures; 0: none yet */

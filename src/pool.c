@@ -1,6 +1,8 @@
-/* pool.c -- a pool of worker threads: a FIFO of waiting jobs bounded by a count and, optionally,
+/* pool.c -- a pool of worker threads: a queue of waiting jobs bounded by a count and, optionally,
  * by how long a job may wait, predicted from the measured seconds per job and enforced by a
- * reaper thread. */
+ * reaper thread. Workers take jobs round-robin over their keys: each job gets a round, one past the
+ * last waiting job of its key (and not before the round being served), and the first job of the
+ * lowest round goes next; jobs of one key, or all with key 0, keep their submit order. */
 #include "pool.h"
 
 #include <pthread.h>
@@ -15,6 +17,8 @@ struct pool_job {
 	pool_fn expired;	/* instead of fn and done after waiting too long; may be NULL */
 	void *arg;
 	double deadline;	/* monotonic seconds; 0: never expires */
+	unsigned long key;	/* whose job: served round-robin among keys */
+	unsigned long long round;
 	struct pool_job *next;
 };
 
@@ -22,6 +26,7 @@ struct pool {
 	pthread_mutex_t lock;
 	pthread_cond_t work;	/* a job waits, or stopping */
 	pthread_cond_t reap;	/* the reaper's: a new job, or stopping */
+	pthread_cond_t idle;	/* monotonic: no job runs nor waits (pool_stop_by) */
 	pthread_t *threads;
 	unsigned nthreads;
 	pthread_t reaper;
@@ -33,6 +38,7 @@ struct pool {
 	unsigned queue;		/* jobs allowed to wait while every worker is busy */
 	double timeout;		/* seconds a job may wait; 0: no limit */
 	double service;		/* weighted seconds one job takes on one worker; 0: none ended yet */
+	unsigned long long round;	/* the round of the job taken last */
 	int stopping;
 };
 
@@ -64,16 +70,50 @@ pool_full_locked(const struct pool *p)
 	return p->timeout > 0 && pool_wait_locked(p) > p->timeout;
 }
 
+/* Unlinks j (whose predecessor is prev, NULL for the head) from the waiting jobs. */
+static void
+pool_unlink_locked(struct pool *p, struct pool_job *prev, struct pool_job *j)
+{
+	if (prev != NULL)
+		prev->next = j->next;
+	else
+		p->head = j->next;
+	if (p->tail == j)
+		p->tail = prev;
+	p->count--;
+}
+
+/* The first waiting job of the lowest round. O(waiting jobs): the queue is short (SCAN_QUEUE). */
 static struct pool_job *
 pool_pop_locked(struct pool *p)
 {
-	struct pool_job *j = p->head;
+	struct pool_job *best = p->head, *best_prev = NULL, *prev = p->head;
 
-	p->head = j->next;
-	if (p->head == NULL)
-		p->tail = NULL;
-	p->count--;
-	return j;
+	for (struct pool_job *j = p->head->next; j != NULL; prev = j, j = j->next)
+		if (j->round < best->round) {
+			best = j;
+			best_prev = prev;
+		}
+	pool_unlink_locked(p, best_prev, best);
+	p->round = best->round;
+	return best;
+}
+
+/* Queues j with its round: one past the last waiting job of its key, at least the round served. */
+static void
+pool_push_locked(struct pool *p, struct pool_job *j)
+{
+	j->round = p->round;
+	for (const struct pool_job *w = p->head; w != NULL; w = w->next)
+		if (w->key == j->key && w->round >= j->round)
+			j->round = w->round + 1;
+	if (p->tail != NULL)
+		p->tail->next = j;
+	else
+		p->head = j;
+	p->tail = j;
+	p->count++;
+	pthread_cond_signal(&p->work);
 }
 
 static void *
@@ -98,6 +138,8 @@ pool_main(void *arg)
 		dt = pool_now() - t0;
 		pthread_mutex_lock(&p->lock);
 		p->running--;
+		if (p->running == 0 && p->count == 0)
+			pthread_cond_broadcast(&p->idle);
 		p->service = p->service == 0 ? dt : p->service + POOL_EWMA * (dt - p->service);
 		if (job->done != NULL) {
 			pthread_mutex_unlock(&p->lock);
@@ -140,10 +182,7 @@ pool_reap(void *arg)
 			pthread_cond_timedwait(&p->reap, &p->lock, &ts);
 			continue;
 		}
-		*link = j->next;
-		if (p->tail == j)
-			p->tail = prev;
-		p->count--;
+		pool_unlink_locked(p, prev, j);
 		pthread_mutex_unlock(&p->lock);
 		j->expired(j->arg);
 		free(j);
@@ -156,8 +195,15 @@ pool_reap(void *arg)
 struct pool *
 pool_new(unsigned threads, unsigned queue)
 {
+	return pool_new_stack(threads, queue, 0);
+}
+
+struct pool *
+pool_new_stack(unsigned threads, unsigned queue, size_t stack)
+{
 	struct pool *p = calloc(1, sizeof(*p));
 	pthread_condattr_t attr;
+	pthread_attr_t tattr;
 
 	if (p == NULL)
 		return NULL;
@@ -172,12 +218,21 @@ pool_new(unsigned threads, unsigned queue)
 	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);	/* deadlines are monotonic */
 	pthread_cond_init(&p->work, NULL);
 	pthread_cond_init(&p->reap, &attr);
+	pthread_cond_init(&p->idle, &attr);
 	pthread_condattr_destroy(&attr);
+	pthread_attr_init(&tattr);
+	if (stack > 0 && pthread_attr_setstacksize(&tattr, stack) != 0) {
+		pthread_attr_destroy(&tattr);
+		pool_free(p);
+		return NULL;
+	}
 	for (; p->nthreads < threads; p->nthreads++)
-		if (pthread_create(&p->threads[p->nthreads], NULL, pool_main, p) != 0) {
+		if (pthread_create(&p->threads[p->nthreads], &tattr, pool_main, p) != 0) {
+			pthread_attr_destroy(&tattr);
 			pool_free(p);
 			return NULL;
 		}
+	pthread_attr_destroy(&tattr);
 	return p;
 }
 
@@ -211,12 +266,57 @@ pool_stop(struct pool *p)
 	p->nthreads = 0;
 }
 
+int
+pool_stop_by(struct pool *p, double deadline)
+{
+	struct pool_job *gone = NULL, *j, *prev = NULL, *next;
+	struct timespec ts;
+
+	if (p == NULL)
+		return 0;
+	pthread_mutex_lock(&p->lock);
+	p->stopping = 1;
+	pthread_cond_broadcast(&p->work);
+	pthread_cond_broadcast(&p->reap);
+	/* Waiting jobs that can expire do, now: their owners answer at once. */
+	for (j = p->head; j != NULL; j = next) {
+		next = j->next;
+		if (j->expired == NULL) {
+			prev = j;
+			continue;
+		}
+		pool_unlink_locked(p, prev, j);
+		j->next = gone;
+		gone = j;
+	}
+	pthread_mutex_unlock(&p->lock);
+	for (; gone != NULL; gone = next) {
+		next = gone->next;
+		gone->expired(gone->arg);
+		free(gone);
+	}
+	pthread_mutex_lock(&p->lock);
+	ts.tv_sec = (time_t)deadline;
+	ts.tv_nsec = (long)((deadline - (double)ts.tv_sec) * 1e9);
+	while ((p->running > 0 || p->count > 0) &&
+	    pthread_cond_timedwait(&p->idle, &p->lock, &ts) == 0)
+		;
+	if (p->running > 0 || p->count > 0) {
+		pthread_mutex_unlock(&p->lock);
+		return -1;
+	}
+	pthread_mutex_unlock(&p->lock);
+	pool_stop(p);
+	return 0;
+}
+
 void
 pool_free(struct pool *p)
 {
 	if (p == NULL)
 		return;
 	pool_stop(p);
+	pthread_cond_destroy(&p->idle);
 	pthread_cond_destroy(&p->reap);
 	pthread_cond_destroy(&p->work);
 	pthread_mutex_destroy(&p->lock);
@@ -239,11 +339,37 @@ pool_submit_then(struct pool *p, pool_fn fn, pool_fn done, void *arg)
 int
 pool_submit_timed(struct pool *p, pool_fn fn, pool_fn done, pool_fn expired, void *arg)
 {
+	return pool_submit_keyed(p, fn, done, expired, arg, 0);
+}
+
+int
+pool_requeue(struct pool *p, pool_fn fn, pool_fn done, void *arg, unsigned long key)
+{
 	struct pool_job *j = malloc(sizeof(*j));
 
 	if (j == NULL)
 		return -1;
-	*j = (struct pool_job){ fn, done, expired, arg, 0, NULL };
+	*j = (struct pool_job){ .fn = fn, .done = done, .arg = arg, .key = key };
+	pthread_mutex_lock(&p->lock);
+	if (p->stopping) {
+		pthread_mutex_unlock(&p->lock);
+		free(j);
+		return -1;
+	}
+	pool_push_locked(p, j);
+	pthread_mutex_unlock(&p->lock);
+	return 0;
+}
+
+int
+pool_submit_keyed(struct pool *p, pool_fn fn, pool_fn done, pool_fn expired, void *arg,
+    unsigned long key)
+{
+	struct pool_job *j = malloc(sizeof(*j));
+
+	if (j == NULL)
+		return -1;
+	*j = (struct pool_job){ .fn = fn, .done = done, .expired = expired, .arg = arg, .key = key };
 	pthread_mutex_lock(&p->lock);
 	if (pool_full_locked(p)) {
 		pthread_mutex_unlock(&p->lock);
@@ -252,13 +378,7 @@ pool_submit_timed(struct pool *p, pool_fn fn, pool_fn done, pool_fn expired, voi
 	}
 	if (p->timeout > 0 && expired != NULL)
 		j->deadline = pool_now() + p->timeout;
-	if (p->tail != NULL)
-		p->tail->next = j;
-	else
-		p->head = j;
-	p->tail = j;
-	p->count++;
-	pthread_cond_signal(&p->work);
+	pool_push_locked(p, j);
 	/* Jobs are queued in deadline order (one timeout for all), so a reaper already waiting for an
 	 * earlier deadline needs no wake-up: it was one more context switch per scan. */
 	if (j->deadline != 0 && p->reaper_idle)

@@ -109,6 +109,8 @@ struct scan_detail {
 	unsigned nmatches, dropped;	/* dropped: matches past SCANNER_MATCHES_MAX */
 	int cut;			/* a limit or an unscanned member is among the matches (or is
 					 * the verdict): the file was not scanned completely */
+	double deadline;		/* in: util_now() time past which the scan stops at its next
+					 * layer with SCANNER_LIMIT_TIME; 0: only MAX_SCAN_TIME */
 };
 
 struct scanner_stats {
@@ -158,6 +160,10 @@ void scanner_scan_mem_detail(struct scanner *s, const void *data, size_t len,
 void scanner_scan_fd_detail(struct scanner *s, int fd, const unsigned char *digest,
     struct scan_detail *d, struct scan_result *r);
 void scanner_detail_free(struct scan_detail *d);
+/* The result of a file not scanned at all because limit (SCANNER_LIMIT_*) was already spent:
+ * malware named by the limit (listed in d, when not NULL, as found at the upload itself), or with
+ * ALERT_EXCEEDS_MAX off clean (counted and logged as a cut). */
+void scanner_skipped(struct scanner *s, const char *limit, struct scan_detail *d, struct scan_result *r);
 
 /* Loads the folder again when it changed (or always, with force) into a new engine and swaps it in;
  * scans in flight finish on the old one. 1 swapped, 0 nothing to do, -1 failed (old engine kept). */
@@ -177,6 +183,11 @@ const char *scanner_engine_version(void);
 /* The file libclamav was loaded from (the patched build under build/ or lib/clamrest, or Debian's),
  * as the dynamic loader resolved it; "unknown" when it cannot tell. */
 const char *scanner_engine_file(void);
+/* 1 when that file is clamrest's patched build (a clamrest-libclamav.txt naming patches beside it),
+ * 0 for Debian's or any other. */
+int scanner_engine_patched(void);
+/* Why the build links Debian's libclamav instead of the patched one ("" when not said). */
+const char *scanner_engine_note(void);
 /* Writes the effective policy as the members of a JSON object, without braces
  * ("alert_encrypted_archive":true,...), to out; -1 when it does not fit. */
 int scanner_policy_json(const struct scanner_policy *p, char *out, size_t outlen);

@@ -31,9 +31,11 @@ void server_set_scanner(struct server *srv, struct scanner *scanner);
 /* SIGTERM's first step: new connections are refused at once and /check answers 503 (on
  * connections already open), so load balancers stop sending; requests in progress go on. */
 void server_drain(struct server *srv);
-/* Drains, lets requests in progress finish for up to SHUTDOWN_GRACE seconds and every accepted
- * scan answer, then closes. */
-void server_stop(struct server *srv);
+/* Drains, lets requests in progress finish for up to SHUTDOWN_GRACE seconds (scans still waiting
+ * for a thread then answer 503), then closes: 0. -1 when scans still ran 2 s past the grace: srv
+ * is left as it is (its threads still use it and the scanner), and the caller must end the process
+ * at once (_exit) without freeing what they use. */
+int server_stop(struct server *srv);
 unsigned server_port(struct server *srv);
 
 #endif

@@ -30,6 +30,7 @@ struct v3_file {
 struct v3_upload {
 	struct v3_file *files;		/* cap of them, grown as files begin, up to max */
 	unsigned max, n, cap;
+	unsigned next;			/* the first file not scanned yet (v3_upload_scan_next) */
 	size_t spill;
 	const char *tmpdir;
 	int all_matches;
@@ -149,6 +150,8 @@ v3_upload_reset(struct v3_upload *u)
 		memset(f, 0, sizeof(*f));
 	}
 	u->n = 0;
+	u->next = 0;
+	u->seconds = 0;
 }
 
 void
@@ -252,15 +255,51 @@ v3_scan_file(struct v3_upload *u, struct v3_file *f, struct scanner *sc)
 void
 v3_upload_scan(struct v3_upload *u, struct scanner *sc)
 {
+	while (v3_upload_scan_next(u, sc, 0) == 1)
+		;
+}
+
+int
+v3_upload_scan_next(struct v3_upload *u, struct scanner *sc, double max_seconds)
+{
+	struct v3_file *f;
 	double t0 = util_now();
 
-	for (unsigned i = 0; i < u->n; i++) {
-		v3_scan_file(u, &u->files[i], sc);
-		/* One failure decides the answer (500): the rest is not scanned. */
-		if (u->files[i].res.verdict == SCAN_ERROR)
-			break;
+	if (u->next >= u->n)
+		return 0;
+	f = &u->files[u->next++];
+	if (max_seconds > 0 && u->seconds >= max_seconds) {
+		/* The upload's MAX_SCAN_TIME is spent: this file is cut before its first byte. */
+		scanner_skipped(sc, SCANNER_LIMIT_TIME, &f->det, &f->res);
+		f->scanned = 1;
+		metrics_scan(f->res.limit_exceeded ? METRICS_LIMITS_EXCEEDED : METRICS_CLEAN, 0, 0);
+		body_reset(f->body);
+		return u->next < u->n;
 	}
-	u->seconds = util_now() - t0;
+	if (max_seconds > 0)
+		f->det.deadline = t0 + max_seconds - u->seconds;
+	v3_scan_file(u, f, sc);
+	u->seconds += util_now() - t0;
+	/* One failure decides the answer (500): the rest is not scanned. */
+	if (f->res.verdict == SCAN_ERROR) {
+		u->next = u->n;
+		return 0;
+	}
+	return u->next < u->n;
+}
+
+void
+v3_upload_fail(struct v3_upload *u, const char *reason)
+{
+	struct v3_file *f;
+
+	if (u->next >= u->n)
+		return;
+	f = &u->files[u->next];
+	f->res = (struct scan_result){ .verdict = SCAN_ERROR };
+	snprintf(f->res.reason, sizeof(f->res.reason), "%s", reason);
+	f->scanned = 1;
+	u->next = u->n;
 }
 
 const char *

@@ -49,6 +49,14 @@ unsigned v3_upload_count(const struct v3_upload *u);
 
 /* Scans every file in order, on the scan thread; the bodies are given back as each is done. */
 void v3_upload_scan(struct v3_upload *u, struct scanner *sc);
+/* Scans the next file not scanned yet (the caller hands the rest to the scan queue again, so
+ * another client's scan can go between two files). The files of one upload share max_seconds of
+ * scanning (MAX_SCAN_TIME; 0: no limit): a file scanned once they are spent stops at its next
+ * layer, and the files after it are not scanned but answered as cut at MAX_SCAN_TIME. 1 while
+ * files remain, 0 once the upload is done (a failed file ends it: the rest is not scanned). */
+int v3_upload_scan_next(struct v3_upload *u, struct scanner *sc, double max_seconds);
+/* The upload will not be scanned further (shutting down): the next file fails with reason. */
+void v3_upload_fail(struct v3_upload *u, const char *reason);
 /* The reason of the first file whose scan failed (the request is then answered 500), else NULL. */
 const char *v3_upload_error(const struct v3_upload *u);
 /* 1 when a file could not be scanned because a low-memory reload had no engine (the request is

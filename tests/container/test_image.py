@@ -83,14 +83,44 @@ def test_runs_as_named_non_root_user(svc):
 
 
 def test_runs_the_patched_libclamav(svc):
-    """`make image` links the libclamav of scripts/build-libclamav (LIBCLAMAV=patched, the default):
-    that file is what the process maps, and Debian's libclamav12 is not in the image at all."""
-    name, _ = svc
+    """Both images, `make image` (the host's scripts/build-libclamav library, LIBCLAMAV=patched) and
+    `make image-from-source` (a plain `podman build` of the repository, the library built in the
+    Dockerfile's own stage), link the patched libclamav: that file is what the process maps,
+    Debian's libclamav12 is not in the image at all, and /version and clamrest_build_info say so."""
+    name, url = svc
     maps = pm("exec", name, "cat", "/proc/1/maps").stdout
     libs = {line.split()[-1] for line in maps.splitlines() if "libclamav" in line}
     assert libs == {"/opt/clamrest/libclamav/lib/libclamav.so.12.0.3"}, libs
     assert pm("exec", name, "ls", "/usr/lib/x86_64-linux-gnu/libclamav.so.12", check=False).returncode != 0
     assert pm("exec", name, "dpkg-query", "-W", "libclamav12", check=False).returncode != 0
+    assert requests.get(url + "/version", timeout=5).json()["libclamav_patched"] is True
+    metrics = requests.get(url + "/metrics", auth=harness.auth(), timeout=5).text
+    info = next(x for x in metrics.splitlines() if x.startswith("clamrest_build_info{"))
+    assert 'libclamav_patched="true"' in info and \
+        'libclamav_file="/opt/clamrest/libclamav/lib/libclamav.so.12"' in info, info
+    assert "(libclamav 1.4.6 from /opt/clamrest/libclamav/lib/libclamav.so.12, patched)" in podman.logs(name)
+
+
+def test_licence_notice_and_corresponding_source(svc):
+    """The GPL's terms travel with the image: the licence, the notice of the components, and the
+    corresponding source of the patched libclamav (our patches and the exact source tarball)."""
+    name, _ = svc
+    doc = "/usr/share/doc/clamrest"
+    assert "GNU GENERAL PUBLIC LICENSE" in pm("exec", name, "cat", f"{doc}/LICENSE").stdout
+    notice = pm("exec", name, "cat", f"{doc}/NOTICE").stdout
+    for component in ("libclamav", "libmicrohttpd", "OpenSSL", "c-ares"):
+        assert component in notice, component
+    readme = pm("exec", name, "cat", f"{doc}/libclamav-source/README").stdout
+    sums = (podman.ROOT / "third_party" / "libclamav" / "SHA256SUMS").read_text()
+    sha = readme.split("sha256 ")[1].split()[0]
+    assert f"{sha}  clamav_1.4.6+dfsg.orig.tar.xz" in sums, readme
+    shipped = set(pm("exec", name, "ls", f"{doc}/libclamav-source").stdout.split())
+    ours = {p.name for p in (podman.ROOT / "third_party" / "libclamav").glob("*.patch")}
+    assert ours and ours <= shipped, (ours, shipped)
+    for p in sorted(ours):
+        assert pm("exec", name, "cat", f"{doc}/libclamav-source/{p}").stdout == \
+            (podman.ROOT / "third_party" / "libclamav" / p).read_text()
+    assert "patch: " in pm("exec", name, "cat", "/opt/clamrest/libclamav/lib/clamrest-libclamav.txt").stdout
 
 
 def test_image_keeps_healthcheck_and_user():

@@ -403,3 +403,13 @@ def instrumented(srv):
         if "libasan" in f.read():
             return "the server is built with AddressSanitizer, whose allocator keeps freed memory"
     return None
+
+
+def post_retry(url, tries=20, pause=0.2, **kw):
+    """POST with the demo credentials, retrying a 503 (scan queue full) up to `tries` times."""
+    for _ in range(tries):
+        r = requests.post(url, auth=auth(), timeout=300, **kw)
+        if r.status_code != 503:
+            return r
+        time.sleep(pause)
+    return r

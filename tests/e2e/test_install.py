@@ -41,3 +41,28 @@ def test_install_is_self_contained(tmp_path):
     # And it runs from there.
     out = subprocess.run([str(binary), "--version"], capture_output=True, text=True, check=True).stdout
     assert out.startswith("clamrest "), out
+    # Stripped, and no rpath into the build tree: only the installed library's folder.
+    dyn = subprocess.run(["readelf", "-d", str(binary)], capture_output=True, text=True, check=True).stdout
+    paths = [x.split("[")[1].rstrip("]") for x in dyn.splitlines() if "RUNPATH" in x or "RPATH" in x]
+    assert paths == ["$ORIGIN/../lib/clamrest"], paths
+    sections = subprocess.run(["readelf", "-S", str(binary)], capture_output=True, text=True, check=True).stdout
+    assert ".symtab" not in sections and ".debug_info" not in sections
+    # The licence, the notice and the corresponding source of the patched library, with the library's
+    # description that tells clamrest it is the patched build.
+    doc = dest / "usr/local/share/doc/clamrest"
+    assert "GNU GENERAL PUBLIC LICENSE" in (doc / "LICENSE").read_text()
+    assert "libmicrohttpd" in (doc / "NOTICE").read_text()
+    patches = sorted(p.name for p in (harness.ROOT / "third_party/libclamav").glob("*.patch"))
+    assert patches and all((doc / "libclamav-source" / p).is_file() for p in patches)
+    assert "sha256 " in (doc / "libclamav-source/README").read_text()
+    assert "patch: " in (libdir / "clamrest-libclamav.txt").read_text()
+
+
+def test_patched_build_says_so(server):
+    """The default build runs the patched library: /version and clamrest_build_info say so, and the
+    start-up line."""
+    import requests
+    assert requests.get(server.url + "/version", timeout=5).json()["libclamav_patched"] is True
+    m = requests.get(server.url + "/metrics", auth=harness.auth(), timeout=5).text
+    assert 'libclamav_patched="true"' in m
+    assert ", patched)" in server.logs() and "not clamrest's patched build" not in server.logs()

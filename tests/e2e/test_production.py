@@ -199,7 +199,13 @@ def test_metrics_issue13_families(server):
     lib = next(x for x in ldd.splitlines() if "libclamav.so" in x).split("=>")[1].split("(")[0].strip()
     assert os.path.realpath(info[0].labels["libclamav_file"]) == os.path.realpath(lib), (info, lib)
     labels = info[0].labels
-    assert f"(libclamav {labels['libclamav']} from {labels['libclamav_file']})" in server.logs()
+    patched = labels["libclamav_patched"] == "true"
+    assert labels["libclamav_patched"] in ("true", "false"), labels
+    assert f"(libclamav {labels['libclamav']} from {labels['libclamav_file']}, " + \
+        ("patched)" if patched else "Debian's, unpatched)") in server.logs()
+    # The patched build is the one with scripts/build-libclamav's description next to it.
+    assert patched == ("patch: " in (lambda f: open(f).read() if os.path.exists(f) else "")(
+        os.path.join(os.path.dirname(labels["libclamav_file"]), "clamrest-libclamav.txt")))
     now = time.time()
     build = sample(fams, "clamrest_database_build_time_seconds")
     assert abs(sample(fams, "clamrest_database_age_seconds") - (now - build)) < 5

@@ -18,7 +18,6 @@ import time
 import zipfile
 
 import pytest
-import requests
 
 import harness
 
@@ -47,12 +46,7 @@ def srv_enc(start_module, db):
 # --- Sending ---
 
 def _post(url, **kw):
-    for _ in range(20):
-        r = requests.post(url, auth=harness.auth(), timeout=300, **kw)
-        if r.status_code != 503:
-            return r
-        time.sleep(0.2)
-    return r
+    return harness.post_retry(url, **kw)
 
 
 def send(srv, data, how, name="sample.bin"):

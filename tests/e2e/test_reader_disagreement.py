@@ -12,11 +12,9 @@ cached under build/disagree/. A sample no reader gets EICAR out of is dropped
 finds EICAR in its file (the test would otherwise prove nothing).
 """
 import io
-import time
 import zipfile
 
 import pytest
-import requests
 
 import disagree
 import harness
@@ -33,12 +31,7 @@ def srv(start_module, tmp_path_factory):
 
 
 def _post(url, **kw):
-    for _ in range(40):
-        r = requests.post(url, auth=harness.auth(), timeout=300, **kw)
-        if r.status_code != 503:
-            return r
-        time.sleep(0.25)
-    return r
+    return harness.post_retry(url, tries=40, pause=0.25, **kw)
 
 
 def send(srv, data, how, name="sample.bin"):

@@ -17,7 +17,6 @@ import tempfile
 import time
 
 import pytest
-import requests
 
 import adversarial
 import harness
@@ -63,13 +62,7 @@ def group_server(start_module, db_dir):
 # --- Sending and judging ---
 
 def _post(url, **kw):
-    """POST, retrying a 503 (pool full) a few times."""
-    for _ in range(20):
-        r = requests.post(url, auth=harness.auth(), timeout=300, **kw)
-        if r.status_code != 503:
-            return r
-        time.sleep(0.2)
-    return r
+    return harness.post_retry(url, **kw)
 
 
 def send(srv, data, how, name="sample.bin"):

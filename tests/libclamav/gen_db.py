@@ -2,19 +2,30 @@
 """gen_db.py -- seeded signature database for the libclamav differential test.
 
 Usage: gen_db.py OUTDIR NDB LDB [CORPUS_FILE...]
+       gen_db.py --engine OUTDIR
+
+--engine writes one database folder per engine feature the synthetic mix does not reach, aimed at
+gen_files.py's files (same byte patterns): OUTDIR/macro (NDB macro-group members $0$..$31$ and
+logical signatures with a macro subsignature of every group, among them the issue-20 ones),
+OUTDIR/offsets (every offset kind: absolute, shifted, *, EOF-, EP+/-, Sx+, SL+, SE on PE, ELF and
+Mach-O targets, in NDB and as LDB subsignatures), OUTDIR/yara (string and condition variants),
+OUTDIR/bcomp (byte-compare subsignatures), OUTDIR/same (several signatures with the same bytes and
+different offsets, targets and formats) and OUTDIR/all (all of them in one engine).
 
 OUTDIR/diff.ndb: NDB body signatures of pseudo-random bytes using '??', '{n-m}', '*', alternatives
 '(aa|bb)' and EP+/EOF- offsets; OUTDIR/diff.ldb: LDB logical signatures with 1-5 subsignatures,
 expressions with &, |, =, >, <, 2% PCRE subsignatures. Planted among them (so that files of the
 corpus are detected, often by several signatures at once, and the first one in load order wins):
 signatures built from slices of the corpus files, and logical signatures true with no subsignature
-matched, limited by FileSize. Same arguments and corpus, same bytes.
+matched, limited by FileSize. Same arguments, corpus and DIFF_SEED (environment), same bytes.
 """
 import os
 import random
 import sys
 
-SEED = 0x6C6962636C616D  # "libclam"
+import gen_files
+
+SEED = 0x6C6962636C616D + int(os.environ.get("DIFF_SEED", "0"))  # "libclam" (+ DIFF_SEED)
 
 
 def rhex(rng, n):
@@ -116,5 +127,111 @@ def main():
             f.writelines(lines)
 
 
+def hx(b):
+    return b.hex()
+
+
+def engine_macro():
+    ndb = ["Mac.G1:0:$1$:585858\n"]  # the issue's three signatures (0001's bug)
+    ldb = ["Mac.ChkA;Engine:51-255,Target:0;0>0&1=2;41414141;${6-6}1$\n",
+           "Mac.ChkB;Engine:51-255,Target:0;0>0&1=1;41414141;${6-6}1$\n"]
+    for g in range(32):
+        ndb.append("Diff.Eng.MacG%d:0:$%d$:%s\n" % (g, g, hx(gen_files.MACRO_MEMBER[g])))
+        a = hx(gen_files.MACRO_ANCHOR[g % len(gen_files.MACRO_ANCHOR)])
+        for k, (e, rng_) in enumerate([("0&1", "10-10"), ("0>0&1=1", "10-10"), ("0>1&1", "0-20"),
+                                       ("0=2&1", "2-40"), ("0&1=0", "10-10")]):
+            ldb.append("Diff.Eng.Mac%d.%d;Engine:51-255,Target:0;%s;%s;${%s}%d$\n" % (g, k, e, a, rng_, g))
+    # Two macro subsignatures in one signature, and a macro group used by two signatures.
+    ldb.append("Diff.Eng.Mac2x;Engine:51-255,Target:0;0&1&2&3;%s;${6-6}1$;%s;${0-40}2$\n"
+               % (hx(gen_files.MACRO_ANCHOR[1]), hx(gen_files.MACRO_ANCHOR[2])))
+    return {"m.ndb": ndb, "m.ldb": ldb}
+
+
+OFFSETS_EXE = ["EP+0", "EP+16", "EP-4", "EP+0,4096", "S0+0", "S1+0", "S0+4,64", "S7+0", "SL+0", "SL+16",
+               "SL+0,8192", "SE0", "SE1", "SE9", "EOF-100", "EOF-100,100", "0", "64,4096", "*"]
+OFFSETS_ANY = ["0", "0,64", "4", "EOF-20", "EOF-4096,8192", "*"]
+EXE_PATTERNS = ["7f454c46", "cffaedfe", "cefaedfe", "4d5a90", "9090909090", "cccccccc", "00000000",
+                hx(b"ELF32CODE"), hx(b"MACHOCODE"), "50450000", "0000??0000", "9090{1-4}9090", "(90|cc)(90|cc)9090"]
+
+
+def engine_offsets():
+    ndb, ldb = [], []
+    n = 0
+    for target in (1, 6, 9):
+        for off in OFFSETS_EXE:
+            for pat in EXE_PATTERNS:
+                ndb.append("Diff.Eng.Off.%d:%d:%s:%s\n" % (n, target, off, pat))
+                n += 1
+    for off in OFFSETS_ANY:
+        for pat in EXE_PATTERNS[:8]:
+            ndb.append("Diff.Eng.Off.%d:0:%s:%s\n" % (n, off, pat))
+            n += 1
+    for target in (1, 6, 9):
+        for k, off in enumerate(OFFSETS_EXE):
+            ldb.append("Diff.Eng.OffL.%d.%d;Engine:51-255,Target:%d;0&1;%s:%s;%s\n"
+                       % (target, k, target, off, EXE_PATTERNS[k % len(EXE_PATTERNS)],
+                          EXE_PATTERNS[(k + 3) % len(EXE_PATTERNS)]))
+    # Regexes with relative offsets (0502 computes their offsets on use).
+    for target in (1, 6, 9):
+        for k, off in enumerate(["*", "0,64", "EP+0,4096", "SL+0,8192", "S0+0,64", "SE1", "EOF-200,200"]):
+            ldb.append("Diff.Eng.OffP.%d.%d;Engine:81-255,Target:%d;0&1;%s;%s:0/(ELF32|MACHO)CODE|\\x90{6}/\n"
+                       % (target, k, target, {1: "4d5a90", 6: "7f454c46", 9: "faedfe"}[target], off))
+    return {"o.ndb": ndb, "o.ldb": ldb}
+
+
+YARA_RULES = """\
+rule DiffYaraAny { strings: $a = "yara-alpha" $b = "YARA-BETA" condition: any of them }
+rule DiffYaraAll { strings: $a = "yara-alpha" $b = { de ad be ef 01 } condition: all of them }
+rule DiffYaraCount { strings: $a = "yara-alpha" condition: #a > 2 }
+rule DiffYaraAt { strings: $a = "yara-alpha" condition: $a at 0 }
+rule DiffYaraIn { strings: $a = "yara-alpha" condition: $a in (0..40) }
+rule DiffYaraMZ { strings: $b = "YARA-BETA" condition: uint16(0) == 0x5a4d and $b }
+rule DiffYaraSize { strings: $g = "yara-gamma-42" condition: $g and filesize < 100 }
+rule DiffYaraNocase { strings: $a = "yara-beta" nocase condition: $a }
+rule DiffYaraNot { strings: $a = "yara-alpha" $b = "YARA-BETA" condition: $a and not $b }
+rule DiffYaraTwoOf { strings: $a = "yara-alpha" $b = "YARA-BETA" $c = { de ad be ef 01 } condition: 2 of them }
+rule DiffYaraHexJump { strings: $h = { de ad [0-4] ef 01 } condition: $h }
+rule DiffYaraSame1 { strings: $a = "yara-gamma-42" condition: $a }
+rule DiffYaraSame2 { strings: $a = "yara-gamma-42" condition: $a and filesize > 50 }
+"""
+
+
+def engine_bcomp():
+    a = hx(gen_files.BCOMP_ANCHOR)
+    ldb = []
+    for k, (opts, cmp_) in enumerate([("de4", ">100"), ("d4", "=255"), ("he4", "<4096"), ("h4", ">0"),
+                                      ("ib4", "=4096"), ("il4", ">65535"), ("il2", "=0"), ("a4", ">7"),
+                                      ("ib2", "=0"), ("de3", ">100,<200"), ("il4", "=1094795585")]):
+        ldb.append("Diff.Eng.BC.%d;Engine:81-255,Target:0;0&1;%s;0(>>12#%s#%s)\n" % (k, a, opts, cmp_))
+    ldb.append("Diff.Eng.BC.back;Engine:81-255,Target:0;0&1;%s;0(<<2#ib2#>0)\n" % a)
+    ldb.append("Diff.Eng.BC.eof;Engine:81-255,Target:0;0&1;%s;0(>>8#ib4#>0)\n" % a)
+    return {"b.ldb": ldb}
+
+
+def engine_same():
+    b = hx(gen_files.SAME_BYTES)
+    ndb = ["Diff.Eng.Same.%d:%d:%s:%s\n" % (k, t, off, b)
+           for k, (t, off) in enumerate([(0, "EOF-50"), (0, "0"), (0, "*"), (0, "100,400"), (1, "*"),
+                                         (0, "*"), (6, "SL+0,1000"), (0, "EOF-400,400")])]
+    ldb = ["Diff.Eng.SameL.%d;Engine:51-255,Target:0;%s;%s\n" % (k, e, s)
+           for k, (e, s) in enumerate([("0&1", b + ";53414d45"), ("0>1", b), ("0", b), ("0&1", b + ";EOF-50:" + b),
+                                       ("0&1", "53414d45;" + b)])]
+    return {"s.ndb": ndb, "s.ldb": ldb}
+
+
+def engine(outdir):
+    parts = {"macro": engine_macro(), "offsets": engine_offsets(), "yara": {"y.yar": [YARA_RULES]},
+             "bcomp": engine_bcomp(), "same": engine_same()}
+    parts["all"] = {f"{k}-{f}": lines for k, p in parts.items() for f, lines in p.items()}
+    for sub, files in parts.items():
+        os.makedirs(os.path.join(outdir, sub), exist_ok=True)
+        for name, lines in files.items():
+            with open(os.path.join(outdir, sub, name), "w", encoding="ascii") as f:
+                f.writelines(lines)
+
+
 if __name__ == "__main__":
-    main()
+    if sys.argv[1:2] == ["--engine"]:
+        engine(sys.argv[2])
+    else:
+        main()

@@ -1,7 +1,12 @@
 /* scanloop.c -- the engine alone, with clamrest's scan options: verdicts of files, or the CPU time
  * of scanning one file again and again. Used by tests/libclamav (patched vs Debian's libclamav).
  *
- *   scanloop DBDIR FILE...        one line per file: "FILE<TAB>VIRUS<TAB>NAME", "CLEAN", "ERROR <code>"
+ *   scanloop DBDIR FILE...        one line per file: "FILE<TAB>VIRUS<TAB>NAME", "CLEAN", "ERROR <code>",
+ *                                 then "<TAB>msg E/W": the libclamav errors and warnings (cl_msg,
+ *                                 counted through cl_set_clcb_msg) logged during that scan, as
+ *                                 clamrest turns a scan with a libclamav error into 500
+ *   scanloop -a DBDIR FILE...     the same with every match reported (CL_SCAN_GENERAL_ALLMATCHES):
+ *                                 "VIRUS<TAB>NAME,NAME,..." in the order of the virus-found callbacks
  *   scanloop -n N DBDIR FILE      scans FILE N times; prints "cpu_us_per_scan <x>" (user+system)
  *
  * Options as src/scanner.c: general heuristics, all parsers, encrypted-archive and exceeds-max
@@ -15,6 +20,35 @@
 #include <unistd.h>
 #include <sys/resource.h>
 #include <clamav.h>
+
+static unsigned long n_errors, n_warnings;
+static int allmatch;
+static char names[65536];	/* -a: every name reported, comma-separated */
+
+static void
+virus_found(int fd, const char *name, void *context)
+{
+	size_t len = strlen(names);
+
+	(void)fd;
+	(void)context;
+	snprintf(names + len, sizeof(names) - len, "%s%s", len ? "," : "", name);
+}
+
+/* Counts libclamav's errors and warnings; prints them to stderr like libclamav's default. */
+static void
+count_msg(enum cl_msg severity, const char *fullmsg, const char *msg, void *context)
+{
+	(void)msg;
+	(void)context;
+	if (severity == CL_MSG_ERROR)
+		n_errors++;
+	else if (severity == CL_MSG_WARN)
+		n_warnings++;
+	else
+		return;
+	fputs(fullmsg, stderr);
+}
 
 static double
 cpu_seconds(void)
@@ -43,16 +77,22 @@ scan_one(struct cl_engine *cl, const char *path, int quiet)
 		printf("%s\tERROR open\n", path);
 		return -1;
 	}
+	if (allmatch)
+		opts.general |= CL_SCAN_GENERAL_ALLMATCHES;
+	n_errors = n_warnings = 0;
+	names[0] = '\0';
 	rc = cl_scandesc(fd, path, &virname, &scanned, cl, &opts);
 	close(fd);
 	if (quiet)
 		return 0;
 	if (rc == CL_VIRUS)
-		printf("%s\tVIRUS\t%s\n", path, virname);
+		printf("%s\tVIRUS\t%s", path, allmatch ? names : virname);
 	else if (rc == CL_CLEAN)
-		printf("%s\tCLEAN\n", path);
+		printf("%s\tCLEAN", path);
 	else
-		printf("%s\tERROR %d\n", path, (int)rc);
+		printf("%s\tERROR %d", path, (int)rc);
+	printf("\tmsg %lu/%lu\n", n_errors, n_warnings);
+	fflush(stdout);	/* a crash later keeps the answers so far */
 	return 0;
 }
 
@@ -67,14 +107,19 @@ main(int argc, char **argv)
 	if (argc > 3 && strcmp(argv[1], "-n") == 0) {
 		n = strtol(argv[2], NULL, 10);
 		i = 3;
+	} else if (argc > 2 && strcmp(argv[1], "-a") == 0) {
+		allmatch = 1;
+		i = 2;
 	}
 	if (argc - i < 2 || n < 0) {
-		fprintf(stderr, "usage: scanloop [-n N] DBDIR FILE...\n");
+		fprintf(stderr, "usage: scanloop [-a | -n N] DBDIR FILE...\n");
 		return 2;
 	}
+	cl_set_clcb_msg(count_msg);
 	if (cl_init(CL_INIT_DEFAULT) != CL_SUCCESS || (cl = cl_engine_new()) == NULL)
 		return 1;
 	cl_engine_set_num(cl, CL_ENGINE_DISABLE_CACHE, 1);
+	cl_engine_set_clcb_virus_found(cl, virus_found);
 	if (cl_load(argv[i], cl, &sigs, CL_DB_STDOPT) != CL_SUCCESS || cl_engine_compile(cl) != CL_SUCCESS) {
 		fprintf(stderr, "scanloop: cannot load %s\n", argv[i]);
 		return 1;

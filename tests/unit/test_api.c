@@ -146,18 +146,20 @@ static void
 test_json_about(void **state)
 {
 	struct api_about a = { .engine = "1.4.6", .db_version = 27000, .db_time = 1616707740,
-	    .signatures = 3 };
+	    .signatures = 3, .libclamav_patched = 1 };
 	char out[512];
 
 	(void)state;
 	assert_int_not_equal(api_json_about(out, sizeof(out), &a), 0);
 	assert_string_equal(out, "{\"clamav\":\"1.4.6\",\"clamrest\":\"" CONFIG_VERSION "\","
 	    "\"database_build_time\":\"2021-03-25T21:29:00Z\",\"database_signatures\":3,"
-	    "\"database_version\":27000}\n");
+	    "\"database_version\":27000,\"libclamav_patched\":true}\n");
 	a.db_version = -1;
+	a.libclamav_patched = 0;
 	assert_int_not_equal(api_json_about(out, sizeof(out), &a), 0);
 	assert_string_equal(out, "{\"clamav\":\"1.4.6\",\"clamrest\":\"" CONFIG_VERSION "\","
-	    "\"database_build_time\":null,\"database_signatures\":null,\"database_version\":null}\n");
+	    "\"database_build_time\":null,\"database_signatures\":null,\"database_version\":null,"
+	    "\"libclamav_patched\":false}\n");
 	assert_int_equal(api_json_about(out, 40, &a), 0);
 }
 

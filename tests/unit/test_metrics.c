@@ -533,7 +533,13 @@ test_build_info_and_database(void **state)
 	(void)state;
 	assert_true(value(text,
 	    "clamrest_build_info{version=\"1.0.0\",libclamav=\"1.4.\\\"6\\\"\","
-	    "libclamav_file=\"/usr/lib/libclamav.so.12\"}") == 1);
+	    "libclamav_file=\"/usr/lib/libclamav.so.12\",libclamav_patched=\"false\"}") == 1);
+	g.libclamav_patched = 1;
+	free(text);
+	text = render(&g);
+	assert_true(value(text,
+	    "clamrest_build_info{version=\"1.0.0\",libclamav=\"1.4.\\\"6\\\"\","
+	    "libclamav_file=\"/usr/lib/libclamav.so.12\",libclamav_patched=\"true\"}") == 1);
 	if (age < 3600 || age > 3660)
 		fail_msg("database age %g, want 3600", age);
 	assert_true(value(text, "clamrest_database_folder_ok") == 0);

@@ -542,6 +542,136 @@ test_stop_runs_waiting_timed_jobs(void **state)
 	gate_free(g);
 }
 
+/* The order jobs ran in: each job appends its key. */
+struct order {
+	pthread_mutex_t lock;
+	unsigned long keys[32];
+	unsigned n;
+};
+
+struct keyed {
+	struct order *o;
+	unsigned long key;
+};
+
+static void
+job_record(void *arg)
+{
+	struct keyed *k = arg;
+
+	pthread_mutex_lock(&k->o->lock);
+	k->o->keys[k->o->n++] = k->key;
+	pthread_mutex_unlock(&k->o->lock);
+}
+
+/* Key 1 queues six jobs, then keys 2 and 3 one each: they run second and third, not after key 1's
+ * six (round-robin, issue 20); one key's jobs keep their order. */
+static void
+test_keys_round_robin(void **state)
+{
+	struct pool *p = pool_new(1, 16);
+	struct gate *g = gate_new();
+	struct order o = { .n = 0 };
+	struct keyed jobs[8];
+	static const unsigned long want[] = { 1, 2, 3, 1, 1, 1, 1, 1 };
+
+	(void)state;
+	pthread_mutex_init(&o.lock, NULL);
+	assert_int_equal(pool_submit(p, job_blocking, g), 0);
+	wait_for(&g->started, 1);
+	for (int i = 0; i < 8; i++) {
+		jobs[i] = (struct keyed){ &o, i < 6 ? 1UL : (unsigned long)i - 4 };
+		assert_int_equal(pool_submit_keyed(p, job_record, NULL, NULL, &jobs[i], jobs[i].key), 0);
+	}
+	gate_open(g);
+	pool_stop(p);
+	assert_int_equal(o.n, 8);
+	for (unsigned i = 0; i < 8; i++)
+		assert_int_equal(o.keys[i], want[i]);
+	pool_free(p);
+	gate_free(g);
+	pthread_mutex_destroy(&o.lock);
+}
+
+/* A requeued job is never refused for a full queue, and waits behind the other keys. */
+static void
+test_requeue_ignores_full_queue(void **state)
+{
+	struct pool *p = pool_new(1, 1);
+	struct gate *g = gate_new();
+	atomic_int ran = 0;
+
+	(void)state;
+	assert_int_equal(pool_submit(p, job_blocking, g), 0);
+	wait_for(&g->started, 1);
+	assert_int_equal(pool_submit_keyed(p, job_count, NULL, NULL, &ran, 7), 0);
+	assert_int_equal(pool_submit_keyed(p, job_count, NULL, NULL, &ran, 8), -1);	/* full */
+	assert_int_equal(pool_requeue(p, job_count, NULL, &ran, 8), 0);
+	gate_open(g);
+	wait_for(&ran, 2);
+	pool_stop(p);
+	assert_int_equal(pool_requeue(p, job_count, NULL, &ran, 8), -1);	/* stopped */
+	pool_free(p);
+	gate_free(g);
+}
+
+/* pool_stop_by: waiting jobs with expired expire at once; a job still running at the deadline
+ * makes it answer -1 without waiting longer; once it ends, the pool stops and frees. */
+static void
+test_stop_by_does_not_wait_past_deadline(void **state)
+{
+	struct pool *p = pool_new(1, 4);
+	struct gate *g = gate_new();
+	atomic_int ran = 0, expired = 0;
+	struct timespec t0, t1;
+	double took;
+
+	(void)state;
+	assert_int_equal(pool_set_timeout(p, 60), 0);
+	assert_int_equal(pool_submit(p, job_blocking, g), 0);
+	wait_for(&g->started, 1);
+	assert_int_equal(pool_submit_timed(p, job_count, NULL, job_count, &expired), 0);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	assert_int_equal(pool_stop_by(p, (double)t0.tv_sec + (double)t0.tv_nsec / 1e9 + 0.2), -1);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	took = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+	assert_true(took >= 0.15 && took < 2);
+	assert_int_equal(atomic_load(&expired), 1);	/* ran as expired, not as the job */
+	assert_int_equal(pool_submit(p, job_count, &ran), -1);
+	gate_open(g);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	assert_int_equal(pool_stop_by(p, (double)t0.tv_sec + 5), 0);
+	pool_free(p);
+	gate_free(g);
+}
+
+/* Threads get the stack asked for. */
+static void
+job_stack(void *arg)
+{
+	pthread_attr_t a;
+	size_t sz = 0;
+
+	pthread_getattr_np(pthread_self(), &a);
+	pthread_attr_getstacksize(&a, &sz);
+	pthread_attr_destroy(&a);
+	*(size_t *)arg = sz;
+}
+
+static void
+test_stack_size(void **state)
+{
+	struct pool *p = pool_new_stack(1, 1, 40UL << 20);
+	size_t sz = 0;
+
+	(void)state;
+	assert_non_null(p);
+	assert_int_equal(pool_submit(p, job_stack, &sz), 0);
+	pool_stop(p);
+	assert_true(sz >= 40UL << 20);
+	pool_free(p);
+}
+
 int
 main(void)
 {
@@ -559,6 +689,10 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_wait_past_timeout_expires, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_predicted_wait_refuses, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stop_runs_waiting_timed_jobs, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_keys_round_robin, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_requeue_ignores_full_queue, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stop_by_does_not_wait_past_deadline, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stack_size, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,204 @@
+#!/usr/bin/python3
+"""gen_files.py -- seeded files for the engine part of the libclamav differential test, made to reach
+what gen_db.py's engine database (`gen_db.py --engine`) aims at.
+
+Usage: gen_files.py OUTDIR [PE_FILE...]
+
+* executables, whole and broken: an ELF64 (/usr/bin/true), a synthetic ELF32 and Mach-O (32/64-bit,
+  with sections), the PE files given; each also without sections (ELF e_shnum=0, Mach-O segment
+  without sections or no segment, PE NumberOfSections=0), with its section table cut off, and
+  truncated at several lengths. ELF/Mach-O files without sections are the regression files of fix
+  0101 (SL+ on them read sections[-1]): their names start with "nosec-".
+* macro files: the anchors and group members of the engine database's macro signatures at
+  distances inside and outside the signatures' ranges, repeated, with and without "00 00" runs.
+* byte-compare files (an anchor followed by numbers in decimal/hex text and binary), YARA files
+  (the rules' strings in several combinations), identical-byte files, and runs of zero bytes.
+
+The byte patterns are shared with gen_db.py (MACRO_*, BCOMP_*, YARA_*, SAME_* below). Same arguments
+and DIFF_SEED (environment), same bytes.
+"""
+import os
+import random
+import struct
+import sys
+
+SEED = 0x656E67696E65 + int(os.environ.get("DIFF_SEED", "0"))  # "engine" (+ DIFF_SEED)
+# Shared with gen_db.py --engine.
+MACRO_MEMBER = [bytes([0xA5, g, 0x5A]) for g in range(32)]   # group g's member: $g$ NDB
+MACRO_ANCHOR = [b"MACANCH" + bytes([0x41 + k]) for k in range(4)]
+BCOMP_ANCHOR = b"BCMPANCH"
+YARA_STRINGS = [b"yara-alpha", b"YARA-BETA", b"\xde\xad\xbe\xef\x01", b"yara-gamma-42"]
+SAME_BYTES = b"SAMEBYTESxx"
+
+
+def elf32(nsec=2, body=b""):
+    """A small ELF32 executable: one PT_LOAD, nsec sections after the body."""
+    ehsize, phsize, shsize = 52, 32, 40
+    code = b"\x90" * 32 + b"ELF32CODE" + body
+    phoff = ehsize
+    code_off = phoff + phsize
+    shoff = code_off + len(code)
+    hdr = b"\x7fELF" + bytes([1, 1, 1, 0]) + b"\0" * 8
+    hdr += struct.pack("<HHIIIIIHHHHHH", 2, 3, 1, 0x08048000 + code_off, phoff, shoff if nsec else 0, 0,
+                       ehsize, phsize, 1, shsize, nsec, 0)
+    ph = struct.pack("<IIIIIIII", 1, 0, 0x08048000, 0x08048000, shoff, shoff, 5, 0x1000)
+    sh = b""
+    for i in range(nsec):
+        sh += struct.pack("<IIIIIIIIII", 0, 1, 6, 0x08048000 + code_off + 16 * i, code_off + 16 * i, 16, 0, 0, 1, 0)
+    return hdr + ph + code + sh
+
+
+def macho(m64=True, nsec=2, segment=True, body=b""):
+    """A small Mach-O (x86 or x86_64): one LC_SEGMENT(_64) with nsec sections (or no segment: an
+    unknown load command only)."""
+    if m64:
+        hdr_fmt, seg_fmt, sec_fmt = "<IiiIIIII", "<II16sQQQQIIII", "<16s16sQQIIIIIIII"
+        magic, cpu, segcmd = 0xFEEDFACF, 0x01000007, 0x19
+    else:
+        hdr_fmt, seg_fmt, sec_fmt = "<IiiIIII", "<II16sIIIIIIII", "<16s16sIIIIIIIII"
+        magic, cpu, segcmd = 0xFEEDFACE, 7, 0x1
+    hsize, segsize, secsize = struct.calcsize(hdr_fmt), struct.calcsize(seg_fmt), struct.calcsize(sec_fmt)
+    if segment:
+        cmdsize = segsize + nsec * secsize
+    else:
+        cmdsize = 16
+    data_off = hsize + cmdsize
+    code = b"MACHOCODE" + b"\xcc" * 23 + body
+    if m64:
+        hdr = struct.pack(hdr_fmt, magic, cpu, 3, 2, 1, cmdsize, 0, 0)
+    else:
+        hdr = struct.pack(hdr_fmt, magic, cpu, 3, 2, 1, cmdsize, 0)
+    if segment:
+        lc = struct.pack(seg_fmt, segcmd, cmdsize, b"__TEXT", 0x1000, 0x1000, 0, data_off + len(code), 5, 5, nsec, 0)
+        for i in range(nsec):
+            lc += struct.pack(sec_fmt, b"__text%d" % i, b"__TEXT", 0x1000 + data_off + 16 * i, 16,
+                              data_off + 16 * i, 0, 0, 0, 0x80000400, 0, 0, *([0] if m64 else []))
+    else:
+        lc = struct.pack("<IIII", 0x26, 16, 0, 0)
+    return hdr + lc + code
+
+
+def pe_variants(data):
+    """NumberOfSections=0, section table cut off (file ends inside it), for a PE."""
+    if len(data) < 0x40 or data[:2] != b"MZ":
+        return {}
+    lfanew = struct.unpack_from("<I", data, 0x3C)[0]
+    if lfanew + 24 > len(data) or data[lfanew:lfanew + 4] != b"PE\0\0":
+        return {}
+    out = {}
+    d = bytearray(data)
+    struct.pack_into("<H", d, lfanew + 6, 0)
+    out["pe-nsec0"] = bytes(d)
+    optsize = struct.unpack_from("<H", data, lfanew + 20)[0]
+    sect_at = lfanew + 24 + optsize
+    out["pe-secttable-cut"] = data[:sect_at + 20]
+    return out
+
+
+def truncations(name, data, rng):
+    cuts = sorted({16, 52, 64, 120, 400, len(data) // 2, max(1, len(data) - 100), rng.randrange(1, len(data))})
+    return {f"{name}-trunc{c}": data[:c] for c in cuts if c < len(data)}
+
+
+def executables(rng, pe_files):
+    out = {}
+    elf = open("/usr/bin/true", "rb").read()
+    out["elf64"] = elf
+    d = bytearray(elf)
+    struct.pack_into("<Q", d, 0x28, 0)
+    struct.pack_into("<HH", d, 0x3C, 0, 0)
+    out["nosec-elf64"] = bytes(d)
+    d = bytearray(elf)
+    struct.pack_into("<Q", d, 0x28, len(elf) + 4096)  # section table past the end of the file
+    out["elf64-shoff-past-eof"] = bytes(d)
+    out.update(truncations("elf64", elf, rng))
+    for k, body in enumerate([b"", MACRO_ANCHOR[0] + b"zz" + MACRO_MEMBER[1], b"\0\0" * 8]):
+        e32 = elf32(2, body)
+        out[f"elf32-{k}"] = e32
+        out[f"nosec-elf32-{k}"] = elf32(0, body)
+        out.update(truncations(f"elf32-{k}", e32, rng))
+        for m64 in (True, False):
+            bits = 64 if m64 else 32
+            m = macho(m64, 2, True, body)
+            out[f"macho{bits}-{k}"] = m
+            out[f"nosec-macho{bits}-seg-{k}"] = macho(m64, 0, True, body)
+            out[f"nosec-macho{bits}-noseg-{k}"] = macho(m64, 0, False, body)
+            out.update(truncations(f"macho{bits}-{k}", m, rng))
+    for p in pe_files:
+        data = open(p, "rb").read()
+        base = "pe-" + os.path.basename(p)
+        out[base] = data
+        for k, v in pe_variants(data).items():
+            out[f"{k}-{os.path.basename(p)}"] = v
+        out.update(truncations(base, data, rng))
+    return out
+
+
+def macro_files(rng):
+    out = {}
+    for g in range(32):
+        a = MACRO_ANCHOR[g % len(MACRO_ANCHOR)]
+        m = MACRO_MEMBER[g]
+        fill = bytes([0x71]) * 12
+        # In range (distance 10 after the anchor's start, what the signatures use for k=0), out of
+        # range, anchor twice with one member (stock cancels the second count), zero runs between.
+        out[f"macro-g{g}-near"] = a + b"zz" + m + fill + a + fill
+        out[f"macro-g{g}-far"] = a + fill + m + fill
+        out[f"macro-g{g}-zeros"] = a + b"\0\0" + m + b"\0\0\0\0" + a + b"\0\0" + m + fill
+        out[f"macro-g{g}-member-first"] = m + fill + a + b"zz" + m
+        pieces = [rng.choice([a, m, b"\0\0", b"q" * rng.randint(0, 12), rng.randbytes(rng.randint(0, 6))])
+                  for _ in range(rng.randint(4, 14))]
+        out[f"macro-g{g}-mix"] = b"".join(pieces)
+    # The issue's file (Mac.ChkA with stock, Mac.ChkB with 0001's bug), in the engine's bytes too.
+    out["macro-issue20"] = b"AAAAzzXXXqqqqqqqqqqqAAAAqqqqqqqqqqqqqqqq"
+    allg = b"".join(MACRO_ANCHOR[g % 4] + b"zz" + MACRO_MEMBER[g] + b"\0\0" for g in range(32))
+    out["macro-all-groups"] = allg
+    return out
+
+
+def bcomp_files(rng):
+    out = {}
+    for k, v in enumerate([0, 1, 7, 255, 256, 4096, 65535, 0x41414141, 123456]):
+        out[f"bcomp-dec-{k}"] = BCOMP_ANCHOR + b"...." + str(v).encode() + b" tail"
+        out[f"bcomp-hex-{k}"] = BCOMP_ANCHOR + b"...." + ("%x" % v).encode() + b" tail"
+        out[f"bcomp-le-{k}"] = BCOMP_ANCHOR + b"...." + struct.pack("<I", v & 0xFFFFFFFF) + b"tail"
+        out[f"bcomp-be-{k}"] = BCOMP_ANCHOR + b"...." + struct.pack(">I", v & 0xFFFFFFFF) + b"tail"
+    out["bcomp-at-eof"] = b"x" * 10 + BCOMP_ANCHOR + b"12"
+    out["bcomp-at-start"] = BCOMP_ANCHOR
+    return out
+
+
+def yara_files(rng):
+    out = {}
+    for k in range(16):
+        parts = [s for i, s in enumerate(YARA_STRINGS) if k >> i & 1]
+        pad = [rng.randbytes(rng.randint(0, 40)) for _ in parts]
+        out[f"yara-{k}"] = b"".join(p + s for p, s in zip(pad, parts)) + b"end"
+    out["yara-repeat"] = (YARA_STRINGS[0] + b"-") * 5
+    out["yara-mz"] = b"MZ" + YARA_STRINGS[1] + b"\0" * 100
+    return out
+
+
+def other_files(rng):
+    out = {"zeros-4096": b"\0" * 4096, "zeros-3": b"\0\0\0",
+           "zeros-random": bytes(rng.choice([0, 0, 0, rng.randrange(256)]) for _ in range(8192))}
+    for k in range(4):
+        out[f"same-bytes-{k}"] = rng.randbytes(rng.randint(0, 300)) + SAME_BYTES + rng.randbytes(k * 100)
+    return out
+
+
+def main():
+    outdir = sys.argv[1]
+    rng = random.Random(SEED)
+    os.makedirs(outdir, exist_ok=True)
+    files = {}
+    for part in (executables(rng, sys.argv[2:]), macro_files(rng), bcomp_files(rng), yara_files(rng),
+                 other_files(rng)):
+        files.update(part)
+    for name, data in sorted(files.items()):
+        with open(os.path.join(outdir, name), "wb") as f:
+            f.write(data)
+
+
+if __name__ == "__main__":
+    main()

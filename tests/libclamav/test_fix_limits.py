@@ -1,0 +1,104 @@
+"""test_fix_limits -- patch 0131 (third_party/libclamav/0131-expansion-limit-in-unpack-loops.patch):
+libclamav's decompression loops obey the scan time and the expansion limit as they unpack, where
+Debian's 1.4.6 unpacks a zip member to MAX_FILE_SIZE without looking at the time.
+
+Both libraries run tests/libclamav/limitscan.c (clamrest's limits: MAX_FILE_SIZE 1 GiB, MAX_SCAN_SIZE
+2 GiB - 1) over bombs built by tests/e2e/bombs.py. LIBCLAMAV_FIXES (the fixes-only build) or
+LIBCLAMAV_PATCHED (the whole series) names the patched prefix; without either the tests skip.
+"""
+import gzip
+import os
+import pathlib
+import statistics
+import subprocess
+import sys
+
+import pytest
+
+HERE = pathlib.Path(__file__).resolve().parent
+TOP = HERE.parent.parent
+sys.path.insert(0, str(TOP / "tests" / "e2e"))
+import bombs  # noqa: E402
+
+PATCHED = os.environ.get("LIBCLAMAV_FIXES") or os.environ.get("LIBCLAMAV_PATCHED")
+GIB = 1 << 30
+EICAR = b"X5O!P%@AP[4\\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*"
+
+pytestmark = pytest.mark.skipif(not PATCHED, reason="LIBCLAMAV_FIXES / LIBCLAMAV_PATCHED not set")
+
+
+def build(out, prefix):
+    cmd = ["cc", "-O2", "-o", str(out), str(HERE / "limitscan.c")]
+    if prefix:
+        cmd += [f"-I{prefix}/include", f"-L{prefix}/lib", f"-Wl,-rpath,{prefix}/lib", "-lclamav"]
+    else:
+        cmd += subprocess.check_output(["pkg-config", "--cflags", "--libs", "libclamav"],
+                                       text=True).split()
+    subprocess.run(cmd, check=True)
+    return out
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory):
+    d = tmp_path_factory.mktemp("limits")
+    subprocess.run(["sh", str(TOP / "scripts" / "make-testdb"), str(d / "db")], check=True)
+    files = {
+        "bzip2": bombs.bzip2_bomb(GIB),
+        "gzip": bombs.gzip_bomb(GIB),
+        "xz": bombs.xz_bomb(GIB),
+        "zip-bzip2": bombs.zip_bomb(GIB, "bzip2"),
+        "zip-deflate": bombs.zip_bomb(GIB // 2, "deflate"),
+        "eicar-gz": gzip.compress(EICAR),
+    }
+    paths = {}
+    for name, data in files.items():
+        paths[name] = d / name
+        paths[name].write_bytes(data)
+    return {"db": d / "db", "files": paths, "stock": build(d / "stock", None),
+            "patched": build(d / "patched", PATCHED)}
+
+
+def scan(env, lib, name, ms, expansion, runs=1):
+    """[(rc, signature, seconds)] of runs scans of one file."""
+    out = subprocess.run([str(env[lib]), str(env["db"]), str(ms), str(expansion)] +
+                         [str(env["files"][name])] * runs, capture_output=True, text=True,
+                         timeout=600, check=True).stdout.split("\n")
+    return [(int(a), b, float(c)) for a, b, c in (line.split() for line in out if line)]
+
+
+@pytest.mark.parametrize("name", ["bzip2", "gzip", "xz", "zip-bzip2", "zip-deflate"])
+def test_time_limit_inside_the_loop(env, name):
+    """MAX_SCAN_TIME=500 ms, no expansion limit: every bomb stops within max(10%, 250 ms) of it."""
+    res = scan(env, "patched", name, 500, 0, runs=3)
+    for rc, sig, _ in res:
+        assert sig == "Heuristics.Limits.Exceeded.MaxScanTime", res
+    assert statistics.median(t for _, _, t in res) < 0.75, res
+
+
+def test_stock_zip_loop_ignores_the_time(env):
+    """The case the patch fixes: Debian's library unpacks a 896-byte zip's bzip2 member to 1 GiB
+    (16 s measured) with MAX_SCAN_TIME=500."""
+    (rc, sig, t), = scan(env, "stock", "zip-bzip2", 500, 0)
+    assert t > 2, (rc, sig, t)
+
+
+@pytest.mark.parametrize("name", ["bzip2", "gzip", "xz", "zip-bzip2", "zip-deflate"])
+def test_expansion_limit_inside_the_loop(env, name):
+    """Default time limit, MAX_EXPANSION 100 (floor 64 MiB): every bomb stops at 64 MiB, well under
+    a second, answered Heuristics.Limits.Exceeded.MaxScanSize."""
+    res = scan(env, "patched", name, 120000, 100, runs=3)
+    for rc, sig, _ in res:
+        assert sig == "Heuristics.Limits.Exceeded.MaxScanSize", res
+    assert statistics.median(t for _, _, t in res) < 1.5, res
+
+
+def test_ordinary_files_answer_as_stock(env):
+    """What fits the budget is answered as before: EICAR in a gzip, and the bombs with the limit off
+    and a short time answer as the stock library does for formats it already timed (name only)."""
+    for lib in ("stock", "patched"):
+        (rc, sig, _), = scan(env, lib, "eicar-gz", 120000, 100)
+        assert sig.startswith("Eicar") or "EICAR" in sig, (lib, sig)
+    for name in ("bzip2", "gzip"):
+        s = scan(env, "stock", name, 500, 0)[0][1]
+        p = scan(env, "patched", name, 500, 0)[0][1]
+        assert s == p, (name, s, p)
