@@ -1152,8 +1152,10 @@ scanner_layer_complete(const struct scan_layer *l)
 	unsigned want = scanner_layer_want(l);
 
 	/* A RAR, CAB or CHM whose reader announced nothing was not opened at all (no unrar; a CHM
-	 * layout libmspack rejects, as chmcmd's): nothing in it was scanned. */
-	if ((l->rar || l->mspack) && l->announced == 0 && l->children == 0)
+	 * layout libmspack rejects, as chmcmd's): nothing in it was scanned. Not an embedded one
+	 * (patch 0113): its announcements are not counted (scanner_meta), the second reader reads
+	 * it with its parent. */
+	if (!l->embedded && (l->rar || l->mspack) && l->announced == 0 && l->children == 0)
 		return 0;
 	return l->children >= want;
 }
