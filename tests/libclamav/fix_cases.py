@@ -78,4 +78,18 @@ FIX_CASES = [
         stock_differs={"0102-zeros"},
         stock_skip=[("eng-macro", "*"), ("eng-all", "*")],
     ),
+    # HTML was scanned only normalised (lower case, tags and white space folded): bytes a signature
+    # names in the raw file were never matched, nor a zip appended to a page. 0112 adds the raw scan
+    # (after the normalised ones). The generated corpus's text files carry "<html>" tokens, so
+    # libclamav types them HTML: with the synthetic databases' signatures over their raw bytes
+    # (control bytes, upper case) the fixed library finds what Debian's never looked at.
+    FixCase(
+        patch="0112",
+        db={"h.ndb": "Fix0112.Raw:0:*:%s\n" % b"RAWONLY\x7fTOKEN".hex()},
+        files={"0112-html-raw": b"<html><body><p>RAWONLY\x7fTOKEN</p></body></html>\n" * 4,
+               "0112-text-raw": b"plain text RAWONLY\x7fTOKEN here\n" * 4},
+        fixed={"0112-html-raw": "VIRUS Fix0112.Raw.UNOFFICIAL", "0112-text-raw": "VIRUS Fix0112.Raw.UNOFFICIAL"},
+        stock_differs={"0112-html-raw"},
+        stock_skip=[("mid*", "text-*"), ("big*", "text-*")],
+    ),
 ]
