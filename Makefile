@@ -207,7 +207,7 @@ libclamav-diff:
 # The same with other seeds of every generated file and database (DIFF_SEEDS), outside make test.
 DIFF_SEEDS ?= 1 2 3 4 5 6 7 8
 libclamav-diff-long:
-	$(libclamav_fixes) && for s in $(DIFF_SEEDS); do DIFF_SEED=$$s LIBCLAMAV_PATCHED=$(LIBCLAMAV_PREFIX) \
+	$(libclamav_fixes) && for s in $(DIFF_SEEDS); do DIFF_LONG=1 DIFF_SEED=$$s LIBCLAMAV_PATCHED=$(LIBCLAMAV_PREFIX) \
 	  LIBCLAMAV_FIXES=$$fixes timeout 3000 $(PYTHON) -m pytest -q -p no:cacheprovider \
 	  tests/libclamav -k "same_answers or fix_case or issue20" || exit 1; done
 
