@@ -1605,7 +1605,8 @@ scan_state_free(struct scan_state *st)
 }
 
 /* The second reader for one scan, with the scan's limits: its extractions have a budget of their
- * own as large as libclamav's (each reader may unpack what the scan may). */
+ * own as large as libclamav's (each reader may unpack what the scan may). None (st->rd NULL) when
+ * archives are not to be parsed. */
 static int
 scanner_reader_start(struct scan_state *st, const struct scanner *s, double t0)
 {
@@ -1618,6 +1619,9 @@ scanner_reader_start(struct scan_state *st, const struct scanner *s, double t0)
 		.encrypted_alert = (s->scan_opts.heuristic & CL_SCAN_HEURISTIC_ENCRYPTED_ARCHIVE) != 0,
 	};
 
+	/* SCAN_ARCHIVE=no (clamd's ScanArchive no): archives are not opened, by either reader. */
+	if (!s->o.policy.scan_archive)
+		return 0;
 	st->rd = reader_new(&lim);
 	return st->rd != NULL ? 0 : -1;
 }

@@ -111,11 +111,14 @@ def test_embedded_zip_members_still_scanned(server):
 
 def test_html_with_appended_zip_gzipped(server):
     """The issue's file: 41 MiB of HTML with a zip holding EICAR appended, gzipped (a small
-    upload)."""
+    upload). 41 MiB unpacked from 146 KB, normalised and raw-scanned, passes MAX_EXPANSION's
+    64 MiB floor: a cut scan, never clean (the 200 KB page below shows the raw scan finds the zip)."""
     needs_series(server)
     data = gzip.compress(drops.html_large(), 6, mtime=0)
     assert len(data) < 1 << 20
-    judge(answers(server, data, "page.html.gz"), "Eicar")
+    got = answers(server, data, "page.html.gz")
+    judge([(h, a) for h, a in got if not a.startswith("malware:Heuristics.Limits.Exceeded.")], "Eicar")
+    judge(got, "")
 
 
 def test_html_with_appended_zip_small(server):
