@@ -25,6 +25,8 @@ import zlib
 
 import pytest
 
+import cbuild
+
 HERE = pathlib.Path(__file__).resolve().parent
 TOP = HERE.parent.parent
 sys.path.insert(0, str(HERE))
@@ -38,13 +40,7 @@ pytestmark = pytest.mark.skipif(not PATCHED, reason="LIBCLAMAV_PATCHED not set (
 
 
 def build_scanloop(out, prefix):
-    cmd = ["cc", "-O2", "-o", str(out), str(HERE / "scanloop.c")]
-    if prefix:
-        cmd += [f"-I{prefix}/include", f"-L{prefix}/lib", f"-Wl,-rpath,{prefix}/lib", "-lclamav"]
-    else:
-        cmd += subprocess.check_output(["pkg-config", "--cflags", "--libs", "libclamav"], text=True).split()
-    subprocess.run(cmd, check=True)
-    return out
+    return cbuild.harness(out, "scanloop.c", prefix)
 
 
 @pytest.fixture(scope="module")
@@ -240,13 +236,7 @@ def test_no_answer_changes_on_ordinary_files(env):
 # --- patch 0113: the layers an application is told about -----------------------------------------
 
 def build_layers(out, prefix):
-    cmd = ["cc", "-O2", "-Wall", "-Wextra", "-Werror", "-o", str(out), str(HERE / "layers.c")]
-    if prefix:
-        cmd += [f"-I{prefix}/include", f"-L{prefix}/lib", f"-Wl,-rpath,{prefix}/lib", "-lclamav"]
-    else:
-        cmd += subprocess.check_output(["pkg-config", "--cflags", "--libs", "libclamav"], text=True).split()
-    subprocess.run(cmd, check=True)
-    return out
+    return cbuild.harness(out, "layers.c", prefix)
 
 
 def layer_violations(lines):

@@ -15,6 +15,8 @@ import sys
 
 import pytest
 
+import cbuild
+
 HERE = pathlib.Path(__file__).resolve().parent
 TOP = HERE.parent.parent
 sys.path.insert(0, str(TOP / "tests" / "e2e"))
@@ -28,14 +30,7 @@ pytestmark = pytest.mark.skipif(not PATCHED, reason="LIBCLAMAV_FIXES / LIBCLAMAV
 
 
 def build(out, prefix):
-    cmd = ["cc", "-O2", "-o", str(out), str(HERE / "limitscan.c")]
-    if prefix:
-        cmd += [f"-I{prefix}/include", f"-L{prefix}/lib", f"-Wl,-rpath,{prefix}/lib", "-lclamav"]
-    else:
-        cmd += subprocess.check_output(["pkg-config", "--cflags", "--libs", "libclamav"],
-                                       text=True).split()
-    subprocess.run(cmd, check=True)
-    return out
+    return cbuild.harness(out, "limitscan.c", prefix, warn=[])
 
 
 @pytest.fixture(scope="module")

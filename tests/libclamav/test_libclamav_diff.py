@@ -49,6 +49,8 @@ import zipfile
 
 import pytest
 
+import cbuild
+
 HERE = pathlib.Path(__file__).resolve().parent
 TOP = HERE.parent.parent
 sys.path.insert(0, str(HERE))
@@ -77,15 +79,7 @@ needs_fixes = pytest.mark.skipif(not FIXES, reason="LIBCLAMAV_FIXES not set (mak
 
 
 def build_scanloop(out, prefix, sanitize=False):
-    cmd = ["cc", "-O2", "-Wall", "-Wextra", "-Werror", "-o", str(out), str(HERE / "scanloop.c")]
-    if sanitize:
-        cmd[1:2] = ["-O1", "-g", "-fno-omit-frame-pointer", "-fsanitize=address,undefined"]
-    if prefix:
-        cmd += [f"-I{prefix}/include", f"-L{prefix}/lib", f"-Wl,-rpath,{prefix}/lib", "-lclamav"]
-    else:
-        cmd += subprocess.check_output(["pkg-config", "--cflags", "--libs", "libclamav"], text=True).split()
-    subprocess.run(cmd, check=True)
-    return out
+    return cbuild.harness(out, "scanloop.c", prefix, sanitize)
 
 
 def seeded_env():
