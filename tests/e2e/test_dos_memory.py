@@ -19,7 +19,7 @@ import harness
 MiB = 1024 * 1024
 # What one connection with an upload in progress costs besides its body bytes: libmicrohttpd's
 # 64 KiB connection buffer (SERVER_CONN_MEMORY), the request and multipart state (about 10 KiB),
-# allocator slack. Measured about 58 KiB; bounded here (and in README) at 256 KiB.
+# allocator slack. Measured about 58 KiB; bounded here (and in docs/DESIGN.md) at 256 KiB.
 CONN_OVERHEAD = 256 * 1024
 HELD = 2_097_000          # bytes per upload: just under SPILL_THRESHOLD, so old code kept it in memory
 BURST = 120               # connections per round

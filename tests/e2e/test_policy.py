@@ -1,6 +1,6 @@
 """test_policy -- the scan policy settings (clamd.conf's meaning): each switch with a file that proves
 it, the file built here or taken from Debian's clamav-testfiles, scanned with the switch at its
-default and turned the other way. README, "Scan policy", has the table these tests hold it to."""
+default and turned the other way. docs/CONFIGURATION.md, "Scan policy", has the table these tests hold it to."""
 import base64
 import io
 import json

@@ -229,7 +229,7 @@ def test_client_gone_mid_scan_frees_everything(start):
 
 def test_ready_only_after_engine_loaded(tmp_path):
     """Nothing listens while a (large) database loads (the engine loads before any thread exists,
-    README Design "Start"): the first answer /check ever gives is 200, and a scan then works."""
+    docs/DESIGN.md "Start"): the first answer /check ever gives is 200, and a scan then works."""
     db = tmp_path / "db"
     harness.make_db(db, 27000)
     with open(db / "bulk.hdb", "w") as f:
