@@ -22,7 +22,7 @@ MARKER = b"clamrest-policy-test-pua-marker-7f3a9c"    # what the PUA test signat
 
 def scan(srv, data):
     """(malware, reason) of data through /v2/scan-chunked."""
-    r = requests.post(srv.url + "/v2/scan-chunked", data=data, auth=harness.auth(), timeout=60)
+    r = harness.scan_chunked(srv, data, timeout=60)
     assert r.status_code == 200, f"{r.status_code} {r.text[:300]}\n{srv.logs()[-2000:]}"
     body = r.json()
     return body["malware"], body["reason"]

@@ -61,19 +61,10 @@ def group_server(start_module, db_dir):
 
 # --- Sending and judging ---
 
-def _post(url, **kw):
-    return harness.post_retry(url, **kw)
-
-
 def send(srv, data, how, name="sample.bin"):
     """(answer, seconds): answer is "clean", "malware:<reason>", "error:<status>" or "refused:<status>"."""
     t0 = time.monotonic()
-    if how == "v2":
-        r = _post(srv.url + "/v2/scan", files={"file": (name, data)})
-    elif how == "chunked":
-        r = _post(srv.url + "/v2/scan-chunked", data=iter([data]))     # a generator: chunked framing
-    else:
-        r = _post(srv.url + "/scan", files={"file": (name, data)})
+    r = harness.send_to(srv, how, data, name)      # "chunked": an iterator, so chunked framing
     dt = time.monotonic() - t0
     if r.status_code == 413:
         return f"refused:{r.status_code}", dt
