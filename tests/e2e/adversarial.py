@@ -522,11 +522,11 @@ class Generator:
 TOOLS = (("7z", ()), ("gcab", ("--version",)), ("chmcmd", ()))
 
 
-def tool_versions():
-    """One line per outside tool: the version numbers it prints and its file's size and time, or
-    "none" when it is not installed (then its formats are left out)."""
+def tool_versions(tools=TOOLS):
+    """One line per outside tool of tools ((name, arguments that make it print its version)): the
+    version numbers it prints and its file's size and time, or "none" when it is not installed."""
     out = []
-    for tool, args in TOOLS:
+    for tool, args in tools:
         path = shutil.which(tool)
         if path is None:
             out.append(f"{tool}:none")
