@@ -7,7 +7,8 @@ extracts in 8 KiB blocks). The property every case must keep: the server never a
 `malware: false` for it. A case whose every part is well inside the limits must moreover be found as
 EICAR (expect "eicar"), so a server that just fails every scan does not pass.
 
-The same seed gives the same bytes: `Generator(seed).cases()`. The seed picks the "few bytes" of
+The same seed gives the same bytes: `Generator(seed).cases()`; `cached_cases(Generator(seed))` gives
+the same cases from build/adversarial/, built once per version of this file and of the tools. The seed picks the "few bytes" of
 each boundary offset (1..7) and the member names; VERDICT_SEED in the environment overrides the
 default. Run `python3 tests/e2e/adversarial.py --corpus DIR` to write the cases of at most 64 KiB
 as fuzz seeds (fuzz/corpus/fuzz_scan), or `--list` to print them.
@@ -23,10 +24,12 @@ import email.mime.text
 import gzip
 import hashlib
 import io
+import json
 import lzma
 import os
 import pathlib
 import random
+import re
 import shutil
 import struct
 import subprocess
@@ -34,6 +37,7 @@ import sys
 import tarfile
 import tempfile
 import zipfile
+import zlib
 
 EICAR = b"X5O!P%@AP[4\\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*"
 ANYWHERE_SIG = "Clamrest.Test.EICAR-Anywhere"
@@ -42,6 +46,7 @@ DEFAULT_SEED = 9
 CORPUS_MAX = 64 << 10   # bytes: largest fuzz seed and largest committed regression file
 KIB, MIB = 1 << 10, 1 << 20
 FIXED_TIME = 1704067200  # 2024-01-01: the mtime of every member, so that the tools' output is reproducible
+CACHE = pathlib.Path(__file__).resolve().parents[2] / "build" / "adversarial"   # see cached_cases()
 
 
 def anywhere_ndb():
@@ -510,6 +515,66 @@ class Generator:
             if LIMITS[g]["recursion"] < 10:
                 out += self.recursion_cases(g)
         return out
+
+
+# --- The cases built once: kept under build/adversarial/<key>/, the key a hash of what makes the bytes ---
+
+TOOLS = (("7z", ()), ("gcab", ("--version",)), ("chmcmd", ()))
+
+
+def tool_versions(tools=TOOLS):
+    """One line per outside tool of tools ((name, arguments that make it print its version)): the
+    version numbers it prints and its file's size and time, or "none" when it is not installed."""
+    out = []
+    for tool, args in tools:
+        path = shutil.which(tool)
+        if path is None:
+            out.append(f"{tool}:none")
+            continue
+        r = subprocess.run([path, *args], capture_output=True, timeout=60, stdin=subprocess.DEVNULL)
+        text = (r.stdout + r.stderr).decode(errors="replace")
+        st = os.stat(os.path.realpath(path))
+        out.append(f"{tool}:{' '.join(re.findall(r'[0-9]+[.][0-9]+(?:[.][0-9]+)*', text)[:4])}:"
+                   f"{st.st_size}:{st.st_mtime_ns}")
+    return out
+
+
+def cache_key(seed, groups):
+    """The hash of this file, the tools' versions, Python's and zlib's, the seed and the groups: a
+    change to any of them gives another key, so the cases are built again."""
+    h = hashlib.sha256(pathlib.Path(__file__).read_bytes())
+    for part in tool_versions() + [sys.version, zlib.ZLIB_RUNTIME_VERSION, str(seed), ",".join(groups)]:
+        h.update(part.encode() + b"\0")
+    return h.hexdigest()[:16]
+
+
+def cached_cases(gen, groups=("dec", "mib", "split", "issue", "time")):
+    """gen.cases(groups), read from CACHE when a run with the same key wrote them, else built and
+    written there (in a folder of its own, renamed into place: a run never reads a half-written one)."""
+    folder = CACHE / cache_key(gen.seed, groups)
+    index = folder / "index.json"
+    if index.exists():
+        return [Case(row["name"], row["group"], (folder / row["file"]).read_bytes(),
+                     expect=row["expect"], note=row["note"])
+                for row in json.loads(index.read_text())]
+    cases = gen.cases(groups)
+    CACHE.mkdir(parents=True, exist_ok=True)
+    tmp = pathlib.Path(tempfile.mkdtemp(prefix=folder.name + ".", dir=CACHE))
+    rows = []
+    for i, c in enumerate(cases):
+        assert c.data is not None, c.name     # a case on disk (path) is never cached
+        (tmp / f"{i:05d}.bin").write_bytes(c.data)
+        rows.append({"name": c.name, "group": c.group, "file": f"{i:05d}.bin", "expect": c.expect,
+                     "note": c.note})
+    (tmp / "index.json").write_text(json.dumps(rows, indent=1))
+    try:
+        tmp.rename(folder)
+        for old in CACHE.iterdir():     # what older generators or other seeds left
+            if old.is_dir() and old.name != folder.name and "." not in old.name:
+                shutil.rmtree(old, ignore_errors=True)
+    except OSError:     # another run wrote it first
+        shutil.rmtree(tmp, ignore_errors=True)
+    return cases
 
 
 # --- Big cases of issue 9 at the default settings (slow: written to disk, sparse where possible) ---

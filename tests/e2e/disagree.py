@@ -36,6 +36,7 @@ the count (corpus()), so that a rerun does not run the readers again.
 """
 import bz2
 import dataclasses
+import functools
 import gzip
 import hashlib
 import io
@@ -52,6 +53,8 @@ import tarfile
 import tempfile
 import zipfile
 import zlib
+
+import adversarial     # tool_versions(), for the cache key
 
 EICAR = b"X5O!P%@AP[4\\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*"
 PASSWORD = b"pass"
@@ -844,9 +847,19 @@ def eicar_only_db(path):
 
 # --- The cached corpus ---
 
+# The outside tools that build samples or read them, with the arguments that print their version.
+TOOLS = (("7z", ()), ("gcab", ("--version",)), ("pbzip2", ("-V",)), ("zstd", ("--version",)),
+         ("zip", ("-v",)), ("bsdtar", ("--version",)), ("unzip", ("-v",)), ("tar", ("--version",)))
+
+
+@functools.lru_cache(maxsize=1)
 def generator_hash():
+    """The cache key: this file, the readers installed, the tools' versions (a new bsdtar may read a
+    sample differently), Python's and zlib's."""
     h = hashlib.sha256(pathlib.Path(__file__).read_bytes())
     h.update(" ".join(installed_readers()).encode())
+    for line in adversarial.tool_versions(TOOLS) + [sys.version, zlib.ZLIB_RUNTIME_VERSION]:
+        h.update(line.encode() + b"\0")
     return h.hexdigest()[:16]
 
 

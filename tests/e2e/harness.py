@@ -413,3 +413,32 @@ def post_retry(url, tries=20, pause=0.2, **kw):
             return r
         time.sleep(pause)
     return r
+
+
+# --- Sending scans with the demo credentials: one version each, shared by the test files ---
+
+def scan_chunked(srv, data, timeout=30, **kw):
+    """POST data to srv's /v2/scan-chunked: bytes go with a Content-Length, an iterator of pieces
+    chunked (one chunk a piece)."""
+    return requests.post(srv.url + "/v2/scan-chunked", data=data, auth=auth(), timeout=timeout, **kw)
+
+
+def scan_multipart(srv, files, route="/v2/scan", timeout=60, **kw):
+    """POST files (requests' files=, e.g. {"file": ("name", bytes)}) as multipart/form-data to route
+    (/v2/scan, /scan, /v3/scan...)."""
+    return requests.post(srv.url + route, files=files, auth=auth(), timeout=timeout, **kw)
+
+
+def send_to(srv, how, data, name="sample.bin", piece=None, tries=20, pause=0.2):
+    """The answer of one endpoint for one sample, a 503 retried as post_retry does: how is "v2"
+    (/v2/scan), "chunked" (/v2/scan-chunked, chunked framing: the sample in one chunk, or in chunks
+    of `piece` bytes), "v3" (/v3/scan) or "legacy" (/scan)."""
+    if how == "v2":
+        return post_retry(srv.url + "/v2/scan", tries, pause, files={"file": (name, data)})
+    if how == "chunked":
+        pieces = [data] if piece is None else [data[i:i + piece] for i in range(0, len(data), piece)]
+        return post_retry(srv.url + "/v2/scan-chunked", tries, pause, data=iter(pieces))
+    if how == "v3":
+        return post_retry(srv.url + "/v3/scan", tries, pause, files=[("file", (name, data))])
+    assert how == "legacy", how
+    return post_retry(srv.url + "/scan", tries, pause, files={"file": (name, data)})

@@ -91,7 +91,7 @@ def test_memory_kept_after_scans_is_bounded_and_reused(start, big_ldb_db):
     scans instead of returning it. An attacker who sends archive after archive must not make that
     grow: rounds of every clamav-testfiles file (archives, packers, documents) and 3 MiB bodies,
     four clients at a time, leave RSS where the first round left it, and within the arenas'
-    bound (README, Memory)."""
+    bound (docs/DESIGN.md, "Uploads in progress are bounded")."""
     files = sorted(p for p in CORPUS.iterdir() if p.is_file()) if CORPUS.is_dir() else []
     if not files:
         pytest.skip("clamav-testfiles is not installed")

@@ -113,7 +113,7 @@ def test_burst_300_uploads_of_2_mib_all_answered(start):
 
 def scan_chunked(srv, data, timeout=120):
     t0 = time.monotonic()
-    r = requests.post(srv.url + "/v2/scan-chunked", data=data, auth=harness.auth(), timeout=timeout)
+    r = harness.scan_chunked(srv, data, timeout=timeout)
     return r, time.monotonic() - t0
 
 

@@ -4,7 +4,7 @@ Werkzeug answer it, byte for byte where it matters to a client.
 UPSTREAM holds upstream's answers as data (from its clamav_rest.py under Flask 3 / Werkzeug 3, and the
 answers quoted in issue 10); each is compared with ours on status, Content-Type family, Allow,
 WWW-Authenticate and the JSON body (types, key order, final newline). Where we differ on purpose the
-row says so, and the difference must be one README's "Differences from upstream" lists.
+row says so, and the difference must be one docs/COMPATIBILITY.md lists.
 """
 import io
 import json
@@ -24,8 +24,8 @@ ALLOW_POST = "POST, OPTIONS"
 WWW_AUTH = 'Basic realm="Authentication Required"'
 CD_FILE = b'Content-Disposition: form-data; name="file"; filename="a.bin"'
 
-# Our text answers are text/plain; upstream's Flask sends every str answer as text/html (README:
-# "text/plain error bodies"). Nothing else may differ.
+# Our text answers are text/plain; upstream's Flask sends every str answer as text/html
+# (docs/COMPATIBILITY.md: "text/plain error bodies"). Nothing else may differ.
 DOCUMENTED = {("ctype", "text/html", "text/plain")}
 
 

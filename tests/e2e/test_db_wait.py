@@ -32,8 +32,7 @@ def start_waiting(db_state, env=None):
 
 
 def scan_eicar(srv):
-    return requests.post(srv.url + "/v2/scan", auth=harness.auth(),
-                         files={"file": ("eicar.txt", harness.EICAR)}, timeout=10)
+    return harness.scan_multipart(srv, {"file": ("eicar.txt", harness.EICAR)}, timeout=10)
 
 
 @pytest.mark.parametrize("db_state", ["missing", "empty"])

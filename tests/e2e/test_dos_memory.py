@@ -19,7 +19,7 @@ import harness
 MiB = 1024 * 1024
 # What one connection with an upload in progress costs besides its body bytes: libmicrohttpd's
 # 64 KiB connection buffer (SERVER_CONN_MEMORY), the request and multipart state (about 10 KiB),
-# allocator slack. Measured about 58 KiB; bounded here (and in README) at 256 KiB.
+# allocator slack. Measured about 58 KiB; bounded here (and in docs/DESIGN.md) at 256 KiB.
 CONN_OVERHEAD = 256 * 1024
 HELD = 2_097_000          # bytes per upload: just under SPILL_THRESHOLD, so old code kept it in memory
 BURST = 120               # connections per round
@@ -33,15 +33,6 @@ def hold_upload(port, sent, length, route="/v2/scan-chunked", data=None):
                f"Content-Length: {length}\r\n\r\n").encode())
     s.sendall(data if data is not None else b"\0" * sent)
     return s
-
-
-def scan(srv, data, timeout=30):
-    return requests.post(srv.url + "/v2/scan-chunked", data=data, auth=harness.auth(), timeout=timeout)
-
-
-def scan_multipart(srv, data, timeout=30, route="/v2/scan"):
-    return requests.post(srv.url + route, files={"file": ("f.bin", data)}, auth=harness.auth(),
-                         timeout=timeout)
 
 
 @contextlib.contextmanager
@@ -101,7 +92,7 @@ def test_memory_burst_is_bounded_and_given_back(start):
             assert after - before < 16 * MiB, report
         assert 0 <= held_mem <= BODY_MEMORY, report
     print("\n".join(report))
-    r = scan(srv, harness.EICAR)
+    r = harness.scan_chunked(srv, harness.EICAR)
     assert r.status_code == 200 and r.json()["malware"] is True
     if why_not:
         pytest.skip(f"RSS bounds not checked: {why_not} ({report})")
@@ -115,18 +106,18 @@ def test_disk_budget_spent_answers_503_and_recovers(start):
     try:
         assert harness.wait_until(lambda: harness.metric(srv, "clamrest_body_disk_bytes", 0) >= 800_000, 10), \
             srv.logs()[-2000:]
-        r = scan(srv, os.urandom(600_000))
+        r = harness.scan_chunked(srv, os.urandom(600_000))
         assert r.status_code == 503, (r.status_code, r.text)
         assert r.headers.get("Retry-After"), r.headers
-        r = scan_multipart(srv, os.urandom(600_000))
+        r = harness.scan_multipart(srv, {"file": ("f.bin", os.urandom(600_000))}, timeout=30)
         assert r.status_code == 503, (r.status_code, r.text)
-        r = scan(srv, harness.EICAR)          # small: in memory, no disk needed
+        r = harness.scan_chunked(srv, harness.EICAR)          # small: in memory, no disk needed
         assert r.status_code == 200 and r.json()["malware"] is True, r.text
     finally:
         holder.close()
     assert harness.wait_until(lambda: harness.metric(srv, "clamrest_body_disk_bytes") == 0, 10)
     assert harness.metric(srv, "clamrest_load_shed_total") >= 2
-    r = scan(srv, os.urandom(600_000))
+    r = harness.scan_chunked(srv, os.urandom(600_000))
     assert r.status_code == 200 and r.json()["malware"] is False, r.text
     warn = [o for o in harness.json_lines(harness.stderr_of(srv))[0] if "BODY_DISK" in o["message"]]
     assert warn, harness.stderr_of(srv)
@@ -137,9 +128,9 @@ def test_body_disk_defaults_to_half_the_free_space(start, tmp_path):
     """A 4 MiB TMPDIR: BODY_DISK is 2 MiB, so a 3 MB upload (which would fit the disk) is 503."""
     with tmpfs(tmp_path / "small", "4m") as small:
         srv = start(env={"TMPDIR": str(small), "SPILL_THRESHOLD": "65536"})
-        r = scan(srv, os.urandom(1_500_000))
+        r = harness.scan_chunked(srv, os.urandom(1_500_000))
         assert r.status_code == 200 and r.json()["malware"] is False, r.text
-        r = scan(srv, os.urandom(3_000_000))
+        r = harness.scan_chunked(srv, os.urandom(3_000_000))
         assert r.status_code == 503, (r.status_code, r.text)
         srv.stop()
         assert used(small) == 0
@@ -154,9 +145,9 @@ def test_spill_failure_is_500_json_not_400(start, tmp_path, route):
                          "SPILL_THRESHOLD": "65536"})
         big = os.urandom(6_000_000)
         if route == "/v2/scan-chunked":
-            r = scan(srv, big)
+            r = harness.scan_chunked(srv, big)
         else:
-            r = scan_multipart(srv, big, route=route)
+            r = harness.scan_multipart(srv, {"file": ("f.bin", big)}, route=route, timeout=30)
         assert r.status_code == 500, (r.status_code, r.text[:300])
         assert r.headers["Content-Type"].startswith("application/json"), r.headers
         assert "No space left on device" in r.json()["error"], r.text
@@ -166,7 +157,7 @@ def test_spill_failure_is_500_json_not_400(start, tmp_path, route):
                   if "No space left on device" in o["message"] and "TMPDIR" in o["message"]]
         assert errors, harness.stderr_of(srv)
         assert harness.wait_until(lambda: used(small) == 0, 5), used(small)
-        r = scan(srv, os.urandom(500_000))
+        r = harness.scan_chunked(srv, os.urandom(500_000))
         assert r.status_code == 200 and r.json()["malware"] is False, r.text
         srv.stop()
 

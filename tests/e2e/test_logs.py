@@ -1,5 +1,5 @@
 """Logs: every stdout and stderr line is one JSON object; each request gets one access line at the
-level the README states, with the reason of a failure, its id (http.request.id, also returned as
+level docs/OPERATIONS.md states, with the reason of a failure, its id (http.request.id, also returned as
 X-Request-Id), the client address (behind TRUSTED_PROXIES from X-Forwarded-For), and for scans the
 file name, body size, User-Agent, SHA-256, verdict and signature. Start-up errors are JSON too."""
 import hashlib

@@ -1,10 +1,10 @@
-"""test_manpage -- the README's settings table, docs/clamrest.8 and deploy/systemd/clamrest.env keep
-up with `clamrest --help` (the table in src/config.c).
+"""test_manpage -- the settings table of docs/CONFIGURATION.md, docs/clamrest.8 and
+deploy/systemd/clamrest.env keep up with `clamrest --help` (the table in src/config.c).
 
 Every setting --help lists must be in each of them with its variable, flag, default and range (a
 number's "(min-max)" from --help): the man page says "Default: X" and "Range: MIN to MAX", the
-README's row has `X` and (MIN-MAX) in its default column, the environment file has #VAR=X under a
-comment that gives (MIN-MAX). None may describe a setting clamrest no longer has. A default or
+settings table's row has `X` and (MIN-MAX) in its default column, the environment file has #VAR=X
+under a comment that gives (MIN-MAX). None may describe a setting clamrest no longer has. A default or
 range changed in config.c without the docs fails here.
 """
 import re
@@ -17,7 +17,7 @@ import harness
 
 MAN = harness.ROOT / "docs" / "clamrest.8"
 ENV_FILE = harness.ROOT / "deploy" / "systemd" / "clamrest.env"
-README = harness.ROOT / "README.md"
+SETTINGS_DOC = harness.ROOT / "docs" / "CONFIGURATION.md"
 UNIT = harness.ROOT / "deploy" / "systemd" / "clamrest.service"
 HELP_LINE = re.compile(r"^\s+--(?P<flag>[a-z0-9-]+)\s+(?P<env>[A-Z0-9_]+)\s+(?P<help>.*?)"
                        r"(?:\s+\[(?P<default>[^\]]*)\])?"
@@ -107,10 +107,12 @@ def test_help_gives_every_number_a_range():
             assert s["min"] is not None, f"--{s['flag']}: a number without a range in --help"
 
 
-def readme_rows():
-    """{VAR: (flags cell, default cell, meaning cell)} of the README's settings table."""
-    text = README.read_text()
-    table = text.split("\n## Configuration\n", 1)[1].split("\n## ", 1)[0].split("\n### ", 1)[0]
+def table_rows():
+    """{VAR: (flags cell, default cell, meaning cell)} of docs/CONFIGURATION.md's settings table (the
+    text before its first section)."""
+    text = SETTINGS_DOC.read_text()
+    assert text.startswith("# Configuration\n"), text[:80]
+    table = text.split("\n## ", 1)[0]
     rows = {}
     for line in table.splitlines():
         cells = [c.strip() for c in line.strip().strip("|").split("|")]
@@ -121,24 +123,25 @@ def readme_rows():
     return rows
 
 
-def test_every_setting_is_in_the_readme_table():
-    rows = readme_rows()
+def test_every_setting_is_in_the_docs_table():
+    rows = table_rows()
     for s in settings():
         row = rows.get(s["env"])
-        assert row, f"{s['env']} has no row in the README's settings table"
+        assert row, f"{s['env']} has no row in {SETTINGS_DOC.name}'s settings table"
         flags, default, _ = row
         assert f"`--{s['flag']}`" in flags, f"{s['env']}: flag --{s['flag']} not in {flags!r}"
         if s["default"]:
             assert f"`{s['default']}`" in default, \
-                f"{s['env']}: README default {default!r}, --help says {s['default']}"
+                f"{s['env']}: {SETTINGS_DOC.name} default {default!r}, --help says {s['default']}"
         if s["min"] is not None:
             assert f"({s['min']}-{s['max']})" in default, \
-                f"{s['env']}: README default cell {default!r} lacks the range ({s['min']}-{s['max']})"
+                f"{s['env']}: {SETTINGS_DOC.name} default cell {default!r} lacks the range " \
+                f"({s['min']}-{s['max']})"
 
 
-def test_readme_table_describes_no_unknown_setting():
-    stale = set(readme_rows()) - {s["env"] for s in settings()}
-    assert not stale, f"README's settings table lists settings clamrest does not have: {stale}"
+def test_docs_table_describes_no_unknown_setting():
+    stale = set(table_rows()) - {s["env"] for s in settings()}
+    assert not stale, f"{SETTINGS_DOC.name}'s settings table lists settings clamrest does not have: {stale}"
 
 
 def test_env_file_defaults_and_ranges():

@@ -1,6 +1,6 @@
 """test_policy -- the scan policy settings (clamd.conf's meaning): each switch with a file that proves
 it, the file built here or taken from Debian's clamav-testfiles, scanned with the switch at its
-default and turned the other way. README, "Scan policy", has the table these tests hold it to."""
+default and turned the other way. docs/CONFIGURATION.md, "Scan policy", has the table these tests hold it to."""
 import base64
 import io
 import json
@@ -22,7 +22,7 @@ MARKER = b"clamrest-policy-test-pua-marker-7f3a9c"    # what the PUA test signat
 
 def scan(srv, data):
     """(malware, reason) of data through /v2/scan-chunked."""
-    r = requests.post(srv.url + "/v2/scan-chunked", data=data, auth=harness.auth(), timeout=60)
+    r = harness.scan_chunked(srv, data, timeout=60)
     assert r.status_code == 200, f"{r.status_code} {r.text[:300]}\n{srv.logs()[-2000:]}"
     body = r.json()
     return body["malware"], body["reason"]

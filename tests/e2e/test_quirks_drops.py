@@ -46,17 +46,8 @@ def needs_series(srv):
                     f"this server runs {lib}")
 
 
-def _post(url, **kw):
-    return harness.post_retry(url, **kw)
-
-
 def send(srv, data, how, name):
-    if how == "v2":
-        r = _post(srv.url + "/v2/scan", files={"file": (name, data)})
-    elif how == "chunked":
-        r = _post(srv.url + "/v2/scan-chunked", data=iter([data]))
-    else:
-        r = _post(srv.url + "/scan", files={"file": (name, data)})
+    r = harness.send_to(srv, how, data, name)
     if r.status_code != 200:
         return f"error:{r.status_code}"
     if how == "legacy":

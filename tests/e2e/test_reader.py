@@ -45,20 +45,9 @@ def srv_enc(start_module, db):
 
 # --- Sending ---
 
-def _post(url, **kw):
-    return harness.post_retry(url, **kw)
-
-
 def send(srv, data, how, name="sample.bin"):
     """"clean", "malware:<reason>" or "error:<status>"."""
-    if how == "v2":
-        r = _post(srv.url + "/v2/scan", files={"file": (name, data)})
-    elif how == "chunked":
-        r = _post(srv.url + "/v2/scan-chunked", data=iter([data]))
-    elif how == "v3":
-        r = _post(srv.url + "/v3/scan", files=[("file", (name, data))])
-    else:
-        r = _post(srv.url + "/scan", files={"file": (name, data)})
+    r = harness.send_to(srv, how, data, name)
     if r.status_code != 200:
         return f"error:{r.status_code}"
     if how == "legacy":
@@ -288,7 +277,7 @@ def test_v3_path_names_the_member(srv):
     """A member found by the second reader is reported under its path in /v3's detail."""
     data = zip_dd([("readme.txt", filler(4000), zipfile.ZIP_DEFLATED),
                    ("deep/eicar.txt", EICAR, zipfile.ZIP_LZMA)])
-    r = _post(srv.url + "/v3/scan", files=[("file", ("dd.zip", data))])
+    r = harness.send_to(srv, "v3", data, "dd.zip")
     f = r.json()["files"][0]
     assert f["malware"], f
     paths = [m["path"] for m in f["matches"]]

@@ -30,21 +30,9 @@ def srv(start_module, tmp_path_factory):
     return start_module(env={"CLAMAV_DB_DIR": str(db), "DB_CHECK_INTERVAL": "0"})
 
 
-def _post(url, **kw):
-    return harness.post_retry(url, tries=40, pause=0.25, **kw)
-
-
 def send(srv, data, how, name="sample.bin"):
     """"clean", "malware:<reason>" or "error:<status>" of one endpoint."""
-    if how == "v2":
-        r = _post(srv.url + "/v2/scan", files={"file": (name, data)})
-    elif how == "chunked":
-        r = _post(srv.url + "/v2/scan-chunked", data=iter([data[i:i + (1 << 20)]
-                                                          for i in range(0, len(data), 1 << 20)]))
-    elif how == "legacy":
-        r = _post(srv.url + "/scan", files={"file": (name, data)})
-    else:
-        r = _post(srv.url + "/v3/scan", files=[("file", (name, data))])
+    r = harness.send_to(srv, how, data, name, piece=1 << 20, tries=40, pause=0.25)
     if r.status_code != 200:
         return f"error:{r.status_code}:{r.text[:100]}"
     if how == "legacy":

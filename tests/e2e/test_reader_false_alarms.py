@@ -12,7 +12,6 @@ import tarfile
 import time
 
 import pytest
-import requests
 
 import harness
 
@@ -60,7 +59,7 @@ def srv(start_module, tmp_path_factory):
 def scan(srv, path):
     for _ in range(20):
         with open(path, "rb") as f:
-            r = requests.post(srv.url + "/v2/scan-chunked", data=f, auth=harness.auth(), timeout=600)
+            r = harness.scan_chunked(srv, f, timeout=600)
         if r.status_code != 503:
             break
         time.sleep(0.2)

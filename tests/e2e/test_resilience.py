@@ -18,10 +18,6 @@ def eventually(pred, seconds):
     return harness.wait_until(pred, seconds * harness.TIME_FACTOR)
 
 
-def scan(srv, data, timeout=30):
-    return requests.post(srv.url + "/v2/scan-chunked", data=data, auth=harness.auth(), timeout=timeout)
-
-
 
 
 def tmp_entries(srv):
@@ -95,7 +91,7 @@ def test_corrupt_database_keeps_old_engine(start):
     srv.signal(signal.SIGUSR2)
     assert eventually(
         lambda: harness.metric(srv, 'clamrest_database_reloads_total{result="failure"}') == 1, 15), srv.logs()
-    r = scan(srv, harness.EICAR)
+    r = harness.scan_chunked(srv, harness.EICAR)
     assert r.status_code == 200 and r.json()["malware"] is True, r.text
     assert requests.get(srv.url + "/check").status_code == 200
     assert "database reload failed" in srv.logs()
@@ -108,7 +104,7 @@ def test_corrupt_database_keeps_old_engine(start):
 
 def test_recursion_limit_is_never_clean(start, tmp_path):
     srv = start(env={"MAX_RECURSION": "2"})
-    r = scan(srv, nested_zip(tmp_path, 4))
+    r = harness.scan_chunked(srv, nested_zip(tmp_path, 4))
     assert r.status_code == 200, r.text
     body = r.json()
     assert body["malware"] is True, body
@@ -117,13 +113,13 @@ def test_recursion_limit_is_never_clean(start, tmp_path):
 
 def test_deep_archive_found_within_limits(start, tmp_path):
     srv = start()
-    r = scan(srv, nested_zip(tmp_path, 4))
+    r = harness.scan_chunked(srv, nested_zip(tmp_path, 4))
     assert r.json()["malware"] is True and "Eicar" in r.json()["reason"], r.text
 
 
 def test_scan_time_limit_is_never_clean(start):
     srv = start(env={"MAX_SCAN_TIME": "1", "SPILL_THRESHOLD": "1048576"})
-    r = scan(srv, os.urandom(48 * 1024 * 1024))
+    r = harness.scan_chunked(srv, os.urandom(48 * 1024 * 1024))
     assert r.status_code == 200, r.text
     body = r.json()
     assert body == {**body, "malware": True, "reason": "Heuristics.Limits.Exceeded.MaxScanTime"}, body
@@ -135,19 +131,19 @@ def test_saturated_pool_sheds_load_and_check_stays_up(start):
     results = {}
 
     def slow():
-        results["slow"] = scan(srv, big, timeout=120)
+        results["slow"] = harness.scan_chunked(srv, big, timeout=120)
 
     t = threading.Thread(target=slow)
     t.start()
     assert eventually(lambda: harness.metric(srv, "clamrest_scans_running") == 1, 60), srv.logs()
-    r = scan(srv, harness.EICAR)
+    r = harness.scan_chunked(srv, harness.EICAR)
     assert r.status_code == 503, r.text
     assert r.headers.get("Retry-After"), r.headers
     assert requests.get(srv.url + "/check", timeout=2).status_code == 200
     t.join()
     assert results["slow"].status_code == 200 and results["slow"].json()["malware"] is False
     assert harness.metric(srv, "clamrest_load_shed_total") >= 1
-    r = scan(srv, harness.EICAR)
+    r = harness.scan_chunked(srv, harness.EICAR)
     assert r.status_code == 200 and r.json()["malware"] is True
 
 
@@ -222,14 +218,14 @@ def test_client_gone_mid_scan_frees_everything(start):
     s.sendall(big)
     s.close()
     assert eventually(lambda: harness.metric(srv, 'clamrest_scans_total{verdict="clean"}') == 1, 30)
-    r = scan(srv, harness.EICAR)
+    r = harness.scan_chunked(srv, harness.EICAR)
     assert r.json()["malware"] is True
     assert eventually(lambda: tmp_entries(srv) == ([], []), 5), tmp_entries(srv)
 
 
 def test_ready_only_after_engine_loaded(tmp_path):
     """Nothing listens while a (large) database loads (the engine loads before any thread exists,
-    README Design "Start"): the first answer /check ever gives is 200, and a scan then works."""
+    docs/DESIGN.md "Start"): the first answer /check ever gives is 200, and a scan then works."""
     db = tmp_path / "db"
     harness.make_db(db, 27000)
     with open(db / "bulk.hdb", "w") as f:
@@ -268,7 +264,7 @@ def test_ready_only_after_engine_loaded(tmp_path):
 def test_no_temporary_files_after_stop(start):
     srv = start(env={"SPILL_THRESHOLD": "65536"})
     for body in (harness.EICAR, os.urandom(300000), harness.EICAR + os.urandom(300000)):
-        assert scan(srv, body).status_code == 200
+        assert harness.scan_chunked(srv, body).status_code == 200
     assert tmp_entries(srv) == ([], [])
     assert srv.stop() == 0
     assert os.listdir(srv.tmpdir) == []
@@ -279,12 +275,12 @@ def test_scan_that_libclamav_could_not_run_is_an_error_not_clean(start):
     import shutil
     srv = start()
     shutil.rmtree(srv.tmpdir / f"clamrest.{srv.proc.pid}")
-    r = scan(srv, harness.EICAR)
+    r = harness.scan_chunked(srv, harness.EICAR)
     assert r.status_code == 500, r.text
     assert "error" in r.json() and "temporary" in r.json()["error"], r.text
     assert harness.metric(srv, 'clamrest_scans_total{verdict="error"}') == 1
     # The folder is made again: the next scan runs.
-    r = scan(srv, harness.EICAR)
+    r = harness.scan_chunked(srv, harness.EICAR)
     assert r.status_code == 200 and r.json()["malware"] is True, r.text
 
 

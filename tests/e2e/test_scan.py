@@ -1,5 +1,6 @@
 """Scans: POST /v2/scan (multipart, one file), /v2/scan-chunked (the body is the file) and the
 deprecated /scan (OK / NOTOK)."""
+import functools
 import json
 import os
 import subprocess
@@ -40,12 +41,8 @@ def verdict(r, srv=None):
     return body
 
 
-def scan(srv, files, **kw):
-    return requests.post(srv.url + "/v2/scan", files=files, auth=harness.auth(), timeout=60, **kw)
-
-
-def scan_chunked(srv, data, **kw):
-    return requests.post(srv.url + "/v2/scan-chunked", data=data, auth=harness.auth(), timeout=120, **kw)
+scan = harness.scan_multipart                                       # /v2/scan, 60 s
+scan_chunked = functools.partial(harness.scan_chunked, timeout=120)   # large bodies: 120 s
 
 
 def pieces(data, size):

@@ -11,7 +11,6 @@ import threading
 import time
 
 import pytest
-import requests
 
 import harness
 
@@ -64,13 +63,10 @@ def body(tmp_path_factory):
 
 def post(srv, route, path):
     with open(path, "rb") as f:
-        if route == "/v3/scan":
-            return requests.post(srv.url + route, files={"file": ("big.bin", f)},
-                                 auth=harness.auth(), timeout=600)
-        if route == "/v2/scan":
-            return requests.post(srv.url + route, files={"file": ("big.bin", f)},
-                                 auth=harness.auth(), timeout=600)
-        return requests.post(srv.url + route, data=f, auth=harness.auth(), timeout=600)
+        if route in ("/v3/scan", "/v2/scan"):
+            return harness.scan_multipart(srv, {"file": ("big.bin", f)}, route, timeout=600)
+        assert route == "/v2/scan-chunked", route
+        return harness.scan_chunked(srv, f, timeout=600)
 
 
 def idle_anon(srv):

@@ -35,8 +35,7 @@ def srv(start_module, tmp_path_factory):
 
 
 def post(srv, files, query="", **kw):
-    return requests.post(srv.url + "/v3/scan" + query, files=files, auth=harness.auth(), timeout=60,
-                         **kw)
+    return harness.scan_multipart(srv, files, "/v3/scan" + query, **kw)
 
 
 def zip_bytes(members, method=zipfile.ZIP_DEFLATED):

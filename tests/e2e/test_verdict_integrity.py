@@ -3,7 +3,8 @@ every scan limit, sent to the real server through /v2/scan, /v2/scan-chunked and
 time at the end (a second answer must not come from a cached clean). The property: the answer is
 never `malware: false` (legacy: never `OK`); a case within every limit must be found as EICAR.
 
-The cases come from adversarial.py (seeded: VERDICT_SEED, default 9). One server per settings group.
+The cases come from adversarial.py (seeded: VERDICT_SEED, default 9), built once and kept under
+build/adversarial/ until adversarial.py or the tools it runs change. One server per settings group.
 The issue's own cases have tests named after them (test_issue9_case*); the 2 GiB/2 GB default-settings
 forms of items 1 and 2 are marked slow (excluded from `make test`: pytest -m slow runs them).
 """
@@ -25,7 +26,7 @@ ROOT = harness.ROOT
 REGRESSION = ROOT / "tests" / "regression" / "issue9"
 TESTFILES = pathlib.Path("/usr/share/clamav-testfiles")
 GEN = adversarial.Generator()
-CASES = GEN.cases(groups=("dec", "mib", "split", "time"))
+CASES = adversarial.cached_cases(GEN, groups=("dec", "mib", "split", "time"))   # build/adversarial/
 EXTRA_SENDS = 1     # a fourth send through /v2/scan after the three endpoints
 
 
@@ -61,19 +62,10 @@ def group_server(start_module, db_dir):
 
 # --- Sending and judging ---
 
-def _post(url, **kw):
-    return harness.post_retry(url, **kw)
-
-
 def send(srv, data, how, name="sample.bin"):
     """(answer, seconds): answer is "clean", "malware:<reason>", "error:<status>" or "refused:<status>"."""
     t0 = time.monotonic()
-    if how == "v2":
-        r = _post(srv.url + "/v2/scan", files={"file": (name, data)})
-    elif how == "chunked":
-        r = _post(srv.url + "/v2/scan-chunked", data=iter([data]))     # a generator: chunked framing
-    else:
-        r = _post(srv.url + "/scan", files={"file": (name, data)})
+    r = harness.send_to(srv, how, data, name)      # "chunked": an iterator, so chunked framing
     dt = time.monotonic() - t0
     if r.status_code == 413:
         return f"refused:{r.status_code}", dt
@@ -126,7 +118,8 @@ def test_never_false_clean(group_server, case):
 
 
 def test_generator_is_reproducible():
-    """The same seed gives the same bytes (the tools' time stamps are pinned)."""
+    """The same seed gives the same bytes (the tools' time stamps are pinned); so the cached cases
+    are what the generator builds now."""
     again = adversarial.Generator(GEN.seed).cases(groups=("dec",))
     first = [c for c in CASES if c.group == "dec"]
     assert [(c.name, c.data) for c in again] == [(c.name, c.data) for c in first]

@@ -568,7 +568,7 @@ test_access_fields(void **state)
 	assert_no_field(c->outbuf, "error.message");
 }
 
-/* The level of an access line follows the README's table: DEBUG for GETs that succeed, INFO for
+/* The level of an access line follows the table of docs/OPERATIONS.md: DEBUG for GETs that succeed, INFO for
  * scans that succeed, WARNING for 4xx, ERROR for 5xx. */
 static void
 test_access_levels(void **state)

@@ -428,7 +428,7 @@ test_scan_with_known_digest(void **state)
 	print_message("scanner: SHA-256 of 5 MiB in 16 KiB pieces (as body_append does) %.2f ms CPU; "
 	    "the scan of it %.2f ms CPU (test database): %.1f%%\n", hash_s * 1e3, scan_s * 1e3,
 	    100 * hash_s / scan_s);
-	assert_true(hash_s < 0.2 * scan_s);	/* a gross regression only: README has the numbers */
+	assert_true(hash_s < 0.2 * scan_s);	/* a gross regression only: docs/DESIGN.md has the numbers */
 	body_free(b);
 	free(buf);
 }
