@@ -1,0 +1,202 @@
+/* server_scan.c -- a finished upload on the scan pool: the scan on a scan thread, and the POST answers
+ * written from its result. */
+#include "server_priv.h"
+
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api.h"
+#include "body.h"
+#include "config.h"
+#include "log.h"
+#include "metrics.h"
+#include "multipart.h"
+#include "pool.h"
+#include "scanner.h"
+#include "v3.h"
+
+/* Whose upload it is, for the scan queue's round-robin: the user and the client address. */
+static unsigned long
+request_key(const struct request *r)
+{
+	unsigned long h = 14695981039346656037UL;	/* FNV-1a */
+
+	for (const char *p = r->user; *p != '\0'; p++)
+		h = (h ^ (unsigned char)*p) * 1099511628211UL;
+	h = (h ^ 0xff) * 1099511628211UL;
+	for (const char *p = r->ip; *p != '\0'; p++)
+		h = (h ^ (unsigned char)*p) * 1099511628211UL;
+	return h;
+}
+
+static void
+scan_job(void *arg)
+{
+	struct request *r = arg;
+	struct scanner *sc = atomic_load(&r->srv->scanner);
+	unsigned char digest[BODY_DIGEST_LEN];
+	const void *mem;
+	size_t len;
+	int known;
+
+	if (r->v3 != NULL) {
+		/* One file per turn: the upload goes back to the queue after each (scan_done). */
+		log_set_request(r->id);
+		r->v3_more = v3_upload_scan_next(r->v3, sc, r->srv->cfg->max_scan_time / 1000.0);
+		r->scanned = !r->v3_more;
+		log_set_request(NULL);
+		return;
+	}
+	_Static_assert(BODY_DIGEST_LEN == SCANNER_DIGEST_LEN, "one SHA-256 for both");
+	log_set_request(r->id);
+	/* The digest was computed as the body arrived: the scanner does not read it again. */
+	known = body_digest(r->body, digest) == 0;
+	mem = body_mem(r->body, &len);
+	if (mem != NULL && known)
+		scanner_scan_mem_hashed(sc, mem, len, digest, &r->res);
+	else if (mem != NULL)
+		scanner_scan_mem(sc, mem, len, &r->res);
+	else if (known)
+		scanner_scan_fd_hashed(sc, body_fd(r->body), digest, &r->res);
+	else
+		scanner_scan_fd(sc, body_fd(r->body), &r->res);
+	metrics_scan(r->res.verdict == SCAN_ERROR ? METRICS_ERROR :
+	    r->res.limit_exceeded ? METRICS_LIMITS_EXCEEDED :
+	    r->res.verdict == SCAN_MALWARE ? METRICS_MALWARE : METRICS_CLEAN,
+	    r->res.seconds, r->res.bytes);
+	r->scanned = 1;
+	log_set_request(NULL);
+}
+
+/* Runs once the scan's place in the pool is free, so a client that sends its next scan as soon
+ * as it has this answer finds room. r belongs to the connection again from here on. */
+static void
+scan_done(void *arg)
+{
+	struct request *r = arg;
+
+	if (r->v3_more) {
+		r->v3_more = 0;
+		if (pool_requeue(r->srv->pool, scan_job, scan_done, r, request_key(r)) == 0)
+			return;
+		/* The pool stops: what is left is not scanned, and the answer says so (500). */
+		v3_upload_fail(r->v3, "the server is shutting down");
+		r->scanned = 1;
+	}
+	MHD_resume_connection(r->conn);
+}
+
+/* The upload waited SCAN_QUEUE_TIMEOUT and no scan thread took it: on the pool's reaper thread,
+ * the job already out of the queue. The connection, resumed, answers 503 (handle_post). */
+static void
+scan_expired(void *arg)
+{
+	struct request *r = arg;
+
+	r->expired = 1;
+	MHD_resume_connection(r->conn);
+}
+
+/* A /v3 answer: every file, or 500 with the reason of a scan that failed. */
+static enum MHD_Result
+answer_v3(struct request *r)
+{
+	struct scanner *sc = atomic_load(&r->srv->scanner);
+	struct v3_engine e = { .libclamav = scanner_engine_version(), .database = -1 };
+	const char *err = v3_upload_error(r->v3);
+	struct scanner_stats st;
+	struct MHD_Response *resp;
+	enum MHD_Result ret;
+	size_t len;
+	char *json;
+
+	if (err != NULL) {
+		log_errorx("scan failed: %s", err);
+		snprintf(r->why, sizeof(r->why), "scan failed: %s", err);
+		len = api_json_error(r->out, sizeof(r->out), err);
+		return post_reply(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "application/json", r->out, len);
+	}
+	scanner_stats(sc, &st);
+	e.database = st.db_version;
+	if ((json = v3_upload_json(r->v3, &e, &len)) == NULL) {
+		log_errorx("out of memory writing a /v3 answer");
+		snprintf(r->why, sizeof(r->why), "out of memory writing a /v3 answer");
+		resp = canned_make(&canned_for(r->srv, r->route)->internal);
+		ret = post_answer(r, MHD_HTTP_INTERNAL_SERVER_ERROR, resp);
+		if (resp != NULL)
+			MHD_destroy_response(resp);
+		return ret;
+	}
+	resp = MHD_create_response_from_buffer(len, json, MHD_RESPMEM_MUST_FREE);
+	if (resp == NULL) {
+		free(json);
+		return MHD_NO;
+	}
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+	ret = post_answer(r, MHD_HTTP_OK, resp);
+	MHD_destroy_response(resp);
+	return ret;
+}
+
+enum MHD_Result
+answer_scan(struct request *r)
+{
+	const struct scan_result *res = &r->res;
+	size_t len;
+
+	if (r->v3 != NULL)
+		return answer_v3(r);
+	if (res->verdict == SCAN_ERROR) {
+		log_errorx("scan failed: %s", res->reason);
+		snprintf(r->why, sizeof(r->why), "scan failed: %s", res->reason);
+		len = api_json_error(r->out, sizeof(r->out), res->reason);
+		return post_reply(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "application/json", r->out, len);
+	}
+	if (r->route->route == API_SCAN_LEGACY) {
+		const char *text = res->verdict == SCAN_CLEAN ? "OK" : "NOTOK";
+
+		return post_reply(r, MHD_HTTP_OK, "text/plain; charset=utf-8", text, strlen(text));
+	}
+	len = api_json_scan(r->out, sizeof(r->out), res->verdict == SCAN_MALWARE,
+	    res->verdict == SCAN_MALWARE ? res->reason : NULL, res->seconds);
+	return post_reply(r, MHD_HTTP_OK, "application/json", r->out, len);
+}
+
+/* The whole body is in: check the multipart framing, then hand the upload to a scan thread. */
+enum MHD_Result
+request_complete(struct request *r)
+{
+	struct server *srv = r->srv;
+
+	if (r->v3 != NULL && r->mp != NULL && multipart_finish(r->mp) != 0) {
+		request_refuse_json(r, MHD_HTTP_BAD_REQUEST,
+		    "the multipart body has no closing boundary");
+		return post_answer(r, MHD_HTTP_BAD_REQUEST, r->answer);
+	}
+	if (r->v3 != NULL && v3_upload_count(r->v3) == 0) {
+		request_refuse(r, MHD_HTTP_BAD_REQUEST, &canned_for(srv, r->route)->single_file,
+		    "multipart/form-data body without a file part");
+		return post_answer(r, MHD_HTTP_BAD_REQUEST, r->answer);
+	}
+	if (r->v3 == NULL && r->mp != NULL && multipart_finish(r->mp) != 0) {
+		request_refuse(r, MHD_HTTP_BAD_REQUEST, &srv->canned.single_file,
+		    "multipart/form-data body without its closing boundary");
+		return post_answer(r, MHD_HTTP_BAD_REQUEST, r->answer);
+	}
+	if (r->v3 == NULL && r->mp != NULL && multipart_file_count(r->mp) != 1) {
+		request_refuse(r, MHD_HTTP_BAD_REQUEST, &srv->canned.single_file,
+		    multipart_file_count(r->mp) == 0 ? "multipart/form-data body without a file part" :
+		    "multipart/form-data body with more than one file part");
+		return post_answer(r, MHD_HTTP_BAD_REQUEST, r->answer);
+	}
+	/* Suspend first: the scan may finish, and resume, before pool_submit returns. */
+	MHD_suspend_connection(r->conn);
+	if (pool_submit_keyed(srv->pool, scan_job, scan_done, scan_expired, r, request_key(r)) != 0) {
+		request_busy(r, "no scan thread can take this upload within SCAN_QUEUE_TIMEOUT "
+		    "(or SCAN_QUEUE uploads wait)");
+		MHD_resume_connection(r->conn);
+	}
+	return MHD_YES;
+}
