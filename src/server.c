@@ -31,7 +31,7 @@ server_notify(void *cls, struct MHD_Connection *conn, void **socket_context,
 		return;
 	}
 	/* libmicrohttpd closes the socket only after this: the guard never sees a stale fd. */
-	head_parsed(conn);
+	quirks_head_parsed(conn);
 	guard_close(srv->guard, *socket_context);
 	*socket_context = NULL;
 }
@@ -76,13 +76,7 @@ server_mhd_log(void *cls, const char *fmt, va_list ap)
 		msg[--len] = '\0';
 	log_debug("libmicrohttpd: %s", msg);
 	server_start_message(cls, msg);
-	/* The messages of libmicrohttpd 0.9.75's parse_connection_headers (see server_head_conn). */
-	if (strncmp(msg, "Failed to parse `Content-Length' header", 39) == 0)
-		bad_length_answer(cls, MHD_HTTP_BAD_REQUEST);
-	else if (strncmp(msg, "Too large value of 'Content-Length' header", 42) == 0)
-		bad_length_answer(cls, MHD_HTTP_CONTENT_TOO_LARGE);
-	else
-		chunk_error_answer(msg);
+	quirks_message(cls, msg);
 }
 
 static int
@@ -211,7 +205,7 @@ server_daemon(struct server *srv, unsigned flags, struct sockaddr_storage *ss)
 	    MHD_OPTION_SOCK_ADDR, (struct sockaddr *)ss,
 	    MHD_OPTION_THREAD_POOL_SIZE, cfg->io_threads,
 	    MHD_OPTION_CONNECTION_LIMIT, guard_table_size(cfg->max_connections),
-	    MHD_OPTION_URI_LOG_CALLBACK, server_uri, srv,
+	    MHD_OPTION_URI_LOG_CALLBACK, quirks_uri, srv,
 	    MHD_OPTION_CONNECTION_TIMEOUT, cfg->request_timeout,
 	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)SERVER_CONN_MEMORY,
 	    MHD_OPTION_NOTIFY_COMPLETED, server_completed, srv,
@@ -277,7 +271,7 @@ server_start(const struct config *cfg, struct auth *auth, struct dnsver *dnsver,
 	    (srv->pool = pool_new_stack(cfg->scan_threads, cfg->scan_queue,
 	    server_scan_stack(cfg->max_recursion))) == NULL ||
 	    pool_set_timeout(srv->pool, cfg->scan_queue_timeout) != 0 ||
-	    (srv->verifier = verifier_new(cfg->auth_threads, cfg->auth_queue, verify_check,
+	    (srv->verifier = verifier_new(cfg->auth_threads, cfg->auth_queue, server_auth_check,
 	    srv->auth)) == NULL) {
 		snprintf(err, errlen, "cannot start the server's threads");
 		goto fail;

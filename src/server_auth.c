@@ -1,5 +1,5 @@
-/* server_auth.c -- the password check of a POST: Basic credentials from the cache, or a check on the
- * verifier threads with the connection suspended, throttled per client address; its refusals. */
+/* server_auth.c -- the password check of a POST: Basic credentials from the cache, or a check on
+ * the verifier threads with the connection suspended, throttled per client address; its refusals. */
 #include "server_priv.h"
 
 #include <stdatomic.h>
@@ -40,7 +40,7 @@ log_throttled(struct server *srv, const struct request *r)
 
 /* On a verifier thread: PBKDF2, off the HTTP threads. */
 int
-verify_check(void *ctx, const char *user, size_t ulen, const char *pass, size_t plen)
+server_auth_check(void *ctx, const char *user, size_t ulen, const char *pass, size_t plen)
 {
 	return auth_verify(ctx, user, ulen, pass, plen);
 }

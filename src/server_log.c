@@ -33,7 +33,7 @@ ended_why(const struct request *r, enum MHD_RequestTerminationCode toe)
 }
 
 void
-log_request(struct request *r, enum MHD_RequestTerminationCode toe)
+server_log_request(struct request *r, enum MHD_RequestTerminationCode toe)
 {
 	const struct scan_result *res = &r->res;
 	char sha[2 * SCANNER_DIGEST_LEN + 1];

@@ -126,62 +126,64 @@ struct request {
 };
 
 
-/* server_reply.c */
+/* server_reply.c: the canned answers, the reply helpers, the refusals decided before a scan. */
 enum metrics_route route_metric(const struct api_route_def *rt);
 int route_v3(const struct api_route_def *rt);
 const struct canned_set *canned_for(const struct server *srv, const struct api_route_def *rt);
 struct MHD_Response *canned_make(const struct canned *c);
 void canned_init(struct canned_set *c, const char *throttle_retry, int json);
-enum MHD_Result reply(struct request *r, enum metrics_route metric, unsigned status, struct MHD_Response *resp);
+enum MHD_Result reply_send(struct request *r, enum metrics_route metric, unsigned status,
+    struct MHD_Response *resp);
 enum MHD_Result reply_canned(struct request *r, enum metrics_route metric, unsigned status,
     const struct canned *c, const char *why);
-enum MHD_Result reply_new(struct request *r, enum metrics_route metric, unsigned status, const char *ctype,
-    const char *body, size_t len, enum MHD_ResponseMemoryMode mode);
-enum MHD_Result reply_json(struct request *r, enum metrics_route metric, unsigned status, const char *json,
-    size_t len, enum MHD_ResponseMemoryMode mode);
-enum MHD_Result reply_text(struct request *r, enum metrics_route metric, unsigned status, const char *text);
+enum MHD_Result reply_new(struct request *r, enum metrics_route metric, unsigned status,
+    const char *ctype, const char *body, size_t len, enum MHD_ResponseMemoryMode mode);
+enum MHD_Result reply_json(struct request *r, enum metrics_route metric, unsigned status,
+    const char *json, size_t len, enum MHD_ResponseMemoryMode mode);
+enum MHD_Result reply_text(struct request *r, enum metrics_route metric, unsigned status,
+    const char *text);
 void request_refuse(struct request *r, unsigned status, const struct canned *c, const char *why);
 void request_refuse_json(struct request *r, unsigned status, const char *why);
 void request_busy(struct request *r, const char *why);
 void request_unavailable(struct request *r, unsigned retry);
 void request_store_failed(struct request *r);
 enum MHD_Result post_answer(struct request *r, unsigned status, struct MHD_Response *resp);
-enum MHD_Result post_reply(struct request *r, unsigned status, const char *ctype, const char *body, size_t len);
+enum MHD_Result post_reply(struct request *r, unsigned status, const char *ctype,
+    const char *body, size_t len);
 
-/* server_routes.c */
+/* server_routes.c: the GET routes' answers. */
 int server_ready(struct server *srv);
 int server_reloading(struct server *srv);
-enum MHD_Result answer_redirect(struct server *srv, struct request *r, const struct api_route_def *rt,
-    const char *path);
+enum MHD_Result answer_redirect(struct server *srv, struct request *r,
+    const struct api_route_def *rt, const char *path);
 enum MHD_Result handle_get(struct request *r, const char *url, const char *method);
 
-/* server_auth.c */
-int verify_check(void *ctx, const char *user, size_t ulen, const char *pass, size_t plen);
+/* server_auth.c: the password check of a POST. */
+int server_auth_check(void *ctx, const char *user, size_t ulen, const char *pass, size_t plen);
 int request_auth(struct request *r);
 void request_verified(struct request *r);
 
-/* server_request.c */
+/* server_request.c: the request lifecycle (libmicrohttpd's handler and completion callbacks). */
 struct guard_conn *conn_guard(struct MHD_Connection *conn);
 void request_precheck(struct request *r);
 void request_id(struct MHD_Connection *conn, char *id);
-enum MHD_Result server_handler(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
-    const char *version, const char *data, size_t *size, void **con_cls);
+enum MHD_Result server_handler(void *cls, struct MHD_Connection *conn, const char *url,
+    const char *method, const char *version, const char *data, size_t *size, void **con_cls);
 void server_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     enum MHD_RequestTerminationCode toe);
 
-/* server_scan.c */
-enum MHD_Result answer_scan(struct request *r);
+/* server_scan.c: a finished upload handed to the scan pool, and the answer from its result. */
 enum MHD_Result request_complete(struct request *r);
+enum MHD_Result answer_scan(struct request *r);
 
-/* server_quirks.c */
-void chunked_add(struct request *r, int fd);
-void chunked_remove(struct request *r);
-void head_parsed(struct MHD_Connection *conn);
-void bad_length_answer(struct server *srv, unsigned status);
-void chunk_error_answer(const char *msg);
-void *server_uri(void *cls, const char *uri, struct MHD_Connection *conn);
+/* server_quirks.c: libmicrohttpd 0.9.75's own answers taken over, its query parse kept cheap. */
+void quirks_chunked_add(struct request *r, int fd);
+void quirks_chunked_remove(struct request *r);
+void quirks_head_parsed(struct MHD_Connection *conn);
+void quirks_message(struct server *srv, const char *msg);
+void *quirks_uri(void *cls, const char *uri, struct MHD_Connection *conn);
 
-/* server_log.c */
-void log_request(struct request *r, enum MHD_RequestTerminationCode toe);
+/* server_log.c: the access log line of a request that ended. */
+void server_log_request(struct request *r, enum MHD_RequestTerminationCode toe);
 
 #endif

@@ -1,5 +1,5 @@
-/* server_quirks.c -- libmicrohttpd 0.9.75 quirks worked around: a Content-Length or a chunked body it
- * refuses with its own page, and a long query string it cannot parse. */
+/* server_quirks.c -- libmicrohttpd 0.9.75 quirks worked around: a Content-Length or a chunked body
+ * it refuses with its own page, and a long query string it cannot parse. */
 #include "server_priv.h"
 
 #include <pthread.h>
@@ -32,7 +32,7 @@ static pthread_mutex_t server_chunked_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct request *server_chunked[SERVER_CHUNKED_BUCKETS];
 
 void
-chunked_add(struct request *r, int fd)
+quirks_chunked_add(struct request *r, int fd)
 {
 	struct request **b = &server_chunked[(unsigned)fd & (SERVER_CHUNKED_BUCKETS - 1)];
 
@@ -44,7 +44,7 @@ chunked_add(struct request *r, int fd)
 }
 
 void
-chunked_remove(struct request *r)
+quirks_chunked_remove(struct request *r)
 {
 	struct request **pp;
 
@@ -66,7 +66,7 @@ chunked_remove(struct request *r)
  * the connection's state, build that page's header block a second time: the client reads two
  * header blocks for one request, and our handler is never called. The one hook in between is its
  * error log line, written on the connection's own thread just before. So each thread remembers the
- * connection whose request line it read last (server_uri) until that head reaches our handler;
+ * connection whose request line it read last (quirks_uri) until that head reaches our handler;
  * when the log line comes, that connection, if its head is whole and it has no answer yet (asked
  * of libmicrohttpd, so a connection whose head is still partial is never taken for another), gets
  * our one answer written straight to its socket and its sending side shut: libmicrohttpd's answer
@@ -77,14 +77,14 @@ static _Thread_local struct MHD_Connection *server_head_conn;
 
 /* The head of conn reached our handler: the quirk above can no longer strike it. */
 void
-head_parsed(struct MHD_Connection *conn)
+quirks_head_parsed(struct MHD_Connection *conn)
 {
 	if (server_head_conn == conn)
 		server_head_conn = NULL;
 }
 
 /* Our answer to a Content-Length libmicrohttpd refused, on the raw socket (see above). */
-void
+static void
 bad_length_answer(struct server *srv, unsigned status)
 {
 	struct MHD_Connection *conn = server_head_conn;
@@ -161,7 +161,7 @@ chunk_error_write(struct request *r, const char *why)
 
 /* Our 400 for a chunked body libmicrohttpd refused, to the request whose socket this thread read
  * last, when it is a chunked POST with no answer yet (see server_chunked). */
-void
+static void
 chunk_error_answer(const char *msg)
 {
 	static const char why[] = "malformed chunked encoding: a chunk size that is not a hex "
@@ -186,16 +186,31 @@ chunk_error_answer(const char *msg)
 	pthread_mutex_unlock(&server_chunked_lock);
 }
 
+/* A message libmicrohttpd logged: the ones that announce its own answer to a request are taken
+ * over by ours (see server_head_conn and server_chunked). */
+void
+quirks_message(struct server *srv, const char *msg)
+{
+	/* The messages of libmicrohttpd 0.9.75's parse_connection_headers. */
+	if (strncmp(msg, "Failed to parse `Content-Length' header", 39) == 0)
+		bad_length_answer(srv, MHD_HTTP_BAD_REQUEST);
+	else if (strncmp(msg, "Too large value of 'Content-Length' header", 42) == 0)
+		bad_length_answer(srv, MHD_HTTP_CONTENT_TOO_LARGE);
+	else
+		chunk_error_answer(msg);
+}
+
 /* libmicrohttpd 0.9.75 quirk: it parses the query string into records taken from the connection's
  * memory (SERVER_CONN_MEMORY), and when they run out (some 1,000 parameters) it queues a 431 and
  * then overwrites the connection's state, so the answer never goes and the client waits for the
  * timeout. Only /v3 reads a parameter (all_matches): the query is rewritten here, before that parse
  * (this callback runs on the request line, in the library's own writable buffer), to at most one
- * short canonical parameter (v3_query_canon), and the request is served. Not covered: a NUL byte before the '?' hides the query from strchr (the URI's length is
- * not passed to us); such a request line, which no client sends, waits for REQUEST_TIMEOUT like a
- * slowloris head, and is evictable as one. */
+ * short canonical parameter (v3_query_canon), and the request is served. Not covered: a NUL byte
+ * before the '?' hides the query from strchr (the URI's length is not passed to us); such a
+ * request line, which no client sends, waits for REQUEST_TIMEOUT like a slowloris head, and is
+ * evictable as one. */
 void *
-server_uri(void *cls, const char *uri, struct MHD_Connection *conn)
+quirks_uri(void *cls, const char *uri, struct MHD_Connection *conn)
 {
 	char *q = strchr(uri, '?');
 

@@ -1,5 +1,5 @@
-/* server_reply.c -- answers: the canned answers, the reply helpers every answer goes through (counted,
- * with X-Request-Id), and the refusals decided before a scan. */
+/* server_reply.c -- answers: the canned answers, the reply helpers every answer goes through
+ * (counted, with X-Request-Id), and the refusals decided before a scan. */
 #include "server_priv.h"
 
 #include <errno.h>
@@ -107,7 +107,7 @@ canned_init(struct canned_set *c, const char *throttle_retry, int json)
 /* Every answer goes out through here, so every answer is counted and carries X-Request-Id. resp
  * is this request's own (NULL: out of memory, the connection is closed); the caller frees it. */
 enum MHD_Result
-reply(struct request *r, enum metrics_route metric, unsigned status, struct MHD_Response *resp)
+reply_send(struct request *r, enum metrics_route metric, unsigned status, struct MHD_Response *resp)
 {
 	if (resp == NULL)
 		return MHD_NO;
@@ -128,7 +128,7 @@ reply_canned(struct request *r, enum metrics_route metric, unsigned status,
 
 	if (why != NULL)
 		snprintf(r->why, sizeof(r->why), "%s", why);
-	ret = reply(r, metric, status, resp);
+	ret = reply_send(r, metric, status, resp);
 	if (resp != NULL)
 		MHD_destroy_response(resp);
 	return ret;
@@ -148,7 +148,7 @@ reply_new(struct request *r, enum metrics_route metric, unsigned status, const c
 		return MHD_NO;
 	}
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
-	ret = reply(r, metric, status, resp);
+	ret = reply_send(r, metric, status, resp);
 	MHD_destroy_response(resp);
 	return ret;
 }
@@ -294,7 +294,7 @@ request_store_failed(struct request *r)
 enum MHD_Result
 post_answer(struct request *r, unsigned status, struct MHD_Response *resp)
 {
-	return reply(r, route_metric(r->route), status, resp);
+	return reply_send(r, route_metric(r->route), status, resp);
 }
 
 /* A POST's own body (in r->out or static), sent without a copy. */

@@ -1,5 +1,5 @@
-/* server_request.c -- the request lifecycle on libmicrohttpd: the head, its checks, the streamed body, the
- * hand-off to the scan and the end of the request. */
+/* server_request.c -- the request lifecycle on libmicrohttpd: the head, its checks, the streamed
+ * body, the hand-off to the scan and the end of the request. */
 #include "server_priv.h"
 
 #include <arpa/inet.h>
@@ -85,7 +85,7 @@ request_free(struct request *r)
 {
 	if (r == NULL)
 		return;
-	chunked_remove(r);
+	quirks_chunked_remove(r);
 	multipart_free(r->mp);
 	v3_upload_free(r->v3);
 	body_free(r->body);
@@ -296,7 +296,7 @@ request_post(struct request *r, const struct api_route_def *rt, const struct fra
 		return -1;
 	if (f->te_chunked && srv->tls_cert == NULL &&
 	    (ci = MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CONNECTION_FD)) != NULL)
-		chunked_add(r, ci->connect_fd);
+		quirks_chunked_add(r, ci->connect_fd);
 	recvtrack_note(r->fd);
 	if (request_auth(r))
 		request_precheck(r);
@@ -439,7 +439,7 @@ handle_head(struct request *r, const char *url, const char *method)
 	enum api_resolve how;
 	struct framing f;
 
-	head_parsed(conn);
+	quirks_head_parsed(conn);
 	guard_request(conn_guard(conn));
 	how = api_resolve(url, &rt, merged, sizeof(merged));
 	if (!request_framing_ok(conn, &f))
@@ -521,7 +521,7 @@ server_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	if (r->post)
 		metrics_request_body(r->seen);
 	log_set_request(r->id);
-	log_request(r, toe);
+	server_log_request(r, toe);
 	log_set_request(NULL);
 	request_free(r);
 	*con_cls = NULL;

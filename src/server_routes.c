@@ -1,5 +1,5 @@
-/* server_routes.c -- the GET routes: /check, /check_version, /check_warning, /version, /metrics and the
- * redirect of a path with merged slashes. */
+/* server_routes.c -- the GET routes: /check, /check_version, /check_warning, /version, /metrics
+ * and the redirect of a path with merged slashes. */
 #include "server_priv.h"
 
 #include <stdatomic.h>
@@ -197,7 +197,7 @@ host_ok(const char *h)
 
 /* 308 to the path with its slashes merged, as Werkzeug's RequestRedirect: an absolute URL from the
  * scheme and Host (its default port left out), or the path alone when Host is missing or odd. The
- * query string is not carried over: libmicrohttpd's copy was cut (see server_uri), and no route
+ * query string is not carried over: libmicrohttpd's copy was cut (see quirks_uri), and no route
  * reads one. */
 enum MHD_Result
 answer_redirect(struct server *srv, struct request *r, const struct api_route_def *rt,
@@ -225,7 +225,7 @@ answer_redirect(struct server *srv, struct request *r, const struct api_route_de
 		return MHD_NO;
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "text/plain; charset=utf-8");
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_LOCATION, loc);
-	ret = reply(r, route_metric(rt), MHD_HTTP_PERMANENT_REDIRECT, resp);
+	ret = reply_send(r, route_metric(rt), MHD_HTTP_PERMANENT_REDIRECT, resp);
 	MHD_destroy_response(resp);
 	return ret;
 }

@@ -1,5 +1,5 @@
-/* server_scan.c -- a finished upload on the scan pool: the scan on a scan thread, and the POST answers
- * written from its result. */
+/* server_scan.c -- a finished upload on the scan pool: the scan on a scan thread, and the POST
+ * answers written from its result. */
 #include "server_priv.h"
 
 #include <stdatomic.h>

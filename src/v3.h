@@ -1,7 +1,7 @@
 /* v3.h -- the /v3 API: several files per request, each streamed into its own body, scanned one after
  * the other with every match and where in the archive it was found, hashes and types; answers are
  * JSON written as api.c writes v2's (sorted keys, compact, ASCII only, a final newline). No HTTP
- * library types here: server.c feeds bytes in and sends what comes out.
+ * library types here: server_request.c feeds bytes in and sends what comes out.
  * Functions returning int return 0 on success and -1 on failure, unless said otherwise. */
 #ifndef CLAMREST_V3_H
 #define CLAMREST_V3_H
@@ -10,9 +10,9 @@
 
 struct scanner;
 
-/* The query of a v3 request, as server_uri leaves it for libmicrohttpd: one parameter at most, so
- * its parse (see the quirk there) stays cheap whatever the client sent. */
-#define V3_ARG			"am"	/* the canonical parameter server.c looks up */
+/* The query of a v3 request, as quirks_uri (server_quirks.c) leaves it for libmicrohttpd: one
+ * parameter at most, so its parse (see the quirk there) stays cheap whatever the client sent. */
+#define V3_ARG			"am"	/* the canonical parameter server_request.c looks up */
 #define V3_ARG_TRUE		"am=1"
 #define V3_ARG_FALSE		"am=0"
 #define V3_ARG_BAD		"am=x"
