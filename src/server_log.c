@@ -35,7 +35,9 @@ ended_why(const struct request *r, enum MHD_RequestTerminationCode toe)
 void
 server_log_request(struct request *r, enum MHD_RequestTerminationCode toe)
 {
-	const struct scan_result *res = &r->res;
+	/* A v2 upload's one file is logged with its digest and signature; /v3 answers name them. */
+	const struct scan_result *res = r->scanned && !route_v3(r->route) ?
+	    v3_upload_result(r->up, 0) : NULL;
 	char sha[2 * SCANNER_DIGEST_LEN + 1];
 	int ok = toe == MHD_REQUEST_TERMINATED_COMPLETED_OK && r->answered;
 	const union MHD_ConnectionInfo *ci;
@@ -55,7 +57,7 @@ server_log_request(struct request *r, enum MHD_RequestTerminationCode toe)
 		snprintf(r->why, sizeof(r->why), "libmicrohttpd answered %u itself: malformed chunked "
 		    "encoding, or a chunk line longer than its buffer", ci->http_status);
 	}
-	for (size_t i = 0; r->scanned && res->hashed && i < SCANNER_DIGEST_LEN; i++)
+	for (size_t i = 0; res != NULL && res->hashed && i < SCANNER_DIGEST_LEN; i++)
 		snprintf(sha + 2 * i, 3, "%02x", res->sha256[i]);
 	a = (struct log_access){
 		.method = r->method,
@@ -69,12 +71,9 @@ server_log_request(struct request *r, enum MHD_RequestTerminationCode toe)
 		.user_agent = r->ua[0] ? r->ua : NULL,
 		.body_bytes = (long long)r->seen,
 		.file_name = r->mp != NULL ? multipart_filename(r->mp) : NULL,
-		.sha256 = r->v3 == NULL && r->scanned && res->hashed ? sha : NULL,
-		.verdict = !r->scanned ? NULL : r->v3 != NULL ? v3_upload_verdict(r->v3) :
-		    res->verdict == SCAN_CLEAN ? "clean" : res->verdict == SCAN_MALWARE ? "malware" :
-		    "error",
-		.signature = r->v3 == NULL && r->scanned && res->verdict == SCAN_MALWARE ?
-		    res->reason : NULL,
+		.sha256 = res != NULL && res->hashed ? sha : NULL,
+		.verdict = r->scanned ? v3_upload_verdict(r->up) : NULL,
+		.signature = res != NULL && res->verdict == SCAN_MALWARE ? res->reason : NULL,
 		.error = ok ? (r->why[0] ? r->why : NULL) : ended_why(r, toe),
 	};
 	log_access(&a);

@@ -96,8 +96,8 @@ struct request {
 	enum throttle_verdict tv;	/* the throttle's answer when a check was to start */
 	struct MHD_Response *answer;	/* decided before the scan (an error); NULL: scan */
 	int status;
-	int scanned;			/* res holds the verdict */
-	int v3_more;			/* a /v3 upload has files to scan yet: queued again */
+	int scanned;			/* up holds the verdict of every file */
+	int more;			/* the upload has files to scan yet: queued again */
 	int expired;			/* waited SCAN_QUEUE_TIMEOUT for a scan thread: 503 */
 	int answered;			/* an answer was queued (and counted) */
 	int refused;			/* answer (NULL when out of memory) was decided before the scan */
@@ -105,12 +105,11 @@ struct request {
 	uint64_t seen;			/* body bytes received, counted against MAX_CONTENT_LENGTH */
 	struct framing framing;		/* Content-Length / Transfer-Encoding, checked */
 	double t0;
-	struct body *body;
 	int store_rc, store_errno;	/* the body store's refusal (BODY_FULL or -1), its errno */
 	struct MHD_Response *own;	/* an answer made for this request alone, freed with it */
 	struct multipart *mp;
-	struct scan_result res;
-	struct v3_upload *v3;		/* a /v3 request's files; NULL for the others */
+	struct v3_upload *up;		/* a POST's files (a v2 upload has one); NULL before its head
+					 * is checked */
 	char user[SERVER_USER_MAX];
 	char id[REQID_SIZE];		/* http.request.id and X-Request-Id */
 	char ip[INET6_ADDRSTRLEN];	/* client, as text */

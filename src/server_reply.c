@@ -210,46 +210,17 @@ request_refuse_json(struct request *r, unsigned status, const char *why)
 	    canned_make(&canned_for(r->srv, r->route)->bad_request), why);
 }
 
-/* 503 Service Busy with a Retry-After from the scan pool's measured drain rate (the wait it predicts
- * for a new scan), counted as shed load and logged with why. */
-void
-request_busy(struct request *r, const char *why)
+/* A 503 with a Retry-After of retry seconds, its text as the route writes it ({"error": text} on
+ * /v3), counted as shed load. */
+static void
+request_retry_later(struct request *r, const char *text, const char *json, unsigned retry,
+    const char *why)
 {
-	struct server *srv = r->srv;
-	unsigned retry = pool_retry_after(srv->pool);
-	struct MHD_Response *resp;
-	const char *text;
-	char v[16];
-
-	log_info("answering 503 Service Busy, Retry-After %u (%.2f scans/s, %u waiting): %s", retry,
-	    pool_rate(srv->pool), pool_waiting(srv->pool), why);
-	text = route_v3(r->route) ? "{\"error\":\"Service Busy\"}\n" : "Service Busy";
-	resp = MHD_create_response_from_buffer(strlen(text), (void *)(uintptr_t)text,
-	    MHD_RESPMEM_PERSISTENT);
-	if (resp != NULL) {
-		snprintf(v, sizeof(v), "%u", retry);
-		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
-		    route_v3(r->route) ? "application/json" : "text/plain; charset=utf-8");
-		MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, v);
-	}
-	request_reject(r, MHD_HTTP_SERVICE_UNAVAILABLE, resp, why);
-	metrics_shed();
-}
-
-/* RELOAD_MODE=low-memory: the upload reached a scan thread while the engine was away. 503 with the
- * reload's expected remaining time as Retry-After; never a verdict without an engine. */
-void
-request_unavailable(struct request *r, unsigned retry)
-{
-	const char *text = route_v3(r->route) ?
-	    "{\"error\":\"Service Unavailable: reloading signatures\"}\n" :
-	    "Service Unavailable: reloading signatures";
+	const char *body = route_v3(r->route) ? json : text;
 	struct MHD_Response *resp;
 	char v[16];
 
-	log_info("answering 503, Retry-After %u: the signature database is reloading "
-	    "(RELOAD_MODE=low-memory)", retry);
-	resp = MHD_create_response_from_buffer(strlen(text), (void *)(uintptr_t)text,
+	resp = MHD_create_response_from_buffer(strlen(body), (void *)(uintptr_t)body,
 	    MHD_RESPMEM_PERSISTENT);
 	if (resp != NULL) {
 		snprintf(v, sizeof(v), "%u", retry);
@@ -257,9 +228,33 @@ request_unavailable(struct request *r, unsigned retry)
 		    "application/json" : "text/plain; charset=utf-8");
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, v);
 	}
-	request_reject(r, MHD_HTTP_SERVICE_UNAVAILABLE, resp,
-	    "the signature database is reloading (RELOAD_MODE=low-memory)");
+	request_reject(r, MHD_HTTP_SERVICE_UNAVAILABLE, resp, why);
 	metrics_shed();
+}
+
+/* 503 Service Busy with a Retry-After from the scan pool's measured drain rate (the wait it predicts
+ * for a new scan), counted as shed load and logged with why. */
+void
+request_busy(struct request *r, const char *why)
+{
+	struct server *srv = r->srv;
+	unsigned retry = pool_retry_after(srv->pool);
+
+	log_info("answering 503 Service Busy, Retry-After %u (%.2f scans/s, %u waiting): %s", retry,
+	    pool_rate(srv->pool), pool_waiting(srv->pool), why);
+	request_retry_later(r, "Service Busy", "{\"error\":\"Service Busy\"}\n", retry, why);
+}
+
+/* RELOAD_MODE=low-memory: the upload reached a scan thread while the engine was away. 503 with the
+ * reload's expected remaining time as Retry-After; never a verdict without an engine. */
+void
+request_unavailable(struct request *r, unsigned retry)
+{
+	log_info("answering 503, Retry-After %u: the signature database is reloading "
+	    "(RELOAD_MODE=low-memory)", retry);
+	request_retry_later(r, "Service Unavailable: reloading signatures",
+	    "{\"error\":\"Service Unavailable: reloading signatures\"}\n", retry,
+	    "the signature database is reloading (RELOAD_MODE=low-memory)");
 }
 
 /* The body could not be stored: 503 when the temporary-folder budget is spent, else 500 with the

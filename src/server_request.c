@@ -71,8 +71,13 @@ static int
 request_sink(void *ud, const char *data, size_t len)
 {
 	struct request *r = ud;
-	int rc = r->v3 != NULL ? v3_upload_append(r->v3, data, len) : body_append(r->body, data, len);
+	int rc;
 
+	if (r->up == NULL) {	/* no body is taken before the head's checks pass */
+		errno = EINVAL;
+		rc = -1;
+	} else
+		rc = v3_upload_append(r->up, data, len);
 	if (rc != 0 && r->store_rc == 0) {
 		r->store_rc = rc;
 		r->store_errno = errno;
@@ -87,8 +92,7 @@ request_free(struct request *r)
 		return;
 	quirks_chunked_remove(r);
 	multipart_free(r->mp);
-	v3_upload_free(r->v3);
-	body_free(r->body);
+	v3_upload_free(r->up);
 	if (r->own != NULL)
 		MHD_destroy_response(r->own);
 	free(r);
@@ -108,14 +112,14 @@ addr_str(const struct sockaddr *sa, char *ip, size_t len)
 		    (socklen_t)len);
 }
 
-/* A file part of a /v3/scan begins: its own body. Past MAX_FILES_PER_REQUEST, the parse stops and
- * the request is answered 400 with the limit. */
+/* A file part of a /v3/scan begins: its own file of the upload. Past MAX_FILES_PER_REQUEST, the
+ * parse stops and the request is answered 400 with the limit. */
 static int
 request_part(void *ud, const char *filename, size_t flen, const char *field, size_t nlen)
 {
 	struct request *r = ud;
 
-	if (v3_upload_begin(r->v3, filename, flen, field, nlen) == 0)
+	if (v3_upload_begin(r->up, filename, flen, field, nlen) == 0)
 		return 0;
 	if (errno == E2BIG) {
 		snprintf(r->why, sizeof(r->why), "too many files: at most %u file parts per request "
@@ -127,42 +131,66 @@ request_part(void *ud, const char *filename, size_t flen, const char *field, siz
 	return -1;
 }
 
-/* A /v3 request's own head checks, after the shared ones: the query, then the upload's files. */
-static void
-request_precheck_v3(struct request *r, const char *ctype)
+/* 1 when the body is the file itself, not multipart/form-data. */
+static int
+route_chunked(const struct api_route_def *rt)
 {
-	const struct config *cfg = r->srv->cfg;
-	const char *am;
-	int all;
+	return rt->route == API_SCAN_CHUNKED || rt->route == API_V3_SCAN_CHUNKED;
+}
 
-	am = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, V3_ARG);
+/* How a /v3 request asks its files to be scanned (its all_matches query); -1 refused. */
+static int
+request_scan_how(struct request *r, enum v3_scan *how)
+{
+	const char *am = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, V3_ARG);
+
 	if (am != NULL && strcmp(am, "x") == 0) {
 		request_refuse_json(r, MHD_HTTP_BAD_REQUEST, V3_BAD_ALL_MATCHES);
+		return -1;
+	}
+	*how = am != NULL && strcmp(am, "1") == 0 ? V3_SCAN_ALL_MATCHES : V3_SCAN_DETAIL;
+	return 0;
+}
+
+/* The upload the body goes into, after the shared head checks. One model for both versions: a
+ * /v3 upload has up to MAX_FILES_PER_REQUEST files, each a multipart file part, scanned in
+ * detail; a v2 upload has one file, the first file part (the others are only counted, and refused
+ * at the end), scanned for its verdict. A chunked route's body is its one file. */
+static void
+request_upload(struct request *r, const char *ctype)
+{
+	const struct config *cfg = r->srv->cfg;
+	const struct canned_set *c = canned_for(r->srv, r->route);
+	int v3 = route_v3(r->route), each;
+	enum v3_scan how = V3_SCAN_VERDICT;
+
+	if (v3 && request_scan_how(r, &how) != 0)
+		return;
+	r->up = v3_upload_new(v3 ? cfg->max_files_per_request : 1, (size_t)cfg->spill_threshold,
+	    cfg->tmpdir, how);
+	if (r->up == NULL) {
+		request_refuse(r, MHD_HTTP_INTERNAL_SERVER_ERROR, &c->internal,
+		    "out of memory for an upload");
 		return;
 	}
-	all = am != NULL && strcmp(am, "1") == 0;
-	r->v3 = v3_upload_new(cfg->max_files_per_request, (size_t)cfg->spill_threshold, cfg->tmpdir,
-	    all);
-	if (r->v3 == NULL) {
-		request_refuse(r, MHD_HTTP_INTERNAL_SERVER_ERROR, &canned_for(r->srv, r->route)->internal,
-		    "out of memory for a /v3 upload");
+	if (!route_chunked(r->route))
+		r->mp = ctype != NULL ? multipart_new(ctype, request_sink, r) : NULL;
+	if (!route_chunked(r->route) && r->mp == NULL) {
+		if (v3)
+			request_refuse_json(r, MHD_HTTP_BAD_REQUEST, "the body must be multipart/form-data "
+			    "with a boundary (or use /v3/scan-chunked)");
+		else
+			request_refuse(r, MHD_HTTP_BAD_REQUEST, &c->single_file, ctype == NULL ?
+			    "no Content-Type: a multipart/form-data body is expected" :
+			    "Content-Type is not multipart/form-data with a usable boundary");
 		return;
 	}
-	if (r->route->route == API_V3_SCAN_CHUNKED) {
-		if (v3_upload_begin(r->v3, NULL, 0, "", 0) != 0)
-			request_refuse(r, MHD_HTTP_INTERNAL_SERVER_ERROR,
-			    &canned_for(r->srv, r->route)->internal, "cannot begin a /v3 upload");
-		return;
-	}
-	r->mp = ctype != NULL ? multipart_new(ctype, request_sink, r) : NULL;
-	if (r->mp == NULL) {
-		request_refuse_json(r, MHD_HTTP_BAD_REQUEST, "the body must be multipart/form-data with a "
-		    "boundary (or use /v3/scan-chunked)");
-		return;
-	}
-	if (multipart_each_file(r->mp, request_part) != 0)
-		request_refuse(r, MHD_HTTP_INTERNAL_SERVER_ERROR, &canned_for(r->srv, r->route)->internal,
-		    "out of memory for a multipart parser");
+	/* /v3/scan begins a file at each file part; the others have their one file now. */
+	each = v3 && r->mp != NULL;
+	if ((each ? multipart_each_file(r->mp, request_part) : v3_upload_begin(r->up, NULL, 0, "", 0))
+	    != 0)
+		request_refuse(r, MHD_HTTP_INTERNAL_SERVER_ERROR, &c->internal,
+		    "out of memory for an upload's parser or its file");
 }
 
 /* Checks an authorised POST before its body: load, size and content type. */
@@ -200,17 +228,7 @@ request_precheck(struct request *r)
 		return;
 	}
 	h = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
-	if (route_v3(r->route)) {
-		request_precheck_v3(r, h);
-		return;
-	}
-	if (r->route->route != API_SCAN_CHUNKED) {
-		r->mp = h != NULL ? multipart_new(h, request_sink, r) : NULL;
-		if (r->mp == NULL)
-			request_refuse(r, MHD_HTTP_BAD_REQUEST, &canned_for(srv, r->route)->single_file, h == NULL ?
-			    "no Content-Type: a multipart/form-data body is expected" :
-			    "Content-Type is not multipart/form-data with a usable boundary");
-	}
+	request_upload(r, h);
 }
 
 struct xff_lines {
@@ -281,26 +299,20 @@ request_new(struct server *srv, struct MHD_Connection *conn, const char *url, co
 }
 
 /* A POST to a scan route: its body store, then the head's checks (auth, load, size, type). */
-static int
+static void
 request_post(struct request *r, const struct api_route_def *rt, const struct framing *f)
 {
-	struct server *srv = r->srv;
-
 	const union MHD_ConnectionInfo *ci;
 
 	r->post = 1;
 	r->route = rt;
 	r->framing = *f;
-	r->body = body_new((size_t)srv->cfg->spill_threshold, srv->cfg->tmpdir);
-	if (r->body == NULL)
-		return -1;
-	if (f->te_chunked && srv->tls_cert == NULL &&
+	if (f->te_chunked && r->srv->tls_cert == NULL &&
 	    (ci = MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CONNECTION_FD)) != NULL)
 		quirks_chunked_add(r, ci->connect_fd);
 	recvtrack_note(r->fd);
 	if (request_auth(r))
 		request_precheck(r);
-	return 0;
 }
 
 static void
@@ -310,8 +322,7 @@ request_discard(struct request *r, uint64_t limit)
 	guard_discard(conn_guard(r->conn), limit);
 	multipart_free(r->mp);
 	r->mp = NULL;
-	body_reset(r->body);
-	v3_upload_reset(r->v3);
+	v3_upload_reset(r->up);
 }
 
 /* An answer decided from the head: given at once, closing the connection, when the body is too
@@ -354,7 +365,7 @@ request_data(struct request *r, const char *data, size_t len)
 			return 0;
 		if (r->store_rc != 0)
 			request_store_failed(r);
-		else if (r->v3 != NULL && r->why[0] != '\0')
+		else if (route_v3(r->route) && r->why[0] != '\0')
 			request_refuse_json(r, MHD_HTTP_BAD_REQUEST, r->why);
 		else
 			request_refuse(r, MHD_HTTP_BAD_REQUEST, &canned_for(r->srv, r->route)->bad_request,
@@ -400,10 +411,8 @@ handle_post(struct request *r, const char *data, size_t *size)
 		r->expired = 0;
 		request_busy(r, "the upload waited SCAN_QUEUE_TIMEOUT for a scan thread");
 	}
-	if (r->scanned && !r->refused && r->v3 != NULL && v3_upload_unavailable(r->v3, &retry))
+	if (r->scanned && !r->refused && v3_upload_unavailable(r->up, &retry))
 		request_unavailable(r, retry);
-	else if (r->scanned && !r->refused && r->v3 == NULL && r->res.unavailable)
-		request_unavailable(r, r->res.retry_after);
 	if (r->refused)
 		return post_answer(r, (unsigned)r->status, r->answer);
 	if (r->scanned)
@@ -462,8 +471,7 @@ handle_head(struct request *r, const char *url, const char *method)
 	 * and libmicrohttpd closes the connection rather than read it. */
 	if (how == API_REDIRECT)
 		return answer_redirect(srv, r, rt, merged);
-	if (request_post(r, rt, &f) != 0)
-		return MHD_NO;
+	request_post(r, rt, &f);
 	return request_head_done(r);
 }
 

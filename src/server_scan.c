@@ -31,42 +31,18 @@ request_key(const struct request *r)
 	return h;
 }
 
+/* On a scan thread: the next file of the upload (a v2 upload has one). One file per turn: an
+ * upload with more goes back to the queue after each (scan_done), so another client's scan can go
+ * between two files. */
 static void
 scan_job(void *arg)
 {
 	struct request *r = arg;
 	struct scanner *sc = atomic_load(&r->srv->scanner);
-	unsigned char digest[BODY_DIGEST_LEN];
-	const void *mem;
-	size_t len;
-	int known;
 
-	if (r->v3 != NULL) {
-		/* One file per turn: the upload goes back to the queue after each (scan_done). */
-		log_set_request(r->id);
-		r->v3_more = v3_upload_scan_next(r->v3, sc, r->srv->cfg->max_scan_time / 1000.0);
-		r->scanned = !r->v3_more;
-		log_set_request(NULL);
-		return;
-	}
-	_Static_assert(BODY_DIGEST_LEN == SCANNER_DIGEST_LEN, "one SHA-256 for both");
 	log_set_request(r->id);
-	/* The digest was computed as the body arrived: the scanner does not read it again. */
-	known = body_digest(r->body, digest) == 0;
-	mem = body_mem(r->body, &len);
-	if (mem != NULL && known)
-		scanner_scan_mem_hashed(sc, mem, len, digest, &r->res);
-	else if (mem != NULL)
-		scanner_scan_mem(sc, mem, len, &r->res);
-	else if (known)
-		scanner_scan_fd_hashed(sc, body_fd(r->body), digest, &r->res);
-	else
-		scanner_scan_fd(sc, body_fd(r->body), &r->res);
-	metrics_scan(r->res.verdict == SCAN_ERROR ? METRICS_ERROR :
-	    r->res.limit_exceeded ? METRICS_LIMITS_EXCEEDED :
-	    r->res.verdict == SCAN_MALWARE ? METRICS_MALWARE : METRICS_CLEAN,
-	    r->res.seconds, r->res.bytes);
-	r->scanned = 1;
+	r->more = v3_upload_scan_next(r->up, sc, r->srv->cfg->max_scan_time / 1000.0);
+	r->scanned = !r->more;
 	log_set_request(NULL);
 }
 
@@ -77,12 +53,12 @@ scan_done(void *arg)
 {
 	struct request *r = arg;
 
-	if (r->v3_more) {
-		r->v3_more = 0;
+	if (r->more) {
+		r->more = 0;
 		if (pool_requeue(r->srv->pool, scan_job, scan_done, r, request_key(r)) == 0)
 			return;
 		/* The pool stops: what is left is not scanned, and the answer says so (500). */
-		v3_upload_fail(r->v3, "the server is shutting down");
+		v3_upload_fail(r->up, "the server is shutting down");
 		r->scanned = 1;
 	}
 	MHD_resume_connection(r->conn);
@@ -99,28 +75,21 @@ scan_expired(void *arg)
 	MHD_resume_connection(r->conn);
 }
 
-/* A /v3 answer: every file, or 500 with the reason of a scan that failed. */
+/* A /v3 answer: every file, with the engine that scanned them. */
 static enum MHD_Result
 answer_v3(struct request *r)
 {
 	struct scanner *sc = atomic_load(&r->srv->scanner);
 	struct v3_engine e = { .libclamav = scanner_engine_version(), .database = -1 };
-	const char *err = v3_upload_error(r->v3);
 	struct scanner_stats st;
 	struct MHD_Response *resp;
 	enum MHD_Result ret;
 	size_t len;
 	char *json;
 
-	if (err != NULL) {
-		log_errorx("scan failed: %s", err);
-		snprintf(r->why, sizeof(r->why), "scan failed: %s", err);
-		len = api_json_error(r->out, sizeof(r->out), err);
-		return post_reply(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "application/json", r->out, len);
-	}
 	scanner_stats(sc, &st);
 	e.database = st.db_version;
-	if ((json = v3_upload_json(r->v3, &e, &len)) == NULL) {
+	if ((json = api_json_v3(r->up, &e, &len)) == NULL) {
 		log_errorx("out of memory writing a /v3 answer");
 		snprintf(r->why, sizeof(r->why), "out of memory writing a /v3 answer");
 		resp = canned_make(&canned_for(r->srv, r->route)->internal);
@@ -140,23 +109,27 @@ answer_v3(struct request *r)
 	return ret;
 }
 
+/* The answer from the scanned upload, alike for every route but in how it is written: 500 with
+ * the reason of a scan that failed, else the route's own form of the verdict. */
 enum MHD_Result
 answer_scan(struct request *r)
 {
-	const struct scan_result *res = &r->res;
+	const char *err = v3_upload_error(r->up);
+	const struct scan_result *res;
+	const char *text;
 	size_t len;
 
-	if (r->v3 != NULL)
-		return answer_v3(r);
-	if (res->verdict == SCAN_ERROR) {
-		log_errorx("scan failed: %s", res->reason);
-		snprintf(r->why, sizeof(r->why), "scan failed: %s", res->reason);
-		len = api_json_error(r->out, sizeof(r->out), res->reason);
+	if (err != NULL) {
+		log_errorx("scan failed: %s", err);
+		snprintf(r->why, sizeof(r->why), "scan failed: %s", err);
+		len = api_json_error(r->out, sizeof(r->out), err);
 		return post_reply(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "application/json", r->out, len);
 	}
+	if (route_v3(r->route))
+		return answer_v3(r);
+	res = v3_upload_result(r->up, 0);
 	if (r->route->route == API_SCAN_LEGACY) {
-		const char *text = res->verdict == SCAN_CLEAN ? "OK" : "NOTOK";
-
+		text = api_text_legacy(res->verdict != SCAN_CLEAN);
 		return post_reply(r, MHD_HTTP_OK, "text/plain; charset=utf-8", text, strlen(text));
 	}
 	len = api_json_scan(r->out, sizeof(r->out), res->verdict == SCAN_MALWARE,
@@ -169,25 +142,23 @@ enum MHD_Result
 request_complete(struct request *r)
 {
 	struct server *srv = r->srv;
+	unsigned files;
 
-	if (r->v3 != NULL && r->mp != NULL && multipart_finish(r->mp) != 0) {
-		request_refuse_json(r, MHD_HTTP_BAD_REQUEST,
-		    "the multipart body has no closing boundary");
+	if (r->mp != NULL && multipart_finish(r->mp) != 0) {
+		if (route_v3(r->route))		/* /v3 says what is wrong */
+			request_refuse_json(r, MHD_HTTP_BAD_REQUEST,
+			    "the multipart body has no closing boundary");
+		else
+			request_refuse(r, MHD_HTTP_BAD_REQUEST, &canned_for(srv, r->route)->single_file,
+			    "multipart/form-data body without its closing boundary");
 		return post_answer(r, MHD_HTTP_BAD_REQUEST, r->answer);
 	}
-	if (r->v3 != NULL && v3_upload_count(r->v3) == 0) {
+	/* A v2 upload took the first file part only; the others were counted. */
+	files = r->mp == NULL || route_v3(r->route) ? v3_upload_count(r->up) :
+	    multipart_file_count(r->mp);
+	if (files == 0 || (files > 1 && !route_v3(r->route))) {
 		request_refuse(r, MHD_HTTP_BAD_REQUEST, &canned_for(srv, r->route)->single_file,
-		    "multipart/form-data body without a file part");
-		return post_answer(r, MHD_HTTP_BAD_REQUEST, r->answer);
-	}
-	if (r->v3 == NULL && r->mp != NULL && multipart_finish(r->mp) != 0) {
-		request_refuse(r, MHD_HTTP_BAD_REQUEST, &srv->canned.single_file,
-		    "multipart/form-data body without its closing boundary");
-		return post_answer(r, MHD_HTTP_BAD_REQUEST, r->answer);
-	}
-	if (r->v3 == NULL && r->mp != NULL && multipart_file_count(r->mp) != 1) {
-		request_refuse(r, MHD_HTTP_BAD_REQUEST, &srv->canned.single_file,
-		    multipart_file_count(r->mp) == 0 ? "multipart/form-data body without a file part" :
+		    files == 0 ? "multipart/form-data body without a file part" :
 		    "multipart/form-data body with more than one file part");
 		return post_answer(r, MHD_HTTP_BAD_REQUEST, r->answer);
 	}

@@ -1,4 +1,5 @@
-/* v3.c -- the /v3 API: uploads of several files, detailed scans, and their JSON answers. */
+/* v3.c -- the upload model: the files of a request (one for v2, up to MAX_FILES_PER_REQUEST for
+ * /v3), each streamed into its own body and scanned in turn; the /v3 query. */
 #include "v3.h"
 
 #include <errno.h>
@@ -12,9 +13,6 @@
 #include "metrics.h"
 #include "scanner.h"
 #include "util.h"
-
-#define V3_FLOAT_MAX	32	/* bytes of a time in seconds as written */
-#define V3_OUT_INITIAL	4096	/* bytes of an answer's first buffer: one file's answer fits */
 
 struct v3_file {
 	struct body *body;
@@ -33,7 +31,7 @@ struct v3_upload {
 	unsigned next;			/* the first file not scanned yet (v3_upload_scan_next) */
 	size_t spill;
 	const char *tmpdir;
-	int all_matches;
+	enum v3_scan how;
 	double seconds;			/* every scan of the upload together */
 };
 
@@ -122,7 +120,7 @@ v3_query_canon(char *q)
 }
 
 struct v3_upload *
-v3_upload_new(unsigned max, size_t spill, const char *tmpdir, int all_matches)
+v3_upload_new(unsigned max, size_t spill, const char *tmpdir, enum v3_scan how)
 {
 	struct v3_upload *u = calloc(1, sizeof(*u));
 
@@ -131,7 +129,7 @@ v3_upload_new(unsigned max, size_t spill, const char *tmpdir, int all_matches)
 	u->max = max;
 	u->spill = spill;
 	u->tmpdir = tmpdir;
-	u->all_matches = all_matches;
+	u->how = how;
 	return u;
 }
 
@@ -237,9 +235,18 @@ v3_scan_file(struct v3_upload *u, struct v3_file *f, struct scanner *sc)
 
 	/* The digest was computed as the part arrived: the scanner does not hash it again. */
 	known = body_digest(f->body, digest) == 0 ? digest : NULL;
-	f->det.all_matches = u->all_matches;
+	f->det.all_matches = u->how == V3_SCAN_ALL_MATCHES;
 	mem = body_mem(f->body, &len);
-	if (mem != NULL)
+	_Static_assert(BODY_DIGEST_LEN == SCANNER_DIGEST_LEN, "one SHA-256 for both");
+	if (u->how == V3_SCAN_VERDICT && mem != NULL && known != NULL)
+		scanner_scan_mem_hashed(sc, mem, len, known, &f->res);
+	else if (u->how == V3_SCAN_VERDICT && mem != NULL)
+		scanner_scan_mem(sc, mem, len, &f->res);
+	else if (u->how == V3_SCAN_VERDICT && known != NULL)
+		scanner_scan_fd_hashed(sc, body_fd(f->body), known, &f->res);
+	else if (u->how == V3_SCAN_VERDICT)
+		scanner_scan_fd(sc, body_fd(f->body), &f->res);
+	else if (mem != NULL)
 		scanner_scan_mem_detail(sc, mem, len, known, &f->det, &f->res);
 	else
 		scanner_scan_fd_detail(sc, body_fd(f->body), known, &f->det, &f->res);
@@ -311,6 +318,12 @@ v3_upload_error(const struct v3_upload *u)
 	return NULL;
 }
 
+const struct scan_result *
+v3_upload_result(const struct v3_upload *u, unsigned i)
+{
+	return &u->files[i].res;
+}
+
 int
 v3_upload_malware(const struct v3_upload *u)
 {
@@ -337,196 +350,17 @@ v3_upload_verdict(const struct v3_upload *u)
 	return v3_upload_error(u) != NULL ? "error" : v3_upload_malware(u) ? "malware" : "clean";
 }
 
-/* The answer under construction; failed once memory ran out (and stays so). */
-struct v3_out {
-	char *p;
-	size_t len, cap;
-	int failed;
-};
-
-static int
-v3_reserve(struct v3_out *o, size_t more)
+void
+v3_upload_file(const struct v3_upload *u, unsigned i, struct v3_file_info *fi)
 {
-	size_t cap = o->cap != 0 ? o->cap : V3_OUT_INITIAL;
-	char *p;
+	const struct v3_file *f = &u->files[i];
 
-	if (o->failed)
-		return -1;
-	if (more > SIZE_MAX / 4 - o->len)
-		goto fail;
-	while (cap < o->len + more + 1)
-		cap *= 2;
-	if (cap == o->cap)
-		return 0;
-	if ((p = realloc(o->p, cap)) == NULL)
-		goto fail;
-	o->p = p;
-	o->cap = cap;
-	return 0;
-fail:
-	o->failed = 1;
-	return -1;
+	*fi = (struct v3_file_info){ .name = f->name, .namelen = f->namelen, .field = f->field,
+	    .fieldlen = f->fieldlen, .res = &f->res, .det = &f->det };
 }
 
-static void
-v3_put(struct v3_out *o, const char *s)
+double
+v3_upload_seconds(const struct v3_upload *u)
 {
-	size_t n = strlen(s);
-
-	if (v3_reserve(o, n) != 0)
-		return;
-	memcpy(o->p + o->len, s, n + 1);
-	o->len += n;
-}
-
-/* A JSON string of s[0..len), escaped as api.c escapes (ASCII only; bytes that are not UTF-8, and
- * so any invalid file name, become \ufffd). */
-static void
-v3_put_str(struct v3_out *o, const char *s, size_t len)
-{
-	/* Any input byte takes at most 12 output bytes (util.h), plus the quotes and the NUL. */
-	if (len > SIZE_MAX / 16 || v3_reserve(o, len * 12 + 3) != 0)
-		return;
-	if (util_json_str_ascii(o->p, o->cap, &o->len, s, len) != 0)
-		o->failed = 1;
-}
-
-/* Seconds to the microsecond: one snprintf, where api_py_float's shortest round trip (v2's
- * contract) tries up to 17 precisions, each with a strtod, and cost v3 a measurable share of an
- * EICAR answer (make bench, v3 against v2). */
-static void
-v3_put_float(struct v3_out *o, double v)
-{
-	char t[V3_FLOAT_MAX];
-
-	if (!(v >= 0 && v < 1e9))
-		v = 0;
-	snprintf(t, sizeof(t), "%.6f", v);
-	v3_put(o, t);
-}
-
-static void
-v3_put_num(struct v3_out *o, unsigned long long v)
-{
-	char t[32];
-
-	snprintf(t, sizeof(t), "%llu", v);
-	v3_put(o, t);
-}
-
-/* The upload's own element of every path: its filename, else its field name, else "-". */
-static void
-v3_put_top(struct v3_out *o, const struct v3_file *f)
-{
-	if (f->name != NULL && f->namelen > 0)
-		v3_put_str(o, f->name, f->namelen);
-	else if (f->fieldlen > 0)
-		v3_put_str(o, f->field, f->fieldlen);
-	else
-		v3_put(o, "\"-\"");
-}
-
-/* {"path":["top","member",...],"signature":"..."} */
-static void
-v3_put_match(struct v3_out *o, const struct v3_file *f, const struct scan_match *m)
-{
-	const char *n = m->names;
-
-	v3_put(o, "{\"path\":[");
-	v3_put_top(o, f);
-	for (unsigned i = 0; i < m->depth; i++) {
-		size_t k = strlen(n);
-
-		v3_put(o, ",");
-		v3_put_str(o, n, k);
-		n += k + 1;
-	}
-	v3_put(o, "],\"signature\":");
-	v3_put_str(o, m->signature, strlen(m->signature));
-	v3_put(o, "}");
-}
-
-static void
-v3_put_sha256(struct v3_out *o, const struct scan_result *r)
-{
-	static const char digits[] = "0123456789abcdef";
-	char hex[2 * SCANNER_DIGEST_LEN + 3];
-
-	if (!r->hashed) {
-		v3_put(o, "null");
-		return;
-	}
-	hex[0] = '"';
-	for (size_t i = 0; i < SCANNER_DIGEST_LEN; i++) {
-		hex[1 + 2 * i] = digits[r->sha256[i] >> 4];
-		hex[2 + 2 * i] = digits[r->sha256[i] & 0xf];
-	}
-	hex[2 * SCANNER_DIGEST_LEN + 1] = '"';
-	hex[2 * SCANNER_DIGEST_LEN + 2] = '\0';
-	v3_put(o, hex);
-}
-
-/* {"limits_exceeded":B,"malware":B,"matches":[...],"name":"..."|null,"sha256":"..."|null,
- * "size":N,"time":T,"type":"CL_TYPE_..."|null} */
-static void
-v3_put_file(struct v3_out *o, const struct v3_file *f)
-{
-	const struct scan_result *r = &f->res;
-
-	v3_put(o, r->limit_exceeded || f->det.cut ? "{\"limits_exceeded\":true" :
-	    "{\"limits_exceeded\":false");
-	v3_put(o, r->verdict == SCAN_MALWARE ? ",\"malware\":true" : ",\"malware\":false");
-	v3_put(o, ",\"matches\":[");
-	for (unsigned i = 0; i < f->det.nmatches; i++) {
-		if (i > 0)
-			v3_put(o, ",");
-		v3_put_match(o, f, &f->det.matches[i]);
-	}
-	v3_put(o, "],\"name\":");
-	if (f->name != NULL)
-		v3_put_str(o, f->name, f->namelen);
-	else
-		v3_put(o, "null");
-	v3_put(o, ",\"sha256\":");
-	v3_put_sha256(o, r);
-	v3_put(o, ",\"size\":");
-	v3_put_num(o, r->bytes);
-	v3_put(o, ",\"time\":");
-	v3_put_float(o, r->seconds);
-	v3_put(o, ",\"type\":");
-	if (f->det.type[0] != '\0')
-		v3_put_str(o, f->det.type, strlen(f->det.type));
-	else
-		v3_put(o, "null");
-	v3_put(o, "}");
-}
-
-char *
-v3_upload_json(const struct v3_upload *u, const struct v3_engine *e, size_t *len)
-{
-	struct v3_out o = { 0 };
-
-	v3_put(&o, "{\"engine\":{\"database\":");
-	if (e->database >= 0)
-		v3_put_num(&o, (unsigned long long)e->database);
-	else
-		v3_put(&o, "null");
-	v3_put(&o, ",\"libclamav\":");
-	v3_put_str(&o, e->libclamav, strlen(e->libclamav));
-	v3_put(&o, "},\"files\":[");
-	for (unsigned i = 0; i < u->n; i++) {
-		if (i > 0)
-			v3_put(&o, ",");
-		v3_put_file(&o, &u->files[i]);
-	}
-	v3_put(&o, v3_upload_malware(u) ? "],\"malware\":true" : "],\"malware\":false");
-	v3_put(&o, ",\"time\":");
-	v3_put_float(&o, u->seconds);
-	v3_put(&o, "}\n");
-	if (o.failed) {
-		free(o.p);
-		return NULL;
-	}
-	*len = o.len;
-	return o.p;
+	return u->seconds;
 }

@@ -1,7 +1,8 @@
-/* v3.h -- the /v3 API: several files per request, each streamed into its own body, scanned one after
- * the other with every match and where in the archive it was found, hashes and types; answers are
- * JSON written as api.c writes v2's (sorted keys, compact, ASCII only, a final newline). No HTTP
- * library types here: server_request.c feeds bytes in and sends what comes out.
+/* v3.h -- the upload model, one for both API versions: the files of a request (a v2 request is an
+ * upload of one file, /v3 has up to MAX_FILES_PER_REQUEST), each streamed into its own body and
+ * scanned one after the other (for /v3 with every match and where in the archive it was found,
+ * hashes and types); and the /v3 query. api.c writes the answers from it. No HTTP library types
+ * here: server_request.c feeds bytes in, server_scan.c scans and answers.
  * Functions returning int return 0 on success and -1 on failure, unless said otherwise. */
 #ifndef CLAMREST_V3_H
 #define CLAMREST_V3_H
@@ -9,6 +10,7 @@
 #include <stddef.h>
 
 struct scanner;
+struct scan_detail;
 
 /* The query of a v3 request, as quirks_uri (server_quirks.c) leaves it for libmicrohttpd: one
  * parameter at most, so its parse (see the quirk there) stays cheap whatever the client sent. */
@@ -30,11 +32,20 @@ int v3_query_all_matches(const char *q, size_t len);
 void v3_query_canon(char *q);
 
 struct v3_upload;
+struct scan_result;
+
+/* How an upload's files are scanned: for the verdict alone (a v2 request, an upload of one file),
+ * or with every match placed and the file's type (/v3), first match or all of them. */
+enum v3_scan {
+	V3_SCAN_VERDICT,
+	V3_SCAN_DETAIL,
+	V3_SCAN_ALL_MATCHES,
+};
 
 /* An empty upload of at most max files, each body spilling past spill bytes into tmpdir (borrowed:
  * it must outlive the upload); every body counts in the process-wide BODY_MEMORY and BODY_DISK
  * budgets (body.h). Caller owns the result; NULL when out of memory. */
-struct v3_upload *v3_upload_new(unsigned max, size_t spill, const char *tmpdir, int all_matches);
+struct v3_upload *v3_upload_new(unsigned max, size_t spill, const char *tmpdir, enum v3_scan how);
 void v3_upload_free(struct v3_upload *u);
 /* Forgets every file (an upload refused midway: its bytes are dropped). */
 void v3_upload_reset(struct v3_upload *u);
@@ -62,6 +73,8 @@ const char *v3_upload_error(const struct v3_upload *u);
 /* 1 when a file could not be scanned because a low-memory reload had no engine (the request is
  * then answered 503), with the seconds the reload is expected to take yet in *retry. */
 int v3_upload_unavailable(const struct v3_upload *u, unsigned *retry);
+/* The result of file i (< v3_upload_count), as far as it was scanned (verdict CLEAN before). */
+const struct scan_result *v3_upload_result(const struct v3_upload *u, unsigned i);
 /* 1 when any file is malware. */
 int v3_upload_malware(const struct v3_upload *u);
 /* The access log's labels.verdict for the whole request: "error" when a scan failed (the answer
@@ -74,8 +87,17 @@ struct v3_engine {
 	long database;			/* daily version; -1: unknown */
 };
 
-/* The answer: {"engine":{...},"files":[...],"malware":B,"time":T}\n. Caller owns the result (free);
- * NULL when out of memory. */
-char *v3_upload_json(const struct v3_upload *u, const struct v3_engine *e, size_t *len);
+/* File i of an upload (< v3_upload_count) as its answer reports it; the pointers are into u. */
+struct v3_file_info {
+	const char *name;		/* the filename; NULL: none (chunked) */
+	size_t namelen;
+	const char *field;		/* the form field's name */
+	size_t fieldlen;
+	const struct scan_result *res;	/* verdict CLEAN before it is scanned */
+	const struct scan_detail *det;	/* matches and type: a detailed scan's only */
+};
+void v3_upload_file(const struct v3_upload *u, unsigned i, struct v3_file_info *f);
+/* Seconds every scan of the upload took together. */
+double v3_upload_seconds(const struct v3_upload *u);
 
 #endif

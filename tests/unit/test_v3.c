@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api.h"
 #include "body.h"
 #include "v3.h"
 
@@ -70,7 +71,7 @@ test_query_canon(void **state)
 static void
 test_json(void **state)
 {
-	struct v3_upload *u = v3_upload_new(2, 4, "/tmp", 0);
+	struct v3_upload *u = v3_upload_new(2, 4, "/tmp", V3_SCAN_DETAIL);
 	struct v3_engine e = { .libclamav = "1.4.6", .database = 27000 };
 	const char *want = "{\"engine\":{\"database\":27000,\"libclamav\":\"1.4.6\"},\"files\":["
 	    "{\"limits_exceeded\":false,\"malware\":false,\"matches\":[],\"name\":\"a\\\"b\\u0001\\ufffd\","
@@ -90,7 +91,7 @@ test_json(void **state)
 	assert_int_equal(v3_upload_count(u), 2);
 	assert_null(v3_upload_error(u));
 	assert_int_equal(v3_upload_malware(u), 0);
-	json = v3_upload_json(u, &e, &len);
+	json = api_json_v3(u, &e, &len);
 	assert_non_null(json);
 	assert_string_equal(json, want);
 	assert_int_equal(len, strlen(want));
