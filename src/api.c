@@ -11,6 +11,7 @@
 
 #include "config.h"
 #include "scanner.h"
+#include "upload.h"
 #include "util.h"
 #include "v3.h"
 
@@ -342,7 +343,7 @@ api_out_num(struct api_out *o, unsigned long long v)
 
 /* The upload's own element of every path: its filename, else its field name, else "-". */
 static void
-api_v3_top(struct api_out *o, const struct v3_file_info *f)
+api_v3_top(struct api_out *o, const struct upload_file_info *f)
 {
 	if (f->name != NULL && f->namelen > 0)
 		api_out_str(o, f->name, f->namelen);
@@ -354,7 +355,7 @@ api_v3_top(struct api_out *o, const struct v3_file_info *f)
 
 /* {"path":["top","member",...],"signature":"..."} */
 static void
-api_v3_match(struct api_out *o, const struct v3_file_info *f, const struct scan_match *m)
+api_v3_match(struct api_out *o, const struct upload_file_info *f, const struct scan_match *m)
 {
 	const char *n = m->names;
 
@@ -395,7 +396,7 @@ api_v3_sha256(struct api_out *o, const struct scan_result *r)
 /* {"limits_exceeded":B,"malware":B,"matches":[...],"name":"..."|null,"sha256":"..."|null,
  * "size":N,"time":T,"type":"CL_TYPE_..."|null} */
 static void
-api_v3_file(struct api_out *o, const struct v3_file_info *f)
+api_v3_file(struct api_out *o, const struct upload_file_info *f)
 {
 	const struct scan_result *r = f->res;
 
@@ -428,10 +429,10 @@ api_v3_file(struct api_out *o, const struct v3_file_info *f)
 }
 
 char *
-api_json_v3(const struct v3_upload *u, const struct v3_engine *e, size_t *len)
+api_json_v3(const struct upload *u, const struct v3_engine *e, size_t *len)
 {
 	struct api_out o = { 0 };
-	struct v3_file_info f;
+	struct upload_file_info f;
 
 	api_out_put(&o, "{\"engine\":{\"database\":");
 	if (e->database >= 0)
@@ -441,15 +442,15 @@ api_json_v3(const struct v3_upload *u, const struct v3_engine *e, size_t *len)
 	api_out_put(&o, ",\"libclamav\":");
 	api_out_str(&o, e->libclamav, strlen(e->libclamav));
 	api_out_put(&o, "},\"files\":[");
-	for (unsigned i = 0; i < v3_upload_count(u); i++) {
+	for (unsigned i = 0; i < upload_count(u); i++) {
 		if (i > 0)
 			api_out_put(&o, ",");
-		v3_upload_file(u, i, &f);
+		upload_file(u, i, &f);
 		api_v3_file(&o, &f);
 	}
-	api_out_put(&o, v3_upload_malware(u) ? "],\"malware\":true" : "],\"malware\":false");
+	api_out_put(&o, upload_malware(u) ? "],\"malware\":true" : "],\"malware\":false");
 	api_out_put(&o, ",\"time\":");
-	api_out_float(&o, v3_upload_seconds(u));
+	api_out_float(&o, upload_seconds(u));
 	api_out_put(&o, "}\n");
 	if (o.failed) {
 		free(o.p);

@@ -4,13 +4,12 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "body.h"
 #include "guard.h"
 #include "log.h"
 #include "multipart.h"
 #include "scanner.h"
+#include "upload.h"
 #include "util.h"
-#include "v3.h"
 
 /* Why a request ended without its answer sent. */
 static const char *
@@ -37,7 +36,7 @@ server_log_request(struct request *r, enum MHD_RequestTerminationCode toe)
 {
 	/* A v2 upload's one file is logged with its digest and signature; /v3 answers name them. */
 	const struct scan_result *res = r->scanned && !route_v3(r->route) ?
-	    v3_upload_result(r->up, 0) : NULL;
+	    upload_result(r->up, 0) : NULL;
 	char sha[2 * SCANNER_DIGEST_LEN + 1];
 	int ok = toe == MHD_REQUEST_TERMINATED_COMPLETED_OK && r->answered;
 	const union MHD_ConnectionInfo *ci;
@@ -72,7 +71,7 @@ server_log_request(struct request *r, enum MHD_RequestTerminationCode toe)
 		.body_bytes = (long long)r->seen,
 		.file_name = r->mp != NULL ? multipart_filename(r->mp) : NULL,
 		.sha256 = res != NULL && res->hashed ? sha : NULL,
-		.verdict = r->scanned ? v3_upload_verdict(r->up) : NULL,
+		.verdict = r->scanned ? upload_verdict(r->up) : NULL,
 		.signature = res != NULL && res->verdict == SCAN_MALWARE ? res->reason : NULL,
 		.error = ok ? (r->why[0] ? r->why : NULL) : ended_why(r, toe),
 	};

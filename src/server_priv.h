@@ -108,7 +108,7 @@ struct request {
 	int store_rc, store_errno;	/* the body store's refusal (BODY_FULL or -1), its errno */
 	struct MHD_Response *own;	/* an answer made for this request alone, freed with it */
 	struct multipart *mp;
-	struct v3_upload *up;		/* a POST's files (a v2 upload has one); NULL before its head
+	struct upload *up;		/* a POST's files (a v2 upload has one); NULL before its head
 					 * is checked */
 	char user[SERVER_USER_MAX];
 	char id[REQID_SIZE];		/* http.request.id and X-Request-Id */

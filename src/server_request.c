@@ -14,7 +14,6 @@
 #include <sys/socket.h>
 
 #include "api.h"
-#include "body.h"
 #include "config.h"
 #include "framing.h"
 #include "guard.h"
@@ -26,6 +25,7 @@
 #include "recvtrack.h"
 #include "reqid.h"
 #include "scanner.h"
+#include "upload.h"
 #include "util.h"
 #include "v3.h"
 
@@ -77,7 +77,7 @@ request_sink(void *ud, const char *data, size_t len)
 		errno = EINVAL;
 		rc = -1;
 	} else
-		rc = v3_upload_append(r->up, data, len);
+		rc = upload_append(r->up, data, len);
 	if (rc != 0 && r->store_rc == 0) {
 		r->store_rc = rc;
 		r->store_errno = errno;
@@ -92,7 +92,7 @@ request_free(struct request *r)
 		return;
 	quirks_chunked_remove(r);
 	multipart_free(r->mp);
-	v3_upload_free(r->up);
+	upload_free(r->up);
 	if (r->own != NULL)
 		MHD_destroy_response(r->own);
 	free(r);
@@ -119,7 +119,7 @@ request_part(void *ud, const char *filename, size_t flen, const char *field, siz
 {
 	struct request *r = ud;
 
-	if (v3_upload_begin(r->up, filename, flen, field, nlen) == 0)
+	if (upload_begin(r->up, filename, flen, field, nlen) == 0)
 		return 0;
 	if (errno == E2BIG) {
 		snprintf(r->why, sizeof(r->why), "too many files: at most %u file parts per request "
@@ -140,7 +140,7 @@ route_chunked(const struct api_route_def *rt)
 
 /* How a /v3 request asks its files to be scanned (its all_matches query); -1 refused. */
 static int
-request_scan_how(struct request *r, enum v3_scan *how)
+request_scan_how(struct request *r, enum upload_scan *how)
 {
 	const char *am = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, V3_ARG);
 
@@ -148,7 +148,7 @@ request_scan_how(struct request *r, enum v3_scan *how)
 		request_refuse_json(r, MHD_HTTP_BAD_REQUEST, V3_BAD_ALL_MATCHES);
 		return -1;
 	}
-	*how = am != NULL && strcmp(am, "1") == 0 ? V3_SCAN_ALL_MATCHES : V3_SCAN_DETAIL;
+	*how = am != NULL && strcmp(am, "1") == 0 ? UPLOAD_SCAN_ALL_MATCHES : UPLOAD_SCAN_DETAIL;
 	return 0;
 }
 
@@ -162,11 +162,11 @@ request_upload(struct request *r, const char *ctype)
 	const struct config *cfg = r->srv->cfg;
 	const struct canned_set *c = canned_for(r->srv, r->route);
 	int v3 = route_v3(r->route), each;
-	enum v3_scan how = V3_SCAN_VERDICT;
+	enum upload_scan how = UPLOAD_SCAN_VERDICT;
 
 	if (v3 && request_scan_how(r, &how) != 0)
 		return;
-	r->up = v3_upload_new(v3 ? cfg->max_files_per_request : 1, (size_t)cfg->spill_threshold,
+	r->up = upload_new(v3 ? cfg->max_files_per_request : 1, (size_t)cfg->spill_threshold,
 	    cfg->tmpdir, how);
 	if (r->up == NULL) {
 		request_refuse(r, MHD_HTTP_INTERNAL_SERVER_ERROR, &c->internal,
@@ -187,7 +187,7 @@ request_upload(struct request *r, const char *ctype)
 	}
 	/* /v3/scan begins a file at each file part; the others have their one file now. */
 	each = v3 && r->mp != NULL;
-	if ((each ? multipart_each_file(r->mp, request_part) : v3_upload_begin(r->up, NULL, 0, "", 0))
+	if ((each ? multipart_each_file(r->mp, request_part) : upload_begin(r->up, NULL, 0, "", 0))
 	    != 0)
 		request_refuse(r, MHD_HTTP_INTERNAL_SERVER_ERROR, &c->internal,
 		    "out of memory for an upload's parser or its file");
@@ -322,7 +322,7 @@ request_discard(struct request *r, uint64_t limit)
 	guard_discard(conn_guard(r->conn), limit);
 	multipart_free(r->mp);
 	r->mp = NULL;
-	v3_upload_reset(r->up);
+	upload_reset(r->up);
 }
 
 /* An answer decided from the head: given at once, closing the connection, when the body is too
@@ -411,7 +411,7 @@ handle_post(struct request *r, const char *data, size_t *size)
 		r->expired = 0;
 		request_busy(r, "the upload waited SCAN_QUEUE_TIMEOUT for a scan thread");
 	}
-	if (r->scanned && !r->refused && v3_upload_unavailable(r->up, &retry))
+	if (r->scanned && !r->refused && upload_unavailable(r->up, &retry))
 		request_unavailable(r, retry);
 	if (r->refused)
 		return post_answer(r, (unsigned)r->status, r->answer);

@@ -8,13 +8,12 @@
 #include <string.h>
 
 #include "api.h"
-#include "body.h"
 #include "config.h"
 #include "log.h"
-#include "metrics.h"
 #include "multipart.h"
 #include "pool.h"
 #include "scanner.h"
+#include "upload.h"
 #include "v3.h"
 
 /* Whose upload it is, for the scan queue's round-robin: the user and the client address. */
@@ -41,7 +40,7 @@ scan_job(void *arg)
 	struct scanner *sc = atomic_load(&r->srv->scanner);
 
 	log_set_request(r->id);
-	r->more = v3_upload_scan_next(r->up, sc, r->srv->cfg->max_scan_time / 1000.0);
+	r->more = upload_scan_next(r->up, sc, r->srv->cfg->max_scan_time / 1000.0);
 	r->scanned = !r->more;
 	log_set_request(NULL);
 }
@@ -58,7 +57,7 @@ scan_done(void *arg)
 		if (pool_requeue(r->srv->pool, scan_job, scan_done, r, request_key(r)) == 0)
 			return;
 		/* The pool stops: what is left is not scanned, and the answer says so (500). */
-		v3_upload_fail(r->up, "the server is shutting down");
+		upload_fail(r->up, "the server is shutting down");
 		r->scanned = 1;
 	}
 	MHD_resume_connection(r->conn);
@@ -114,7 +113,7 @@ answer_v3(struct request *r)
 enum MHD_Result
 answer_scan(struct request *r)
 {
-	const char *err = v3_upload_error(r->up);
+	const char *err = upload_error(r->up);
 	const struct scan_result *res;
 	const char *text;
 	size_t len;
@@ -127,7 +126,7 @@ answer_scan(struct request *r)
 	}
 	if (route_v3(r->route))
 		return answer_v3(r);
-	res = v3_upload_result(r->up, 0);
+	res = upload_result(r->up, 0);
 	if (r->route->route == API_SCAN_LEGACY) {
 		text = api_text_legacy(res->verdict != SCAN_CLEAN);
 		return post_reply(r, MHD_HTTP_OK, "text/plain; charset=utf-8", text, strlen(text));
@@ -154,7 +153,7 @@ request_complete(struct request *r)
 		return post_answer(r, MHD_HTTP_BAD_REQUEST, r->answer);
 	}
 	/* A v2 upload took the first file part only; the others were counted. */
-	files = r->mp == NULL || route_v3(r->route) ? v3_upload_count(r->up) :
+	files = r->mp == NULL || route_v3(r->route) ? upload_count(r->up) :
 	    multipart_file_count(r->mp);
 	if (files == 0 || (files > 1 && !route_v3(r->route))) {
 		request_refuse(r, MHD_HTTP_BAD_REQUEST, &canned_for(srv, r->route)->single_file,
