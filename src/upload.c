@@ -152,6 +152,8 @@ upload_scan_file(struct upload *u, struct upload_file *f, struct scanner *sc)
 	f->det.all_matches = u->how == UPLOAD_SCAN_ALL_MATCHES;
 	mem = body_mem(f->body, &len);
 	_Static_assert(BODY_DIGEST_LEN == SCANNER_DIGEST_LEN, "one SHA-256 for both");
+	/* A verdict alone (v2) needs no layer tracking: the plain scans are cheaper, and their verdict
+	 * rules are the detailed ones'. */
 	if (u->how == UPLOAD_SCAN_VERDICT && mem != NULL && known != NULL)
 		scanner_scan_mem_hashed(sc, mem, len, known, &f->res);
 	else if (u->how == UPLOAD_SCAN_VERDICT && mem != NULL)
