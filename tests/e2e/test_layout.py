@@ -102,3 +102,24 @@ def test_no_include_cycle():
     for n in graph:
         if n not in state:
             visit(n, [n])
+
+
+def code_of(path):
+    """path's text without its comments and string literals' contents."""
+    text = re.sub(r"/\*.*?\*/", "", path.read_text(), flags=re.S)
+    return re.sub(r'"(\\.|[^"\\])*"', '""', text)
+
+
+def test_one_upload_model_scans():
+    """Issue 23.3: one path from the body to the scan. Outside the scanner module, the scan entry
+    points are called from one file only (upload.c: a v2 request is an upload of one file)."""
+    callers = sorted(p.name for p in src_files() if p.suffix == ".c" and
+                     not p.name.startswith("scanner") and
+                     re.search(r"\bscanner_scan\w*\(", code_of(p)))
+    assert callers == ["upload.c"], callers
+
+
+def test_answers_are_written_in_api_c():
+    """Both versions' scan answers ({"malware": ...}) are written in api.c alone."""
+    writers = sorted(p.name for p in src_files() if '\\"malware\\"' in p.read_text())
+    assert writers == ["api.c"], writers
