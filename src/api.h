@@ -1,6 +1,7 @@
 /* api.h -- the HTTP contract of dit-clamav-rest, apart from the HTTP plumbing: the route table, paths
  * resolved as upstream's Werkzeug resolves them, and the JSON answers written byte for byte as
- * upstream's Flask jsonify writes them (sorted keys, compact separators, ASCII only, a final newline).
+ * upstream's Flask jsonify writes them (sorted keys, compact separators, ASCII only, a final newline);
+ * /v3's answers too, written from the same upload (upload.h) in the same style.
  * The api_json_* functions return the length written to out (NUL-terminated), 0 when it does not fit.
  */
 #ifndef CLAMREST_API_H
@@ -72,6 +73,14 @@ size_t api_json_about(char *out, size_t len, const struct api_about *a);
 size_t api_json_scan(char *out, size_t len, int malware, const char *reason, double seconds);
 /* {"error":"..."}\n */
 size_t api_json_error(char *out, size_t len, const char *err);
+/* /scan's answer: OK for a clean file, NOTOK for a malware one. */
+const char *api_text_legacy(int malware);
+
+struct upload;
+struct v3_engine;
+/* A /v3 answer: {"engine":{...},"files":[...],"malware":B,"time":T}\n, keys sorted, compact, ASCII
+ * only, as v2's. Caller owns the result (free); NULL when out of memory. */
+char *api_json_v3(const struct upload *u, const struct v3_engine *e, size_t *len);
 
 /* Writes v as Python's repr(float) does (shortest round trip; "1e-05", "0.5", "3.0"); v >= 0 and
  * finite. Returns the length, 0 when it does not fit. */

@@ -1,5 +1,5 @@
 /* recvtrack.h -- which socket this thread read last: libmicrohttpd's error messages do not name
- * their connection, and the socket it read just before does (see server.c, chunk errors). */
+ * their connection, and the socket it read just before does (see server_quirks.c, chunk errors). */
 #ifndef CLAMREST_RECVTRACK_H
 #define CLAMREST_RECVTRACK_H
 

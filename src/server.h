@@ -1,6 +1,7 @@
 /* server.h -- the HTTP service: routes, request framing checks, streamed bodies, hand-off of finished
  * uploads to the scan pool and the verdict back to the connection. The only module that includes
- * microhttpd.h. Functions returning int return 0 on success and -1 on failure. */
+ * microhttpd.h: server.c (the daemon) and its server_*.c files, over their private server_priv.h.
+ * Functions returning int return 0 on success and -1 on failure. */
 #ifndef CLAMREST_SERVER_H
 #define CLAMREST_SERVER_H
 

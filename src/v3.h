@@ -1,18 +1,14 @@
-/* v3.h -- the /v3 API: several files per request, each streamed into its own body, scanned one after
- * the other with every match and where in the archive it was found, hashes and types; answers are
- * JSON written as api.c writes v2's (sorted keys, compact, ASCII only, a final newline). No HTTP
- * library types here: server.c feeds bytes in and sends what comes out.
- * Functions returning int return 0 on success and -1 on failure, unless said otherwise. */
+/* v3.h -- the /v3 API's own parts: its query (all_matches), the words of its refusals and what its
+ * answer reports about the engine. A /v3 request is an upload (upload.h) of up to
+ * MAX_FILES_PER_REQUEST files, scanned in detail; api.c writes its answer. */
 #ifndef CLAMREST_V3_H
 #define CLAMREST_V3_H
 
 #include <stddef.h>
 
-struct scanner;
-
-/* The query of a v3 request, as server_uri leaves it for libmicrohttpd: one parameter at most, so
- * its parse (see the quirk there) stays cheap whatever the client sent. */
-#define V3_ARG			"am"	/* the canonical parameter server.c looks up */
+/* The query of a v3 request, as quirks_uri (server_quirks.c) leaves it for libmicrohttpd: one
+ * parameter at most, so its parse (see the quirk there) stays cheap whatever the client sent. */
+#define V3_ARG			"am"	/* the canonical parameter server_request.c looks up */
 #define V3_ARG_TRUE		"am=1"
 #define V3_ARG_FALSE		"am=0"
 #define V3_ARG_BAD		"am=x"
@@ -29,53 +25,10 @@ int v3_query_all_matches(const char *q, size_t len);
  * form, or to "" when it has no all_matches. */
 void v3_query_canon(char *q);
 
-struct v3_upload;
-
-/* An empty upload of at most max files, each body spilling past spill bytes into tmpdir (borrowed:
- * it must outlive the upload); every body counts in the process-wide BODY_MEMORY and BODY_DISK
- * budgets (body.h). Caller owns the result; NULL when out of memory. */
-struct v3_upload *v3_upload_new(unsigned max, size_t spill, const char *tmpdir, int all_matches);
-void v3_upload_free(struct v3_upload *u);
-/* Forgets every file (an upload refused midway: its bytes are dropped). */
-void v3_upload_reset(struct v3_upload *u);
-
-/* Starts the next file: filename (NULL: none, as in /v3/scan-chunked) and the form field's name,
- * neither NUL-terminated. -1 with errno E2BIG past max files, ENOMEM when out of memory. */
-int v3_upload_begin(struct v3_upload *u, const char *filename, size_t flen, const char *field,
-    size_t nlen);
-/* Appends to the current file; body_append's answer (0, -1 with errno, BODY_FULL). */
-int v3_upload_append(struct v3_upload *u, const char *data, size_t len);
-unsigned v3_upload_count(const struct v3_upload *u);
-
-/* Scans every file in order, on the scan thread; the bodies are given back as each is done. */
-void v3_upload_scan(struct v3_upload *u, struct scanner *sc);
-/* Scans the next file not scanned yet (the caller hands the rest to the scan queue again, so
- * another client's scan can go between two files). The files of one upload share max_seconds of
- * scanning (MAX_SCAN_TIME; 0: no limit): a file scanned once they are spent stops at its next
- * layer, and the files after it are not scanned but answered as cut at MAX_SCAN_TIME. 1 while
- * files remain, 0 once the upload is done (a failed file ends it: the rest is not scanned). */
-int v3_upload_scan_next(struct v3_upload *u, struct scanner *sc, double max_seconds);
-/* The upload will not be scanned further (shutting down): the next file fails with reason. */
-void v3_upload_fail(struct v3_upload *u, const char *reason);
-/* The reason of the first file whose scan failed (the request is then answered 500), else NULL. */
-const char *v3_upload_error(const struct v3_upload *u);
-/* 1 when a file could not be scanned because a low-memory reload had no engine (the request is
- * then answered 503), with the seconds the reload is expected to take yet in *retry. */
-int v3_upload_unavailable(const struct v3_upload *u, unsigned *retry);
-/* 1 when any file is malware. */
-int v3_upload_malware(const struct v3_upload *u);
-/* The access log's labels.verdict for the whole request: "error" when a scan failed (the answer
- * is 500), else "malware" when any file is, else "clean". */
-const char *v3_upload_verdict(const struct v3_upload *u);
-
 /* What the answer reports about the engine. */
 struct v3_engine {
 	const char *libclamav;
 	long database;			/* daily version; -1: unknown */
 };
-
-/* The answer: {"engine":{...},"files":[...],"malware":B,"time":T}\n. Caller owns the result (free);
- * NULL when out of memory. */
-char *v3_upload_json(const struct v3_upload *u, const struct v3_engine *e, size_t *len);
 
 #endif

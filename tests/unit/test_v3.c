@@ -11,7 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api.h"
 #include "body.h"
+#include "upload.h"
 #include "v3.h"
 
 static int
@@ -70,7 +72,7 @@ test_query_canon(void **state)
 static void
 test_json(void **state)
 {
-	struct v3_upload *u = v3_upload_new(2, 4, "/tmp", 0);
+	struct upload *u = upload_new(2, 4, "/tmp", UPLOAD_SCAN_DETAIL);
 	struct v3_engine e = { .libclamav = "1.4.6", .database = 27000 };
 	const char *want = "{\"engine\":{\"database\":27000,\"libclamav\":\"1.4.6\"},\"files\":["
 	    "{\"limits_exceeded\":false,\"malware\":false,\"matches\":[],\"name\":\"a\\\"b\\u0001\\ufffd\","
@@ -82,25 +84,25 @@ test_json(void **state)
 
 	(void)state;
 	assert_non_null(u);
-	assert_int_equal(v3_upload_begin(u, "a\"b\x01\xff", 5, "f", 1), 0);
-	assert_int_equal(v3_upload_append(u, "0123456789", 10), 0);	/* past 4 bytes: spilled */
-	assert_int_equal(v3_upload_begin(u, NULL, 0, "", 0), 0);
-	assert_int_equal(v3_upload_begin(u, "c", 1, "", 0), -1);
+	assert_int_equal(upload_begin(u, "a\"b\x01\xff", 5, "f", 1), 0);
+	assert_int_equal(upload_append(u, "0123456789", 10), 0);	/* past 4 bytes: spilled */
+	assert_int_equal(upload_begin(u, NULL, 0, "", 0), 0);
+	assert_int_equal(upload_begin(u, "c", 1, "", 0), -1);
 	assert_int_equal(errno, E2BIG);
-	assert_int_equal(v3_upload_count(u), 2);
-	assert_null(v3_upload_error(u));
-	assert_int_equal(v3_upload_malware(u), 0);
-	json = v3_upload_json(u, &e, &len);
+	assert_int_equal(upload_count(u), 2);
+	assert_null(upload_error(u));
+	assert_int_equal(upload_malware(u), 0);
+	json = api_json_v3(u, &e, &len);
 	assert_non_null(json);
 	assert_string_equal(json, want);
 	assert_int_equal(len, strlen(want));
 	free(json);
-	v3_upload_reset(u);
-	assert_int_equal(v3_upload_count(u), 0);
+	upload_reset(u);
+	assert_int_equal(upload_count(u), 0);
 	assert_int_equal(body_disk_used(), 0);
 	assert_int_equal(body_memory_used(), 0);
-	v3_upload_free(u);
-	v3_upload_free(NULL);
+	upload_free(u);
+	upload_free(NULL);
 }
 
 int

@@ -1,0 +1,282 @@
+/* upload.c -- the upload model: the files of a request (one for v2, up to MAX_FILES_PER_REQUEST for
+ * /v3), each streamed into its own body and scanned in turn, one file per call. */
+#include "upload.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "body.h"
+#include "metrics.h"
+#include "scanner.h"
+#include "util.h"
+
+struct upload_file {
+	struct body *body;
+	char *name;			/* the filename; NULL: none (chunked) */
+	size_t namelen;
+	char *field;			/* the form field's name */
+	size_t fieldlen;
+	struct scan_result res;
+	struct scan_detail det;
+	int scanned;
+};
+
+struct upload {
+	struct upload_file *files;		/* cap of them, grown as files begin, up to max */
+	unsigned max, n, cap;
+	unsigned next;			/* the first file not scanned yet (upload_scan_next) */
+	size_t spill;
+	const char *tmpdir;
+	enum upload_scan how;
+	double seconds;			/* every scan of the upload together */
+};
+
+struct upload *
+upload_new(unsigned max, size_t spill, const char *tmpdir, enum upload_scan how)
+{
+	struct upload *u = calloc(1, sizeof(*u));
+
+	if (u == NULL)
+		return NULL;
+	u->max = max;
+	u->spill = spill;
+	u->tmpdir = tmpdir;
+	u->how = how;
+	return u;
+}
+
+void
+upload_reset(struct upload *u)
+{
+	if (u == NULL)
+		return;
+	for (unsigned i = 0; i < u->n; i++) {
+		struct upload_file *f = &u->files[i];
+
+		body_free(f->body);
+		free(f->name);
+		free(f->field);
+		scanner_detail_free(&f->det);
+		memset(f, 0, sizeof(*f));
+	}
+	u->n = 0;
+	u->next = 0;
+	u->seconds = 0;
+}
+
+void
+upload_free(struct upload *u)
+{
+	if (u == NULL)
+		return;
+	upload_reset(u);
+	free(u->files);
+	free(u);
+}
+
+static char *
+upload_dup(const char *s, size_t len)
+{
+	char *d = malloc(len + 1);
+
+	if (d != NULL) {
+		memcpy(d, s, len);
+		d[len] = '\0';
+	}
+	return d;
+}
+
+int
+upload_begin(struct upload *u, const char *filename, size_t flen, const char *field,
+    size_t nlen)
+{
+	struct upload_file *f;
+
+	if (u->n == u->max) {
+		errno = E2BIG;
+		return -1;
+	}
+	if (u->n == u->cap) {
+		unsigned cap = u->cap == 0 ? 1 : u->cap * 2 > u->max ? u->max : u->cap * 2;
+
+		if ((f = realloc(u->files, cap * sizeof(*f))) == NULL) {
+			errno = ENOMEM;
+			return -1;
+		}
+		u->files = f;
+		u->cap = cap;
+	}
+	f = &u->files[u->n];
+	memset(f, 0, sizeof(*f));
+	f->body = body_new(u->spill, u->tmpdir);
+	f->name = filename != NULL ? upload_dup(filename, flen) : NULL;
+	f->namelen = flen;
+	f->field = upload_dup(field, nlen);
+	f->fieldlen = nlen;
+	u->n++;		/* counted at once, so reset frees what was taken */
+	if (f->body == NULL || f->field == NULL || (filename != NULL && f->name == NULL)) {
+		errno = ENOMEM;
+		return -1;
+	}
+	return 0;
+}
+
+int
+upload_append(struct upload *u, const char *data, size_t len)
+{
+	if (u->n == 0) {	/* a caller's mistake: no file begun */
+		errno = EINVAL;
+		return -1;
+	}
+	return body_append(u->files[u->n - 1].body, data, len);
+}
+
+unsigned
+upload_count(const struct upload *u)
+{
+	return u->n;
+}
+
+static void
+upload_scan_file(struct upload *u, struct upload_file *f, struct scanner *sc)
+{
+	unsigned char digest[BODY_DIGEST_LEN];
+	const unsigned char *known;
+	const void *mem;
+	size_t len;
+
+	/* The digest was computed as the part arrived: the scanner does not hash it again. */
+	known = body_digest(f->body, digest) == 0 ? digest : NULL;
+	f->det.all_matches = u->how == UPLOAD_SCAN_ALL_MATCHES;
+	mem = body_mem(f->body, &len);
+	_Static_assert(BODY_DIGEST_LEN == SCANNER_DIGEST_LEN, "one SHA-256 for both");
+	/* A verdict alone (v2) needs no layer tracking: the plain scans are cheaper, and their verdict
+	 * rules are the detailed ones'. */
+	if (u->how == UPLOAD_SCAN_VERDICT && mem != NULL && known != NULL)
+		scanner_scan_mem_hashed(sc, mem, len, known, &f->res);
+	else if (u->how == UPLOAD_SCAN_VERDICT && mem != NULL)
+		scanner_scan_mem(sc, mem, len, &f->res);
+	else if (u->how == UPLOAD_SCAN_VERDICT && known != NULL)
+		scanner_scan_fd_hashed(sc, body_fd(f->body), known, &f->res);
+	else if (u->how == UPLOAD_SCAN_VERDICT)
+		scanner_scan_fd(sc, body_fd(f->body), &f->res);
+	else if (mem != NULL)
+		scanner_scan_mem_detail(sc, mem, len, known, &f->det, &f->res);
+	else
+		scanner_scan_fd_detail(sc, body_fd(f->body), known, &f->det, &f->res);
+	f->scanned = 1;
+	metrics_scan(f->res.verdict == SCAN_ERROR ? METRICS_ERROR :
+	    f->res.limit_exceeded ? METRICS_LIMITS_EXCEEDED :
+	    f->res.verdict == SCAN_MALWARE ? METRICS_MALWARE : METRICS_CLEAN,
+	    f->res.seconds, f->res.bytes);
+	/* Its memory and temporary file go back to the budgets before the next file is scanned. */
+	body_reset(f->body);
+}
+
+void
+upload_scan(struct upload *u, struct scanner *sc)
+{
+	while (upload_scan_next(u, sc, 0) == 1)
+		;
+}
+
+int
+upload_scan_next(struct upload *u, struct scanner *sc, double max_seconds)
+{
+	struct upload_file *f;
+	double t0 = util_now();
+
+	if (u->next >= u->n)
+		return 0;
+	f = &u->files[u->next++];
+	if (max_seconds > 0 && u->seconds >= max_seconds) {
+		/* The upload's MAX_SCAN_TIME is spent: this file is cut before its first byte. */
+		scanner_skipped(sc, SCANNER_LIMIT_TIME, &f->det, &f->res);
+		f->scanned = 1;
+		metrics_scan(f->res.limit_exceeded ? METRICS_LIMITS_EXCEEDED : METRICS_CLEAN, 0, 0);
+		body_reset(f->body);
+		return u->next < u->n;
+	}
+	if (max_seconds > 0)
+		f->det.deadline = t0 + max_seconds - u->seconds;
+	upload_scan_file(u, f, sc);
+	u->seconds += util_now() - t0;
+	/* One failure decides the answer (500): the rest is not scanned. */
+	if (f->res.verdict == SCAN_ERROR) {
+		u->next = u->n;
+		return 0;
+	}
+	return u->next < u->n;
+}
+
+void
+upload_fail(struct upload *u, const char *reason)
+{
+	struct upload_file *f;
+
+	if (u->next >= u->n)
+		return;
+	f = &u->files[u->next];
+	f->res = (struct scan_result){ .verdict = SCAN_ERROR };
+	snprintf(f->res.reason, sizeof(f->res.reason), "%s", reason);
+	f->scanned = 1;
+	u->next = u->n;
+}
+
+const char *
+upload_error(const struct upload *u)
+{
+	for (unsigned i = 0; i < u->n; i++)
+		if (u->files[i].scanned && u->files[i].res.verdict == SCAN_ERROR)
+			return u->files[i].res.reason;
+	return NULL;
+}
+
+const struct scan_result *
+upload_result(const struct upload *u, unsigned i)
+{
+	return &u->files[i].res;
+}
+
+int
+upload_malware(const struct upload *u)
+{
+	for (unsigned i = 0; i < u->n; i++)
+		if (u->files[i].scanned && u->files[i].res.verdict == SCAN_MALWARE)
+			return 1;
+	return 0;
+}
+
+int
+upload_unavailable(const struct upload *u, unsigned *retry)
+{
+	for (unsigned i = 0; i < u->n; i++)
+		if (u->files[i].scanned && u->files[i].res.unavailable) {
+			*retry = u->files[i].res.retry_after;
+			return 1;
+		}
+	return 0;
+}
+
+const char *
+upload_verdict(const struct upload *u)
+{
+	return upload_error(u) != NULL ? "error" : upload_malware(u) ? "malware" : "clean";
+}
+
+void
+upload_file(const struct upload *u, unsigned i, struct upload_file_info *fi)
+{
+	const struct upload_file *f = &u->files[i];
+
+	*fi = (struct upload_file_info){ .name = f->name, .namelen = f->namelen, .field = f->field,
+	    .fieldlen = f->fieldlen, .res = &f->res, .det = &f->det };
+}
+
+double
+upload_seconds(const struct upload *u)
+{
+	return u->seconds;
+}
