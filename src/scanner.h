@@ -11,18 +11,6 @@
 #define SCAN_REASON_MAX 256	/* bytes of a signature name we report */
 #define SCANNER_DIGEST_LEN 32	/* bytes of a SHA-256 */
 
-/* libclamav clamps maxfilesize to INT_MAX - 2 bytes (others.c, cl_engine_set_num). */
-#define SCANNER_CLAMAV_FILE_MAX	(2147483647ULL - 2)
-/* Bytes of slack around libclamav's size limits inside which a layer is taken as cut short: its
- * readers stop at the last block that fits (8 KiB in unzip's inflate loop). */
-#define SCANNER_LIMIT_MARGIN	(64 * 1024)
-/* Bytes every scan may unpack whatever MAX_EXPANSION says, so small office files and archives of
- * text, which expand 10-50 times, are never cut. */
-#define SCANNER_EXPANSION_FLOOR	(64ULL * 1024 * 1024)
-/* Free bytes below which libclamav's temporary folder counts as full: a member extracted there may
- * have been cut short by ENOSPC. */
-#define SCANNER_TMP_LOW_WATER	(1024U * 1024)
-
 #define SCANNER_LIMIT_SCAN_SIZE	"Heuristics.Limits.Exceeded.MaxScanSize"
 #define SCANNER_LIMIT_FILE_SIZE	"Heuristics.Limits.Exceeded.MaxFileSize"
 #define SCANNER_LIMIT_TIME	"Heuristics.Limits.Exceeded.MaxScanTime"
