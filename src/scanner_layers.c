@@ -90,7 +90,7 @@ scanner_inspect(int fd, const char *type, const char **ancestors, size_t parent_
 		st->limit = SCANNER_LIMIT_FILE_SIZE;
 	else if (st->total + SCANNER_LIMIT_MARGIN >= s->scan_limit || st->total > st->budget)
 		st->limit = SCANNER_LIMIT_SCAN_SIZE;
-	else if (st->d != NULL && st->d->deadline > 0 && util_now() > st->d->deadline)
+	else if (st->deadline > 0 && util_now() > st->deadline)
 		st->limit = SCANNER_LIMIT_TIME;	/* the request's share of MAX_SCAN_TIME is spent */
 	if (fd >= 0 && scanner_fs_low(fd))
 		st->tmp_full = 1;

@@ -6,12 +6,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* The index of a match of sig in d (provisional or not, as asked; -1: any), or -1. */
+/* The index of a match of sig in st->d (provisional or not, as asked; -1: any), or -1. */
 static int
-scanner_match_find(const struct scan_detail *d, const char *sig, int provisional)
+scanner_match_find(const struct scan_state *st, const char *sig, int provisional)
 {
+	const struct scan_detail *d = st->d;
+
 	for (unsigned i = 0; i < d->nmatches; i++)
-		if ((provisional == -1 || d->matches[i].provisional == provisional) &&
+		if ((provisional == -1 || st->provisional[i] == provisional) &&
 		    strcmp(d->matches[i].signature, sig) == 0)
 			return (int)i;
 	return -1;
@@ -80,7 +82,7 @@ scanner_place(struct scan_state *st, const char *sig, unsigned depth, int provis
 	size_t len = 0;
 	char *names;
 
-	if (d == NULL || st->layers == NULL || (provisional && scanner_match_find(d, sig, -1) >= 0))
+	if (d == NULL || st->layers == NULL || (provisional && scanner_match_find(st, sig, -1) >= 0))
 		return;
 	if ((names = scanner_path(st, depth, &len)) == NULL) {
 		d->dropped++;
@@ -88,7 +90,7 @@ scanner_place(struct scan_state *st, const char *sig, unsigned depth, int provis
 	}
 	for (unsigned i = 0; i < d->nmatches; i++) {
 		m = &d->matches[i];
-		if (!m->provisional && m->depth + 1 == depth && m->names_len == len &&
+		if (!st->provisional[i] && m->depth + 1 == depth && m->names_len == len &&
 		    memcmp(m->names, names, len) == 0 && strcmp(m->signature, sig) == 0) {
 			free(names);
 			return;
@@ -104,7 +106,7 @@ scanner_place(struct scan_state *st, const char *sig, unsigned depth, int provis
 	m->names = names;
 	m->names_len = len;
 	m->depth = st->prefix_depth + (depth > 0 ? depth - 1 : 0);
-	m->provisional = provisional;
+	st->provisional[d->nmatches - 1] = provisional != 0;
 }
 
 /* libclamav's virus-found callback, on the scanning thread: once per match in all-match mode, once a
@@ -123,7 +125,7 @@ scanner_found(int fd, const char *virname, void *context)
 		return;
 	if (strcmp(virname, "Detected.By.Callback.Inspection") == 0) {
 		/* Every later layer is blocked too: the limit is placed where it was first met. */
-		if (st->limit == NULL || scanner_match_find(st->d, st->limit, 0) >= 0)
+		if (st->limit == NULL || scanner_match_find(st, st->limit, 0) >= 0)
 			return;
 		virname = st->limit;
 	}
@@ -131,9 +133,9 @@ scanner_found(int fd, const char *virname, void *context)
 		scanner_place(st, virname, st->depth, 0);
 		return;
 	}
-	if ((i = scanner_match_find(st->d, virname, 1)) >= 0)
-		st->d->matches[i].provisional = 0;
-	else if (scanner_match_find(st->d, virname, 0) < 0)
+	if ((i = scanner_match_find(st, virname, 1)) >= 0)
+		st->provisional[i] = 0;
+	else if (scanner_match_find(st, virname, 0) < 0)
 		scanner_place(st, virname, 0, 0);
 }
 
@@ -160,15 +162,15 @@ scanner_detail_finish(struct scan_state *st, const struct scan_result *r)
 	if (d == NULL)
 		return;
 	snprintf(d->type, sizeof(d->type), "%s", st->type0 != NULL ? st->type0 : "");
-	if (r->verdict == SCAN_MALWARE && scanner_match_find(d, r->reason, 0) < 0) {
-		if ((i = scanner_match_find(d, r->reason, 1)) >= 0)
-			d->matches[i].provisional = 0;
+	if (r->verdict == SCAN_MALWARE && scanner_match_find(st, r->reason, 0) < 0) {
+		if ((i = scanner_match_find(st, r->reason, 1)) >= 0)
+			st->provisional[i] = 0;
 		else
 			scanner_place(st, r->reason, 0, 0);
 	}
 	d->cut = r->limit_exceeded;
 	for (unsigned i2 = 0; i2 < d->nmatches; i2++) {
-		if (r->verdict == SCAN_MALWARE && !d->matches[i2].provisional) {
+		if (r->verdict == SCAN_MALWARE && !st->provisional[i2]) {
 			d->cut |= scanner_cut_name(d->matches[i2].signature);
 			d->matches[o++] = d->matches[i2];
 		} else

@@ -24,6 +24,7 @@
 /* Free bytes below which libclamav's temporary folder counts as full: a member extracted there may
  * have been cut short by ENOSPC. */
 #define SCANNER_TMP_LOW_WATER	(1024U * 1024)
+#define SCANNER_NAME_KEEP	1024	/* bytes of an embedded file name kept in a match's path */
 
 /* The clean cache (scanner_cache.c): a direct-mapped table of clean verdicts by SHA-256. */
 struct scan_cache {
@@ -123,6 +124,9 @@ struct scan_state {
 	const char *limit;		/* a limit this scan met: the verdict is that limit */
 	int tmp_full;			/* the temporary folder was (nearly) full: the verdict is an error */
 	struct scan_detail *d;		/* a detailed scan's matches; NULL: none wanted */
+	/* Per match in d: 1 while it is a place seen, not (yet) a reported match (scanner_place). */
+	unsigned char provisional[SCANNER_MATCHES_MAX];
+	double deadline;		/* the request's (scan_request), 0: none */
 	const char *type0;		/* libclamav's type of the upload (a static string of its own) */
 	struct reader *rd;		/* the second reader (reader.h); NULL: none */
 	int reader_oom;			/* it ran out of memory: the verdict is an error */

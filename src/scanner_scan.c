@@ -15,9 +15,10 @@ void
 scanner_warm_up(struct scanner *s)
 {
 	static const char sample[] = "clamrest warm-up scan";
+	struct scan_request q = { .data = sample, .len = sizeof(sample) - 1 };
 	struct scan_result r;
 
-	scanner_scan_mem(s, sample, sizeof(sample) - 1, &r);
+	scanner_scan(s, &q, &r);
 }
 
 static void
@@ -171,11 +172,12 @@ scanner_clamav(struct engine *e, const void *data, size_t len, int fd,
 	return rc;
 }
 
-/* A scan the cache did not answer: libclamav's, then the second reader's, then the verdict rules;
- * a complete clean scan is remembered under digest (NULL: not hashed). */
+/* A scan the cache did not answer, of data (len bytes) or else fd: libclamav's, then the second
+ * reader's, then the verdict rules; a complete clean scan is remembered under digest (NULL: not
+ * hashed). */
 static void
-scanner_full(struct scanner *s, struct engine *e, const void *data, size_t len, int fd,
-    const unsigned char *digest, struct scan_detail *d, double t0, struct scan_result *r)
+scanner_full(struct scanner *s, struct engine *e, const struct scan_request *q, const void *data,
+    size_t len, int fd, const unsigned char *digest, double t0, struct scan_result *r)
 {
 	struct cl_scan_options opts = s->scan_opts;
 	const char *virname = NULL;
@@ -188,10 +190,11 @@ scanner_full(struct scanner *s, struct engine *e, const void *data, size_t len, 
 		free(st.layers);
 		st.layers = NULL;	/* answered "out of memory" */
 	}
-	st.d = d;
+	st.d = q->detail;
+	st.deadline = q->deadline;
 	/* The one option a scan may add: all-match mode reports more matches and leaves every
 	 * verdict as it is, so our clean cache stays valid (libclamav's is off: engine_limits). */
-	if (d != NULL && d->all_matches)
+	if (q->all_matches)
 		opts.general |= CL_SCAN_GENERAL_ALLMATCHES;
 	scanner_errors_begin();
 	rc = scanner_clamav(e, data, len, fd, &opts, &virname, &st);
@@ -208,12 +211,12 @@ scanner_full(struct scanner *s, struct engine *e, const void *data, size_t len, 
 		scanner_cache_put(&s->cache, e->generation, digest, st.type0);
 }
 
-/* One scan, with our verdict rules and cache around libclamav: of fd when it is not -1, else of
- * data. known is the SHA-256 of those bytes when the caller has it; else data (NULL: unknown) is
- * what is hashed for the cache. */
+/* One scan, with our verdict rules and cache around libclamav: of data (len bytes) when it is not
+ * NULL, else of fd. q->digest is the SHA-256 of those bytes when the caller has it; else data is
+ * what is hashed for the cache (NULL: not hashed). */
 static void
-scanner_run(struct scanner *s, const void *data, size_t len, int fd, const unsigned char *known,
-    struct scan_detail *d, struct scan_result *r)
+scanner_run(struct scanner *s, const struct scan_request *q, const void *data, size_t len, int fd,
+    struct scan_result *r)
 {
 	struct engine *e = engine_acquire(s);
 	unsigned char digest[SCANNER_DIGEST_LEN];
@@ -224,33 +227,20 @@ scanner_run(struct scanner *s, const void *data, size_t len, int fd, const unsig
 		return;
 	}
 	r->unavailable = 0;
-	if (known != NULL)
-		memcpy(digest, known, SCANNER_DIGEST_LEN);
-	r->hashed = known != NULL || (data != NULL && scanner_digest(data, len, digest) == 0);
+	if (q->digest != NULL)
+		memcpy(digest, q->digest, SCANNER_DIGEST_LEN);
+	r->hashed = q->digest != NULL || (data != NULL && scanner_digest(data, len, digest) == 0);
 	memcpy(r->sha256, digest, r->hashed ? SCANNER_DIGEST_LEN : 0);
 	r->bytes = len;
-	r->cached = r->hashed &&
-	    scanner_cache_get(&s->cache, e->generation, digest, d != NULL ? d->type : NULL);
+	r->cached = r->hashed && scanner_cache_get(&s->cache, e->generation, digest,
+	    q->detail != NULL ? q->detail->type : NULL);
 	if (r->cached)
 		scanner_verdict_cached(r);
 	else
-		scanner_full(s, e, data, len, fd, r->hashed ? digest : NULL, d, t0, r);
+		scanner_full(s, e, q, data, len, fd, r->hashed ? digest : NULL, t0, r);
 	r->seconds = util_now() - t0;
 	engine_release(s, e);
 	scanner_heal(s, r);
-}
-
-void
-scanner_scan_mem(struct scanner *s, const void *data, size_t len, struct scan_result *r)
-{
-	scanner_run(s, len > 0 ? data : "", len, -1, NULL, NULL, r);
-}
-
-void
-scanner_scan_mem_hashed(struct scanner *s, const void *data, size_t len,
-    const unsigned char *digest, struct scan_result *r)
-{
-	scanner_run(s, len > 0 ? data : "", len, -1, digest, NULL, r);
 }
 
 /* A body in a file is scanned through our own read-only mapping of it, known digest or not: its pages
@@ -259,50 +249,30 @@ scanner_scan_mem_hashed(struct scanner *s, const void *data, size_t len,
  * scan thread). The mapping also serves to hash the file when the digest is not known. Without a
  * mapping (mmap refused) libclamav reads the descriptor itself. */
 static void
-scanner_fd(struct scanner *s, int fd, const unsigned char *known, struct scan_detail *d,
-    struct scan_result *r)
+scanner_fd(struct scanner *s, const struct scan_request *q, struct scan_result *r)
 {
 	struct stat st;
 	void *map = MAP_FAILED;
 	size_t len = 0;
 
-	if (fstat(fd, &st) == 0 && st.st_size > 0) {
+	if (fstat(q->fd, &st) == 0 && st.st_size > 0) {
 		len = (size_t)st.st_size;
-		map = mmap(NULL, len, PROT_READ, MAP_PRIVATE, fd, 0);
+		map = mmap(NULL, len, PROT_READ, MAP_PRIVATE, q->fd, 0);
 	}
 	if (map == MAP_FAILED) {
-		scanner_run(s, NULL, len, fd, known, d, r);
+		scanner_run(s, q, NULL, len, q->fd, r);
 		return;
 	}
 	madvise(map, len, MADV_SEQUENTIAL);
-	scanner_run(s, map, len, fd, known, d, r);
+	scanner_run(s, q, map, len, q->fd, r);
 	munmap(map, len);
 }
 
 void
-scanner_scan_fd_hashed(struct scanner *s, int fd, const unsigned char *digest,
-    struct scan_result *r)
+scanner_scan(struct scanner *s, const struct scan_request *q, struct scan_result *r)
 {
-	scanner_fd(s, fd, digest, NULL, r);
+	if (q->data == NULL)
+		scanner_fd(s, q, r);
+	else
+		scanner_run(s, q, q->len > 0 ? q->data : "", q->len, -1, r);
 }
-
-void
-scanner_scan_mem_detail(struct scanner *s, const void *data, size_t len,
-    const unsigned char *digest, struct scan_detail *d, struct scan_result *r)
-{
-	scanner_run(s, len > 0 ? data : "", len, -1, digest, d, r);
-}
-
-void
-scanner_scan_fd(struct scanner *s, int fd, struct scan_result *r)
-{
-	scanner_fd(s, fd, NULL, NULL, r);
-}
-
-void
-scanner_scan_fd_detail(struct scanner *s, int fd, const unsigned char *digest,
-    struct scan_detail *d, struct scan_result *r)
-{
-	scanner_fd(s, fd, digest, d, r);
-}
-

@@ -1237,9 +1237,7 @@ scan_job(void *arg)
 	struct request *r = arg;
 	struct scanner *sc = atomic_load(&r->srv->scanner);
 	unsigned char digest[BODY_DIGEST_LEN];
-	const void *mem;
-	size_t len;
-	int known;
+	struct scan_request q = { 0 };
 
 	if (r->v3 != NULL) {
 		/* One file per turn: the upload goes back to the queue after each (scan_done). */
@@ -1252,16 +1250,10 @@ scan_job(void *arg)
 	_Static_assert(BODY_DIGEST_LEN == SCANNER_DIGEST_LEN, "one SHA-256 for both");
 	log_set_request(r->id);
 	/* The digest was computed as the body arrived: the scanner does not read it again. */
-	known = body_digest(r->body, digest) == 0;
-	mem = body_mem(r->body, &len);
-	if (mem != NULL && known)
-		scanner_scan_mem_hashed(sc, mem, len, digest, &r->res);
-	else if (mem != NULL)
-		scanner_scan_mem(sc, mem, len, &r->res);
-	else if (known)
-		scanner_scan_fd_hashed(sc, body_fd(r->body), digest, &r->res);
-	else
-		scanner_scan_fd(sc, body_fd(r->body), &r->res);
+	q.digest = body_digest(r->body, digest) == 0 ? digest : NULL;
+	q.data = body_mem(r->body, &q.len);
+	q.fd = q.data != NULL ? -1 : body_fd(r->body);
+	scanner_scan(sc, &q, &r->res);
 	metrics_scan(r->res.verdict == SCAN_ERROR ? METRICS_ERROR :
 	    r->res.limit_exceeded ? METRICS_LIMITS_EXCEEDED :
 	    r->res.verdict == SCAN_MALWARE ? METRICS_MALWARE : METRICS_CLEAN,

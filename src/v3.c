@@ -228,21 +228,17 @@ v3_upload_count(const struct v3_upload *u)
 }
 
 static void
-v3_scan_file(struct v3_upload *u, struct v3_file *f, struct scanner *sc)
+v3_scan_file(struct v3_upload *u, struct v3_file *f, struct scanner *sc, double deadline)
 {
 	unsigned char digest[BODY_DIGEST_LEN];
-	const unsigned char *known;
-	const void *mem;
-	size_t len;
+	struct scan_request q = { .detail = &f->det, .all_matches = u->all_matches,
+	    .deadline = deadline };
 
 	/* The digest was computed as the part arrived: the scanner does not hash it again. */
-	known = body_digest(f->body, digest) == 0 ? digest : NULL;
-	f->det.all_matches = u->all_matches;
-	mem = body_mem(f->body, &len);
-	if (mem != NULL)
-		scanner_scan_mem_detail(sc, mem, len, known, &f->det, &f->res);
-	else
-		scanner_scan_fd_detail(sc, body_fd(f->body), known, &f->det, &f->res);
+	q.digest = body_digest(f->body, digest) == 0 ? digest : NULL;
+	q.data = body_mem(f->body, &q.len);
+	q.fd = q.data != NULL ? -1 : body_fd(f->body);
+	scanner_scan(sc, &q, &f->res);
 	f->scanned = 1;
 	metrics_scan(f->res.verdict == SCAN_ERROR ? METRICS_ERROR :
 	    f->res.limit_exceeded ? METRICS_LIMITS_EXCEEDED :
@@ -276,9 +272,7 @@ v3_upload_scan_next(struct v3_upload *u, struct scanner *sc, double max_seconds)
 		body_reset(f->body);
 		return u->next < u->n;
 	}
-	if (max_seconds > 0)
-		f->det.deadline = t0 + max_seconds - u->seconds;
-	v3_scan_file(u, f, sc);
+	v3_scan_file(u, f, sc, max_seconds > 0 ? t0 + max_seconds - u->seconds : 0);
 	u->seconds += util_now() - t0;
 	/* One failure decides the answer (500): the rest is not scanned. */
 	if (f->res.verdict == SCAN_ERROR) {
