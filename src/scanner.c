@@ -1,6 +1,6 @@
 /* scanner.c -- the libclamav engine: initialised once, built from CLAMAV_DB_DIR, shared by
  * reference among the scans, watched for database changes and swapped on reload. Scanning is in
- * scanner_scan.c, the verdict rules in scanner_verdict.c (scanner_priv.h lists the module's files). */
+ * scanner_scan.c, the verdict rules in scanner_verdict.c (scanner_priv.h lists the files). */
 #include "scanner_priv.h"
 
 #include <dirent.h>

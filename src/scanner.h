@@ -1,6 +1,7 @@
-/* scanner.h -- the libclamav engine: loaded from CLAMAV_DB_DIR, shared by every scan thread, swapped
- * atomically when the database changes; scans from memory or from a file descriptor.
- * The only module that includes clamav.h. Functions returning int return 0 on success, -1 on failure. */
+/* scanner.h -- the libclamav engine: loaded from CLAMAV_DB_DIR, shared by every scan thread,
+ * swapped atomically when the database changes; scanner_scan scans from memory or from a file
+ * descriptor. The module (scanner*.c over scanner_priv.h) is the only one that includes clamav.h.
+ * Functions returning int return 0 on success, -1 on failure. */
 #ifndef CLAMREST_SCANNER_H
 #define CLAMREST_SCANNER_H
 
@@ -144,9 +145,9 @@ int scanner_ready(struct scanner *s);
 int scanner_reloading(struct scanner *s);
 void scanner_free(struct scanner *s);
 
-/* Scans q into r. The verdict rules (scanner_verdict.c): clean only when libclamav found nothing and
- * nothing cut the scan short or failed; a cut file is malware with its limit among the matches
- * (unless ALERT_EXCEEDS_MAX is off), never clean. */
+/* Scans q into r. The verdict rules (scanner_verdict.c): clean only when libclamav found nothing
+ * and nothing cut the scan short or failed; a cut file is malware with its limit among the
+ * matches (unless ALERT_EXCEEDS_MAX is off), never clean. */
 void scanner_scan(struct scanner *s, const struct scan_request *q, struct scan_result *r);
 void scanner_detail_free(struct scan_detail *d);
 /* The result of a file not scanned at all because limit (SCANNER_LIMIT_*) was already spent:

@@ -31,7 +31,7 @@ scanner_digest(const void *data, size_t len, unsigned char *out)
 	return EVP_Digest(data, len, out, NULL, scanner_sha256, NULL) == 1 ? 0 : -1;
 }
 
-/* entries slots (0: no cache). The lock is set up either way, so scanner_cache_free always may run. */
+/* entries slots (0: no cache). The lock is set up either way: scanner_cache_free may always run. */
 int
 scanner_cache_init(struct scan_cache *c, unsigned entries)
 {

@@ -180,10 +180,11 @@ void scanner_layer_names_free(struct scan_layer *l);
 /* scanner_match.c: where each match of a detailed scan was found. */
 void scanner_found(int fd, const char *virname, void *context);
 void scanner_place(struct scan_state *st, const char *sig, unsigned depth, int provisional);
-/* The names of the open layers 1..depth-1, NUL-separated, *len bytes; caller frees; NULL: no memory. */
+/* The names of the open layers 1..depth-1, NUL-separated, *len bytes; caller frees; NULL: OOM. */
 char *scanner_path(const struct scan_state *st, unsigned depth, size_t *len);
 void scanner_detail_finish(struct scan_state *st, const struct scan_result *r);
-/* A detail's one match: limit, found at the upload itself (a file skipped before its first byte). */
+/* A detail's one match: limit, found at the upload itself (a file skipped before its first
+ * byte). */
 void scanner_detail_skipped(struct scan_detail *d, const char *limit);
 
 /* scanner_verdict.c: the verdict rules, the one place that says when a result may be clean. */

@@ -100,7 +100,8 @@ def test_scanner_priv_h_is_included_by_the_scanner_only():
                  *root.glob("bench/*.c")]:
         if re.search(rf'^\s*#\s*include\s+"{re.escape(PRIV)}"', path.read_text(), re.M):
             includers.append(path.relative_to(root).as_posix())
-    scanner_files = sorted(p.relative_to(root).as_posix() for p in sources("scanner.c", "scanner_*.c"))
+    scanner_files = sorted(p.relative_to(root).as_posix()
+                           for p in sources("scanner.c", "scanner_*.c"))
     assert sorted(includers) == scanner_files, includers
 
 
