@@ -200,13 +200,14 @@ fuzz_note(const uint8_t *data, size_t size, const struct scan_result *r)
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+	struct scan_request q = { .data = data != NULL ? (const void *)data : "", .len = size };
 	struct scan_result r;
 
 	if (fuzz_scanner == NULL)
 		fuzz_init();
 	if (size > FUZZ_MAX_LEN)
 		return 0;
-	scanner_scan_mem(fuzz_scanner, data, size, &r);
+	scanner_scan(fuzz_scanner, &q, &r);
 	fuzz_note(data, size, &r);
 	if (fuzz_verbose)
 		fprintf(stderr, "fuzz_scan: %zu bytes: %s %s\n", size,

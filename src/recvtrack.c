@@ -1,6 +1,6 @@
 /* recvtrack.c -- remembers, per thread, the socket recv(2) read last. libmicrohttpd calls recv by
- * that name (nm -D libmicrohttpd.so.12); the executable's definition interposes it, as scanner.c's
- * fopen64 does, and passes every call on unchanged. */
+ * that name (nm -D libmicrohttpd.so.12); the executable's definition interposes it, as
+ * scanner_interpose.c's fopen64 does, and passes every call on unchanged. */
 #include "recvtrack.h"
 
 #include <dlfcn.h>

@@ -1,6 +1,7 @@
-/* scanner.h -- the libclamav engine: loaded from CLAMAV_DB_DIR, shared by every scan thread, swapped
- * atomically when the database changes; scans from memory or from a file descriptor.
- * The only module that includes clamav.h. Functions returning int return 0 on success, -1 on failure. */
+/* scanner.h -- the libclamav engine: loaded from CLAMAV_DB_DIR, shared by every scan thread,
+ * swapped atomically when the database changes; scanner_scan scans from memory or from a file
+ * descriptor. The module (scanner*.c over scanner_priv.h) is the only one that includes clamav.h.
+ * Functions returning int return 0 on success, -1 on failure. */
 #ifndef CLAMREST_SCANNER_H
 #define CLAMREST_SCANNER_H
 
@@ -10,18 +11,6 @@
 
 #define SCAN_REASON_MAX 256	/* bytes of a signature name we report */
 #define SCANNER_DIGEST_LEN 32	/* bytes of a SHA-256 */
-
-/* libclamav clamps maxfilesize to INT_MAX - 2 bytes (others.c, cl_engine_set_num). */
-#define SCANNER_CLAMAV_FILE_MAX	(2147483647ULL - 2)
-/* Bytes of slack around libclamav's size limits inside which a layer is taken as cut short: its
- * readers stop at the last block that fits (8 KiB in unzip's inflate loop). */
-#define SCANNER_LIMIT_MARGIN	(64 * 1024)
-/* Bytes every scan may unpack whatever MAX_EXPANSION says, so small office files and archives of
- * text, which expand 10-50 times, are never cut. */
-#define SCANNER_EXPANSION_FLOOR	(64ULL * 1024 * 1024)
-/* Free bytes below which libclamav's temporary folder counts as full: a member extracted there may
- * have been cut short by ENOSPC. */
-#define SCANNER_TMP_LOW_WATER	(1024U * 1024)
 
 #define SCANNER_LIMIT_SCAN_SIZE	"Heuristics.Limits.Exceeded.MaxScanSize"
 #define SCANNER_LIMIT_FILE_SIZE	"Heuristics.Limits.Exceeded.MaxFileSize"
@@ -87,30 +76,42 @@ struct scan_result {
 
 #define SCANNER_TYPE_MAX	32	/* bytes of a libclamav type name ("CL_TYPE_ZIP") */
 #define SCANNER_MATCHES_MAX	64	/* matches a detailed scan keeps; more are only counted */
-#define SCANNER_NAME_KEEP	1024	/* bytes of an embedded file name kept in a match's path */
 
 /* One match of a detailed scan and where it was found: the names of the layers from the upload
  * down to the object that matched, NUL-separated in names (depth of them). The upload itself is
  * not named (the caller knows its name): names start at the first embedded layer. A layer without
- * a name is "#<n>", its position (from 0) among the objects libclamav scanned in its parent. */
+ * a name is "#<n>", its position (from 0) among the objects libclamav scanned in its parent; a long
+ * name is cut to its first 1024 bytes. */
 struct scan_match {
 	char signature[SCAN_REASON_MAX];
 	char *names;
 	size_t names_len;
 	unsigned depth;
-	int provisional;		/* internal: a place seen, not (yet) a reported match */
 };
 
-/* What a detailed scan (scanner_scan_*_detail) reports besides a scan_result. */
+/* What a detailed scan reports besides a scan_result (zeroed by the caller before the scan). */
 struct scan_detail {
-	int all_matches;		/* in: every signature (CL_SCAN_GENERAL_ALLMATCHES) */
 	char type[SCANNER_TYPE_MAX];	/* libclamav's type of the upload; "" when it typed none */
 	struct scan_match *matches;	/* nmatches of them; scanner_detail_free frees */
 	unsigned nmatches, dropped;	/* dropped: matches past SCANNER_MATCHES_MAX */
 	int cut;			/* a limit or an unscanned member is among the matches (or is
 					 * the verdict): the file was not scanned completely */
-	double deadline;		/* in: util_now() time past which the scan stops at its next
-					 * layer with SCANNER_LIMIT_TIME; 0: only MAX_SCAN_TIME */
+};
+
+/* One scan: of bytes in memory or of a file, with the SHA-256 the caller computed as the bytes
+ * arrived or without, for the verdict alone or for every match and where it was found. */
+struct scan_request {
+	const void *data;		/* the bytes, len of them; NULL: the file open on fd */
+	size_t len;
+	int fd;				/* read only when data is NULL */
+	const unsigned char *digest;	/* SHA-256 (SCANNER_DIGEST_LEN bytes) of the content, for the
+					 * clean cache and r->sha256 instead of hashing again; NULL:
+					 * not known (bytes in memory are hashed, a file is not) */
+	struct scan_detail *detail;	/* every match, where, and the upload's type; NULL: none */
+	int all_matches;		/* every signature (CL_SCAN_GENERAL_ALLMATCHES); verdicts are
+					 * the same either way */
+	double deadline;		/* util_now() time past which the scan stops at its next layer
+					 * with SCANNER_LIMIT_TIME; 0: only MAX_SCAN_TIME */
 };
 
 struct scanner_stats {
@@ -144,21 +145,10 @@ int scanner_ready(struct scanner *s);
 int scanner_reloading(struct scanner *s);
 void scanner_free(struct scanner *s);
 
-void scanner_scan_mem(struct scanner *s, const void *data, size_t len, struct scan_result *r);
-void scanner_scan_fd(struct scanner *s, int fd, struct scan_result *r);
-/* The same, with the SHA-256 (SCANNER_DIGEST_LEN bytes) of the content already computed by the
- * caller as the bytes arrived: used for the clean cache and r->sha256 instead of hashing again. */
-void scanner_scan_mem_hashed(struct scanner *s, const void *data, size_t len,
-    const unsigned char *digest, struct scan_result *r);
-void scanner_scan_fd_hashed(struct scanner *s, int fd, const unsigned char *digest,
-    struct scan_result *r);
-/* As above, with every match and where it was found, and the upload's type, in d (its
- * all_matches set by the caller, the rest zeroed). The verdict rules are the same: a cut file is
- * malware with its limit among the matches, never clean. digest: as for the _hashed ones, or NULL. */
-void scanner_scan_mem_detail(struct scanner *s, const void *data, size_t len,
-    const unsigned char *digest, struct scan_detail *d, struct scan_result *r);
-void scanner_scan_fd_detail(struct scanner *s, int fd, const unsigned char *digest,
-    struct scan_detail *d, struct scan_result *r);
+/* Scans q into r. The verdict rules (scanner_verdict.c): clean only when libclamav found nothing
+ * and nothing cut the scan short or failed; a cut file is malware with its limit among the
+ * matches (unless ALERT_EXCEEDS_MAX is off), never clean. */
+void scanner_scan(struct scanner *s, const struct scan_request *q, struct scan_result *r);
 void scanner_detail_free(struct scan_detail *d);
 /* The result of a file not scanned at all because limit (SCANNER_LIMIT_*) was already spent:
  * malware named by the limit (listed in d, when not NULL, as found at the upload itself), or with

@@ -140,32 +140,25 @@ upload_count(const struct upload *u)
 }
 
 static void
-upload_scan_file(struct upload *u, struct upload_file *f, struct scanner *sc)
+upload_scan_file(struct upload *u, struct upload_file *f, struct scanner *sc, double deadline)
 {
 	unsigned char digest[BODY_DIGEST_LEN];
-	const unsigned char *known;
-	const void *mem;
-	size_t len;
-
-	/* The digest was computed as the part arrived: the scanner does not hash it again. */
-	known = body_digest(f->body, digest) == 0 ? digest : NULL;
-	f->det.all_matches = u->how == UPLOAD_SCAN_ALL_MATCHES;
-	mem = body_mem(f->body, &len);
-	_Static_assert(BODY_DIGEST_LEN == SCANNER_DIGEST_LEN, "one SHA-256 for both");
 	/* A verdict alone (v2) needs no layer tracking: the plain scans are cheaper, and their verdict
-	 * rules are the detailed ones'. */
-	if (u->how == UPLOAD_SCAN_VERDICT && mem != NULL && known != NULL)
-		scanner_scan_mem_hashed(sc, mem, len, known, &f->res);
-	else if (u->how == UPLOAD_SCAN_VERDICT && mem != NULL)
-		scanner_scan_mem(sc, mem, len, &f->res);
-	else if (u->how == UPLOAD_SCAN_VERDICT && known != NULL)
-		scanner_scan_fd_hashed(sc, body_fd(f->body), known, &f->res);
-	else if (u->how == UPLOAD_SCAN_VERDICT)
-		scanner_scan_fd(sc, body_fd(f->body), &f->res);
-	else if (mem != NULL)
-		scanner_scan_mem_detail(sc, mem, len, known, &f->det, &f->res);
-	else
-		scanner_scan_fd_detail(sc, body_fd(f->body), known, &f->det, &f->res);
+	 * rules are the detailed ones'. The deadline, like the detail, is the detailed scans' only. */
+	struct scan_request q = {
+		.fd = -1,
+		.detail = u->how == UPLOAD_SCAN_VERDICT ? NULL : &f->det,
+		.all_matches = u->how == UPLOAD_SCAN_ALL_MATCHES,
+		.deadline = u->how == UPLOAD_SCAN_VERDICT ? 0 : deadline,
+	};
+
+	_Static_assert(BODY_DIGEST_LEN == SCANNER_DIGEST_LEN, "one SHA-256 for both");
+	/* The digest was computed as the part arrived: the scanner does not hash it again. */
+	q.digest = body_digest(f->body, digest) == 0 ? digest : NULL;
+	q.data = body_mem(f->body, &q.len);
+	if (q.data == NULL)
+		q.fd = body_fd(f->body);
+	scanner_scan(sc, &q, &f->res);
 	f->scanned = 1;
 	metrics_scan(f->res.verdict == SCAN_ERROR ? METRICS_ERROR :
 	    f->res.limit_exceeded ? METRICS_LIMITS_EXCEEDED :
@@ -173,13 +166,6 @@ upload_scan_file(struct upload *u, struct upload_file *f, struct scanner *sc)
 	    f->res.seconds, f->res.bytes);
 	/* Its memory and temporary file go back to the budgets before the next file is scanned. */
 	body_reset(f->body);
-}
-
-void
-upload_scan(struct upload *u, struct scanner *sc)
-{
-	while (upload_scan_next(u, sc, 0) == 1)
-		;
 }
 
 int
@@ -199,9 +185,7 @@ upload_scan_next(struct upload *u, struct scanner *sc, double max_seconds)
 		body_reset(f->body);
 		return u->next < u->n;
 	}
-	if (max_seconds > 0)
-		f->det.deadline = t0 + max_seconds - u->seconds;
-	upload_scan_file(u, f, sc);
+	upload_scan_file(u, f, sc, max_seconds > 0 ? t0 + max_seconds - u->seconds : 0);
 	u->seconds += util_now() - t0;
 	/* One failure decides the answer (500): the rest is not scanned. */
 	if (f->res.verdict == SCAN_ERROR) {

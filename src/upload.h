@@ -38,8 +38,6 @@ int upload_begin(struct upload *u, const char *filename, size_t flen, const char
 int upload_append(struct upload *u, const char *data, size_t len);
 unsigned upload_count(const struct upload *u);
 
-/* Scans every file in order, on the scan thread; the bodies are given back as each is done. */
-void upload_scan(struct upload *u, struct scanner *sc);
 /* Scans the next file not scanned yet (the caller hands the rest to the scan queue again, so
  * another client's scan can go between two files). The files of one upload share max_seconds of
  * scanning (MAX_SCAN_TIME; 0: no limit): a file scanned once they are spent stops at its next

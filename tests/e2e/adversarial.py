@@ -81,7 +81,7 @@ LIMITS = {
 }
 
 
-# Bytes around a size limit inside which clamrest takes a layer as cut at the limit (src/scanner.h,
+# Bytes around a size limit inside which clamrest takes a layer as cut at the limit (src/scanner_priv.h,
 # SCANNER_LIMIT_MARGIN): EICAR there is reported as Heuristics.Limits.Exceeded.*, not by name.
 MARGIN = 64 * 1024
 # Formats libclamav 1.4.6 lists but cannot unpack (Zip64 sizes; chmcmd's CHM layout): the right answer

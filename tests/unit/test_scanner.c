@@ -208,6 +208,40 @@ must_new(struct fixture *f)
 	return f->s;
 }
 
+/* scanner_scan's four ways of calling: bytes in memory or a file, with the digest known or not. */
+static void
+scan_mem(struct scanner *s, const void *data, size_t len, struct scan_result *r)
+{
+	struct scan_request q = { .data = data, .len = len };
+
+	scanner_scan(s, &q, r);
+}
+
+static void
+scan_mem_hashed(struct scanner *s, const void *data, size_t len, const unsigned char *digest,
+    struct scan_result *r)
+{
+	struct scan_request q = { .data = data, .len = len, .digest = digest };
+
+	scanner_scan(s, &q, r);
+}
+
+static void
+scan_fd(struct scanner *s, int fd, struct scan_result *r)
+{
+	struct scan_request q = { .fd = fd };
+
+	scanner_scan(s, &q, r);
+}
+
+static void
+scan_fd_hashed(struct scanner *s, int fd, const unsigned char *digest, struct scan_result *r)
+{
+	struct scan_request q = { .fd = fd, .digest = digest };
+
+	scanner_scan(s, &q, r);
+}
+
 static const char *
 verdict_name(enum scan_verdict v)
 {
@@ -291,7 +325,7 @@ test_eicar_in_memory(void **state)
 	struct scan_result r;
 
 	memset(&r, 0x55, sizeof(r));
-	scanner_scan_mem(s, eicar, EICAR_LEN, &r);
+	scan_mem(s, eicar, EICAR_LEN, &r);
 	print_message("scanner: EICAR from memory: %s %s\n", verdict_name(r.verdict), r.reason);
 	assert_malware(&r);
 	assert_int_equal(r.limit_exceeded, 0);
@@ -311,7 +345,7 @@ test_eicar_inside_larger_buffer(void **state)
 
 	memset(buf, 'A', sizeof(buf));
 	memcpy(buf + 1000, eicar, EICAR_LEN);
-	scanner_scan_mem(s, buf, sizeof(buf), &r);
+	scan_mem(s, buf, sizeof(buf), &r);
 	assert_malware(&r);
 	assert_int_equal(r.bytes, sizeof(buf));
 }
@@ -325,7 +359,7 @@ test_clean_in_memory(void **state)
 	struct scan_result r;
 
 	memset(&r, 0x55, sizeof(r));
-	scanner_scan_mem(s, text, sizeof(text) - 1, &r);
+	scan_mem(s, text, sizeof(text) - 1, &r);
 	assert_verdict(&r, SCAN_CLEAN);
 	assert_string_equal(r.reason, "");
 	assert_int_equal(r.limit_exceeded, 0);
@@ -336,7 +370,7 @@ test_clean_in_memory(void **state)
 
 		memcpy(near, eicar, EICAR_LEN);
 		near[10] ^= 1;
-		scanner_scan_mem(s, near, EICAR_LEN, &r);
+		scan_mem(s, near, EICAR_LEN, &r);
 		assert_verdict(&r, SCAN_CLEAN);
 	}
 }
@@ -370,17 +404,17 @@ test_scan_with_known_digest(void **state)
 
 	assert_non_null(buf);
 	memset(fake, 0xab, sizeof(fake));
-	scanner_scan_mem_hashed(s, "harmless", 8, fake, &r);
+	scan_mem_hashed(s, "harmless", 8, fake, &r);
 	assert_verdict(&r, SCAN_CLEAN);
 	assert_true(r.hashed && !r.cached);
 	assert_memory_equal(r.sha256, fake, sizeof(fake));
-	scanner_scan_mem_hashed(s, "harmless", 8, fake, &r);
+	scan_mem_hashed(s, "harmless", 8, fake, &r);
 	assert_true(r.cached);
 	snprintf(path, sizeof(path), "%s/eicar", f->tmp);
 	fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
 	assert_true(fd >= 0 && write(fd, eicar, EICAR_LEN) == (ssize_t)EICAR_LEN);
 	fake[0] = 1;
-	scanner_scan_fd_hashed(s, fd, fake, &r);
+	scan_fd_hashed(s, fd, fake, &r);
 	assert_malware(&r);
 	assert_int_equal(r.bytes, EICAR_LEN);
 	assert_memory_equal(r.sha256, fake, sizeof(fake));
@@ -419,7 +453,7 @@ test_scan_with_known_digest(void **state)
 	for (int k = 0; k < 5; k++) {
 		d[0] = (unsigned char)(d[0] + 1);	/* never one the cache holds */
 		t0 = cpu_now();
-		scanner_scan_mem_hashed(s, buf, len, d, &r);
+		scan_mem_hashed(s, buf, len, d, &r);
 		if (cpu_now() - t0 < scan_s)
 			scan_s = cpu_now() - t0;
 		assert_verdict(&r, SCAN_CLEAN);
@@ -441,7 +475,7 @@ test_empty_buffer_is_clean(void **state)
 	struct scanner *s = must_new(f);
 	struct scan_result r;
 
-	scanner_scan_mem(s, "", 0, &r);
+	scan_mem(s, "", 0, &r);
 	print_message("scanner: empty buffer: %s %s\n", verdict_name(r.verdict), r.reason);
 	assert_verdict(&r, SCAN_CLEAN);
 	assert_int_equal(r.bytes, 0);
@@ -461,7 +495,7 @@ test_scan_fd(void **state)
 	assert_true(fd >= 0);
 	assert_int_equal(write(fd, eicar, EICAR_LEN), EICAR_LEN);
 	/* The offset is left at the end, as a spilled body leaves it. */
-	scanner_scan_fd(s, fd, &r);
+	scan_fd(s, fd, &r);
 	print_message("scanner: EICAR from a file: %s %s\n", verdict_name(r.verdict), r.reason);
 	assert_malware(&r);
 	assert_int_equal(r.bytes, EICAR_LEN);
@@ -471,7 +505,7 @@ test_scan_fd(void **state)
 	write_file(path, "clean file\n", 11);
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	assert_true(fd >= 0);
-	scanner_scan_fd(s, fd, &r);
+	scan_fd(s, fd, &r);
 	assert_verdict(&r, SCAN_CLEAN);
 	assert_int_equal(r.bytes, 11);
 	close(fd);
@@ -491,7 +525,7 @@ test_scan_spilled_body(void **state)
 	assert_int_equal(body_append(b, eicar, 20), 0);
 	assert_int_equal(body_append(b, eicar + 20, EICAR_LEN - 20), 0);
 	assert_null(body_mem(b, &len));
-	scanner_scan_fd(s, body_fd(b), &r);
+	scan_fd(s, body_fd(b), &r);
 	assert_malware(&r);
 	assert_int_equal(r.bytes, EICAR_LEN);
 	body_free(b);
@@ -573,7 +607,7 @@ test_reload_new_version(void **state)
 	assert_int_equal(st.reloads, 1);
 	assert_int_equal(st.reload_failures, 0);
 	assert_int_equal(scanner_reload(s, 0), 0);		/* and then nothing new */
-	scanner_scan_mem(s, eicar, EICAR_LEN, &r);
+	scan_mem(s, eicar, EICAR_LEN, &r);
 	assert_malware(&r);
 }
 
@@ -605,7 +639,7 @@ test_reload_corrupt_keeps_old_engine(void **state)
 	assert_int_equal(st.db_version, DB_VERSION);		/* still the old one */
 	assert_int_equal(st.reloads, 0);
 	assert_int_equal(st.reload_failures, 1);
-	scanner_scan_mem(s, eicar, EICAR_LEN, &r);
+	scan_mem(s, eicar, EICAR_LEN, &r);
 	assert_malware(&r);
 	assert_int_equal(scanner_reload(s, 1), -1);
 	scanner_stats(s, &st);
@@ -616,7 +650,7 @@ test_reload_corrupt_keeps_old_engine(void **state)
 	scanner_stats(s, &st);
 	assert_int_equal(st.db_version, DB_VERSION + 2);
 	assert_int_equal(st.reloads, 1);
-	scanner_scan_mem(s, eicar, EICAR_LEN, &r);
+	scan_mem(s, eicar, EICAR_LEN, &r);
 	assert_malware(&r);
 }
 
@@ -641,7 +675,7 @@ test_reload_emptied_folder(void **state)
 	scanner_stats(s, &st);
 	assert_int_equal(st.db_version, DB_VERSION);
 	assert_int_equal(st.reloads, 0);
-	scanner_scan_mem(s, eicar, EICAR_LEN, &r);
+	scan_mem(s, eicar, EICAR_LEN, &r);
 	assert_malware(&r);
 }
 
@@ -723,7 +757,7 @@ test_watcher_sees_folder_emptied(void **state)
 	scanner_stats(s, &st);
 	assert_int_equal(st.db_folder_ok, 0);
 	assert_int_equal(st.db_folder_unusable, 1);
-	scanner_scan_mem(s, eicar, EICAR_LEN, &r);
+	scan_mem(s, eicar, EICAR_LEN, &r);
 	assert_malware(&r);
 	assert_int_equal(make_db(f->db, DB_VERSION + 9), 0);
 	assert_true(wait_folder(s, 1, &st) >= 0);
@@ -768,7 +802,7 @@ test_wait_missing_folder(void **state)
 	scanner_stats(s, &st);
 	assert_int_equal(st.db_version, DB_VERSION + 7);
 	assert_int_equal(st.reloads, 0);	/* the first load is no reload */
-	scanner_scan_mem(s, eicar, EICAR_LEN, &r);
+	scan_mem(s, eicar, EICAR_LEN, &r);
 	assert_malware(&r);
 }
 
@@ -799,7 +833,7 @@ test_wait_empty_folder(void **state)
 	scanner_stats(s, &st);
 	assert_int_equal(st.db_version, DB_VERSION + 8);
 	assert_true(st.reload_failures >= 1);
-	scanner_scan_mem(s, eicar, EICAR_LEN, &r);
+	scan_mem(s, eicar, EICAR_LEN, &r);
 	assert_malware(&r);
 	/* From now on an ordinary scanner: a new version is a reload. */
 	assert_int_equal(make_db(db, DB_VERSION + 9), 0);
@@ -888,7 +922,7 @@ scan_path(struct scanner *s, const char *path, struct scan_result *r)
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 
 	assert_true(fd >= 0);
-	scanner_scan_fd(s, fd, r);
+	scan_fd(s, fd, r);
 	close(fd);
 }
 
@@ -1017,14 +1051,14 @@ test_limit_max_file_size_top(void **state)
 	/* A buffer of exactly MAX_FILE_SIZE bytes is scanned whole, and clean. */
 	f->o.max_file_size = BIG_MEMBER;
 	must_new(f);
-	scanner_scan_mem(f->s, big, BIG_MEMBER, &r);
+	scan_mem(f->s, big, BIG_MEMBER, &r);
 	assert_int_equal(r.verdict, SCAN_CLEAN);
 	scanner_free(f->s);
 	f->s = NULL;
 	/* Both limits below the buffer: never clean. */
 	f->o.max_scan_size = 4096;
 	must_new(f);
-	scanner_scan_mem(f->s, big, BIG_MEMBER, &r);
+	scan_mem(f->s, big, BIG_MEMBER, &r);
 	free(big);
 	print_message("scanner: 1 MiB buffer, MAX_FILE_SIZE=MAX_SCAN_SIZE=4096: %s %s (limit_exceeded %d)\n",
 	    verdict_name(r.verdict), r.reason, r.limit_exceeded);
@@ -1106,7 +1140,7 @@ test_unscanned_members(void **state)
 		static const char rar[] = "Rar!\x1a\x07\x00\xcf\x90\x73\x00\x00\x0d\x00\x00\x00"
 		    "\x00\x00\x00\x00 and some member data that nobody will ever scan";
 
-		scanner_scan_mem(f->s, rar, sizeof(rar) - 1, &r);
+		scan_mem(f->s, rar, sizeof(rar) - 1, &r);
 		print_message("scanner: RAR: %s %s\n", verdict_name(r.verdict), r.reason);
 		assert_string_equal(r.reason, SCANNER_UNSCANNED_RAR);
 	}
@@ -1159,21 +1193,21 @@ test_clean_cache(void **state)
 
 	f->o.cache_entries = 16;
 	must_new(f);
-	scanner_scan_mem(f->s, text, sizeof(text) - 1, &r);
+	scan_mem(f->s, text, sizeof(text) - 1, &r);
 	assert_verdict(&r, SCAN_CLEAN);
 	assert_int_equal(r.cached, 0);
 	assert_int_equal(r.hashed, 1);
-	scanner_scan_mem(f->s, text, sizeof(text) - 1, &r);
+	scan_mem(f->s, text, sizeof(text) - 1, &r);
 	assert_verdict(&r, SCAN_CLEAN);
 	assert_int_equal(r.cached, 1);
 	scanner_stats(f->s, &st);
 	assert_int_equal(st.cache_hits, 1);
-	scanner_scan_mem(f->s, eicar, EICAR_LEN, &r);
-	scanner_scan_mem(f->s, eicar, EICAR_LEN, &r);
+	scan_mem(f->s, eicar, EICAR_LEN, &r);
+	scan_mem(f->s, eicar, EICAR_LEN, &r);
 	assert_malware(&r);
 	assert_int_equal(r.cached, 0);
 	assert_int_equal(scanner_reload(f->s, 1), 1);
-	scanner_scan_mem(f->s, text, sizeof(text) - 1, &r);
+	scan_mem(f->s, text, sizeof(text) - 1, &r);
 	assert_verdict(&r, SCAN_CLEAN);
 	assert_int_equal(r.cached, 0);
 	/* The digest is SHA-256 of the bytes. */
@@ -1234,7 +1268,7 @@ scan_loop(void *arg)
 	while (!atomic_load(l->stop)) {
 		struct scan_result r;
 
-		scanner_scan_mem(l->s, eicar, EICAR_LEN, &r);
+		scan_mem(l->s, eicar, EICAR_LEN, &r);
 		l->scans++;
 		if (r.verdict != SCAN_MALWARE) {
 			l->wrong++;

@@ -1,0 +1,97 @@
+/* scanner_cache.c -- the clean cache: clean verdicts remembered by the SHA-256 of what was scanned,
+ * for one engine generation, and the SHA-256 itself. */
+#include "scanner_priv.h"
+
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* A clean verdict remembered by the SHA-256 of what was scanned, for one engine generation.
+ * Direct-mapped: a collision evicts. Only complete scans are remembered (see scanner_verdict). */
+struct cache_entry {
+	unsigned char digest[SCANNER_DIGEST_LEN];
+	unsigned long generation;	/* 0: empty */
+	char type[SCANNER_TYPE_MAX];	/* libclamav's type of the file, for detailed scans */
+};
+
+static EVP_MD *scanner_sha256;	/* fetched once: a fetch per scan costs more than hashing EICAR */
+
+/* Once, from scanner_new's one-time initialisation. */
+int
+scanner_digest_init(void)
+{
+	scanner_sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+	return scanner_sha256 != NULL ? 0 : -1;
+}
+
+int
+scanner_digest(const void *data, size_t len, unsigned char *out)
+{
+	return EVP_Digest(data, len, out, NULL, scanner_sha256, NULL) == 1 ? 0 : -1;
+}
+
+/* entries slots (0: no cache). The lock is set up either way: scanner_cache_free may always run. */
+int
+scanner_cache_init(struct scan_cache *c, unsigned entries)
+{
+	pthread_mutex_init(&c->lock, NULL);
+	c->n = entries;
+	if (entries == 0)
+		return 0;
+	c->slots = calloc(entries, sizeof(*c->slots));
+	return c->slots != NULL ? 0 : -1;
+}
+
+void
+scanner_cache_free(struct scan_cache *c)
+{
+	pthread_mutex_destroy(&c->lock);
+	free(c->slots);
+	c->slots = NULL;
+}
+
+static struct cache_entry *
+scanner_cache_slot(struct scan_cache *c, const unsigned char *digest)
+{
+	uint64_t h;
+
+	memcpy(&h, digest, sizeof(h));
+	return &c->slots[h % c->n];
+}
+
+int
+scanner_cache_get(struct scan_cache *c, unsigned long generation, const unsigned char *digest,
+    char *type)
+{
+	struct cache_entry *e;
+	int hit;
+
+	if (c->slots == NULL)
+		return 0;
+	pthread_mutex_lock(&c->lock);
+	e = scanner_cache_slot(c, digest);
+	hit = e->generation == generation && memcmp(e->digest, digest, SCANNER_DIGEST_LEN) == 0;
+	if (hit && type != NULL)
+		memcpy(type, e->type, SCANNER_TYPE_MAX);
+	pthread_mutex_unlock(&c->lock);
+	if (hit)
+		atomic_fetch_add(&c->hits, 1);
+	return hit;
+}
+
+void
+scanner_cache_put(struct scan_cache *c, unsigned long generation, const unsigned char *digest,
+    const char *type)
+{
+	struct cache_entry *e;
+
+	if (c->slots == NULL)
+		return;
+	pthread_mutex_lock(&c->lock);
+	e = scanner_cache_slot(c, digest);
+	memcpy(e->digest, digest, SCANNER_DIGEST_LEN);
+	snprintf(e->type, sizeof(e->type), "%s", type != NULL ? type : "");
+	e->generation = generation;
+	pthread_mutex_unlock(&c->lock);
+}
