@@ -9,17 +9,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "keyset.h"
 #include "log.h"
 #include "util.h"
 
+_Static_assert(READER_DIGEST_LEN == KEYSET_KEY_LEN, "the reader's keys are SHA-256 digests");
+
 #define READER_NAME_MAX 1024	/* bytes of a member name kept in its path */
 #define READER_VIEW_SEARCH 2	/* the view that reads from each archive signature in a layer */
-
-/* A set of 32-byte keys (content digests; hashed names with sizes), open addressing. */
-struct keyset {
-	unsigned char (*keys)[READER_DIGEST_LEN];
-	size_t cap, n;			/* cap: a power of two, or 0 */
-};
 
 /* A layer the reader listed members in: whether it holds nothing the reader could not account
  * for. Its id is its place in reader.seen, from 1. */
@@ -108,66 +105,6 @@ reader_name_key(const char *name, uint64_t size, unsigned char *out)
 	return reader_digest(buf, n + 8, out);
 }
 
-static size_t
-keyset_slot(const struct keyset *s, const unsigned char *k)
-{
-	uint64_t h;
-
-	memcpy(&h, k, sizeof(h));
-	return (size_t)h & (s->cap - 1);
-}
-
-static int keyset_add(struct keyset *s, const unsigned char *k);
-
-static int
-keyset_has(const struct keyset *s, const unsigned char *k)
-{
-	static const unsigned char zero[READER_DIGEST_LEN];
-
-	if (s->cap == 0)
-		return 0;
-	for (size_t i = keyset_slot(s, k);; i = (i + 1) & (s->cap - 1)) {
-		if (memcmp(s->keys[i], k, READER_DIGEST_LEN) == 0)
-			return 1;
-		if (memcmp(s->keys[i], zero, READER_DIGEST_LEN) == 0)
-			return 0;
-	}
-}
-
-static int
-keyset_grow(struct keyset *s)
-{
-	struct keyset bigger = { .cap = s->cap == 0 ? 64 : s->cap * 2 };
-
-	if ((bigger.keys = calloc(bigger.cap, READER_DIGEST_LEN)) == NULL)
-		return -1;
-	for (size_t i = 0; i < s->cap; i++)
-		if (keyset_add(&bigger, s->keys[i]) != 0)
-			return -1;
-	free(s->keys);
-	*s = bigger;
-	return 0;
-}
-
-/* Adds k (the all-zero key stands for an empty slot and is never added). 1: was there already. */
-static int
-keyset_add(struct keyset *s, const unsigned char *k)
-{
-	static const unsigned char zero[READER_DIGEST_LEN];
-	size_t i;
-
-	if (memcmp(k, zero, READER_DIGEST_LEN) == 0 || keyset_has(s, k))
-		return 0;
-	if ((s->n + 1) * 2 > s->cap && keyset_grow(s) != 0)
-		return -1;
-	for (i = keyset_slot(s, k); memcmp(s->keys[i], zero, READER_DIGEST_LEN) != 0;
-	    i = (i + 1) & (s->cap - 1))
-		;
-	memcpy(s->keys[i], k, READER_DIGEST_LEN);
-	s->n++;
-	return 0;
-}
-
 /* A member's size as a key: a layer of another size cannot hold its content, and is not hashed. */
 static void
 reader_size_key(uint64_t size, unsigned char *key)
@@ -233,10 +170,10 @@ reader_free(struct reader *r)
 		r->holes = h->next;
 		free(h);
 	}
-	free(r->scanned.keys);
-	free(r->scanned_names.keys);
-	free(r->queued.keys);
-	free(r->sizes.keys);
+	keyset_free(&r->scanned);
+	keyset_free(&r->scanned_names);
+	keyset_free(&r->queued);
+	keyset_free(&r->sizes);
 	free(r->seen);
 	free(r);
 }

@@ -70,3 +70,6 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "client_side: tests of the Locust suite and browser; the server "
                             "only answers requests the rest of the suite sends too, so the "
                             "sanitizer run (`make asan-test`) leaves them out")
+    config.addinivalue_line("markers", "corpus: many files whose scanning is libclamav's and libarchive's "
+                            "work, through the same server code as test_reader.py's cases; the "
+                            "sanitizer run (`make asan-test`) leaves them out")

@@ -31,6 +31,8 @@ import requests
 import disagree
 import harness
 
+pytestmark = pytest.mark.corpus
+
 COUNT = int(os.environ.get("FALSE_ALARM_COUNT", "200"))
 SEED = int(os.environ.get("FALSE_ALARM_SEED", "20"))
 MAX_FILE = int(os.environ.get("FALSE_ALARM_MAX_FILE", str(2 << 20)))

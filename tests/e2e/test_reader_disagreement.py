@@ -19,6 +19,8 @@ import pytest
 import disagree
 import harness
 
+pytestmark = pytest.mark.corpus
+
 ENDPOINTS = ("v2", "chunked", "legacy", "v3")
 SAMPLES = disagree.corpus()
 HITS = [(s, f) for s, f in SAMPLES if f]

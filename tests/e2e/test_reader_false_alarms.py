@@ -15,6 +15,8 @@ import pytest
 
 import harness
 
+pytestmark = pytest.mark.corpus
+
 MAX_FILE = 32 << 20       # bytes: larger system files are left out (the upload limit is above)
 
 
