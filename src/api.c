@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "config.h"
+#include "filepolicy.h"
 #include "scanner.h"
 #include "upload.h"
 #include "util.h"
@@ -393,15 +394,91 @@ api_v3_sha256(struct api_out *o, const struct scan_result *r)
 	api_out_put(o, hex);
 }
 
-/* {"limits_exceeded":B,"malware":B,"matches":[...],"name":"..."|null,"sha256":"..."|null,
- * "size":N,"time":T,"type":"CL_TYPE_..."|null} */
+/* ["top","member",...]: the upload's name then names (depth of them, NUL-separated). */
+static void
+api_v3_path(struct api_out *o, const struct upload_file_info *f, const char *n, size_t len)
+{
+	const char *end = n + len;
+
+	api_out_put(o, "[");
+	api_v3_top(o, f);
+	while (n != NULL && n < end) {
+		size_t k = strnlen(n, (size_t)(end - n));
+
+		api_out_put(o, ",");
+		api_out_str(o, n, k);
+		n += k + 1;
+	}
+	api_out_put(o, "]");
+}
+
+/* With an upload policy in force: "layers":[{"depth":N,"encrypted":B,"macros":B,"path":[...],
+ * "type":"CL_TYPE_..."}], each kind of layer at the shallowest depth it was met, */
+static void
+api_v3_layers(struct api_out *o, const struct upload_file_info *f)
+{
+	api_out_put(o, "\"layers\":[");
+	for (unsigned i = 0; i < f->kinds->n; i++) {
+		const struct scan_kind *k = &f->kinds->v[i];
+
+		api_out_put(o, i > 0 ? ",{\"depth\":" : "{\"depth\":");
+		api_out_num(o, k->depth);
+		api_out_put(o, k->encrypted ? ",\"encrypted\":true" : ",\"encrypted\":false");
+		api_out_put(o, k->macros ? ",\"macros\":true,\"path\":" : ",\"macros\":false,\"path\":");
+		api_v3_path(o, f, k->names, k->names_len);
+		api_out_put(o, ",\"type\":");
+		api_out_str(o, k->type, strlen(k->type));
+		api_out_put(o, "}");
+	}
+	api_out_put(o, "],");
+}
+
+/* and "policy":{"blocked":B,"mode":"enforce"|"report","name":"...","path":[...]|null,
+ * "reason":"..."|null,"rule":"..."|null,"type":"..."|null}. */
+static void
+api_v3_policy(struct api_out *o, const struct upload_file_info *f)
+{
+	const struct filepolicy_verdict *v = f->policy;
+
+	api_out_put(o, v->blocked ? ",\"policy\":{\"blocked\":true" : ",\"policy\":{\"blocked\":false");
+	api_out_put(o, v->report ? ",\"mode\":\"report\",\"name\":" : ",\"mode\":\"enforce\",\"name\":");
+	api_out_str(o, f->policy_name, strlen(f->policy_name));
+	api_out_put(o, ",\"path\":");
+	if (v->matched)
+		api_v3_path(o, f, v->kind != NULL ? v->kind->names : NULL,
+		    v->kind != NULL ? v->kind->names_len : 0);
+	else
+		api_out_put(o, "null");
+	api_out_put(o, ",\"reason\":");
+	if (v->matched)
+		api_out_str(o, v->reason, strlen(v->reason));
+	else
+		api_out_put(o, "null");
+	api_out_put(o, ",\"rule\":");
+	if (v->matched)
+		api_out_str(o, v->rule, strlen(v->rule));
+	else
+		api_out_put(o, "null");
+	api_out_put(o, ",\"type\":");
+	if (v->matched && v->type[0] != '\0')
+		api_out_str(o, v->type, strlen(v->type));
+	else
+		api_out_put(o, "null");
+	api_out_put(o, "}");
+}
+
+/* {["layers":[...],]"limits_exceeded":B,"malware":B,"matches":[...],"name":"..."|null,
+ * ["policy":{...},]"sha256":"..."|null,"size":N,"time":T,"type":"CL_TYPE_..."|null} */
 static void
 api_v3_file(struct api_out *o, const struct upload_file_info *f)
 {
 	const struct scan_result *r = f->res;
 
-	api_out_put(o, r->limit_exceeded || f->det->cut ? "{\"limits_exceeded\":true" :
-	    "{\"limits_exceeded\":false");
+	api_out_put(o, "{");
+	if (f->policy != NULL)
+		api_v3_layers(o, f);
+	api_out_put(o, r->limit_exceeded || f->det->cut ? "\"limits_exceeded\":true" :
+	    "\"limits_exceeded\":false");
 	api_out_put(o, r->verdict == SCAN_MALWARE ? ",\"malware\":true" : ",\"malware\":false");
 	api_out_put(o, ",\"matches\":[");
 	for (unsigned i = 0; i < f->det->nmatches; i++) {
@@ -414,6 +491,8 @@ api_v3_file(struct api_out *o, const struct upload_file_info *f)
 		api_out_str(o, f->name, f->namelen);
 	else
 		api_out_put(o, "null");
+	if (f->policy != NULL)
+		api_v3_policy(o, f);
 	api_out_put(o, ",\"sha256\":");
 	api_v3_sha256(o, r);
 	api_out_put(o, ",\"size\":");
@@ -426,6 +505,23 @@ api_v3_file(struct api_out *o, const struct upload_file_info *f)
 	else
 		api_out_put(o, "null");
 	api_out_put(o, "}");
+}
+
+/* With an upload policy in force: ,"policy_blocked":B, whether it blocks any file (the engine's
+ * verdict stays in "malware"). */
+static void
+api_v3_blocked(struct api_out *o, const struct upload *u)
+{
+	struct upload_file_info f;
+	int judged = 0, blocked = 0;
+
+	for (unsigned i = 0; i < upload_count(u); i++) {
+		upload_file(u, i, &f);
+		judged |= f.policy != NULL;
+		blocked |= upload_blocked(u, i) != NULL;
+	}
+	if (judged)
+		api_out_put(o, blocked ? ",\"policy_blocked\":true" : ",\"policy_blocked\":false");
 }
 
 char *
@@ -449,6 +545,7 @@ api_json_v3(const struct upload *u, const struct v3_engine *e, size_t *len)
 		api_v3_file(&o, &f);
 	}
 	api_out_put(&o, upload_malware(u) ? "],\"malware\":true" : "],\"malware\":false");
+	api_v3_blocked(&o, u);
 	api_out_put(&o, ",\"time\":");
 	api_out_float(&o, upload_seconds(u));
 	api_out_put(&o, "}\n");

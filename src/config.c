@@ -179,6 +179,24 @@ static const struct config_opt config_opts[] = {
 	  "parse images (clamd ScanImage)" },
 	{ "SCAN_IMAGE_FUZZY_HASH", "scan-image-fuzzy-hash", CT_BOOL, OFF(scan_image_fuzzy_hash), "yes",
 	  0, 1, "match images by fuzzy hash (clamd ScanImageFuzzyHash)" },
+	{ "ALLOW_TYPES", "allow-types", CT_STR, OFF(allow_types), "", 0, 0,
+	  "upload policy: the only file types accepted, libclamav names or groups, comma-separated "
+	  "(docs/POLICY.md); \"\": any" },
+	{ "DENY_TYPES", "deny-types", CT_STR, OFF(deny_types), "", 0, 0,
+	  "upload policy: file types refused (CL_TYPE_MSEXE, executables, office-macros, scripts, "
+	  "archives, images, documents, text); \"\": none" },
+	{ "POLICY_DEPTH", "policy-depth", CT_STR, OFF(policy_depth), "all", 0, 0,
+	  "upload policy: the deepest layer the type rules judge (0: the upload itself; all: every "
+	  "embedded file)" },
+	{ "BLOCK_EXTENSION_MISMATCH", "block-extension-mismatch", CT_BOOL,
+	  OFF(block_extension_mismatch), "no", 0, 1,
+	  "upload policy: refuse a multipart file part whose name's extension disagrees with its "
+	  "detected type (a .pdf that is a PE)" },
+	{ "POLICY_MODE", "policy-mode", CT_STR, OFF(policy_mode), "enforce", 0, 0,
+	  "upload policy: enforce (a broken rule answers malware) or report (logged and in /v3 only)" },
+	{ "POLICY_FILE", "policy-file", CT_STR, OFF(policy_file), "", 0, 0,
+	  "upload policy: a file of named policies and their users (docs/POLICY.md), read again on "
+	  "SIGHUP; \"\": none" },
 	{ "SHUTDOWN_GRACE", "shutdown-grace", CT_UINT, OFF(shutdown_grace), "140", 0, 86400,
 	  "seconds requests in progress get to finish after SIGTERM (/check answers 503 and new "
 	  "connections are refused at once); keep it below the service manager's stop timeout" },

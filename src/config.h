@@ -55,6 +55,9 @@ struct config {
 	unsigned alert_phishing_ssl_mismatch, alert_phishing_cloak;
 	unsigned scan_pe, scan_elf, scan_ole2, scan_pdf, scan_swf, scan_html, scan_xmldocs, scan_hwp3;
 	unsigned scan_onenote, scan_archive, scan_mail, scan_image, scan_image_fuzzy_hash;
+	/* Upload policy (filepolicy.h); strings as given. */
+	char *allow_types, *deny_types, *policy_depth, *policy_mode, *policy_file;
+	unsigned block_extension_mismatch;
 	unsigned shutdown_grace;	/* seconds requests in progress get after SIGTERM */
 	char *tls_cert;
 	char *tls_key;

@@ -12,6 +12,8 @@
 #include "body.h"
 #include "config.h"
 #include "dnsver.h"
+#include "filepolicy.h"
+#include "filepolicy_file.h"
 #include "log.h"
 #include "metrics.h"
 #include "scanner.h"
@@ -130,6 +132,34 @@ next_signal(const sigset_t *set, int live)
 	return sigwait(set, &sig) == 0 ? sig : -1;
 }
 
+/* POLICY_FILE again (SIGHUP, SIGUSR2): a file that does not read keeps the policies in force. */
+static void
+reload_policy_file(void)
+{
+	char err[512];
+
+	if (filepolicy_file_reload(err, sizeof(err)) != 0)
+		log_errorx("%s; the upload policies in force stay", err);
+}
+
+/* The upload policy (ALLOW_TYPES, ..., POLICY_FILE); -1 with one line in err. */
+static int
+start_policy(const struct config *cfg, char *err, size_t errlen)
+{
+	struct filepolicy_spec g = { .allow = cfg->allow_types, .deny = cfg->deny_types,
+	    .depth = cfg->policy_depth, .mode = cfg->policy_mode,
+	    .block_mismatch = cfg->block_extension_mismatch != 0 };
+
+	if (filepolicy_file_init(&g, cfg->policy_file, err, errlen) != 0)
+		return -1;
+	if (filepolicy_file_active())
+		log_info("upload policy: ALLOW_TYPES=%s DENY_TYPES=%s POLICY_DEPTH=%s "
+		    "BLOCK_EXTENSION_MISMATCH=%s POLICY_MODE=%s POLICY_FILE=%s", cfg->allow_types,
+		    cfg->deny_types, cfg->policy_depth, cfg->block_extension_mismatch ? "yes" : "no",
+		    cfg->policy_mode, cfg->policy_file);
+	return 0;
+}
+
 static void
 serve_until_signal(const sigset_t *set, struct scanner *scanner, struct server *srv,
     const struct config *cfg)
@@ -148,6 +178,7 @@ serve_until_signal(const sigset_t *set, struct scanner *scanner, struct server *
 		if (sig == SIGUSR2 || sig == SIGHUP) {
 			log_info("signal %d: checking the database folder", sig);
 			scanner_poke(scanner);
+			reload_policy_file();
 			continue;
 		}
 		log_info("signal %d: shutting down", sig);
@@ -308,7 +339,8 @@ main(int argc, char **argv)
 	 * load (a 7.5M-signature text database: 2x clamd's start). Nothing listens until the engine
 	 * is ready (a refused connection is an honest "not ready"); with DB_WAIT and no database yet,
 	 * the server starts at once and answers 503 until one loads (then with the locks). */
-	if ((scanner = load_scanner(&cfg, err, sizeof(err))) == NULL ||
+	if (start_policy(&cfg, err, sizeof(err)) != 0 ||
+	    (scanner = load_scanner(&cfg, err, sizeof(err))) == NULL ||
 	    (auth = auth_new(cfg.users, err, sizeof(err))) == NULL ||
 	    start_dnsver(&cfg, &dnsver, err, sizeof(err)) != 0 ||
 	    (srv = server_start(&cfg, auth, dnsver, scanner_ready(scanner) ? scanner : NULL, err,
@@ -330,6 +362,7 @@ out:
 	scanner_free(scanner);
 	dnsver_free(dnsver);
 	auth_free(auth);
+	filepolicy_file_free();
 	config_free(&cfg);
 	return rc;
 }

@@ -75,6 +75,10 @@ static atomic_ullong scan_micros;			/* sum of durations, microseconds */
 static atomic_ullong scan_bytes;
 static atomic_ulong shed, auth_failures, auth_throttled, store_failures;
 static atomic_ulong cuts[METRICS_CUTS], refused;
+static const char *const metrics_policy_rules[] = { "deny", "allow", "macros", "encrypted",
+    "extension", "unknown" };
+#define METRICS_POLICY_RULES (sizeof(metrics_policy_rules) / sizeof(metrics_policy_rules[0]))
+static atomic_ulong policy_blocked[METRICS_POLICY_RULES];
 static double started;
 
 void
@@ -172,6 +176,14 @@ void
 metrics_auth_throttled(void)
 {
 	atomic_fetch_add_explicit(&auth_throttled, 1, memory_order_relaxed);
+}
+
+void
+metrics_policy_blocked(const char *rule)
+{
+	for (size_t i = 0; i < METRICS_POLICY_RULES; i++)
+		if (strcmp(rule, metrics_policy_rules[i]) == 0)
+			atomic_fetch_add_explicit(&policy_blocked[i], 1, memory_order_relaxed);
 }
 
 void
@@ -465,6 +477,17 @@ render_database(struct out *o, const struct metrics_gauges *g)
 	    "clamrest_database_folder_unusable_total %lu\n", g->db_folder_unusable);
 }
 
+static void
+render_policy(struct out *o)
+{
+	out_printf(o, "# HELP clamrest_policy_blocked_total Files the upload policy blocked, by rule "
+	    "(docs/POLICY.md).\n# TYPE clamrest_policy_blocked_total counter\n");
+	for (size_t i = 0; i < METRICS_POLICY_RULES; i++)
+		out_printf(o, "clamrest_policy_blocked_total{rule=\"%s\"} %lu\n",
+		    metrics_policy_rules[i], atomic_load_explicit(&policy_blocked[i],
+		    memory_order_relaxed));
+}
+
 size_t
 metrics_render(char *buf, size_t len, const struct metrics_gauges *g)
 {
@@ -524,6 +547,7 @@ metrics_render(char *buf, size_t len, const struct metrics_gauges *g)
 	    "# TYPE clamrest_uptime_seconds gauge\nclamrest_uptime_seconds %.3f\n",
 	    util_now() - started);
 	render_database(&o, g);
+	render_policy(&o);
 	render_process(&o);
 	return o.full ? 0 : o.pos;
 }

@@ -81,6 +81,9 @@ void metrics_store_failure(void);	/* an upload could not be written to TMPDIR */
 void metrics_auth_failure(void);
 void metrics_auth_throttled(void);
 void metrics_cut(enum metrics_cut reason);
+/* A file the upload policy blocked, by rule ("deny", "allow", "macros", "encrypted", "extension",
+ * "unknown"; clamrest_policy_blocked_total). */
+void metrics_policy_blocked(const char *rule);
 void metrics_refused(void);		/* a connection refused: the table was full of requests */
 
 /* Writes the exposition to buf; returns its length, or 0 when buf is too small. */

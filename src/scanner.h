@@ -100,6 +100,32 @@ struct scan_detail {
 
 /* One scan: of bytes in memory or of a file, with the SHA-256 the caller computed as the bytes
  * arrived or without, for the verdict alone or for every match and where it was found. */
+/* One kind of layer a scan met, for the upload policy (filepolicy.h): libclamav's type of a layer
+ * that is a file (the upload or a member; not a buffer libclamav normalised), the shallowest
+ * depth it was met at (0: the upload) and the names of the layers down to it there, NUL-separated
+ * (depth of them, as a scan_match's). macros: an OLE2 layer holding a VBA project; encrypted: a
+ * container with an encrypted member no reader could look into. One per (type, macros, encrypted). */
+struct scan_kind {
+	char type[SCANNER_TYPE_MAX];
+	unsigned depth;
+	unsigned char macros, encrypted;
+	char *names;
+	size_t names_len;
+};
+#define SCANNER_KINDS_MAX 128	/* distinct kinds kept; past it the scan's kinds are "overflow" */
+
+/* Every kind of layer of one scan (scanner_kinds_free frees). overflow: more kinds than kept (the
+ * policy treats it as a type it cannot judge, so blocks when it has rules). */
+struct scan_kinds {
+	struct scan_kind *v;
+	unsigned n;
+	int overflow;
+};
+void scanner_kinds_free(struct scan_kinds *k);
+/* 1 when a file name (len bytes) has a script's extension (.sh, .py, .js, .vbs, .ps1, .bat, ...):
+ * a text layer so named counts as CL_TYPE_SCRIPT. */
+int scanner_script_name(const char *name, size_t len);
+
 struct scan_request {
 	const void *data;		/* the bytes, len of them; NULL: the file open on fd */
 	size_t len;
@@ -112,6 +138,8 @@ struct scan_request {
 					 * the same either way */
 	double deadline;		/* util_now() time past which the scan stops at its next layer
 					 * with SCANNER_LIMIT_TIME; 0: only MAX_SCAN_TIME */
+	struct scan_kinds *kinds;	/* every kind of layer met (zeroed by the caller), from the
+					 * clean cache too; NULL: not wanted */
 };
 
 struct scanner_stats {

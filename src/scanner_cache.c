@@ -13,6 +13,8 @@ struct cache_entry {
 	unsigned char digest[SCANNER_DIGEST_LEN];
 	unsigned long generation;	/* 0: empty */
 	char type[SCANNER_TYPE_MAX];	/* libclamav's type of the file, for detailed scans */
+	struct scan_kinds kinds;	/* its kinds of layers, for the upload policy */
+	int has_kinds;			/* kinds were collected by the scan */
 };
 
 static EVP_MD *scanner_sha256;	/* fetched once: a fetch per scan costs more than hashing EICAR */
@@ -47,6 +49,8 @@ void
 scanner_cache_free(struct scan_cache *c)
 {
 	pthread_mutex_destroy(&c->lock);
+	for (unsigned i = 0; c->slots != NULL && i < c->n; i++)
+		scanner_kinds_free(&c->slots[i].kinds);
 	free(c->slots);
 	c->slots = NULL;
 }
@@ -62,7 +66,7 @@ scanner_cache_slot(struct scan_cache *c, const unsigned char *digest)
 
 int
 scanner_cache_get(struct scan_cache *c, unsigned long generation, const unsigned char *digest,
-    char *type)
+    char *type, struct scan_kinds *kinds)
 {
 	struct cache_entry *e;
 	int hit;
@@ -72,6 +76,10 @@ scanner_cache_get(struct scan_cache *c, unsigned long generation, const unsigned
 	pthread_mutex_lock(&c->lock);
 	e = scanner_cache_slot(c, digest);
 	hit = e->generation == generation && memcmp(e->digest, digest, SCANNER_DIGEST_LEN) == 0;
+	/* A scan that wants the kinds of layers (an upload policy) cannot be answered without them:
+	 * the policy would judge an upload it never saw. */
+	if (hit && kinds != NULL && (!e->has_kinds || scanner_kinds_copy(kinds, &e->kinds) != 0))
+		hit = 0;
 	if (hit && type != NULL)
 		memcpy(type, e->type, SCANNER_TYPE_MAX);
 	pthread_mutex_unlock(&c->lock);
@@ -82,7 +90,7 @@ scanner_cache_get(struct scan_cache *c, unsigned long generation, const unsigned
 
 void
 scanner_cache_put(struct scan_cache *c, unsigned long generation, const unsigned char *digest,
-    const char *type)
+    const char *type, const struct scan_kinds *kinds)
 {
 	struct cache_entry *e;
 
@@ -93,5 +101,8 @@ scanner_cache_put(struct scan_cache *c, unsigned long generation, const unsigned
 	memcpy(e->digest, digest, SCANNER_DIGEST_LEN);
 	snprintf(e->type, sizeof(e->type), "%s", type != NULL ? type : "");
 	e->generation = generation;
+	e->has_kinds = kinds != NULL && scanner_kinds_copy(&e->kinds, kinds) == 0;
+	if (!e->has_kinds)
+		scanner_kinds_free(&e->kinds);
 	pthread_mutex_unlock(&c->lock);
 }

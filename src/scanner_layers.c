@@ -69,6 +69,7 @@ scanner_inspect(int fd, const char *type, const char **ancestors, size_t parent_
 	/* A file found at an offset of its parent (patch 0113) is a view of bytes already counted,
 	 * and not one of the members the parent announced. */
 	scanner_layer_open(st, level, type, name, size, (attributes & SCANNER_LAYER_EMBEDDED) != 0);
+	scanner_kinds_layer(st, type, name, buf, size, level, attributes);
 	if (attributes & SCANNER_LAYER_EMBEDDED)
 		return CL_CLEAN;	/* its parent passed the limits and the second reader */
 	st->total += size;
@@ -353,6 +354,8 @@ scanner_meta(const char *container_type, unsigned long fsize_container, const ch
 	(void)filepos;
 	if (st == NULL || st->layers == NULL || st->depth == 0)
 		return CL_CLEAN;
+	if (is_encrypted)
+		scanner_kinds_encrypted(st);
 	/* ALERT_ENCRYPTED_ARCHIVE=no accepts encrypted members unscanned, as clamd does: they are not
 	 * counted as announced, so they do not make the layer incomplete (Unscanned.ArchiveMember). */
 	if (is_encrypted && !(st->s->scan_opts.heuristic & CL_SCAN_HEURISTIC_ENCRYPTED_ARCHIVE))

@@ -134,6 +134,7 @@ struct scan_state {
 	const char *prefix;		/* a member's path (reader_member), NUL-separated; NULL: none */
 	size_t prefix_len;
 	unsigned prefix_depth;
+	struct scan_kinds *kinds;	/* the upload policy's kinds of layers (scan_request); NULL */
 };
 
 /* scanner.c: the engine. A scan holds a reference to the engine it started on. */
@@ -161,11 +162,20 @@ int scanner_digest_init(void);
 int scanner_digest(const void *data, size_t len, unsigned char *out);
 int scanner_cache_init(struct scan_cache *c, unsigned entries);
 void scanner_cache_free(struct scan_cache *c);
-/* 1 when digest was scanned clean by that engine generation; its type copied to type (not NULL). */
+/* 1 when digest was scanned clean by that engine generation; its type copied to type (not NULL),
+ * its kinds of layers to kinds (not NULL: an entry without them, or out of memory, is a miss). */
 int scanner_cache_get(struct scan_cache *c, unsigned long generation, const unsigned char *digest,
-    char *type);
+    char *type, struct scan_kinds *kinds);
+/* kinds: the scan's kinds of layers, copied with the entry; NULL: not known. */
 void scanner_cache_put(struct scan_cache *c, unsigned long generation, const unsigned char *digest,
-    const char *type);
+    const char *type, const struct scan_kinds *kinds);
+
+/* scanner_kinds.c: the kinds of layers one scan met (st->kinds), for the upload policy. */
+void scanner_kinds_layer(struct scan_state *st, const char *type, const char *name, const char *buf,
+    size_t size, uint32_t level, uint32_t attributes);
+/* The open layer announced an encrypted member. */
+void scanner_kinds_encrypted(struct scan_state *st);
+int scanner_kinds_copy(struct scan_kinds *to, const struct scan_kinds *from);
 
 /* scanner_layers.c: libclamav's callbacks that follow one scan's layers (context: scan_state). */
 cl_error_t scanner_inspect(int fd, const char *type, const char **ancestors, size_t parent_size,

@@ -191,6 +191,7 @@ scanner_full(struct scanner *s, struct engine *e, const struct scan_request *q, 
 		st.layers = NULL;	/* answered "out of memory" */
 	}
 	st.d = q->detail;
+	st.kinds = q->kinds;
 	st.deadline = q->deadline;
 	/* The one option a scan may add: all-match mode reports more matches and leaves every
 	 * verdict as it is, so our clean cache stays valid (libclamav's is off: engine_limits). */
@@ -208,7 +209,7 @@ scanner_full(struct scanner *s, struct engine *e, const struct scan_request *q, 
 	scanner_detail_finish(&st, r);
 	scan_state_free(&st);
 	if (complete && digest != NULL)
-		scanner_cache_put(&s->cache, e->generation, digest, st.type0);
+		scanner_cache_put(&s->cache, e->generation, digest, st.type0, q->kinds);
 }
 
 /* One scan, with our verdict rules and cache around libclamav: of data (len bytes) when it is not
@@ -233,7 +234,7 @@ scanner_run(struct scanner *s, const struct scan_request *q, const void *data, s
 	memcpy(r->sha256, digest, r->hashed ? SCANNER_DIGEST_LEN : 0);
 	r->bytes = len;
 	r->cached = r->hashed && scanner_cache_get(&s->cache, e->generation, digest,
-	    q->detail != NULL ? q->detail->type : NULL);
+	    q->detail != NULL ? q->detail->type : NULL, q->kinds);
 	if (r->cached)
 		scanner_verdict_cached(r);
 	else

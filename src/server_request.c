@@ -168,7 +168,7 @@ request_upload(struct request *r, const char *ctype)
 		return;
 	r->up = upload_new(v3 ? cfg->max_files_per_request : 1, (size_t)cfg->spill_threshold,
 	    cfg->tmpdir, how);
-	if (r->up == NULL) {
+	if (r->up == NULL || upload_set_user(r->up, r->user) != 0) {
 		request_refuse(r, MHD_HTTP_INTERNAL_SERVER_ERROR, &c->internal,
 		    "out of memory for an upload");
 		return;

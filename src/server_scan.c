@@ -9,6 +9,7 @@
 
 #include "api.h"
 #include "config.h"
+#include "filepolicy.h"
 #include "log.h"
 #include "multipart.h"
 #include "pool.h"
@@ -115,6 +116,7 @@ answer_scan(struct request *r)
 {
 	const char *err = upload_error(r->up);
 	const struct scan_result *res;
+	const struct filepolicy_verdict *pol;
 	const char *text;
 	size_t len;
 
@@ -127,12 +129,16 @@ answer_scan(struct request *r)
 	if (route_v3(r->route))
 		return answer_v3(r);
 	res = upload_result(r->up, 0);
+	/* The upload policy blocks a clean file as libclamav reports its heuristics (Policy.Type.X);
+	 * malware keeps the engine's name. */
+	pol = res->verdict == SCAN_CLEAN ? upload_blocked(r->up, 0) : NULL;
 	if (r->route->route == API_SCAN_LEGACY) {
-		text = api_text_legacy(res->verdict != SCAN_CLEAN);
+		text = api_text_legacy(res->verdict != SCAN_CLEAN || pol != NULL);
 		return post_reply(r, MHD_HTTP_OK, "text/plain; charset=utf-8", text, strlen(text));
 	}
-	len = api_json_scan(r->out, sizeof(r->out), res->verdict == SCAN_MALWARE,
-	    res->verdict == SCAN_MALWARE ? res->reason : NULL, res->seconds);
+	len = api_json_scan(r->out, sizeof(r->out), res->verdict == SCAN_MALWARE || pol != NULL,
+	    res->verdict == SCAN_MALWARE ? res->reason : pol != NULL ? pol->reason : NULL,
+	    res->seconds);
 	return post_reply(r, MHD_HTTP_OK, "application/json", r->out, len);
 }
 
@@ -160,6 +166,13 @@ request_complete(struct request *r)
 		    files == 0 ? "multipart/form-data body without a file part" :
 		    "multipart/form-data body with more than one file part");
 		return post_answer(r, MHD_HTTP_BAD_REQUEST, r->answer);
+	}
+	/* A v2 upload's file is named by its part once parsed (the upload policy's extension rule). */
+	if (r->mp != NULL && !route_v3(r->route) &&
+	    upload_name_first(r->up, multipart_filename(r->mp)) != 0) {
+		request_refuse(r, MHD_HTTP_INTERNAL_SERVER_ERROR, &canned_for(srv, r->route)->internal,
+		    "out of memory for an upload");
+		return post_answer(r, MHD_HTTP_INTERNAL_SERVER_ERROR, r->answer);
 	}
 	/* Suspend first: the scan may finish, and resume, before pool_submit returns. */
 	MHD_suspend_connection(r->conn);

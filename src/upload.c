@@ -8,6 +8,9 @@
 #include <string.h>
 
 #include "body.h"
+#include "filepolicy.h"
+#include "filepolicy_file.h"
+#include "log.h"
 #include "metrics.h"
 #include "scanner.h"
 #include "util.h"
@@ -21,6 +24,11 @@ struct upload_file {
 	struct scan_result res;
 	struct scan_detail det;
 	int scanned;
+	/* The upload policy's stage: the kinds of layers the scan met and what the policy said. */
+	int judged;			/* a policy was in force: kinds and pol hold its answer */
+	struct scan_kinds kinds;
+	struct filepolicy_verdict pol;
+	char polname[64];
 };
 
 struct upload {
@@ -31,6 +39,7 @@ struct upload {
 	const char *tmpdir;
 	enum upload_scan how;
 	double seconds;			/* every scan of the upload together */
+	char *user;			/* whose upload it is, for the policy; NULL: none */
 };
 
 struct upload *
@@ -59,6 +68,7 @@ upload_reset(struct upload *u)
 		free(f->name);
 		free(f->field);
 		scanner_detail_free(&f->det);
+		scanner_kinds_free(&f->kinds);
 		memset(f, 0, sizeof(*f));
 	}
 	u->n = 0;
@@ -72,6 +82,7 @@ upload_free(struct upload *u)
 	if (u == NULL)
 		return;
 	upload_reset(u);
+	free(u->user);
 	free(u->files);
 	free(u);
 }
@@ -139,6 +150,49 @@ upload_count(const struct upload *u)
 	return u->n;
 }
 
+int
+upload_set_user(struct upload *u, const char *user)
+{
+	free(u->user);
+	u->user = user != NULL ? strdup(user) : NULL;
+	return user != NULL && u->user == NULL ? -1 : 0;
+}
+
+int
+upload_name_first(struct upload *u, const char *name)
+{
+	struct upload_file *f;
+
+	if (u->n == 0 || name == NULL || u->files[0].name != NULL)
+		return 0;
+	f = &u->files[0];
+	if ((f->name = strdup(name)) == NULL)
+		return -1;
+	f->namelen = strlen(name);
+	return 0;
+}
+
+/* The policy stage, after the scan: the file's kinds of layers judged by its user's policy. A
+ * policy never makes malware clean: the engine's verdict stays in res; the v2 answer of a blocked
+ * clean file is written from pol (upload_blocked). */
+static void
+upload_judge(struct upload *u, struct upload_file *f)
+{
+	const struct filepolicy_verdict *v = &f->pol;
+
+	filepolicy_file_judge(u->user, &f->kinds, f->name, f->namelen, &f->pol, f->polname,
+	    sizeof(f->polname));
+	f->judged = 1;
+	if (!v->matched)
+		return;
+	log_info("upload policy %s: rule %s %s (%s, %s, at depth %u)%s", f->polname, v->rule,
+	    v->blocked ? "blocks" : "would block (POLICY_MODE=report)", v->reason,
+	    v->type[0] != '\0' ? v->type : "-", v->kind != NULL ? v->kind->depth : 0,
+	    f->res.verdict == SCAN_MALWARE ? "; the engine's verdict, malware, stands" : "");
+	if (v->blocked)
+		metrics_policy_blocked(v->rule);
+}
+
 static void
 upload_scan_file(struct upload *u, struct upload_file *f, struct scanner *sc, double deadline)
 {
@@ -158,8 +212,11 @@ upload_scan_file(struct upload *u, struct upload_file *f, struct scanner *sc, do
 	q.data = body_mem(f->body, &q.len);
 	if (q.data == NULL)
 		q.fd = body_fd(f->body);
+	q.kinds = filepolicy_file_active() ? &f->kinds : NULL;
 	scanner_scan(sc, &q, &f->res);
 	f->scanned = 1;
+	if (q.kinds != NULL && f->res.verdict != SCAN_ERROR)
+		upload_judge(u, f);
 	metrics_scan(f->res.verdict == SCAN_ERROR ? METRICS_ERROR :
 	    f->res.limit_exceeded ? METRICS_LIMITS_EXCEEDED :
 	    f->res.verdict == SCAN_MALWARE ? METRICS_MALWARE : METRICS_CLEAN,
@@ -181,6 +238,8 @@ upload_scan_next(struct upload *u, struct scanner *sc, double max_seconds)
 		/* The upload's MAX_SCAN_TIME is spent: this file is cut before its first byte. */
 		scanner_skipped(sc, SCANNER_LIMIT_TIME, &f->det, &f->res);
 		f->scanned = 1;
+		if (filepolicy_file_active())
+			upload_judge(u, f);	/* nothing seen: not accepted by a type rule */
 		metrics_scan(f->res.limit_exceeded ? METRICS_LIMITS_EXCEEDED : METRICS_CLEAN, 0, 0);
 		body_reset(f->body);
 		return u->next < u->n;
@@ -244,10 +303,25 @@ upload_unavailable(const struct upload *u, unsigned *retry)
 	return 0;
 }
 
+const struct filepolicy_verdict *
+upload_blocked(const struct upload *u, unsigned i)
+{
+	const struct upload_file *f = &u->files[i];
+
+	return f->scanned && f->judged && f->pol.blocked ? &f->pol : NULL;
+}
+
 const char *
 upload_verdict(const struct upload *u)
 {
-	return upload_error(u) != NULL ? "error" : upload_malware(u) ? "malware" : "clean";
+	if (upload_error(u) != NULL)
+		return "error";
+	if (upload_malware(u))
+		return "malware";
+	for (unsigned i = 0; i < u->n; i++)
+		if (upload_blocked(u, i) != NULL)
+			return "blocked";
+	return "clean";
 }
 
 void
@@ -256,7 +330,9 @@ upload_file(const struct upload *u, unsigned i, struct upload_file_info *fi)
 	const struct upload_file *f = &u->files[i];
 
 	*fi = (struct upload_file_info){ .name = f->name, .namelen = f->namelen, .field = f->field,
-	    .fieldlen = f->fieldlen, .res = &f->res, .det = &f->det };
+	    .fieldlen = f->fieldlen, .res = &f->res, .det = &f->det,
+	    .kinds = f->judged ? &f->kinds : NULL, .policy = f->judged ? &f->pol : NULL,
+	    .policy_name = f->polname };
 }
 
 double

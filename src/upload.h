@@ -13,6 +13,8 @@ struct scanner;
 struct scan_detail;
 struct upload;
 struct scan_result;
+struct scan_kinds;
+struct filepolicy_verdict;
 
 /* How an upload's files are scanned: for the verdict alone (a v2 request, an upload of one file),
  * or with every match placed and the file's type (/v3), first match or all of them. */
@@ -55,8 +57,17 @@ int upload_unavailable(const struct upload *u, unsigned *retry);
 const struct scan_result *upload_result(const struct upload *u, unsigned i);
 /* 1 when any file is malware. */
 int upload_malware(const struct upload *u);
+/* Whose upload it is (the basic-auth user; NULL or "": none): their POLICY_FILE policy applies. */
+int upload_set_user(struct upload *u, const char *user);
+/* A v2 upload's one file gets its name once the multipart body is parsed (the first file part's
+ * filename; the upload policy's extension rule reads it). A file that has a name keeps it. */
+int upload_name_first(struct upload *u, const char *name);
+/* What the upload policy said of file i when it blocks it (not in report mode), else NULL. A
+ * blocked file that the engine found clean is answered malware by v2 with the policy's reason. */
+const struct filepolicy_verdict *upload_blocked(const struct upload *u, unsigned i);
 /* The access log's labels.verdict for the whole request: "error" when a scan failed (the answer
- * is 500), else "malware" when any file is, else "clean". */
+ * is 500), else "malware" when any file is, else "blocked" when the upload policy blocks one,
+ * else "clean". */
 const char *upload_verdict(const struct upload *u);
 
 /* File i of an upload (< upload_count) as its answer reports it; the pointers are into u. */
@@ -67,6 +78,9 @@ struct upload_file_info {
 	size_t fieldlen;
 	const struct scan_result *res;	/* verdict CLEAN before it is scanned */
 	const struct scan_detail *det;	/* matches and type: a detailed scan's only */
+	const struct scan_kinds *kinds;	/* with an upload policy in force: every kind of layer */
+	const struct filepolicy_verdict *policy;	/* and what it said; NULL: no policy */
+	const char *policy_name;
 };
 void upload_file(const struct upload *u, unsigned i, struct upload_file_info *f);
 /* Seconds every scan of the upload took together. */
