@@ -381,8 +381,9 @@ filepolicy_judge(const struct filepolicy *p, const struct scan_kinds *k, const c
 		return;
 	if (p->block_mismatch && name != NULL && fp_mismatch(k, name, namelen, v)) {
 		v->rule = "extension";
-	} else if ((p->has_allow || p->has_deny) && (k->overflow || k->n == 0)) {
-		/* More kinds than kept, or none seen: not judged, so not accepted. */
+	} else if (((p->has_allow || p->has_deny) && k->overflow) || (p->has_allow && k->n == 0)) {
+		/* More kinds than kept: not all judged, so not accepted; none seen (an empty file, a
+		 * file not scanned): not of an allowed type. */
 		v->rule = "unknown";
 		snprintf(v->reason, sizeof(v->reason), "Policy.Unjudged");
 	} else if (fp_script_upload(p, k, name, namelen, v)) {
