@@ -383,3 +383,44 @@ def test_policy_metric_and_log(servers):
     blocked(srv, ELF, "Policy.Type.ELF")
     assert policy_metric(srv, "deny") == before + 1
     assert "upload policy global: rule deny blocks (Policy.Type.ELF, CL_TYPE_ELF, at depth 0)" in srv.logs()
+
+
+def test_empty_and_tiny_uploads(servers):
+    """Nothing seen in an empty upload: nothing to deny, but not of an allowed type either."""
+    allowed(servers(DENY_TYPES="executables"), b"", "empty.bin")
+    allowed(servers(DENY_TYPES="executables"), b"abc", "tiny.txt")
+    assert v2(servers(ALLOW_TYPES="images"), b"", "a.png") == (True, "Policy.Unjudged")
+
+
+def test_cache_entry_from_before_the_policy(tmp_path):
+    """A clean-cache entry made while no policy was in force has no layers: the next upload of the
+    same bytes under a policy (POLICY_FILE read again) is scanned again, not let through."""
+    path = tmp_path / "policies.ini"
+    path.write_text("# nothing yet\n")
+    srv = harness.Clamrest(env={"POLICY_FILE": str(path)})
+    try:
+        data = S.zip_of({"bin/true": ELF})
+        assert v2(srv, data) == (False, None)
+        assert v2(srv, data) == (False, None)       # now from the cache
+        path.write_text("[strict]\ndeny = executables\nusers = app1\n")
+        srv.signal(signal.SIGHUP)
+        assert harness.wait_until(lambda: v2(srv, data) == (True, "Policy.Type.ELF"), 10)
+    finally:
+        srv.stop()
+        srv.cleanup()
+
+
+def test_v3_policy_answer_matches_openapi(servers):
+    import test_openapi
+    srv = servers(DENY_TYPES="executables, office-macros", BLOCK_EXTENSION_MISMATCH="yes")
+    files = [("a", ("outer.zip", S.zip_of({"inner.zip": S.zip_of({"true": ELF})}))),
+             ("b", ("a.docm", S.ooxml(vba=True))), ("c", ("a.png", S.png())),
+             ("d", ("invoice.pdf", ELF)), ("e", ("empty", b""))]
+    r = requests.post(srv.url + "/v3/scan", files=files, auth=harness.auth(), timeout=60)
+    test_openapi.check_response(r, "/v3/scan", "post")
+    got = [f["policy"]["reason"] for f in r.json()["files"]]
+    assert got == ["Policy.Type.ELF", "Policy.Macros.MSOLE2", None,
+                   "Policy.ExtensionMismatch.pdf.ELF", None]
+    r = requests.post(srv.url + "/v3/scan-chunked", data=ELF, auth=harness.auth(), timeout=60)
+    test_openapi.check_response(r, "/v3/scan-chunked", "post")
+    assert r.json()["files"][0]["policy"]["rule"] == "deny"
