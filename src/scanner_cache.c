@@ -78,7 +78,8 @@ scanner_cache_get(struct scan_cache *c, unsigned long generation, const unsigned
 	hit = e->generation == generation && memcmp(e->digest, digest, SCANNER_DIGEST_LEN) == 0;
 	/* A scan that wants the kinds of layers (an upload policy) cannot be answered without them:
 	 * the policy would judge an upload it never saw. */
-	if (hit && kinds != NULL && (!e->has_kinds || scanner_kinds_copy(kinds, &e->kinds) != 0))
+	if (hit && kinds != NULL && (!e->has_kinds ||
+	    scanner_kinds_copy(kinds, &e->kinds, SCANNER_KINDS_MAX, (size_t)-1) != 0))
 		hit = 0;
 	if (hit && type != NULL)
 		memcpy(type, e->type, SCANNER_TYPE_MAX);
@@ -101,7 +102,8 @@ scanner_cache_put(struct scan_cache *c, unsigned long generation, const unsigned
 	memcpy(e->digest, digest, SCANNER_DIGEST_LEN);
 	snprintf(e->type, sizeof(e->type), "%s", type != NULL ? type : "");
 	e->generation = generation;
-	e->has_kinds = kinds != NULL && scanner_kinds_copy(&e->kinds, kinds) == 0;
+	e->has_kinds = kinds != NULL && scanner_kinds_copy(&e->kinds, kinds, SCANNER_CACHE_KINDS,
+	    SCANNER_CACHE_NAMES) == 0;
 	if (!e->has_kinds)
 		scanner_kinds_free(&e->kinds);
 	pthread_mutex_unlock(&c->lock);

@@ -179,20 +179,31 @@ scanner_kinds_free(struct scan_kinds *k)
 	memset(k, 0, sizeof(*k));
 }
 
-/* A deep copy of from into to (emptied first); -1 when out of memory (to is then empty). */
+/* A deep copy of from into to (emptied first); -1 when out of memory or when from has more than
+ * max kinds (to is then empty). Paths go along only while their bytes together stay within
+ * max_names (past it a kind keeps no path: the upload's name alone). */
 int
-scanner_kinds_copy(struct scan_kinds *to, const struct scan_kinds *from)
+scanner_kinds_copy(struct scan_kinds *to, const struct scan_kinds *from, unsigned max,
+    size_t max_names)
 {
+	size_t names = 0;
+
 	scanner_kinds_free(to);
 	to->overflow = from->overflow;
 	if (from->n == 0)
 		return 0;
+	if (from->n > max)
+		return -1;
 	if ((to->v = calloc(from->n, sizeof(*to->v))) == NULL)
 		return -1;
 	for (unsigned i = 0; i < from->n; i++) {
 		to->v[i] = from->v[i];
 		to->v[i].names = NULL;
 		to->n = i + 1;
+		if ((names += from->v[i].names_len) > max_names) {
+			to->v[i].names_len = 0;
+			continue;
+		}
 		if (from->v[i].names_len > 0 &&
 		    (to->v[i].names = malloc(from->v[i].names_len)) == NULL) {
 			scanner_kinds_free(to);

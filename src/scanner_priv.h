@@ -175,7 +175,13 @@ void scanner_kinds_layer(struct scan_state *st, const char *type, const char *na
     size_t size, uint32_t level, uint32_t attributes);
 /* The open layer announced an encrypted member. */
 void scanner_kinds_encrypted(struct scan_state *st);
-int scanner_kinds_copy(struct scan_kinds *to, const struct scan_kinds *from);
+int scanner_kinds_copy(struct scan_kinds *to, const struct scan_kinds *from, unsigned max,
+    size_t max_names);
+/* What a clean-cache entry keeps of a scan's kinds at most: more kinds are not cached (the next
+ * upload of those bytes is scanned again); paths past the bytes are not kept. A bound on the
+ * cache's memory whatever uploads make it remember (SCAN_CACHE entries of about 1.5 KiB more). */
+#define SCANNER_CACHE_KINDS	16
+#define SCANNER_CACHE_NAMES	512
 
 /* scanner_layers.c: libclamav's callbacks that follow one scan's layers (context: scan_state). */
 cl_error_t scanner_inspect(int fd, const char *type, const char **ancestors, size_t parent_size,

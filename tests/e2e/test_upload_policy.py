@@ -424,3 +424,17 @@ def test_v3_policy_answer_matches_openapi(servers):
     r = requests.post(srv.url + "/v3/scan-chunked", data=ELF, auth=harness.auth(), timeout=60)
     test_openapi.check_response(r, "/v3/scan-chunked", "post")
     assert r.json()["files"][0]["policy"]["rule"] == "deny"
+
+
+def test_cache_keeps_verdict_with_bounded_paths(servers):
+    """A clean-cache entry keeps 512 bytes of paths at most: a long member name is dropped from
+    the cached answer's path, never the block."""
+    srv = servers(DENY_TYPES="executables")
+    long_name = "d" * 300 + "/" + "x" * 250 + ".bin"
+    data = S.zip_of({long_name: ELF, "readme.txt": S.TEXT})
+    first, _ = v3(srv, data, "long.zip")
+    second, _ = v3(srv, data, "long.zip")
+    assert first["policy"]["blocked"] and second["policy"]["blocked"]
+    assert len(first["policy"]["path"]) == 2 and len(first["policy"]["path"][1]) > 200
+    assert second["policy"]["path"] in (["long.zip"], first["policy"]["path"])
+    assert v2(srv, data) == (True, "Policy.Type.ELF")
