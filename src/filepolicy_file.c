@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 
 #include "filepolicy.h"
 #include "log.h"
@@ -29,6 +30,27 @@ struct fpf_set {
 static pthread_rwlock_t fpf_lock = PTHREAD_RWLOCK_INITIALIZER;
 static struct fpf_set *fpf_cur;
 static char *fpf_path;
+static struct stat fpf_seen;		/* POLICY_FILE when last read or tried; main thread only */
+
+/* Remembers the file's identity as read (or tried) now. */
+static void
+fpf_note(void)
+{
+	if (fpf_path == NULL || stat(fpf_path, &fpf_seen) != 0)
+		memset(&fpf_seen, 0, sizeof(fpf_seen));
+}
+
+int
+filepolicy_file_changed(void)
+{
+	struct stat st;
+
+	if (fpf_path == NULL || stat(fpf_path, &st) != 0)
+		return 0;
+	return st.st_mtim.tv_sec != fpf_seen.st_mtim.tv_sec ||
+	    st.st_mtim.tv_nsec != fpf_seen.st_mtim.tv_nsec || st.st_size != fpf_seen.st_size ||
+	    st.st_ino != fpf_seen.st_ino;
+}
 
 static void
 fpf_set_free(struct fpf_set *s)
@@ -284,6 +306,7 @@ filepolicy_file_init(const struct filepolicy_spec *global, const char *path, cha
 	    .deny = fpf_global_text[1], .depth = fpf_global_text[2], .mode = fpf_global_text[3],
 	    .block_mismatch = global->block_mismatch };
 	fpf_path = path != NULL && path[0] != '\0' ? strdup(path) : NULL;
+	fpf_note();
 	pthread_rwlock_wrlock(&fpf_lock);
 	fpf_cur = s;
 	pthread_rwlock_unlock(&fpf_lock);
@@ -297,6 +320,7 @@ filepolicy_file_reload(char *err, size_t errlen)
 
 	if (fpf_path == NULL)
 		return 0;
+	fpf_note();
 	if ((s = fpf_load(&fpf_global, fpf_path, err, errlen)) == NULL)
 		return -1;
 	pthread_rwlock_wrlock(&fpf_lock);

@@ -17,6 +17,9 @@ int filepolicy_file_init(const struct filepolicy_spec *global, const char *path,
 /* Reads the file again; -1 with the reason in err (the policies in force stay). */
 int filepolicy_file_reload(char *err, size_t errlen);
 void filepolicy_file_free(void);
+/* 1 when POLICY_FILE's modification time, size or inode changed since it was last read (or
+ * tried); 0 without a file. */
+int filepolicy_file_changed(void);
 /* 1 when any policy has a rule: scans then collect their kinds of layers. */
 int filepolicy_file_active(void);
 /* Judges a file of user's ("": none) by the user's policy, else the global one; its name in

@@ -120,15 +120,19 @@ go_live(struct server *srv, struct scanner *scanner, const struct config *cfg)
 	return 1;
 }
 
-/* The next signal; -1 after DB_WAIT_TICK_NS without one while not live yet. */
+/* The next signal; -1 after DB_WAIT_TICK_NS without one while not live yet, or after poll seconds
+ * (0: none) once live. */
 static int
-next_signal(const sigset_t *set, int live)
+next_signal(const sigset_t *set, int live, unsigned poll)
 {
 	const struct timespec tick = { .tv_nsec = DB_WAIT_TICK_NS };
+	const struct timespec every = { .tv_sec = (time_t)poll };
 	int sig;
 
 	if (!live)
 		return sigtimedwait(set, NULL, &tick);
+	if (poll > 0)
+		return sigtimedwait(set, NULL, &every);
 	return sigwait(set, &sig) == 0 ? sig : -1;
 }
 
@@ -170,9 +174,12 @@ serve_until_signal(const sigset_t *set, struct scanner *scanner, struct server *
 		log_info("clamrest listening on %s:%u; /check and scans answer 503 until a signature "
 		    "database appears in %s (DB_WAIT)", cfg->host, server_port(srv), cfg->db_dir);
 	for (;;) {
-		sig = next_signal(set, live);
+		/* POLICY_FILE is looked at every DB_CHECK_INTERVAL, as the database folder is. */
+		sig = next_signal(set, live, cfg->policy_file[0] != '\0' ? cfg->db_check_interval : 0);
 		if (!live)
 			live = go_live(srv, scanner, cfg);
+		if (sig < 0 && live && filepolicy_file_changed())
+			reload_policy_file();
 		if (sig < 0)
 			continue;
 		if (sig == SIGUSR2 || sig == SIGHUP) {

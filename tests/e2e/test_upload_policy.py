@@ -438,3 +438,21 @@ def test_cache_keeps_verdict_with_bounded_paths(servers):
     assert len(first["policy"]["path"]) == 2 and len(first["policy"]["path"][1]) > 200
     assert second["policy"]["path"] in (["long.zip"], first["policy"]["path"])
     assert v2(srv, data) == (True, "Policy.Type.ELF")
+
+
+def test_policy_file_read_again_when_it_changes(tmp_path):
+    """Like the database folder, POLICY_FILE is looked at every DB_CHECK_INTERVAL (1 s here): a
+    change takes effect without a signal."""
+    path = tmp_path / "policies.ini"
+    path.write_text("[a]\nallow = images\nusers = app1\n")
+    srv = harness.Clamrest(env={"POLICY_FILE": str(path), "DB_CHECK_INTERVAL": "1"})
+    try:
+        assert v2(srv, real_pdf(), "a.pdf") == (True, "Policy.Type.PDF")
+        tmp = tmp_path / "new.ini"
+        tmp.write_text("[a]\nallow = images, documents\nusers = app1\n")
+        tmp.replace(path)
+        assert harness.wait_until(lambda: v2(srv, real_pdf(), "a.pdf") == (False, None), 10)
+        assert "POLICY_FILE" in srv.logs() and "read: 1 policies" in srv.logs()
+    finally:
+        srv.stop()
+        srv.cleanup()
