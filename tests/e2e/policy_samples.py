@@ -121,3 +121,10 @@ def sevenz_of(members, tmp):
     subprocess.run(["7z", "a", "-bd", str(out), *[str(tmp / n) for n in members]], check=True,
                    stdout=subprocess.DEVNULL)
     return out.read_bytes()
+
+
+# Headers libclamav types by (filetypes.c, daily.ftm): executables other than PE and ELF.
+MACHO = struct.pack("<IiiIIII", 0xfeedfacf, 0x01000007, 3, 2, 0, 0, 0) + bytes(4100)
+LNK = bytes.fromhex("4C0000000114020000000000C000000000000046") + bytes(200)
+JAVA_CLASS = bytes.fromhex("CAFEBABE00000034") + bytes(200)
+PYC = bytes.fromhex("550d0d0a") + bytes(200)

@@ -149,6 +149,16 @@ def test_executables_denied_elf_and_type_names(servers):
         allowed(srv, data)
 
 
+@pytest.mark.parametrize("data,type_", [(S.MACHO, "MACHO"), (S.LNK, "LNK"), (S.JAVA_CLASS, "JAVA"),
+                                        (S.PYC, "PYTHON_COMPILED")])
+def test_executables_group_holds_every_executable_type(servers, data, type_):
+    """The group is what libclamav calls executables, not PE and ELF only; inside a zip too."""
+    srv = servers(DENY_TYPES="executables")
+    blocked(srv, data, f"Policy.Type.{type_}")
+    blocked(srv, S.zip_of({"payload": data}), f"Policy.Type.{type_}")
+    allowed(servers(DENY_TYPES="archives"), data)
+
+
 def test_nesting_does_not_evade(servers, tmp_path):
     """The executable inside zip, 7z, tar.gz, a zip in a zip, an OLE2 document, a mail: found."""
     srv = servers(DENY_TYPES="executables")
