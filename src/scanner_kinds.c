@@ -94,6 +94,24 @@ scanner_own_zip(const struct scan_state *st, const char *type, uint32_t level, u
 	    strncmp(parent, "CL_TYPE_OOXML", 13) == 0);
 }
 
+/* A 7z whose header is encrypted (7z a -mhe): libclamav cannot list it and says nothing when
+ * ALERT_ENCRYPTED_ARCHIVE is off. Its next header (offset and size in the start header) is then an
+ * encoded header whose coders name AES-256 (method 06 F1 07 01). */
+static int
+scanner_7z_sealed(const char *buf, size_t size)
+{
+	static const char aes[] = { 0x06, (char)0xf1, 0x07, 0x01 };
+	uint64_t off, len;
+
+	if (buf == NULL || size < 32 || memcmp(buf, "7z\xbc\xaf\x27\x1c", 6) != 0)
+		return 0;
+	memcpy(&off, buf + 12, 8);	/* little-endian, as the hosts we build for */
+	memcpy(&len, buf + 20, 8);
+	if (off > size - 32 || len > size - 32 - off || len < 1 || buf[32 + off] != 0x17)
+		return 0;
+	return memmem(buf + 32 + off, (size_t)len, aes, sizeof(aes)) != NULL;
+}
+
 static struct scan_kind *
 scanner_kind_find(struct scan_kinds *k, const char *type, int macros, int encrypted)
 {
@@ -158,6 +176,8 @@ scanner_kinds_layer(struct scan_state *st, const char *type, const char *name, c
 		scanner_kind_add(st, type, level, 1, 0);
 	if (scanner_is_script(type, name, buf, size))
 		scanner_kind_add(st, "CL_TYPE_SCRIPT", level, 0, 0);
+	if (type != NULL && strcmp(type, "CL_TYPE_7Z") == 0 && scanner_7z_sealed(buf, size))
+		scanner_kind_add(st, type, level, 0, 1);
 }
 
 void

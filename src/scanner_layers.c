@@ -354,13 +354,15 @@ scanner_meta(const char *container_type, unsigned long fsize_container, const ch
 	(void)filepos;
 	if (st == NULL || st->layers == NULL || st->depth == 0)
 		return CL_CLEAN;
-	if (is_encrypted)
+	l = &st->layers[st->depth - 1];
+	/* The upload policy cannot judge what it cannot see: a member someone made, encrypted. */
+	if (is_encrypted && !l->embedded &&
+	    scanner_member_plausible(l, container_type, fsize_container, filename))
 		scanner_kinds_encrypted(st);
 	/* ALERT_ENCRYPTED_ARCHIVE=no accepts encrypted members unscanned, as clamd does: they are not
 	 * counted as announced, so they do not make the layer incomplete (Unscanned.ArchiveMember). */
 	if (is_encrypted && !(st->s->scan_opts.heuristic & CL_SCAN_HEURISTIC_ENCRYPTED_ARCHIVE))
 		return CL_CLEAN;
-	l = &st->layers[st->depth - 1];
 	/* An archive found at an offset (patch 0113) is read by the second reader with its parent;
 	 * libclamav's single-entry view of it is not counted (InstallShield, zip headers in binaries). */
 	if (l->embedded)

@@ -6,6 +6,7 @@ zips. Each attack is a test: nesting, the clean cache, another user's policy, ty
 libclamav could not look into. A policy never turns malware clean: the engine's name stays."""
 import os
 import pathlib
+import shutil
 import signal
 import subprocess
 
@@ -339,6 +340,20 @@ def test_encrypted_archive(servers, tmp_path):
     allowed(servers(DENY_TYPES="executables", ALERT_ENCRYPTED_ARCHIVE="no", POLICY_DEPTH="0"), data)
     allowed(servers(ALERT_ENCRYPTED_ARCHIVE="no"), data)
     blocked(servers(ALLOW_TYPES="archives", ALERT_ENCRYPTED_ARCHIVE="no"), data, "Policy.Encrypted.ZIP")
+
+
+def test_encrypted_7z(servers, tmp_path):
+    """The same with 7z: its names encrypted too (-mhe), or only its contents."""
+    if shutil.which("7z") is None:
+        pytest.skip("7z is not installed (apt-get install p7zip-full)")
+    (tmp_path / "true").write_bytes(ELF)
+    off = servers(DENY_TYPES="executables", ALERT_ENCRYPTED_ARCHIVE="no")
+    for flags in (["-mhe=on"], []):
+        out = tmp_path / ("h.7z" if flags else "c.7z")
+        subprocess.run(["7z", "a", "-bd", "-psecret", *flags, str(out), str(tmp_path / "true")],
+                       check=True, stdout=subprocess.DEVNULL)
+        malware, reason = v2(off, out.read_bytes())
+        assert (malware, reason) == (True, "Policy.Encrypted.7Z"), flags
 
 
 def test_limits_still_answer_not_clean(servers):
