@@ -259,6 +259,23 @@ def test_scripts(servers):
         allowed(srv, data, "data.csv")
 
 
+# --- archives ---
+
+def test_archives(servers, tmp_path):
+    """Archives refused at any depth; an OOXML document is not an archive (the zip libclamav finds
+    again inside it is its own bytes), nor is a PDF."""
+    srv = servers(DENY_TYPES="archives")
+    blocked(srv, S.zip_of({"a.txt": S.TEXT}), "Policy.Type.ZIP")
+    blocked(srv, S.targz_of({"a.txt": S.TEXT}), "Policy.Type.GZ")
+    blocked(srv, S.sevenz_of({"a.txt": S.TEXT}, tmp_path), "Policy.Type.7Z")
+    for name, t in (("clam.cab", "MSCAB"), ("clam.arj", "ARJ"), ("clam.exe.bz2", "BZ"),
+                    ("clam.newc.cpio", "CPIO_NEWC"), ("clam.exe.szdd", "MSSZDD")):
+        blocked(srv, corpus(name), f"Policy.Type.{t}")
+    blocked(srv, S.zip_of({"doc.docx": S.ooxml()}), "Policy.Type.ZIP")
+    for data in (S.ooxml(), S.ooxml(vba=True, image=True), real_pdf(), S.png(), ELF):
+        allowed(srv, data)
+
+
 # --- images only ---
 
 def test_images_only(servers, tmp_path):
