@@ -76,6 +76,13 @@ static atomic_ullong scan_bytes;
 static atomic_ulong shed, auth_failures, auth_throttled, store_failures;
 static atomic_ulong cuts[METRICS_CUTS], refused;
 static double started;
+/* ICAP requests (icap_conn.c) by method and status: OPTIONS, REQMOD, RESPMOD; 200, 204, 400,
+ * 404, 405, 500, 503, 505, other, aborted. */
+static const unsigned metrics_icap_codes[] = { 200, 204, 400, 404, 405, 500, 503, 505, 0, 499 };
+#define METRICS_ICAP_CODES (sizeof(metrics_icap_codes) / sizeof(metrics_icap_codes[0]))
+static atomic_ulong icap_requests[3][METRICS_ICAP_CODES];
+static struct hist icap_hist;
+static struct hist icap_body_hist;
 
 void
 metrics_start(double max_scan_time)
@@ -125,6 +132,23 @@ metrics_request(enum metrics_route route, unsigned status, double seconds)
 	atomic_fetch_add_explicit(&requests[route][i], 1, memory_order_relaxed);
 	hist_observe(&http_hist[route][class], metrics_http_buckets, METRICS_HTTP_BUCKETS,
 	    seconds < 0 ? 0 : seconds, 1e6);
+}
+
+void
+metrics_icap_request(const char *method, unsigned status, double seconds, uint64_t bytes)
+{
+	size_t m = method[0] == 'O' ? 0 : method[0] == 'Q' || method[2] == 'Q' ? 1 : 2, i;
+
+	for (i = 0; i < METRICS_ICAP_CODES - 2; i++)
+		if (metrics_icap_codes[i] == status)
+			break;
+	if (status == 499)
+		i = METRICS_ICAP_CODES - 1;
+	atomic_fetch_add_explicit(&icap_requests[m][i], 1, memory_order_relaxed);
+	hist_observe(&icap_hist, metrics_http_buckets, METRICS_HTTP_BUCKETS, seconds < 0 ? 0 : seconds,
+	    1e6);
+	if (m != 0)
+		hist_observe(&icap_body_hist, metrics_body_buckets, METRICS_BODY_BUCKETS, (double)bytes, 1);
 }
 
 void

@@ -31,6 +31,7 @@ struct upload {
 	const char *tmpdir;
 	enum upload_scan how;
 	double seconds;			/* every scan of the upload together */
+	int keep;			/* bodies kept after their scan (upload_keep) */
 };
 
 struct upload *
@@ -165,7 +166,8 @@ upload_scan_file(struct upload *u, struct upload_file *f, struct scanner *sc, do
 	    f->res.verdict == SCAN_MALWARE ? METRICS_MALWARE : METRICS_CLEAN,
 	    f->res.seconds, f->res.bytes);
 	/* Its memory and temporary file go back to the budgets before the next file is scanned. */
-	body_reset(f->body);
+	if (!u->keep)
+		body_reset(f->body);
 }
 
 int
@@ -263,4 +265,16 @@ double
 upload_seconds(const struct upload *u)
 {
 	return u->seconds;
+}
+
+void
+upload_keep(struct upload *u)
+{
+	u->keep = 1;
+}
+
+const struct body *
+upload_body(const struct upload *u, unsigned i)
+{
+	return i < u->n ? u->files[i].body : NULL;
 }
