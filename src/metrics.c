@@ -81,8 +81,7 @@ static double started;
 static const unsigned metrics_icap_codes[] = { 200, 204, 400, 404, 405, 500, 503, 505, 0, 499 };
 #define METRICS_ICAP_CODES (sizeof(metrics_icap_codes) / sizeof(metrics_icap_codes[0]))
 static atomic_ulong icap_requests[3][METRICS_ICAP_CODES];
-static struct hist icap_hist;
-static struct hist icap_body_hist;
+static atomic_ullong icap_micros, icap_bytes;	/* sums: seconds (in us) to answer, body bytes */
 
 void
 metrics_start(double max_scan_time)
@@ -145,10 +144,9 @@ metrics_icap_request(const char *method, unsigned status, double seconds, uint64
 	if (status == 499)
 		i = METRICS_ICAP_CODES - 1;
 	atomic_fetch_add_explicit(&icap_requests[m][i], 1, memory_order_relaxed);
-	hist_observe(&icap_hist, metrics_http_buckets, METRICS_HTTP_BUCKETS, seconds < 0 ? 0 : seconds,
-	    1e6);
-	if (m != 0)
-		hist_observe(&icap_body_hist, metrics_body_buckets, METRICS_BODY_BUCKETS, (double)bytes, 1);
+	atomic_fetch_add_explicit(&icap_micros, (unsigned long long)(seconds < 0 ? 0 : seconds * 1e6),
+	    memory_order_relaxed);
+	atomic_fetch_add_explicit(&icap_bytes, bytes, memory_order_relaxed);
 }
 
 void
@@ -255,6 +253,41 @@ render_requests(struct out *o)
 			    metrics_route_names[r], code, n);
 		}
 	}
+}
+
+/* ICAP's requests: rendered once the first one is counted (no ICAP, no lines). */
+static void
+render_icap(struct out *o)
+{
+	static const char *const methods[] = { "OPTIONS", "REQMOD", "RESPMOD" };
+	int any = 0;
+
+	for (size_t m = 0; m < 3; m++) {
+		for (size_t c = 0; c < METRICS_ICAP_CODES; c++) {
+			unsigned long n = atomic_load_explicit(&icap_requests[m][c], memory_order_relaxed);
+			char code[16];
+
+			if (n == 0)
+				continue;
+			if (!any++)
+				out_printf(o, "# HELP clamrest_icap_requests_total ICAP requests answered, by "
+				    "method and status.\n# TYPE clamrest_icap_requests_total counter\n");
+			if (c < METRICS_ICAP_CODES - 2)
+				snprintf(code, sizeof(code), "%u", metrics_icap_codes[c]);
+			else
+				snprintf(code, sizeof(code), c == METRICS_ICAP_CODES - 1 ? "aborted" : "other");
+			out_printf(o, "clamrest_icap_requests_total{protocol=\"icap\",method=\"%s\","
+			    "code=\"%s\"} %lu\n", methods[m], code, n);
+		}
+	}
+	if (any)
+		out_printf(o, "# HELP clamrest_icap_request_seconds_total Seconds ICAP requests took from "
+		    "head to answer, together.\n# TYPE clamrest_icap_request_seconds_total counter\n"
+		    "clamrest_icap_request_seconds_total{protocol=\"icap\"} %.6f\n"
+		    "# HELP clamrest_icap_body_bytes_total Encapsulated body bytes ICAP requests carried.\n"
+		    "# TYPE clamrest_icap_body_bytes_total counter\n"
+		    "clamrest_icap_body_bytes_total{protocol=\"icap\"} %llu\n",
+		    (double)atomic_load(&icap_micros) / 1e6, (unsigned long long)atomic_load(&icap_bytes));
 }
 
 static void
@@ -496,6 +529,7 @@ metrics_render(char *buf, size_t len, const struct metrics_gauges *g)
 
 	render_build(&o, g);
 	render_requests(&o);
+	render_icap(&o);
 	render_http(&o);
 	render_scans(&o);
 	render_connections(&o, g);
