@@ -469,8 +469,9 @@ icap_log(struct icap_conn *c, const struct icap_outcome *o)
 
 	snprintf(path, sizeof(path), "/%s", c->req.service);
 	log_access(&a);
-	metrics_icap_request(c->req.method == ICAP_OPTIONS ? "OPTIONS" : a.method,
-	    (unsigned)o->status, a.duration, c->body_bytes);
+	metrics_icap_request(c->req.method == ICAP_OPTIONS ? METRICS_ICAP_OPTIONS :
+	    c->req.method == ICAP_REQMOD ? METRICS_ICAP_REQMOD : c->req.method == ICAP_RESPMOD ?
+	    METRICS_ICAP_RESPMOD : METRICS_ICAP_OTHER, (unsigned)o->status, a.duration, c->body_bytes);
 }
 
 /* The head of the next request: 1 when in (hlen set), 0 when the connection ended, -1 when too

@@ -103,9 +103,10 @@ icap_emit(struct icap_decode *d, size_t n)
 
 /* HTTP's deflate is zlib's format, though some servers send it raw: the first two bytes tell. */
 static int
-icap_zlib_start(struct icap_decode *d, const unsigned char *in)
+icap_zlib_start(struct icap_decode *d, const unsigned char *in, size_t len)
 {
-	int zlib = (in[0] & 0x0f) == 8 && ((in[0] << 8) | in[1]) % 31 == 0;
+	/* A first feed of one byte: zlib's format (what RFC 9110 says deflate is). */
+	int zlib = len < 2 || ((in[0] & 0x0f) == 8 && ((in[0] << 8) | in[1]) % 31 == 0);
 
 	if (inflateInit2(&d->z, zlib ? 15 : -15) != Z_OK)
 		return ICAP_DECODE_SINK;
@@ -177,14 +178,8 @@ icap_decode_feed(struct icap_decode *d, const void *in, size_t len)
 		d->failed = icap_feed_br(d, p, len);
 		return d->failed;
 	}
-	if (!d->started) {
-		/* A first feed of one byte: assume zlib's format (what RFC 9110 says deflate is). */
-		unsigned char two[2] = { p[0], len > 1 ? p[1] : (unsigned char)(((p[0] << 8) % 31) ?
-		    (31 - ((p[0] << 8) % 31)) : 0) };
-
-		if ((d->failed = icap_zlib_start(d, two)) != 0)
-			return d->failed;
-	}
+	if (!d->started && (d->failed = icap_zlib_start(d, p, len)) != 0)
+		return d->failed;
 	d->failed = icap_feed_zlib(d, p, len);
 	return d->failed;
 }

@@ -80,7 +80,7 @@ static double started;
  * 404, 405, 500, 503, 505, other, aborted. */
 static const unsigned metrics_icap_codes[] = { 200, 204, 400, 404, 405, 500, 503, 505, 0, 499 };
 #define METRICS_ICAP_CODES (sizeof(metrics_icap_codes) / sizeof(metrics_icap_codes[0]))
-static atomic_ulong icap_requests[3][METRICS_ICAP_CODES];
+static atomic_ulong icap_requests[METRICS_ICAP_METHODS][METRICS_ICAP_CODES];
 static atomic_ullong icap_micros, icap_bytes;	/* sums: seconds (in us) to answer, body bytes */
 
 void
@@ -134,9 +134,9 @@ metrics_request(enum metrics_route route, unsigned status, double seconds)
 }
 
 void
-metrics_icap_request(const char *method, unsigned status, double seconds, uint64_t bytes)
+metrics_icap_request(enum metrics_icap_method method, unsigned status, double seconds, uint64_t bytes)
 {
-	size_t m = method[0] == 'O' ? 0 : method[0] == 'Q' || method[2] == 'Q' ? 1 : 2, i;
+	size_t m = method < METRICS_ICAP_METHODS ? (size_t)method : METRICS_ICAP_OTHER, i;
 
 	for (i = 0; i < METRICS_ICAP_CODES - 2; i++)
 		if (metrics_icap_codes[i] == status)
@@ -259,10 +259,11 @@ render_requests(struct out *o)
 static void
 render_icap(struct out *o)
 {
-	static const char *const methods[] = { "OPTIONS", "REQMOD", "RESPMOD" };
+	static const char *const methods[METRICS_ICAP_METHODS] = { "OPTIONS", "REQMOD", "RESPMOD",
+	    "other" };
 	int any = 0;
 
-	for (size_t m = 0; m < 3; m++) {
+	for (size_t m = 0; m < METRICS_ICAP_METHODS; m++) {
 		for (size_t c = 0; c < METRICS_ICAP_CODES; c++) {
 			unsigned long n = atomic_load_explicit(&icap_requests[m][c], memory_order_relaxed);
 			char code[16];
