@@ -382,7 +382,8 @@ icap_block(struct icap_conn *c, const char *threat, struct icap_outcome *o)
 	if (page == NULL) {
 		o->status = 500;
 		o->error = "out of memory writing the block page";
-		return icap_reply_status(c->fd, 500, c->istag, 1, 0) == 0 ? -1 : -1;
+		(void)icap_reply_status(c->fd, 500, c->istag, 1, 0);
+		return -1;	/* an error answer closes the connection */
 	}
 	o->status = 200;
 	o->signature = threat;
@@ -423,7 +424,8 @@ icap_answer(struct icap_conn *c, struct icap_outcome *o)
 			metrics_store_failure();
 		else
 			metrics_shed();
-		return icap_reply_status(c->fd, 503, c->istag, 1, retry > 0 ? retry : 1) == 0 ? -1 : -1;
+		(void)icap_reply_status(c->fd, 503, c->istag, 1, retry > 0 ? retry : 1);
+		return -1;	/* an error answer closes the connection */
 	}
 	if ((threat = icap_threat(c->raw)) == NULL)
 		threat = icap_threat(c->dec);
@@ -437,7 +439,8 @@ icap_answer(struct icap_conn *c, struct icap_outcome *o)
 		o->status = 500;
 		o->verdict = "error";
 		o->error = err;
-		return icap_reply_status(c->fd, 500, c->istag, 1, 0) == 0 ? -1 : -1;
+		(void)icap_reply_status(c->fd, 500, c->istag, 1, 0);
+		return -1;	/* an error answer closes the connection */
 	}
 	o->verdict = "clean";
 	if (c->req.allow204) {
@@ -469,6 +472,8 @@ icap_log(struct icap_conn *c, const struct icap_outcome *o)
 
 	snprintf(path, sizeof(path), "/%s", c->req.service);
 	log_access(&a);
+	if (o->verdict != NULL)
+		metrics_icap_verdict(o->verdict);
 	metrics_icap_request(c->req.method == ICAP_OPTIONS ? METRICS_ICAP_OPTIONS :
 	    c->req.method == ICAP_REQMOD ? METRICS_ICAP_REQMOD : c->req.method == ICAP_RESPMOD ?
 	    METRICS_ICAP_RESPMOD : METRICS_ICAP_OTHER, (unsigned)o->status, a.duration, c->body_bytes);

@@ -81,7 +81,10 @@ static double started;
 static const unsigned metrics_icap_codes[] = { 200, 204, 400, 404, 405, 500, 503, 505, 0, 499 };
 #define METRICS_ICAP_CODES (sizeof(metrics_icap_codes) / sizeof(metrics_icap_codes[0]))
 static atomic_ulong icap_requests[METRICS_ICAP_METHODS][METRICS_ICAP_CODES];
-static atomic_ullong icap_micros, icap_bytes;	/* sums: seconds (in us) to answer, body bytes */
+static atomic_ullong icap_micros, icap_bytes;
+static const char *const metrics_icap_verdict_names[] = { "clean", "malware", "not_scanned", "error" };
+#define METRICS_ICAP_VERDICTS (sizeof(metrics_icap_verdict_names) / sizeof(metrics_icap_verdict_names[0]))
+static atomic_ulong icap_verdicts[METRICS_ICAP_VERDICTS];	/* sums: seconds (in us) to answer, body bytes */
 
 void
 metrics_start(double max_scan_time)
@@ -147,6 +150,14 @@ metrics_icap_request(enum metrics_icap_method method, unsigned status, double se
 	atomic_fetch_add_explicit(&icap_micros, (unsigned long long)(seconds < 0 ? 0 : seconds * 1e6),
 	    memory_order_relaxed);
 	atomic_fetch_add_explicit(&icap_bytes, bytes, memory_order_relaxed);
+}
+
+void
+metrics_icap_verdict(const char *verdict)
+{
+	for (size_t i = 0; i < METRICS_ICAP_VERDICTS; i++)
+		if (strcmp(verdict, metrics_icap_verdict_names[i]) == 0)
+			atomic_fetch_add_explicit(&icap_verdicts[i], 1, memory_order_relaxed);
 }
 
 void
@@ -281,14 +292,21 @@ render_icap(struct out *o)
 			    "code=\"%s\"} %lu\n", methods[m], code, n);
 		}
 	}
-	if (any)
-		out_printf(o, "# HELP clamrest_icap_request_seconds_total Seconds ICAP requests took from "
-		    "head to answer, together.\n# TYPE clamrest_icap_request_seconds_total counter\n"
-		    "clamrest_icap_request_seconds_total{protocol=\"icap\"} %.6f\n"
-		    "# HELP clamrest_icap_body_bytes_total Encapsulated body bytes ICAP requests carried.\n"
-		    "# TYPE clamrest_icap_body_bytes_total counter\n"
-		    "clamrest_icap_body_bytes_total{protocol=\"icap\"} %llu\n",
-		    (double)atomic_load(&icap_micros) / 1e6, (unsigned long long)atomic_load(&icap_bytes));
+	if (!any)
+		return;
+	out_printf(o, "# HELP clamrest_icap_verdicts_total ICAP requests answered from a verdict, by "
+	    "verdict (not_scanned: a body that could not be scanned whole).\n"
+	    "# TYPE clamrest_icap_verdicts_total counter\n");
+	for (size_t v = 0; v < METRICS_ICAP_VERDICTS; v++)
+		out_printf(o, "clamrest_icap_verdicts_total{protocol=\"icap\",verdict=\"%s\"} %lu\n",
+		    metrics_icap_verdict_names[v], atomic_load(&icap_verdicts[v]));
+	out_printf(o, "# HELP clamrest_icap_request_seconds_total Seconds ICAP requests took from "
+	    "head to answer, together.\n# TYPE clamrest_icap_request_seconds_total counter\n"
+	    "clamrest_icap_request_seconds_total{protocol=\"icap\"} %.6f\n"
+	    "# HELP clamrest_icap_body_bytes_total Encapsulated body bytes ICAP requests carried.\n"
+	    "# TYPE clamrest_icap_body_bytes_total counter\n"
+	    "clamrest_icap_body_bytes_total{protocol=\"icap\"} %llu\n",
+	    (double)atomic_load(&icap_micros) / 1e6, (unsigned long long)atomic_load(&icap_bytes));
 }
 
 static void

@@ -80,7 +80,9 @@ enum metrics_icap_method { METRICS_ICAP_OPTIONS, METRICS_ICAP_REQMOD, METRICS_IC
 /* One ICAP request (status 499: the connection ended first), seconds from its head to its answer,
  * body bytes received: counted with protocol="icap". */
 void metrics_icap_request(enum metrics_icap_method method, unsigned status, double seconds,
-    uint64_t bytes);	/* the body bytes one POST request received */
+    uint64_t bytes);
+/* The verdict an ICAP answer gave: "clean", "malware", "not_scanned" or "error" (others ignored). */
+void metrics_icap_verdict(const char *verdict);	/* the body bytes one POST request received */
 void metrics_scan(enum metrics_verdict verdict, double seconds, uint64_t bytes);
 void metrics_shed(void);
 void metrics_store_failure(void);	/* an upload could not be written to TMPDIR */

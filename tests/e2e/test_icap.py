@@ -434,6 +434,7 @@ def test_access_line_and_metrics(start):
     m = requests.get(s.url + "/metrics", timeout=5).text
     assert 'clamrest_icap_requests_total{protocol="icap",method="RESPMOD",code="200"} 1' in m
     assert 'clamrest_scans_total{verdict="malware"} 1' in m
+    assert 'clamrest_icap_verdicts_total{protocol="icap",verdict="malware"} 1' in m
 
 
 # --- c-icap-client (Debian's c-icap) ---
