@@ -405,6 +405,24 @@ def test_sigterm_drains(start):
     idle.close()
 
 
+def test_sigterm_lets_a_request_in_progress_finish(start):
+    """SIGTERM: new connections are refused, a request whose body is still coming is answered."""
+    s = start_icap(start)
+    data = icapc.respmod(b"A" * 5000 + EICAR, piece=1000)
+    c = icapc.Conn(s.icap)
+    c.send(data[:len(data) // 2])
+    time.sleep(0.3)
+    s.signal(signal.SIGTERM)
+    time.sleep(0.5)
+    with pytest.raises(OSError):
+        icapc.ask(s.icap, icapc.options(), timeout=2)
+    c.send(data[len(data) // 2:])
+    blocked(c.read())
+    c.close()
+    s.proc.wait(20)
+    assert s.proc.returncode == 0, s.logs()
+
+
 def test_bad_settings_refuse_to_start(tmp_path):
     for env, want in (({"ICAP_OVERSIZE": "maybe"}, "ICAP_OVERSIZE"), ({"ICAP_HOST": "nohost"}, "ICAP_HOST"),
                       ({"ICAP_TEMPLATE": str(tmp_path / "none.html")}, "ICAP_TEMPLATE")):
