@@ -1,7 +1,7 @@
 # clamrest -- build, run and test. `make run` and `make test` are the two commands a newcomer needs.
 
 CC        ?= cc
-PKGS       = libclamav libmicrohttpd libcares libcrypto libarchive
+PKGS       = libclamav libmicrohttpd libcares libcrypto libarchive zlib libbrotlidec
 WARN       = -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wconversion -Werror
 CFLAGS    ?= -O2 -g
 # LIBCLAMAV=patched (the default): libclamav built from Debian's source with
@@ -39,7 +39,7 @@ LIBCLAMAV_NOTE_FILE ?= $(LIBCLAMAV_FALLBACK)
 endif
 LIBCLAMAV_NOTE_FILE ?= /dev/null
 ifeq ($(LIBCLAMAV),patched)
-PKGS       = libmicrohttpd libcares libcrypto libarchive
+PKGS       = libmicrohttpd libcares libcrypto libarchive zlib libbrotlidec
 CLAMAV_CFLAGS = -I$(LIBCLAMAV_PREFIX)/include
 # Installed (make install): the library is in ../lib/clamrest next to bin/; in the tree: the build.
 CLAMAV_LIBS   = -L$(LIBCLAMAV_PREFIX)/lib -Wl,-rpath,'$$ORIGIN/../lib/clamrest' -Wl,-rpath,$(LIBCLAMAV_PREFIX)/lib -lclamav

@@ -202,6 +202,19 @@ static const struct config_opt config_opts[] = {
 	  "connections are refused at once); keep it below the service manager's stop timeout" },
 	{ "TLS_CERT", "tls-cert", CT_STR, OFF(tls_cert), NULL, 0, 0, "PEM certificate (with TLS_KEY: HTTPS)" },
 	{ "TLS_KEY", "tls-key", CT_STR, OFF(tls_key), NULL, 0, 0, "PEM private key" },
+	{ "ICAP_PORT", "icap-port", CT_UINT, OFF(icap_port), "0", 0, 65535,
+	  "TCP port of the ICAP service (RFC 3507; 1344 is the convention); 0: no ICAP" },
+	{ "ICAP_HOST", "icap-host", CT_STR, OFF(icap_host), "127.0.0.1", 0, 0,
+	  "address the ICAP service listens on (ICAP has no authentication: keep it on loopback or "
+	  "a private network)" },
+	{ "ICAP_PREVIEW", "icap-preview", CT_UINT, OFF(icap_preview), "1024", 0, 1048576,
+	  "bytes of preview the ICAP OPTIONS answer asks for" },
+	{ "ICAP_TEMPLATE", "icap-template", CT_STR, OFF(icap_template), NULL, 0, 0,
+	  "HTML file of the 403 page that replaces infected content ({threat}: the signature name); "
+	  "default: a built-in page" },
+	{ "ICAP_OVERSIZE", "icap-oversize", CT_STR, OFF(icap_oversize), "block", 0, 0,
+	  "an ICAP body past MAX_CONTENT_LENGTH, or in a Content-Encoding that cannot be undone: "
+	  "block (403 page) or pass (204 with X-Infection-Found Type=2, not scanned)" },
 };
 
 #define CONFIG_NOPTS (sizeof(config_opts) / sizeof(config_opts[0]))
@@ -385,6 +398,14 @@ config_check(const struct config *c, char *err, size_t errlen)
 	}
 	if (config_check_pua(c, err, errlen) != 0)
 		return -1;
+	if (strcmp(c->icap_oversize, "block") != 0 && strcmp(c->icap_oversize, "pass") != 0) {
+		snprintf(err, errlen, "ICAP_OVERSIZE: '%.40s' is neither block nor pass", c->icap_oversize);
+		return -1;
+	}
+	if (c->icap_port != 0 && c->icap_port == c->port) {
+		snprintf(err, errlen, "ICAP_PORT: %u is PORT's too", c->icap_port);
+		return -1;
+	}
 	if (c->max_scan_size < c->max_content_length) {
 		snprintf(err, errlen, "MAX_SCAN_SIZE: must cover MAX_CONTENT_LENGTH (%llu)",
 		    c->max_content_length);

@@ -61,6 +61,11 @@ struct config {
 	unsigned shutdown_grace;	/* seconds requests in progress get after SIGTERM */
 	char *tls_cert;
 	char *tls_key;
+	unsigned icap_port;		/* 0: no ICAP service */
+	char *icap_host;
+	unsigned icap_preview;		/* bytes of preview asked in OPTIONS */
+	char *icap_template;		/* NULL: the built-in 403 page */
+	char *icap_oversize;		/* "block" or "pass" */
 };
 
 /* Fills c from the environment, then argv. Returns 0, 1 when --help or --version was answered

@@ -325,6 +325,9 @@ log_access_text(struct line *l, const struct log_access *a)
 	line_kv(l, NULL, "file", a->file_name);
 	line_kv(l, NULL, "sha256", a->sha256);
 	line_kv(l, NULL, "ua", a->user_agent);
+	line_kv(l, NULL, "protocol", a->protocol);
+	line_kv(l, NULL, "istag", a->istag);
+	line_kv(l, NULL, "client", a->client_ip);
 }
 
 void
@@ -361,5 +364,8 @@ log_access(const struct log_access *a)
 	line_field(&l, "labels.user", a->user);
 	line_field(&l, "file.name", a->file_name);
 	line_field(&l, "user_agent.original", a->user_agent);
+	line_field(&l, "network.protocol", a->protocol);
+	line_field(&l, "labels.istag", a->istag);
+	line_field(&l, "client.ip", a->client_ip);
 	line_end(&l, lvl);
 }

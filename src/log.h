@@ -51,6 +51,9 @@ struct log_access {
 	const char *verdict;	/* "clean", "malware", "error", or NULL when no scan */
 	const char *signature;	/* when malware */
 	const char *error;	/* why the request failed or was refused */
+	const char *protocol;	/* "icap" for an ICAP request (network.protocol); NULL: HTTP's line */
+	const char *istag;	/* ICAP: the ISTag answered */
+	const char *client_ip;	/* ICAP: X-Client-IP, the proxy's client (client.ip) */
 };
 /* DEBUG for a GET, HEAD or OPTIONS answered below 400, INFO for a POST answered below 400, WARNING
  * for 4xx (and 499), ERROR for 5xx. */

@@ -14,6 +14,7 @@
 #include "dnsver.h"
 #include "filepolicy.h"
 #include "filepolicy_file.h"
+#include "icap.h"
 #include "log.h"
 #include "metrics.h"
 #include "scanner.h"
@@ -317,6 +318,7 @@ main(int argc, char **argv)
 	struct dnsver *dnsver = NULL;
 	struct scanner *scanner = NULL;
 	struct server *srv = NULL;
+	struct icap *icap = NULL;
 	char err[512];
 	sigset_t set;
 	int rc;
@@ -351,16 +353,22 @@ main(int argc, char **argv)
 	    (auth = auth_new(cfg.users, err, sizeof(err))) == NULL ||
 	    start_dnsver(&cfg, &dnsver, err, sizeof(err)) != 0 ||
 	    (srv = server_start(&cfg, auth, dnsver, scanner_ready(scanner) ? scanner : NULL, err,
-	    sizeof(err))) == NULL) {
+	    sizeof(err))) == NULL ||
+	    (cfg.icap_port != 0 && (icap = icap_start(&cfg, scanner, server_pool(srv), err,
+	    sizeof(err))) == NULL)) {
 		fail_config(err);
 		goto out;
 	}
 	if (auth_user_count(auth) == 0)
 		log_warnx("APPLICATION_USERS is empty: every scan will be refused with 401");
 	serve_until_signal(&set, scanner, srv, &cfg);
+	icap_drain(icap);
 	server_drain(srv);
 	rc = 0;
 out:
+	/* ICAP's requests end first: they use the HTTP side's scan pool, which server_stop stops. */
+	if (icap_stop(icap, util_now() + cfg.shutdown_grace) != 0)
+		icap = NULL;	/* threads still use it: left alone */
 	if (server_stop(srv) != 0) {
 		/* Scans still run in libclamav: they are abandoned, not waited for (SHUTDOWN_GRACE). */
 		fflush(NULL);

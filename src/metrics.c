@@ -80,6 +80,15 @@ static const char *const metrics_policy_rules[] = { "deny", "allow", "macros", "
 #define METRICS_POLICY_RULES (sizeof(metrics_policy_rules) / sizeof(metrics_policy_rules[0]))
 static atomic_ulong policy_blocked[METRICS_POLICY_RULES];
 static double started;
+/* ICAP requests (icap_conn.c) by method and status: OPTIONS, REQMOD, RESPMOD; 200, 204, 400,
+ * 404, 405, 500, 503, 505, other, aborted. */
+static const unsigned metrics_icap_codes[] = { 200, 204, 400, 404, 405, 500, 503, 505, 0, 499 };
+#define METRICS_ICAP_CODES (sizeof(metrics_icap_codes) / sizeof(metrics_icap_codes[0]))
+static atomic_ulong icap_requests[METRICS_ICAP_METHODS][METRICS_ICAP_CODES];
+static atomic_ullong icap_micros, icap_bytes;
+static const char *const metrics_icap_verdict_names[] = { "clean", "malware", "not_scanned", "error" };
+#define METRICS_ICAP_VERDICTS (sizeof(metrics_icap_verdict_names) / sizeof(metrics_icap_verdict_names[0]))
+static atomic_ulong icap_verdicts[METRICS_ICAP_VERDICTS];	/* sums: seconds (in us) to answer, body bytes */
 
 void
 metrics_start(double max_scan_time)
@@ -129,6 +138,30 @@ metrics_request(enum metrics_route route, unsigned status, double seconds)
 	atomic_fetch_add_explicit(&requests[route][i], 1, memory_order_relaxed);
 	hist_observe(&http_hist[route][class], metrics_http_buckets, METRICS_HTTP_BUCKETS,
 	    seconds < 0 ? 0 : seconds, 1e6);
+}
+
+void
+metrics_icap_request(enum metrics_icap_method method, unsigned status, double seconds, uint64_t bytes)
+{
+	size_t m = method < METRICS_ICAP_METHODS ? (size_t)method : METRICS_ICAP_OTHER, i;
+
+	for (i = 0; i < METRICS_ICAP_CODES - 2; i++)
+		if (metrics_icap_codes[i] == status)
+			break;
+	if (status == 499)
+		i = METRICS_ICAP_CODES - 1;
+	atomic_fetch_add_explicit(&icap_requests[m][i], 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&icap_micros, (unsigned long long)(seconds < 0 ? 0 : seconds * 1e6),
+	    memory_order_relaxed);
+	atomic_fetch_add_explicit(&icap_bytes, bytes, memory_order_relaxed);
+}
+
+void
+metrics_icap_verdict(const char *verdict)
+{
+	for (size_t i = 0; i < METRICS_ICAP_VERDICTS; i++)
+		if (strcmp(verdict, metrics_icap_verdict_names[i]) == 0)
+			atomic_fetch_add_explicit(&icap_verdicts[i], 1, memory_order_relaxed);
 }
 
 void
@@ -243,6 +276,49 @@ render_requests(struct out *o)
 			    metrics_route_names[r], code, n);
 		}
 	}
+}
+
+/* ICAP's requests: rendered once the first one is counted (no ICAP, no lines). */
+static void
+render_icap(struct out *o)
+{
+	static const char *const methods[METRICS_ICAP_METHODS] = { "OPTIONS", "REQMOD", "RESPMOD",
+	    "other" };
+	int any = 0;
+
+	for (size_t m = 0; m < METRICS_ICAP_METHODS; m++) {
+		for (size_t c = 0; c < METRICS_ICAP_CODES; c++) {
+			unsigned long n = atomic_load_explicit(&icap_requests[m][c], memory_order_relaxed);
+			char code[16];
+
+			if (n == 0)
+				continue;
+			if (!any++)
+				out_printf(o, "# HELP clamrest_icap_requests_total ICAP requests answered, by "
+				    "method and status.\n# TYPE clamrest_icap_requests_total counter\n");
+			if (c < METRICS_ICAP_CODES - 2)
+				snprintf(code, sizeof(code), "%u", metrics_icap_codes[c]);
+			else
+				snprintf(code, sizeof(code), c == METRICS_ICAP_CODES - 1 ? "aborted" : "other");
+			out_printf(o, "clamrest_icap_requests_total{protocol=\"icap\",method=\"%s\","
+			    "code=\"%s\"} %lu\n", methods[m], code, n);
+		}
+	}
+	if (!any)
+		return;
+	out_printf(o, "# HELP clamrest_icap_verdicts_total ICAP requests answered from a verdict, by "
+	    "verdict (not_scanned: a body that could not be scanned whole).\n"
+	    "# TYPE clamrest_icap_verdicts_total counter\n");
+	for (size_t v = 0; v < METRICS_ICAP_VERDICTS; v++)
+		out_printf(o, "clamrest_icap_verdicts_total{protocol=\"icap\",verdict=\"%s\"} %lu\n",
+		    metrics_icap_verdict_names[v], atomic_load(&icap_verdicts[v]));
+	out_printf(o, "# HELP clamrest_icap_request_seconds_total Seconds ICAP requests took from "
+	    "head to answer, together.\n# TYPE clamrest_icap_request_seconds_total counter\n"
+	    "clamrest_icap_request_seconds_total{protocol=\"icap\"} %.6f\n"
+	    "# HELP clamrest_icap_body_bytes_total Encapsulated body bytes ICAP requests carried.\n"
+	    "# TYPE clamrest_icap_body_bytes_total counter\n"
+	    "clamrest_icap_body_bytes_total{protocol=\"icap\"} %llu\n",
+	    (double)atomic_load(&icap_micros) / 1e6, (unsigned long long)atomic_load(&icap_bytes));
 }
 
 static void
@@ -495,6 +571,7 @@ metrics_render(char *buf, size_t len, const struct metrics_gauges *g)
 
 	render_build(&o, g);
 	render_requests(&o);
+	render_icap(&o);
 	render_http(&o);
 	render_scans(&o);
 	render_connections(&o, g);

@@ -74,7 +74,15 @@ void metrics_start(double max_scan_time);
 /* One answered request (status METRICS_ABORTED: its client went away first), seconds from its
  * head to its answer. Exactly once per request. */
 void metrics_request(enum metrics_route route, unsigned status, double seconds);
-void metrics_request_body(uint64_t bytes);	/* the body bytes one POST request received */
+void metrics_request_body(uint64_t bytes);
+enum metrics_icap_method { METRICS_ICAP_OPTIONS, METRICS_ICAP_REQMOD, METRICS_ICAP_RESPMOD,
+	METRICS_ICAP_OTHER, METRICS_ICAP_METHODS };
+/* One ICAP request (status 499: the connection ended first), seconds from its head to its answer,
+ * body bytes received: counted with protocol="icap". */
+void metrics_icap_request(enum metrics_icap_method method, unsigned status, double seconds,
+    uint64_t bytes);
+/* The verdict an ICAP answer gave: "clean", "malware", "not_scanned" or "error" (others ignored). */
+void metrics_icap_verdict(const char *verdict);	/* the body bytes one POST request received */
 void metrics_scan(enum metrics_verdict verdict, double seconds, uint64_t bytes);
 void metrics_shed(void);
 void metrics_store_failure(void);	/* an upload could not be written to TMPDIR */

@@ -360,3 +360,9 @@ server_stop(struct server *srv)
 	server_free(srv);
 	return 0;
 }
+
+struct pool *
+server_pool(struct server *srv)
+{
+	return srv->pool;
+}

@@ -39,4 +39,9 @@ void server_drain(struct server *srv);
 int server_stop(struct server *srv);
 unsigned server_port(struct server *srv);
 
+/* The scan pool, shared with the ICAP service (icap.c): the same SCAN_THREADS, SCAN_QUEUE and
+ * SCAN_QUEUE_TIMEOUT. It lives until server_stop. */
+struct pool;
+struct pool *server_pool(struct server *srv);
+
 #endif

@@ -40,6 +40,7 @@ struct upload {
 	enum upload_scan how;
 	double seconds;			/* every scan of the upload together */
 	char *user;			/* whose upload it is, for the policy; NULL: none */
+	int keep;			/* bodies kept after their scan (upload_keep) */
 };
 
 struct upload *
@@ -222,7 +223,8 @@ upload_scan_file(struct upload *u, struct upload_file *f, struct scanner *sc, do
 	    f->res.verdict == SCAN_MALWARE ? METRICS_MALWARE : METRICS_CLEAN,
 	    f->res.seconds, f->res.bytes);
 	/* Its memory and temporary file go back to the budgets before the next file is scanned. */
-	body_reset(f->body);
+	if (!u->keep)
+		body_reset(f->body);
 }
 
 int
@@ -339,4 +341,16 @@ double
 upload_seconds(const struct upload *u)
 {
 	return u->seconds;
+}
+
+void
+upload_keep(struct upload *u)
+{
+	u->keep = 1;
+}
+
+const struct body *
+upload_body(const struct upload *u, unsigned i)
+{
+	return i < u->n ? u->files[i].body : NULL;
 }

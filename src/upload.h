@@ -83,6 +83,12 @@ struct upload_file_info {
 	const char *policy_name;
 };
 void upload_file(const struct upload *u, unsigned i, struct upload_file_info *f);
+/* The bodies stay after their scan (they are given back at upload_free), for upload_body. */
+void upload_keep(struct upload *u);
+/* The bytes of file i (< upload_count), to be sent back (ICAP's echo of a clean message; with
+ * upload_keep, else empty once scanned); NULL past the count. */
+struct body;
+const struct body *upload_body(const struct upload *u, unsigned i);
 /* Seconds every scan of the upload took together. */
 double upload_seconds(const struct upload *u);
 
