@@ -321,6 +321,7 @@ main(int argc, char **argv)
 	struct icap *icap = NULL;
 	char err[512];
 	sigset_t set;
+	double end;
 	int rc;
 
 	if (argc > 1 && strcmp(argv[1], "hash-password") == 0)
@@ -366,10 +367,13 @@ main(int argc, char **argv)
 	server_drain(srv);
 	rc = 0;
 out:
-	/* ICAP's requests end first: they use the HTTP side's scan pool, which server_stop stops. */
-	if (icap_stop(icap, util_now() + cfg.shutdown_grace) != 0)
+	/* One SHUTDOWN_GRACE for both fronts: both drain from the signal on, so their requests run
+	 * to the same end. ICAP's end first: they use the HTTP side's scan pool, which server_stop
+	 * stops. */
+	end = util_now() + cfg.shutdown_grace;
+	if (icap_stop(icap, end) != 0)
 		icap = NULL;	/* threads still use it: left alone */
-	if (server_stop(srv) != 0) {
+	if (server_stop(srv, end) != 0) {
 		/* Scans still run in libclamav: they are abandoned, not waited for (SHUTDOWN_GRACE). */
 		fflush(NULL);
 		_exit(rc);

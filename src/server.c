@@ -327,16 +327,15 @@ server_drain(struct server *srv)
 }
 
 int
-server_stop(struct server *srv)
+server_stop(struct server *srv, double end)
 {
 	unsigned left;
-	double end;
 
 	if (srv == NULL)
 		return 0;
 	server_drain(srv);
-	/* Uploads under way, and scans, get a while to finish and be answered. */
-	end = util_now() + srv->cfg->shutdown_grace;
+	/* Uploads under way, and scans, get until end (SHUTDOWN_GRACE from the signal, shared with
+	 * the ICAP side's requests) to finish and be answered. */
 	while ((left = guard_busy(srv->guard)) > 0 && util_now() < end)
 		usleep(20000);
 	if (left > 0)

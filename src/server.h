@@ -32,11 +32,12 @@ void server_set_scanner(struct server *srv, struct scanner *scanner);
 /* SIGTERM's first step: new connections are refused at once and /check answers 503 (on
  * connections already open), so load balancers stop sending; requests in progress go on. */
 void server_drain(struct server *srv);
-/* Drains, lets requests in progress finish for up to SHUTDOWN_GRACE seconds (scans still waiting
- * for a thread then answer 503), then closes: 0. -1 when scans still ran 2 s past the grace: srv
+/* Drains, lets requests in progress finish until end (util_now's clock: SHUTDOWN_GRACE after the
+ * signal; scans still waiting for a thread then answer 503), then closes: 0. -1 when scans still
+ * ran 2 s past end: srv
  * is left as it is (its threads still use it and the scanner), and the caller must end the process
  * at once (_exit) without freeing what they use. */
-int server_stop(struct server *srv);
+int server_stop(struct server *srv, double end);
 unsigned server_port(struct server *srv);
 
 /* The scan pool, shared with the ICAP service (icap.c): the same SCAN_THREADS, SCAN_QUEUE and

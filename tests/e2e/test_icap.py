@@ -12,6 +12,7 @@ import signal
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 import zlib
 
@@ -421,6 +422,50 @@ def test_sigterm_lets_a_request_in_progress_finish(start):
     c.close()
     s.proc.wait(20)
     assert s.proc.returncode == 0, s.logs()
+
+
+def test_one_shutdown_grace_for_both_fronts(start):
+    """An HTTP upload and an ICAP body both still arriving at SIGTERM: each front gets the same
+    SHUTDOWN_GRACE from the signal, not one after the other (the process is gone within grace + 5 s,
+    as issue 20 bounds it; each front waiting its own grace in turn took twice as long)."""
+    grace = 8
+    s = start_icap(start, env={"SHUTDOWN_GRACE": str(grace), "REQUEST_TIMEOUT": "120",
+                               "MIN_UPLOAD_RATE": "0"})
+    http = socket.create_connection(("127.0.0.1", s.port), timeout=30)
+    http.sendall(b"POST /v2/scan-chunked HTTP/1.1\r\nHost: x\r\nAuthorization: " +
+                 harness.basic().encode() + b"\r\nContent-Length: 1000000\r\n\r\n" + b"A" * 1000)
+    icap = icapc.Conn(s.icap, timeout=30)
+    data = icapc.respmod(b"A" * 100000, piece=1000)
+    icap.send(data[:5000])
+    stop = [False]
+
+    def trickle():      # both bodies keep coming, slowly: neither request ends by itself
+        i = 5000
+        while not stop[0]:
+            try:
+                http.sendall(b"A")
+                icap.send(data[i:i + 1])
+            except OSError:
+                return
+            i += 1
+            time.sleep(0.2)
+
+    t = threading.Thread(target=trickle)
+    t.start()
+    try:
+        assert harness.wait_until(lambda: "RESPMOD" not in s.logs(), timeout=2)
+        time.sleep(1)
+        t0 = time.monotonic()
+        s.signal(signal.SIGTERM)
+        s.proc.wait(4 * grace)
+        took = time.monotonic() - t0
+    finally:
+        stop[0] = True
+        t.join(10)
+        http.close()
+        icap.close()
+    assert s.proc.returncode == 0, s.logs()[-2000:]
+    assert grace - 1 <= took < grace + 5, (took, s.logs()[-2000:])
 
 
 def test_bad_settings_refuse_to_start(tmp_path):
