@@ -66,7 +66,7 @@ FUZZ_NAMES = $(FUZZ_SRC:fuzz/%.c=%)
 REPLAY_BIN = $(FUZZ_NAMES:%=$(BUILD)/replay/%)
 FUZZ_BIN   = $(FUZZ_NAMES:%=$(BUILD)/fuzz/%)
 
-.PHONY: FORCE all install deps run up down logs perf-screenshots test unit e2e replay asan-test perf-smoke perf perf-distributed bench bench-real soak valgrind fuzz clean \
+.PHONY: FORCE all install deps run up down logs perf-screenshots test unit e2e replay asan-test perf-smoke perf perf-distributed bench bench-real bench-icap soak valgrind fuzz clean \
 	distclean disagree-long false-alarms libclamav libclamav-diff libclamav-diff-long libclamav-asan build-test \
 	image image-save image-test image-from-source image-from-source-test compose-test k8s-schema
 
@@ -179,6 +179,15 @@ bench: deps all
 # engine; generated once into build/bench/db-real): < 15 minutes.
 bench-real: deps all
 	@LIBCLAMAV_PREFIX=$(if $(filter patched,$(LIBCLAMAV)),$(LIBCLAMAV_PREFIX)) CLAMREST_BIN=$(CURDIR)/$(BUILD)/clamrest BENCH_DB=real nice sh bench/run-bench
+
+# clamrest's ICAP service beside c-icap + libc-icap-mod-virus-scan on the same database (root: c-icap
+# runs in a mount namespace); ICAP_BENCH_DB=real for the real-size database (bench/README.md).
+ICAP_BENCH_DB ?= test
+bench-icap: deps all
+	@if [ "$(ICAP_BENCH_DB)" = real ] && [ ! -d build/bench/db-real ]; then \
+	  mkdir -p build/bench && $(PYTHON) bench/gen-real-db build/bench/db-real; fi
+	CLAMREST_BIN=$(CURDIR)/$(BUILD)/clamrest timeout 3600 $(PYTHON) bench/icap-vs-cicap \
+	  $(if $(filter real,$(ICAP_BENCH_DB)),--db build/bench/db-real) --conns 1,4
 
 # libclamav built with third_party/libclamav/*.patch (cached in build/libclamav-<hash>/), and the
 # differential test: the speed patches answer as the fix patches alone (LIBCLAMAV_FIXES, built in the
