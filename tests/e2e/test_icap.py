@@ -396,6 +396,58 @@ def test_db_wait_is_503(start):
     assert harness.wait_until(lambda: (up() or b"").startswith(b"ICAP/1.0 200 "), timeout=30)
 
 
+def test_low_memory_reload_answers_503_never_a_verdict(start):
+    """RELOAD_MODE=low-memory frees the engine before the new one loads: meanwhile ICAP answers 503,
+    never 204 (clean) without an engine; EICAR is blocked before and after (as test_reload_mode does
+    for HTTP)."""
+    import test_reload_mode
+    s = start_icap(start, env={"RELOAD_MODE": "low-memory", "DB_CHECK_INTERVAL": "0", "SCAN_THREADS": "2"})
+    test_reload_mode.slow_db(s)
+    s.signal(signal.SIGUSR2)
+    assert harness.wait_until(
+        lambda: harness.metric(s, 'clamrest_database_reloads_total{result="success"}') == 1,
+        60 * harness.TIME_FACTOR), s.logs()
+    stop = threading.Event()
+    seen = {"verdict": 0, "busy": 0}
+    wrong = []
+
+    def scanner(evil):
+        i = 0
+        while not stop.is_set():
+            i += 1
+            body = EICAR if evil else b"clean text %d %f" % (i, time.time())
+            a = icapc.ask(s.icap, icapc.respmod(body))
+            if a.status == 503:
+                seen["busy"] += 1
+            elif a.status == (200 if evil else 204):
+                seen["verdict"] += 1
+            else:
+                wrong.append((evil, a.status, a.headers))
+
+    threads = [threading.Thread(target=scanner, args=(k % 2 == 0,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    try:
+        for n in (2, 3):
+            time.sleep(0.3)
+            touch = s.db / "touch.ndb"
+            touch.write_text(f"Clamrest.Touch-{n}:0:*:636c616d72657374746f756368{n:02x}\n")
+            stamp = time.time() + 10 * n      # cl_statchkdir compares whole-second mtimes
+            os.utime(touch, (stamp, stamp))
+            s.signal(signal.SIGUSR2)
+            assert harness.wait_until(
+                lambda: harness.metric(s, 'clamrest_database_reloads_total{result="success"}') == n,
+                60 * harness.TIME_FACTOR), s.logs()
+        time.sleep(0.3)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+    assert wrong == [], wrong[:5]
+    assert seen["busy"] > 0 and seen["verdict"] > 0, seen
+    blocked(icapc.ask(s.icap, icapc.respmod(EICAR)))
+
+
 def test_sigterm_drains(start):
     s = start_icap(start)
     idle = icapc.Conn(s.icap)
