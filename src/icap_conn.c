@@ -14,6 +14,7 @@
 
 #include "body.h"
 #include "config.h"
+#include "filepolicy.h"
 #include "guard.h"
 #include "icap_decode.h"
 #include "log.h"
@@ -371,6 +372,17 @@ icap_threat(const struct upload *u)
 	return r->verdict == SCAN_MALWARE ? r->reason : NULL;
 }
 
+/* The upload policy's block of u's body (a clean file of a kind the policy refuses), else NULL. */
+static const char *
+icap_policy_block(const struct upload *u)
+{
+	const struct filepolicy_verdict *v;
+
+	if (u == NULL || upload_count(u) == 0 || (v = upload_blocked(u, 0)) == NULL)
+		return NULL;
+	return v->reason;
+}
+
 /* The 403 page for threat. */
 static int
 icap_block(struct icap_conn *c, const char *threat, struct icap_outcome *o)
@@ -441,6 +453,13 @@ icap_answer(struct icap_conn *c, struct icap_outcome *o)
 		o->error = err;
 		(void)icap_reply_status(c->fd, 500, c->istag, 1, 0);
 		return -1;	/* an error answer closes the connection */
+	}
+	/* The upload policy (ALLOW_TYPES, DENY_TYPES, ...; no user here: the global one) judges what
+	 * passes through ICAP as it judges uploads: a refused kind gets the block page and its name. */
+	if ((threat = icap_policy_block(c->raw)) != NULL ||
+	    (threat = icap_policy_block(c->dec)) != NULL) {
+		o->verdict = "blocked";
+		return icap_block(c, threat, o);
 	}
 	o->verdict = "clean";
 	if (c->req.allow204) {

@@ -86,7 +86,7 @@ static const unsigned metrics_icap_codes[] = { 200, 204, 400, 404, 405, 500, 503
 #define METRICS_ICAP_CODES (sizeof(metrics_icap_codes) / sizeof(metrics_icap_codes[0]))
 static atomic_ulong icap_requests[METRICS_ICAP_METHODS][METRICS_ICAP_CODES];
 static atomic_ullong icap_micros, icap_bytes;
-static const char *const metrics_icap_verdict_names[] = { "clean", "malware", "not_scanned", "error" };
+static const char *const metrics_icap_verdict_names[] = { "clean", "malware", "blocked", "not_scanned", "error" };
 #define METRICS_ICAP_VERDICTS (sizeof(metrics_icap_verdict_names) / sizeof(metrics_icap_verdict_names[0]))
 static atomic_ulong icap_verdicts[METRICS_ICAP_VERDICTS];	/* sums: seconds (in us) to answer, body bytes */
 
@@ -307,7 +307,8 @@ render_icap(struct out *o)
 	if (!any)
 		return;
 	out_printf(o, "# HELP clamrest_icap_verdicts_total ICAP requests answered from a verdict, by "
-	    "verdict (not_scanned: a body that could not be scanned whole).\n"
+	    "verdict (blocked: refused by the upload policy; not_scanned: a body that could not be scanned "
+	    "whole).\n"
 	    "# TYPE clamrest_icap_verdicts_total counter\n");
 	for (size_t v = 0; v < METRICS_ICAP_VERDICTS; v++)
 		out_printf(o, "clamrest_icap_verdicts_total{protocol=\"icap\",verdict=\"%s\"} %lu\n",

@@ -6,6 +6,7 @@ DB_WAIT; the verdict-integrity corpus through ICAP; the access line and the metr
 import gzip
 import json
 import os
+import pathlib
 import re
 import shutil
 import signal
@@ -160,6 +161,30 @@ def test_content_encoding_not_undone_is_blocked(srv, enc, body):
     """A coding we do not know, or one that is corrupt or cut short: not scanned, so never 204."""
     a = icapc.ask(srv.icap, icapc.respmod(body, http_extra=b"Content-Encoding: " + enc + b"\r\n"))
     assert a.status == 200 and a.header("x-infection-found"), a
+
+
+def test_upload_policy_applies_to_icap(start):
+    """DENY_TYPES=executables (docs/POLICY.md) judges what passes through ICAP too (no user: the
+    global policy): an ELF download gets the block page named Policy.Type.ELF, gzip-encoded too;
+    text passes; POLICY_MODE=report only logs. A policy never passes malware."""
+    elf = pathlib.Path("/bin/true").read_bytes()
+    s = start_icap(start, env={"DENY_TYPES": "executables"})
+    for body, extra in ((elf, b""), (gzip.compress(elf), b"Content-Encoding: gzip\r\n")):
+        a = icapc.ask(s.icap, icapc.respmod(body, http_extra=extra))
+        assert a.status == 200, a
+        assert "Threat=Policy.Type.ELF;" in a.header("x-infection-found"), a
+        assert b"This content was blocked" in a.body and b"Policy.Type.ELF" in a.body, a
+    assert icapc.ask(s.icap, icapc.respmod(b"plain text, allowed\n")).status == 204
+    blocked(icapc.ask(s.icap, icapc.respmod(EICAR)))
+    text = requests.get(s.url + "/metrics", timeout=5).text
+    assert 'clamrest_icap_verdicts_total{protocol="icap",verdict="blocked"} 2' in text, text
+    # Per file judged: the gzip-encoded body is judged raw (an ELF inside gzip) and decoded.
+    assert re.search(r'clamrest_policy_blocked_total\{rule="deny"\} 3\b', text), text
+    assert harness.wait_until(lambda: '"labels.verdict":"blocked"' in s.logs(), timeout=5), s.logs()[-2000:]
+    s.stop()
+    r = start_icap(start, env={"DENY_TYPES": "executables", "POLICY_MODE": "report"})
+    assert icapc.ask(r.icap, icapc.respmod(elf)).status == 204
+    assert harness.wait_until(lambda: "would block (POLICY_MODE=report)" in r.logs(), timeout=5), r.logs()[-2000:]
 
 
 def test_gzip_bomb_stops_at_the_expansion_limit(start):
