@@ -156,7 +156,7 @@ replay: $(REPLAY_BIN)
 
 E2E_MARKS ?= not slow
 e2e: all client-examples/5MiB.bin
-	timeout 1500 env CLAMREST_BIN=$(CURDIR)/$(BUILD)/clamrest $(PYTHON) -m pytest -q -p no:cacheprovider -m "$(E2E_MARKS)" tests/e2e
+	timeout 1500 env CLAMREST_BIN=$(CURDIR)/$(BUILD)/clamrest $(PYTHON) -m pytest -q -p no:cacheprovider --durations=15 -m "$(E2E_MARKS)" tests/e2e
 
 perf-smoke: all client-examples/5MiB.bin
 	@CLAMREST_BIN=$(CURDIR)/$(BUILD)/clamrest sh perf/run-perf smoke

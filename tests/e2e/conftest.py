@@ -67,7 +67,7 @@ def start_module():
 def pytest_configure(config):
     config.addinivalue_line("markers", "slow: takes minutes (issue 9's 2 GiB cases); `make e2e` leaves "
                             "it out, `pytest -m slow` runs it")
-    config.addinivalue_line("markers", "client_side: tests of the Locust suite and browser; the server "
+    config.addinivalue_line("markers", "client_side: tests of the Locust suite, the browser and Squid; the server "
                             "only answers requests the rest of the suite sends too, so the "
                             "sanitizer run (`make asan-test`) leaves them out")
     config.addinivalue_line("markers", "corpus: many files whose scanning is libclamav's and libarchive's "

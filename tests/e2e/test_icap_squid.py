@@ -20,6 +20,7 @@ SQUID = shutil.which("squid") or "/usr/sbin/squid"
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 
 pytestmark = [
+    pytest.mark.client_side,        # Squid's ICAP requests are test_icap.py's and c-icap-client's kinds
     pytest.mark.skipif(not os.path.exists(SQUID), reason="squid is not installed (make deps)"),
     pytest.mark.skipif(not os.path.exists(NGINX), reason="nginx is not installed (make deps)"),
 ]
