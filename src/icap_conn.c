@@ -249,14 +249,17 @@ icap_prepare_body(struct icap_conn *c)
 	if ((c->raw = upload_new(1, cfg->spill_threshold, cfg->tmpdir, UPLOAD_SCAN_VERDICT)) == NULL ||
 	    upload_begin(c->raw, NULL, 0, "icap", 4) != 0)
 		return -1;
+	upload_set_protocol(c->raw, METRICS_ICAP);
 	if (!c->req.allow204)
 		upload_keep(c->raw);	/* a clean message is sent back: it must outlive its scan */
 	if (coding == ICAP_CODING_UNKNOWN)
 		c->unscanned = ICAP_UNSCANNED_CODING;
 	if (coding == ICAP_CODING_NONE || coding == ICAP_CODING_UNKNOWN)
 		return 0;
-	if ((c->dec = upload_new(1, cfg->spill_threshold, cfg->tmpdir, UPLOAD_SCAN_VERDICT)) == NULL ||
-	    upload_begin(c->dec, NULL, 0, "icap-decoded", 12) != 0 ||
+	if ((c->dec = upload_new(1, cfg->spill_threshold, cfg->tmpdir, UPLOAD_SCAN_VERDICT)) == NULL)
+		return -1;
+	upload_set_protocol(c->dec, METRICS_ICAP);
+	if (upload_begin(c->dec, NULL, 0, "icap-decoded", 12) != 0 ||
 	    (c->decoder = icap_decode_new(coding, ICAP_EXPAND_MIN, icap_dec_sink, c)) == NULL)
 		return -1;
 	return 0;

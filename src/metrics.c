@@ -69,10 +69,11 @@ static size_t metrics_nbuckets = METRICS_SCAN_BASE;
 static atomic_ulong requests[METRICS_ROUTES][METRICS_CODES + 1];	/* last: aborted */
 static struct hist http_hist[METRICS_ROUTES][METRICS_CLASSES];
 static struct hist body_hist;
-static atomic_ulong verdicts[METRICS_VERDICTS];
-static atomic_ulong scan_buckets[METRICS_BUCKETS + 1];	/* last: +Inf */
-static atomic_ullong scan_micros;			/* sum of durations, microseconds */
-static atomic_ullong scan_bytes;
+static const char *const metrics_protocol_names[METRICS_PROTOCOLS] = { "http", "icap" };
+static atomic_ulong verdicts[METRICS_PROTOCOLS][METRICS_VERDICTS];
+static atomic_ulong scan_buckets[METRICS_PROTOCOLS][METRICS_BUCKETS + 1];	/* last: +Inf */
+static atomic_ullong scan_micros[METRICS_PROTOCOLS];	/* sum of durations, microseconds */
+static atomic_ullong scan_bytes[METRICS_PROTOCOLS];
 static atomic_ulong shed, auth_failures, auth_throttled, store_failures;
 static atomic_ulong cuts[METRICS_CUTS], refused;
 static const char *const metrics_policy_rules[] = { "deny", "allow", "macros", "encrypted",
@@ -171,20 +172,21 @@ metrics_request_body(uint64_t bytes)
 }
 
 void
-metrics_scan(enum metrics_verdict verdict, double seconds, uint64_t bytes)
+metrics_scan(enum metrics_protocol protocol, enum metrics_verdict verdict, double seconds,
+    uint64_t bytes)
 {
-	size_t i;
+	size_t p = protocol < METRICS_PROTOCOLS ? (size_t)protocol : METRICS_HTTP, i;
 
 	for (i = 0; i < metrics_nbuckets; i++)
 		if (seconds <= metrics_buckets[i])
 			break;
 	if (i == metrics_nbuckets)
 		i = METRICS_BUCKETS;
-	atomic_fetch_add_explicit(&scan_buckets[i], 1, memory_order_relaxed);
-	atomic_fetch_add_explicit(&verdicts[verdict], 1, memory_order_relaxed);
-	atomic_fetch_add_explicit(&scan_micros, (unsigned long long)(seconds * 1e6),
+	atomic_fetch_add_explicit(&scan_buckets[p][i], 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&verdicts[p][verdict], 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&scan_micros[p], (unsigned long long)(seconds * 1e6),
 	    memory_order_relaxed);
-	atomic_fetch_add_explicit(&scan_bytes, bytes, memory_order_relaxed);
+	atomic_fetch_add_explicit(&scan_bytes[p], bytes, memory_order_relaxed);
 }
 
 void
@@ -321,31 +323,39 @@ render_icap(struct out *o)
 	    (double)atomic_load(&icap_micros) / 1e6, (unsigned long long)atomic_load(&icap_bytes));
 }
 
+/* Every series of both protocols, zeros too, so that a dashboard finds both; protocol first. */
 static void
 render_scans(struct out *o)
 {
-	unsigned long cum = 0;
+	out_printf(o, "# HELP clamrest_scans_total Scans finished, by protocol (the front the request "
+	    "came through) and verdict.\n# TYPE clamrest_scans_total counter\n");
+	for (size_t p = 0; p < METRICS_PROTOCOLS; p++)
+		for (size_t v = 0; v < METRICS_VERDICTS; v++)
+			out_printf(o, "clamrest_scans_total{protocol=\"%s\",verdict=\"%s\"} %lu\n",
+			    metrics_protocol_names[p], metrics_verdict_names[v],
+			    atomic_load_explicit(&verdicts[p][v], memory_order_relaxed));
+	out_printf(o, "# HELP clamrest_scan_duration_seconds Time libclamav took per scan, by "
+	    "protocol.\n# TYPE clamrest_scan_duration_seconds histogram\n");
+	for (size_t p = 0; p < METRICS_PROTOCOLS; p++) {
+		const char *name = metrics_protocol_names[p];
+		unsigned long cum = 0;
 
-	out_printf(o, "# HELP clamrest_scans_total Scans finished, by verdict.\n"
-	    "# TYPE clamrest_scans_total counter\n");
-	for (size_t v = 0; v < METRICS_VERDICTS; v++)
-		out_printf(o, "clamrest_scans_total{verdict=\"%s\"} %lu\n", metrics_verdict_names[v],
-		    atomic_load_explicit(&verdicts[v], memory_order_relaxed));
-	out_printf(o, "# HELP clamrest_scan_duration_seconds Time libclamav took per scan.\n"
-	    "# TYPE clamrest_scan_duration_seconds histogram\n");
-	for (size_t i = 0; i < metrics_nbuckets; i++) {
-		cum += atomic_load_explicit(&scan_buckets[i], memory_order_relaxed);
-		out_printf(o, "clamrest_scan_duration_seconds_bucket{le=\"%.15g\"} %lu\n",
-		    metrics_buckets[i], cum);
+		for (size_t i = 0; i < metrics_nbuckets; i++) {
+			cum += atomic_load_explicit(&scan_buckets[p][i], memory_order_relaxed);
+			out_printf(o, "clamrest_scan_duration_seconds_bucket{protocol=\"%s\",le=\"%.15g\"} "
+			    "%lu\n", name, metrics_buckets[i], cum);
+		}
+		cum += atomic_load_explicit(&scan_buckets[p][METRICS_BUCKETS], memory_order_relaxed);
+		out_printf(o, "clamrest_scan_duration_seconds_bucket{protocol=\"%s\",le=\"+Inf\"} %lu\n"
+		    "clamrest_scan_duration_seconds_sum{protocol=\"%s\"} %.6f\n"
+		    "clamrest_scan_duration_seconds_count{protocol=\"%s\"} %lu\n", name, cum, name,
+		    (double)atomic_load(&scan_micros[p]) / 1e6, name, cum);
 	}
-	cum += atomic_load_explicit(&scan_buckets[METRICS_BUCKETS], memory_order_relaxed);
-	out_printf(o, "clamrest_scan_duration_seconds_bucket{le=\"+Inf\"} %lu\n", cum);
-	out_printf(o, "clamrest_scan_duration_seconds_sum %.6f\n"
-	    "clamrest_scan_duration_seconds_count %lu\n",
-	    (double)atomic_load(&scan_micros) / 1e6, cum);
-	out_printf(o, "# HELP clamrest_scanned_bytes_total Bytes handed to the engine.\n"
-	    "# TYPE clamrest_scanned_bytes_total counter\n"
-	    "clamrest_scanned_bytes_total %llu\n", atomic_load(&scan_bytes));
+	out_printf(o, "# HELP clamrest_scanned_bytes_total Bytes handed to the engine, by protocol.\n"
+	    "# TYPE clamrest_scanned_bytes_total counter\n");
+	for (size_t p = 0; p < METRICS_PROTOCOLS; p++)
+		out_printf(o, "clamrest_scanned_bytes_total{protocol=\"%s\"} %llu\n",
+		    metrics_protocol_names[p], atomic_load(&scan_bytes[p]));
 }
 
 static void

@@ -30,6 +30,13 @@ enum metrics_verdict {
 	METRICS_VERDICTS
 };
 
+/* The front a scan came through: the label protocol of the scan metrics ("http", "icap"). */
+enum metrics_protocol {
+	METRICS_HTTP,
+	METRICS_ICAP,
+	METRICS_PROTOCOLS
+};
+
 /* Why a connection was closed by us rather than by its client (clamrest_connections_cut_total). */
 enum metrics_cut {
 	METRICS_CUT_HEAD_TIMEOUT,	/* no whole request head within REQUEST_TIMEOUT (idle ones too) */
@@ -82,8 +89,10 @@ enum metrics_icap_method { METRICS_ICAP_OPTIONS, METRICS_ICAP_REQMOD, METRICS_IC
 void metrics_icap_request(enum metrics_icap_method method, unsigned status, double seconds,
     uint64_t bytes);
 /* The verdict an ICAP answer gave: "clean", "malware", "not_scanned" or "error" (others ignored). */
-void metrics_icap_verdict(const char *verdict);	/* the body bytes one POST request received */
-void metrics_scan(enum metrics_verdict verdict, double seconds, uint64_t bytes);
+void metrics_icap_verdict(const char *verdict);
+/* One file scanned for a request of protocol: its verdict, seconds libclamav took, bytes. */
+void metrics_scan(enum metrics_protocol protocol, enum metrics_verdict verdict, double seconds,
+    uint64_t bytes);
 void metrics_shed(void);
 void metrics_store_failure(void);	/* an upload could not be written to TMPDIR */
 void metrics_auth_failure(void);
