@@ -424,9 +424,9 @@ icap_answer(struct icap_conn *c, struct icap_outcome *o)
 		o->error = c->store_failed ? "the body store is full (BODY_DISK) or TMPDIR failed" :
 		    "no scan thread could take the body in time, or the engine is reloading";
 		if (c->store_failed)
-			metrics_store_failure();
+			metrics_store_failure(METRICS_ICAP);
 		else
-			metrics_shed();
+			metrics_shed(METRICS_ICAP);
 		(void)icap_reply_status(c->fd, 503, c->istag, 1, retry > 0 ? retry : 1);
 		return -1;	/* an error answer closes the connection */
 	}

@@ -93,15 +93,18 @@ void metrics_icap_verdict(const char *verdict);
 /* One file scanned for a request of protocol: its verdict, seconds libclamav took, bytes. */
 void metrics_scan(enum metrics_protocol protocol, enum metrics_verdict verdict, double seconds,
     uint64_t bytes);
-void metrics_shed(void);
-void metrics_store_failure(void);	/* an upload could not be written to TMPDIR */
+/* Counted by both fronts, with their protocol: a request refused with 503 (load shed), an upload
+ * that could not be written to TMPDIR, a connection cut (guard.c, one per front). */
+void metrics_shed(enum metrics_protocol protocol);
+void metrics_store_failure(enum metrics_protocol protocol);
 void metrics_auth_failure(void);
 void metrics_auth_throttled(void);
-void metrics_cut(enum metrics_cut reason);
+void metrics_cut(enum metrics_protocol protocol, enum metrics_cut reason);
 /* A file the upload policy blocked, by rule ("deny", "allow", "macros", "encrypted", "extension",
  * "unknown"; clamrest_policy_blocked_total). */
 void metrics_policy_blocked(const char *rule);
-void metrics_refused(void);		/* a connection refused: the table was full of requests */
+/* A connection refused: the table was full of requests. */
+void metrics_refused(enum metrics_protocol protocol);
 
 /* Writes the exposition to buf; returns its length, or 0 when buf is too small. */
 size_t metrics_render(char *buf, size_t len, const struct metrics_gauges *g);

@@ -122,8 +122,8 @@ test_series_after_calls(void **state)
 	metrics_scan(METRICS_HTTP, METRICS_MALWARE, 0.002, 68);
 	metrics_scan(METRICS_HTTP, METRICS_LIMITS_EXCEEDED, 3.0, 1000);
 	metrics_scan(METRICS_HTTP, METRICS_ERROR, 20.0, 5);
-	metrics_shed();
-	metrics_shed();
+	metrics_shed(METRICS_HTTP);
+	metrics_shed(METRICS_HTTP);
 	metrics_auth_failure();
 	metrics_auth_failure();
 	metrics_auth_failure();
@@ -143,7 +143,8 @@ test_series_after_calls(void **state)
 	assert_delta(before, after, "clamrest_scans_total{protocol=\"http\",verdict=\"error\"}", 1);
 	assert_delta(before, after, "clamrest_scan_duration_seconds_count{protocol=\"http\"}", 4);
 	assert_delta(before, after, "clamrest_scanned_bytes_total{protocol=\"http\"}", 1173);
-	assert_delta(before, after, "clamrest_load_shed_total", 2);
+	assert_delta(before, after, "clamrest_load_shed_total{protocol=\"http\"}", 2);
+	assert_delta(before, after, "clamrest_load_shed_total{protocol=\"icap\"}", 0);
 	assert_delta(before, after, "clamrest_auth_failures_total", 3);
 	assert_delta(before, after, "clamrest_auth_throttled_total", 1);
 	assert_delta(before, after,
@@ -257,16 +258,14 @@ test_histogram_buckets(void **state)
 	free(after);
 }
 
-/* Each protocol's scans move its own series only; both protocols' series are always there, zeros
- * included, with protocol the first label. */
+/* Every series of the families both fronts count is there for both protocols, protocol first. */
 static void
-test_scans_by_protocol(void **state)
+assert_both_protocols(const char *text)
 {
 	static const char *const protocols[] = { "http", "icap" };
 	static const char *const verdicts[] = { "clean", "malware", "limits_exceeded", "error" };
-	char *before = render(&no_gauges), *after;
+	const char *before = text;
 
-	(void)state;
 	/* Every series of both protocols is rendered, whether it moved or not. */
 	for (size_t p = 0; p < 2; p++) {
 		char series[128];
@@ -293,6 +292,16 @@ test_scans_by_protocol(void **state)
 		snprintf(series, sizeof(series), "clamrest_scanned_bytes_total{protocol=\"%s\"}",
 		    protocols[p]);
 		assert_true(value(before, series) >= 0);
+		for (size_t i = 0; i < 4; i++) {
+			static const char *const others[] = { "clamrest_connections_refused_total",
+			    "clamrest_load_shed_total", "clamrest_store_failures_total",
+			    "clamrest_connections_cut_total" };
+
+			snprintf(series, sizeof(series), i < 3 ? "%s{protocol=\"%s\"}" :
+			    "%s{protocol=\"%s\",reason=\"shutdown_grace\"}", others[i], protocols[p]);
+			if (value(before, series) < 0)
+				fail_msg("no series %s", series);
+		}
 	}
 	/* No series of these families without the label, nor with protocol not first. */
 	assert_null(strstr(before, "clamrest_scans_total{verdict="));
@@ -300,11 +309,47 @@ test_scans_by_protocol(void **state)
 	assert_null(strstr(before, "\nclamrest_scan_duration_seconds_sum "));
 	assert_null(strstr(before, "\nclamrest_scan_duration_seconds_count "));
 	assert_null(strstr(before, "\nclamrest_scanned_bytes_total "));
+	assert_null(strstr(before, "clamrest_connections_cut_total{reason="));
+	assert_null(strstr(before, "\nclamrest_connections_refused_total "));
+	assert_null(strstr(before, "\nclamrest_load_shed_total "));
+	assert_null(strstr(before, "\nclamrest_store_failures_total "));
+}
 
+/* Each protocol's scans (and cuts, refusals, sheds, store failures) move its own series only;
+ * both protocols' series are always there, zeros included, with protocol the first label. */
+static void
+test_scans_by_protocol(void **state)
+{
+	char *before = render(&no_gauges), *after;
+
+	(void)state;
+	assert_both_protocols(before);
 	metrics_scan(METRICS_ICAP, METRICS_MALWARE, 0.002, 68);
 	metrics_scan(METRICS_ICAP, METRICS_CLEAN, 0.3, 1000);
 	metrics_scan(METRICS_HTTP, METRICS_ERROR, 20.0, 5);
+	/* The other families both fronts count. */
+	metrics_cut(METRICS_ICAP, METRICS_CUT_SLOW_BODY);
+	metrics_cut(METRICS_HTTP, METRICS_CUT_EVICTED);
+	metrics_cut(METRICS_HTTP, METRICS_CUT_EVICTED);
+	metrics_refused(METRICS_ICAP);
+	metrics_shed(METRICS_ICAP);
+	metrics_store_failure(METRICS_ICAP);
+	metrics_store_failure(METRICS_HTTP);
 	after = render(&no_gauges);
+	assert_delta(before, after,
+	    "clamrest_connections_cut_total{protocol=\"icap\",reason=\"slow_body\"}", 1);
+	assert_delta(before, after,
+	    "clamrest_connections_cut_total{protocol=\"http\",reason=\"slow_body\"}", 0);
+	assert_delta(before, after,
+	    "clamrest_connections_cut_total{protocol=\"http\",reason=\"evicted\"}", 2);
+	assert_delta(before, after,
+	    "clamrest_connections_cut_total{protocol=\"icap\",reason=\"evicted\"}", 0);
+	assert_delta(before, after, "clamrest_connections_refused_total{protocol=\"icap\"}", 1);
+	assert_delta(before, after, "clamrest_connections_refused_total{protocol=\"http\"}", 0);
+	assert_delta(before, after, "clamrest_load_shed_total{protocol=\"icap\"}", 1);
+	assert_delta(before, after, "clamrest_load_shed_total{protocol=\"http\"}", 0);
+	assert_delta(before, after, "clamrest_store_failures_total{protocol=\"icap\"}", 1);
+	assert_delta(before, after, "clamrest_store_failures_total{protocol=\"http\"}", 1);
 	assert_delta(before, after, "clamrest_scans_total{protocol=\"icap\",verdict=\"malware\"}", 1);
 	assert_delta(before, after, "clamrest_scans_total{protocol=\"icap\",verdict=\"clean\"}", 1);
 	assert_delta(before, after, "clamrest_scans_total{protocol=\"icap\",verdict=\"error\"}", 0);
