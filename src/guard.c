@@ -115,9 +115,9 @@ guard_report(struct guard *g, int reason)
 	unsigned more;
 
 	if (reason == GUARD_REFUSED)
-		metrics_refused();
+		metrics_refused(g->lim.protocol);
 	else
-		metrics_cut((enum metrics_cut)reason);
+		metrics_cut(g->lim.protocol, (enum metrics_cut)reason);
 	pthread_mutex_lock(&g->report_lock);
 	if (r->last > 0 && now - r->last < GUARD_LOG_EVERY) {
 		r->more++;

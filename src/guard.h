@@ -13,10 +13,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "metrics.h"
+
 struct guard_limits {
 	unsigned max_connections;	/* open connections, beyond which idle ones are evicted */
 	double timeout;			/* seconds: REQUEST_TIMEOUT */
 	unsigned min_rate;		/* bytes per second: MIN_UPLOAD_RATE; 0: no rate rule */
+	enum metrics_protocol protocol;	/* the front: the label protocol of its cuts and refusals */
 };
 
 struct guard;

@@ -188,7 +188,8 @@ icap_start(const struct config *cfg, struct scanner *scanner, struct pool *pool,
     size_t errlen)
 {
 	struct guard_limits l = { .max_connections = cfg->max_connections,
-	    .timeout = cfg->request_timeout, .min_rate = cfg->min_upload_rate };
+	    .timeout = cfg->request_timeout, .min_rate = cfg->min_upload_rate,
+	    .protocol = METRICS_ICAP };
 	struct icap *ic = calloc(1, sizeof(*ic));
 
 	if (ic == NULL) {

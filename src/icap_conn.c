@@ -250,14 +250,17 @@ icap_prepare_body(struct icap_conn *c)
 	if ((c->raw = upload_new(1, cfg->spill_threshold, cfg->tmpdir, UPLOAD_SCAN_VERDICT)) == NULL ||
 	    upload_begin(c->raw, NULL, 0, "icap", 4) != 0)
 		return -1;
+	upload_set_protocol(c->raw, METRICS_ICAP);
 	if (!c->req.allow204)
 		upload_keep(c->raw);	/* a clean message is sent back: it must outlive its scan */
 	if (coding == ICAP_CODING_UNKNOWN)
 		c->unscanned = ICAP_UNSCANNED_CODING;
 	if (coding == ICAP_CODING_NONE || coding == ICAP_CODING_UNKNOWN)
 		return 0;
-	if ((c->dec = upload_new(1, cfg->spill_threshold, cfg->tmpdir, UPLOAD_SCAN_VERDICT)) == NULL ||
-	    upload_begin(c->dec, NULL, 0, "icap-decoded", 12) != 0 ||
+	if ((c->dec = upload_new(1, cfg->spill_threshold, cfg->tmpdir, UPLOAD_SCAN_VERDICT)) == NULL)
+		return -1;
+	upload_set_protocol(c->dec, METRICS_ICAP);
+	if (upload_begin(c->dec, NULL, 0, "icap-decoded", 12) != 0 ||
 	    (c->decoder = icap_decode_new(coding, ICAP_EXPAND_MIN, icap_dec_sink, c)) == NULL)
 		return -1;
 	return 0;
@@ -433,9 +436,9 @@ icap_answer(struct icap_conn *c, struct icap_outcome *o)
 		o->error = c->store_failed ? "the body store is full (BODY_DISK) or TMPDIR failed" :
 		    "no scan thread could take the body in time, or the engine is reloading";
 		if (c->store_failed)
-			metrics_store_failure();
+			metrics_store_failure(METRICS_ICAP);
 		else
-			metrics_shed();
+			metrics_shed(METRICS_ICAP);
 		(void)icap_reply_status(c->fd, 503, c->istag, 1, retry > 0 ? retry : 1);
 		return -1;	/* an error answer closes the connection */
 	}

@@ -69,12 +69,14 @@ static size_t metrics_nbuckets = METRICS_SCAN_BASE;
 static atomic_ulong requests[METRICS_ROUTES][METRICS_CODES + 1];	/* last: aborted */
 static struct hist http_hist[METRICS_ROUTES][METRICS_CLASSES];
 static struct hist body_hist;
-static atomic_ulong verdicts[METRICS_VERDICTS];
-static atomic_ulong scan_buckets[METRICS_BUCKETS + 1];	/* last: +Inf */
-static atomic_ullong scan_micros;			/* sum of durations, microseconds */
-static atomic_ullong scan_bytes;
-static atomic_ulong shed, auth_failures, auth_throttled, store_failures;
-static atomic_ulong cuts[METRICS_CUTS], refused;
+static const char *const metrics_protocol_names[METRICS_PROTOCOLS] = { "http", "icap" };
+static atomic_ulong verdicts[METRICS_PROTOCOLS][METRICS_VERDICTS];
+static atomic_ulong scan_buckets[METRICS_PROTOCOLS][METRICS_BUCKETS + 1];	/* last: +Inf */
+static atomic_ullong scan_micros[METRICS_PROTOCOLS];	/* sum of durations, microseconds */
+static atomic_ullong scan_bytes[METRICS_PROTOCOLS];
+static atomic_ulong shed[METRICS_PROTOCOLS], store_failures[METRICS_PROTOCOLS];
+static atomic_ulong auth_failures, auth_throttled;
+static atomic_ulong cuts[METRICS_PROTOCOLS][METRICS_CUTS], refused[METRICS_PROTOCOLS];
 static const char *const metrics_policy_rules[] = { "deny", "allow", "macros", "encrypted",
     "extension", "unknown" };
 #define METRICS_POLICY_RULES (sizeof(metrics_policy_rules) / sizeof(metrics_policy_rules[0]))
@@ -89,6 +91,13 @@ static atomic_ullong icap_micros, icap_bytes;
 static const char *const metrics_icap_verdict_names[] = { "clean", "malware", "blocked", "not_scanned", "error" };
 #define METRICS_ICAP_VERDICTS (sizeof(metrics_icap_verdict_names) / sizeof(metrics_icap_verdict_names[0]))
 static atomic_ulong icap_verdicts[METRICS_ICAP_VERDICTS];	/* sums: seconds (in us) to answer, body bytes */
+
+/* An index into the per-protocol arrays; anything unknown counts as HTTP. */
+static size_t
+protocol_index(enum metrics_protocol protocol)
+{
+	return protocol < METRICS_PROTOCOLS ? (size_t)protocol : METRICS_HTTP;
+}
 
 void
 metrics_start(double max_scan_time)
@@ -171,32 +180,33 @@ metrics_request_body(uint64_t bytes)
 }
 
 void
-metrics_scan(enum metrics_verdict verdict, double seconds, uint64_t bytes)
+metrics_scan(enum metrics_protocol protocol, enum metrics_verdict verdict, double seconds,
+    uint64_t bytes)
 {
-	size_t i;
+	size_t p = protocol_index(protocol), i;
 
 	for (i = 0; i < metrics_nbuckets; i++)
 		if (seconds <= metrics_buckets[i])
 			break;
 	if (i == metrics_nbuckets)
 		i = METRICS_BUCKETS;
-	atomic_fetch_add_explicit(&scan_buckets[i], 1, memory_order_relaxed);
-	atomic_fetch_add_explicit(&verdicts[verdict], 1, memory_order_relaxed);
-	atomic_fetch_add_explicit(&scan_micros, (unsigned long long)(seconds * 1e6),
+	atomic_fetch_add_explicit(&scan_buckets[p][i], 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&verdicts[p][verdict], 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&scan_micros[p], (unsigned long long)(seconds * 1e6),
 	    memory_order_relaxed);
-	atomic_fetch_add_explicit(&scan_bytes, bytes, memory_order_relaxed);
+	atomic_fetch_add_explicit(&scan_bytes[p], bytes, memory_order_relaxed);
 }
 
 void
-metrics_shed(void)
+metrics_shed(enum metrics_protocol protocol)
 {
-	atomic_fetch_add_explicit(&shed, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&shed[protocol_index(protocol)], 1, memory_order_relaxed);
 }
 
 void
-metrics_store_failure(void)
+metrics_store_failure(enum metrics_protocol protocol)
 {
-	atomic_fetch_add_explicit(&store_failures, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&store_failures[protocol_index(protocol)], 1, memory_order_relaxed);
 }
 
 void
@@ -220,15 +230,17 @@ metrics_policy_blocked(const char *rule)
 }
 
 void
-metrics_cut(enum metrics_cut reason)
+metrics_cut(enum metrics_protocol protocol, enum metrics_cut reason)
 {
-	atomic_fetch_add_explicit(&cuts[reason], 1, memory_order_relaxed);
+	if (reason < METRICS_CUTS)
+		atomic_fetch_add_explicit(&cuts[protocol_index(protocol)][reason], 1,
+		    memory_order_relaxed);
 }
 
 void
-metrics_refused(void)
+metrics_refused(enum metrics_protocol protocol)
 {
-	atomic_fetch_add_explicit(&refused, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&refused[protocol_index(protocol)], 1, memory_order_relaxed);
 }
 
 struct out {
@@ -322,31 +334,50 @@ render_icap(struct out *o)
 	    (double)atomic_load(&icap_micros) / 1e6, (unsigned long long)atomic_load(&icap_bytes));
 }
 
+/* Every series of both protocols, zeros too, so that a dashboard finds both; protocol first. */
 static void
 render_scans(struct out *o)
 {
-	unsigned long cum = 0;
+	out_printf(o, "# HELP clamrest_scans_total Scans finished, by protocol (the front the request "
+	    "came through) and verdict.\n# TYPE clamrest_scans_total counter\n");
+	for (size_t p = 0; p < METRICS_PROTOCOLS; p++)
+		for (size_t v = 0; v < METRICS_VERDICTS; v++)
+			out_printf(o, "clamrest_scans_total{protocol=\"%s\",verdict=\"%s\"} %lu\n",
+			    metrics_protocol_names[p], metrics_verdict_names[v],
+			    atomic_load_explicit(&verdicts[p][v], memory_order_relaxed));
+	out_printf(o, "# HELP clamrest_scan_duration_seconds Time libclamav took per scan, by "
+	    "protocol.\n# TYPE clamrest_scan_duration_seconds histogram\n");
+	for (size_t p = 0; p < METRICS_PROTOCOLS; p++) {
+		const char *name = metrics_protocol_names[p];
+		unsigned long cum = 0;
 
-	out_printf(o, "# HELP clamrest_scans_total Scans finished, by verdict.\n"
-	    "# TYPE clamrest_scans_total counter\n");
-	for (size_t v = 0; v < METRICS_VERDICTS; v++)
-		out_printf(o, "clamrest_scans_total{verdict=\"%s\"} %lu\n", metrics_verdict_names[v],
-		    atomic_load_explicit(&verdicts[v], memory_order_relaxed));
-	out_printf(o, "# HELP clamrest_scan_duration_seconds Time libclamav took per scan.\n"
-	    "# TYPE clamrest_scan_duration_seconds histogram\n");
-	for (size_t i = 0; i < metrics_nbuckets; i++) {
-		cum += atomic_load_explicit(&scan_buckets[i], memory_order_relaxed);
-		out_printf(o, "clamrest_scan_duration_seconds_bucket{le=\"%.15g\"} %lu\n",
-		    metrics_buckets[i], cum);
+		for (size_t i = 0; i < metrics_nbuckets; i++) {
+			cum += atomic_load_explicit(&scan_buckets[p][i], memory_order_relaxed);
+			out_printf(o, "clamrest_scan_duration_seconds_bucket{protocol=\"%s\",le=\"%.15g\"} "
+			    "%lu\n", name, metrics_buckets[i], cum);
+		}
+		cum += atomic_load_explicit(&scan_buckets[p][METRICS_BUCKETS], memory_order_relaxed);
+		out_printf(o, "clamrest_scan_duration_seconds_bucket{protocol=\"%s\",le=\"+Inf\"} %lu\n"
+		    "clamrest_scan_duration_seconds_sum{protocol=\"%s\"} %.6f\n"
+		    "clamrest_scan_duration_seconds_count{protocol=\"%s\"} %lu\n", name, cum, name,
+		    (double)atomic_load(&scan_micros[p]) / 1e6, name, cum);
 	}
-	cum += atomic_load_explicit(&scan_buckets[METRICS_BUCKETS], memory_order_relaxed);
-	out_printf(o, "clamrest_scan_duration_seconds_bucket{le=\"+Inf\"} %lu\n", cum);
-	out_printf(o, "clamrest_scan_duration_seconds_sum %.6f\n"
-	    "clamrest_scan_duration_seconds_count %lu\n",
-	    (double)atomic_load(&scan_micros) / 1e6, cum);
-	out_printf(o, "# HELP clamrest_scanned_bytes_total Bytes handed to the engine.\n"
-	    "# TYPE clamrest_scanned_bytes_total counter\n"
-	    "clamrest_scanned_bytes_total %llu\n", atomic_load(&scan_bytes));
+	out_printf(o, "# HELP clamrest_scanned_bytes_total Bytes handed to the engine, by protocol.\n"
+	    "# TYPE clamrest_scanned_bytes_total counter\n");
+	for (size_t p = 0; p < METRICS_PROTOCOLS; p++)
+		out_printf(o, "clamrest_scanned_bytes_total{protocol=\"%s\"} %llu\n",
+		    metrics_protocol_names[p], atomic_load(&scan_bytes[p]));
+}
+
+/* A counter with protocol its only label, both protocols' series. */
+static void
+render_by_protocol(struct out *o, const char *name, const char *help,
+    atomic_ulong counts[METRICS_PROTOCOLS])
+{
+	out_printf(o, "# HELP %s %s\n# TYPE %s counter\n", name, help, name);
+	for (size_t p = 0; p < METRICS_PROTOCOLS; p++)
+		out_printf(o, "%s{protocol=\"%s\"} %lu\n", name, metrics_protocol_names[p],
+		    atomic_load_explicit(&counts[p], memory_order_relaxed));
 }
 
 static void
@@ -354,15 +385,15 @@ render_connections(struct out *o, const struct metrics_gauges *g)
 {
 	out_printf(o, "# HELP clamrest_connections Open client connections.\n"
 	    "# TYPE clamrest_connections gauge\nclamrest_connections %u\n", g->connections);
-	out_printf(o, "# HELP clamrest_connections_cut_total Connections closed by the service, by reason.\n"
-	    "# TYPE clamrest_connections_cut_total counter\n");
-	for (size_t i = 0; i < METRICS_CUTS; i++)
-		out_printf(o, "clamrest_connections_cut_total{reason=\"%s\"} %lu\n", metrics_cut_names[i],
-		    atomic_load_explicit(&cuts[i], memory_order_relaxed));
-	out_printf(o, "# HELP clamrest_connections_refused_total Connections refused because every "
-	    "open one had a request in progress (MAX_CONNECTIONS).\n"
-	    "# TYPE clamrest_connections_refused_total counter\nclamrest_connections_refused_total %lu\n",
-	    atomic_load(&refused));
+	out_printf(o, "# HELP clamrest_connections_cut_total Connections closed by the service, by "
+	    "protocol and reason.\n# TYPE clamrest_connections_cut_total counter\n");
+	for (size_t p = 0; p < METRICS_PROTOCOLS; p++)
+		for (size_t i = 0; i < METRICS_CUTS; i++)
+			out_printf(o, "clamrest_connections_cut_total{protocol=\"%s\",reason=\"%s\"} %lu\n",
+			    metrics_protocol_names[p], metrics_cut_names[i],
+			    atomic_load_explicit(&cuts[p][i], memory_order_relaxed));
+	render_by_protocol(o, "clamrest_connections_refused_total", "Connections refused because "
+	    "every open one had a request in progress (MAX_CONNECTIONS), by protocol.", refused);
 }
 
 /* The cumulative buckets, _sum and _count of one series; labels ends with a comma or is "". */
@@ -587,20 +618,19 @@ metrics_render(char *buf, size_t len, const struct metrics_gauges *g)
 	out_printf(&o, "# HELP clamrest_body_memory_bytes Bytes of uploads in progress held in memory (BODY_MEMORY bounds it).\n"
 	    "# TYPE clamrest_body_memory_bytes gauge\nclamrest_body_memory_bytes %llu\n"
 	    "# HELP clamrest_body_disk_bytes Bytes of uploads in progress held in TMPDIR (BODY_DISK bounds it).\n"
-	    "# TYPE clamrest_body_disk_bytes gauge\nclamrest_body_disk_bytes %llu\n"
-	    "# HELP clamrest_store_failures_total Uploads answered 500 because TMPDIR could not take them.\n"
-	    "# TYPE clamrest_store_failures_total counter\nclamrest_store_failures_total %lu\n",
-	    (unsigned long long)g->body_memory, (unsigned long long)g->body_disk,
-	    atomic_load(&store_failures));
-	out_printf(&o, "# HELP clamrest_load_shed_total Requests refused with 503 because the scan pool "
-	    "or the password check queue was full, or BODY_DISK was spent.\n"
-	    "# TYPE clamrest_load_shed_total counter\nclamrest_load_shed_total %lu\n"
-	    "# HELP clamrest_auth_failures_total Scan requests refused with 401.\n"
+	    "# TYPE clamrest_body_disk_bytes gauge\nclamrest_body_disk_bytes %llu\n",
+	    (unsigned long long)g->body_memory, (unsigned long long)g->body_disk);
+	render_by_protocol(&o, "clamrest_store_failures_total", "Uploads answered 500 (ICAP: 500 or "
+	    "not scanned) because TMPDIR could not take them, by protocol.", store_failures);
+	render_by_protocol(&o, "clamrest_load_shed_total", "Requests refused with 503 because the "
+	    "scan pool or the password check queue was full, or BODY_DISK was spent, by protocol.",
+	    shed);
+	out_printf(&o, "# HELP clamrest_auth_failures_total Scan requests refused with 401.\n"
 	    "# TYPE clamrest_auth_failures_total counter\nclamrest_auth_failures_total %lu\n"
 	    "# HELP clamrest_auth_throttled_total Scan requests refused with 429: their client address "
 	    "had used up its failed password checks.\n"
 	    "# TYPE clamrest_auth_throttled_total counter\nclamrest_auth_throttled_total %lu\n",
-	    atomic_load(&shed), atomic_load(&auth_failures), atomic_load(&auth_throttled));
+	    atomic_load(&auth_failures), atomic_load(&auth_throttled));
 	out_printf(&o, "# HELP clamrest_database_version Daily version of the signatures in use.\n"
 	    "# TYPE clamrest_database_version gauge\nclamrest_database_version %ld\n"
 	    "# HELP clamrest_database_build_time_seconds Build time of the signatures in use (Unix time).\n"

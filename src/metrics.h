@@ -30,6 +30,13 @@ enum metrics_verdict {
 	METRICS_VERDICTS
 };
 
+/* The front a scan came through: the label protocol of the scan metrics ("http", "icap"). */
+enum metrics_protocol {
+	METRICS_HTTP,
+	METRICS_ICAP,
+	METRICS_PROTOCOLS
+};
+
 /* Why a connection was closed by us rather than by its client (clamrest_connections_cut_total). */
 enum metrics_cut {
 	METRICS_CUT_HEAD_TIMEOUT,	/* no whole request head within REQUEST_TIMEOUT (idle ones too) */
@@ -82,17 +89,22 @@ enum metrics_icap_method { METRICS_ICAP_OPTIONS, METRICS_ICAP_REQMOD, METRICS_IC
 void metrics_icap_request(enum metrics_icap_method method, unsigned status, double seconds,
     uint64_t bytes);
 /* The verdict an ICAP answer gave: "clean", "malware", "not_scanned" or "error" (others ignored). */
-void metrics_icap_verdict(const char *verdict);	/* the body bytes one POST request received */
-void metrics_scan(enum metrics_verdict verdict, double seconds, uint64_t bytes);
-void metrics_shed(void);
-void metrics_store_failure(void);	/* an upload could not be written to TMPDIR */
+void metrics_icap_verdict(const char *verdict);
+/* One file scanned for a request of protocol: its verdict, seconds libclamav took, bytes. */
+void metrics_scan(enum metrics_protocol protocol, enum metrics_verdict verdict, double seconds,
+    uint64_t bytes);
+/* Counted by both fronts, with their protocol: a request refused with 503 (load shed), an upload
+ * that could not be written to TMPDIR, a connection cut (guard.c, one per front). */
+void metrics_shed(enum metrics_protocol protocol);
+void metrics_store_failure(enum metrics_protocol protocol);
 void metrics_auth_failure(void);
 void metrics_auth_throttled(void);
-void metrics_cut(enum metrics_cut reason);
+void metrics_cut(enum metrics_protocol protocol, enum metrics_cut reason);
 /* A file the upload policy blocked, by rule ("deny", "allow", "macros", "encrypted", "extension",
  * "unknown"; clamrest_policy_blocked_total). */
 void metrics_policy_blocked(const char *rule);
-void metrics_refused(void);		/* a connection refused: the table was full of requests */
+/* A connection refused: the table was full of requests. */
+void metrics_refused(enum metrics_protocol protocol);
 
 /* Writes the exposition to buf; returns its length, or 0 when buf is too small. */
 size_t metrics_render(char *buf, size_t len, const struct metrics_gauges *g);

@@ -168,6 +168,7 @@ server_guard(const struct config *cfg)
 		.max_connections = cfg->max_connections,
 		.timeout = cfg->request_timeout,
 		.min_rate = cfg->min_upload_rate,
+		.protocol = METRICS_HTTP,
 	};
 
 	return guard_new(&l);
@@ -342,7 +343,7 @@ server_stop(struct server *srv, double end)
 		log_warnx("SHUTDOWN_GRACE (%u s) is over: closing %u requests still in progress",
 		    srv->cfg->shutdown_grace, left);
 	for (unsigned i = 0; i < left; i++)
-		metrics_cut(METRICS_CUT_SHUTDOWN);
+		metrics_cut(METRICS_HTTP, METRICS_CUT_SHUTDOWN);
 	/* Every accepted password check and scan that can still end within the grace runs and resumes
 	 * its connection before the daemon goes; checks first (each is bounded by its hash rounds, and
 	 * the queue by AUTH_QUEUE), since a connection they resume may still hand a scan to the pool.

@@ -143,7 +143,7 @@ request_verify_shed(struct request *r)
 	log_debug("%s (AUTH_THREADS %u, AUTH_QUEUE %u): 503", why, srv->cfg->auth_threads,
 	    srv->cfg->auth_queue);
 	request_refuse(r, MHD_HTTP_SERVICE_UNAVAILABLE, &canned_for(srv, r->route)->busy, why);
-	metrics_shed();
+	metrics_shed(METRICS_HTTP);
 }
 
 /* The verifier's verdict, back on the connection's thread. */
@@ -178,7 +178,7 @@ request_verified(struct request *r)
 	case VERIFY_ERROR:	/* a passing state: 503 and Retry-After, as a full queue */
 		request_refuse(r, MHD_HTTP_SERVICE_UNAVAILABLE, &canned_for(srv, r->route)->busy,
 		    "no password check now: shutting down, or out of memory");
-		metrics_shed();
+		metrics_shed(METRICS_HTTP);
 		break;
 	default:
 		log_errorx("password check failed inside OpenSSL");

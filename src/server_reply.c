@@ -229,7 +229,7 @@ request_retry_later(struct request *r, const char *text, const char *json, unsig
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, v);
 	}
 	request_reject(r, MHD_HTTP_SERVICE_UNAVAILABLE, resp, why);
-	metrics_shed();
+	metrics_shed(METRICS_HTTP);
 }
 
 /* 503 Service Busy with a Retry-After from the scan pool's measured drain rate (the wait it predicts
@@ -275,7 +275,7 @@ request_store_failed(struct request *r)
 	}
 	errno = r->store_errno;
 	log_error("cannot store an upload in TMPDIR %s", cfg->tmpdir);
-	metrics_store_failure();
+	metrics_store_failure(METRICS_HTTP);
 	snprintf(reason, sizeof(reason), "cannot store the upload in the temporary folder: %s",
 	    strerror(r->store_errno));
 	len = api_json_error(r->out, sizeof(r->out), reason);

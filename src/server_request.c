@@ -173,6 +173,7 @@ request_upload(struct request *r, const char *ctype)
 		    "out of memory for an upload");
 		return;
 	}
+	upload_set_protocol(r->up, METRICS_HTTP);
 	if (!route_chunked(r->route))
 		r->mp = ctype != NULL ? multipart_new(ctype, request_sink, r) : NULL;
 	if (!route_chunked(r->route) && r->mp == NULL) {

@@ -41,6 +41,7 @@ struct upload {
 	double seconds;			/* every scan of the upload together */
 	char *user;			/* whose upload it is, for the policy; NULL: none */
 	int keep;			/* bodies kept after their scan (upload_keep) */
+	enum metrics_protocol protocol;	/* the front it came through, for the scan metrics */
 };
 
 struct upload *
@@ -54,7 +55,14 @@ upload_new(unsigned max, size_t spill, const char *tmpdir, enum upload_scan how)
 	u->spill = spill;
 	u->tmpdir = tmpdir;
 	u->how = how;
+	u->protocol = METRICS_HTTP;
 	return u;
+}
+
+void
+upload_set_protocol(struct upload *u, enum metrics_protocol protocol)
+{
+	u->protocol = protocol;
 }
 
 void
@@ -218,7 +226,7 @@ upload_scan_file(struct upload *u, struct upload_file *f, struct scanner *sc, do
 	f->scanned = 1;
 	if (q.kinds != NULL && f->res.verdict != SCAN_ERROR)
 		upload_judge(u, f);
-	metrics_scan(f->res.verdict == SCAN_ERROR ? METRICS_ERROR :
+	metrics_scan(u->protocol, f->res.verdict == SCAN_ERROR ? METRICS_ERROR :
 	    f->res.limit_exceeded ? METRICS_LIMITS_EXCEEDED :
 	    f->res.verdict == SCAN_MALWARE ? METRICS_MALWARE : METRICS_CLEAN,
 	    f->res.seconds, f->res.bytes);
@@ -242,7 +250,8 @@ upload_scan_next(struct upload *u, struct scanner *sc, double max_seconds)
 		f->scanned = 1;
 		if (filepolicy_file_active())
 			upload_judge(u, f);	/* nothing seen: not accepted by a type rule */
-		metrics_scan(f->res.limit_exceeded ? METRICS_LIMITS_EXCEEDED : METRICS_CLEAN, 0, 0);
+		metrics_scan(u->protocol, f->res.limit_exceeded ? METRICS_LIMITS_EXCEEDED : METRICS_CLEAN,
+		    0, 0);
 		body_reset(f->body);
 		return u->next < u->n;
 	}

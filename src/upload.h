@@ -9,6 +9,8 @@
 
 #include <stddef.h>
 
+#include "metrics.h"
+
 struct scanner;
 struct scan_detail;
 struct upload;
@@ -29,6 +31,9 @@ enum upload_scan {
  * budgets (body.h). Caller owns the result; NULL when out of memory. */
 struct upload *upload_new(unsigned max, size_t spill, const char *tmpdir, enum upload_scan how);
 void upload_free(struct upload *u);
+/* The front the upload came through (METRICS_HTTP, METRICS_ICAP): the label protocol of its scans
+ * in the metrics. The HTTP side and the ICAP side each set theirs. */
+void upload_set_protocol(struct upload *u, enum metrics_protocol protocol);
 /* Forgets every file (an upload refused midway: its bytes are dropped). */
 void upload_reset(struct upload *u);
 

@@ -6,6 +6,7 @@ import atexit
 import base64
 import os
 import pathlib
+import re
 import shutil
 import signal
 import socket
@@ -384,6 +385,25 @@ def metric(srv, name, default=None):
     if default is not None:
         return default
     raise AssertionError(f"{name} not in /metrics:\n{text}")
+
+
+def metric_sum(srv, name, **labels):
+    """The sum of the series of metric name (its exact sample name, e.g. clamrest_scans_total) from
+    srv's /metrics whose labels include the given ones, e.g. metric_sum(srv, "clamrest_scans_total",
+    protocol="icap"); fails when no series matches."""
+    text = requests.get(srv.url + "/metrics", timeout=5).text
+    total, found = 0.0, False
+    for line in text.splitlines():
+        m = re.match(r'([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$', line)
+        if m is None or m.group(1) != name:
+            continue
+        have = dict(re.findall(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"', m.group(2) or ""))
+        if all(have.get(k) == str(v) for k, v in labels.items()):
+            total += float(m.group(3))
+            found = True
+    if not found:
+        raise AssertionError(f"no {name} {labels} in /metrics:\n{text}")
+    return total
 
 
 def rss(pid):

@@ -90,7 +90,7 @@ def test_slow_get_body_is_cut(start):
         s.sendall(b"GET /check HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\n")
         took = drip(s, b"a", 0.5, 2 + CUT_SLACK + 4)
     assert took is not None and took < 2 + CUT_SLACK, took
-    assert metric(srv, 'clamrest_connections_cut_total{reason="discard_deadline"}') == 1
+    assert metric(srv, 'clamrest_connections_cut_total{protocol="http",reason="discard_deadline"}') == 1
     assert "after the refusal" in srv.logs()
 
 
@@ -114,7 +114,7 @@ def test_discarded_body_has_a_deadline(start):
                   b"\r\nContent-Length: %d\r\n\r\n" % (16 * 1024 * 1024 - 1))
         took = drip(s, b"a" * 4096, 0.1, 2 + CUT_SLACK + 4)
     assert took is not None and took < 2 + CUT_SLACK, took
-    assert metric(srv, 'clamrest_connections_cut_total{reason="discard_deadline"}') == 1
+    assert metric(srv, 'clamrest_connections_cut_total{protocol="http",reason="discard_deadline"}') == 1
 
 
 def test_small_get_body_and_wrong_password_still_answered(start):
@@ -149,7 +149,7 @@ def test_half_heads_closed_at_once_are_freed(start):
     assert code == 200 and took < 1 * harness.TIME_FACTOR, (took, flood)
     assert harness.wait_until(lambda: close_wait(srv.port) <= 2, 2 * harness.TIME_FACTOR), \
         (close_wait(srv.port), flood)
-    assert metric(srv, 'clamrest_connections_cut_total{reason="peer_closed"}') >= 0
+    assert metric(srv, 'clamrest_connections_cut_total{protocol="http",reason="peer_closed"}') >= 0
 
 
 def keepalive_client(port):
@@ -168,7 +168,7 @@ def test_full_table_of_idle_keepalive_connections_evicts_the_oldest(start):
         assert code == 200, code
         assert harness.wait_until(lambda: closed(held[0]), 2), "the oldest idle one is evicted"
         assert not any(closed(s) for s in held[5:]), "only as many as needed are evicted"
-        assert metric(srv, 'clamrest_connections_cut_total{reason="evicted"}') >= 1
+        assert metric(srv, 'clamrest_connections_cut_total{protocol="http",reason="evicted"}') >= 1
     finally:
         for s in held:
             s.close()
@@ -206,7 +206,7 @@ def test_full_table_of_requests_in_progress_refuses_promptly(start):
             s.close()
     assert harness.wait_until(lambda: check_ok(srv), 2 * harness.TIME_FACTOR), \
         "clients gone mid-body are freed at once"
-    assert metric(srv, "clamrest_connections_refused_total") >= 1
+    assert metric(srv, 'clamrest_connections_refused_total{protocol="http"}') >= 1
 
 
 # --- item 10 (part): heads libmicrohttpd cannot hold are answered at once ---

@@ -116,7 +116,7 @@ def test_disk_budget_spent_answers_503_and_recovers(start):
     finally:
         holder.close()
     assert harness.wait_until(lambda: harness.metric(srv, "clamrest_body_disk_bytes") == 0, 10)
-    assert harness.metric(srv, "clamrest_load_shed_total") >= 2
+    assert harness.metric(srv, 'clamrest_load_shed_total{protocol="http"}') >= 2
     r = harness.scan_chunked(srv, os.urandom(600_000))
     assert r.status_code == 200 and r.json()["malware"] is False, r.text
     warn = [o for o in harness.json_lines(harness.stderr_of(srv))[0] if "BODY_DISK" in o["message"]]
@@ -151,8 +151,8 @@ def test_spill_failure_is_500_json_not_400(start, tmp_path, route):
         assert r.status_code == 500, (r.status_code, r.text[:300])
         assert r.headers["Content-Type"].startswith("application/json"), r.headers
         assert "No space left on device" in r.json()["error"], r.text
-        assert harness.metric(srv, "clamrest_scans_total{verdict=\"clean\"}", 0) == 0
-        assert harness.metric(srv, "clamrest_store_failures_total") == 1
+        assert harness.metric(srv, 'clamrest_scans_total{protocol="http",verdict="clean"}') == 0
+        assert harness.metric(srv, 'clamrest_store_failures_total{protocol="http"}') == 1
         errors = [o for o in harness.json_lines(harness.stderr_of(srv))[0]
                   if "No space left on device" in o["message"] and "TMPDIR" in o["message"]]
         assert errors, harness.stderr_of(srv)

@@ -365,6 +365,10 @@ def test_slowloris_head_is_cut(start):
         got = b""
     assert got == b"" and time.monotonic() - t0 < 6
     sock.close()
+    # Counted as ICAP's cut, not HTTP's.
+    cut = 'clamrest_connections_cut_total{protocol="%s",reason="head_timeout"}'
+    assert harness.wait_until(lambda: harness.metric(s, cut % "icap") == 1)
+    assert harness.metric(s, cut % "http") == 0
 
 
 def test_slow_body_is_cut(start):
@@ -383,6 +387,9 @@ def test_slow_body_is_cut(start):
         closed = True
     assert closed, "a body far below MIN_UPLOAD_RATE was not cut"
     sock.close()
+    cut = 'clamrest_connections_cut_total{protocol="%s",reason="slow_body"}'
+    assert harness.metric(s, cut % "icap") == 1
+    assert harness.metric(s, cut % "http") == 0
     assert "slow" in s.logs() or "MIN_UPLOAD_RATE" in s.logs()
 
 
@@ -573,8 +580,41 @@ def test_access_line_and_metrics(start):
     assert line["http.request.body.bytes"] == len(EICAR)
     m = requests.get(s.url + "/metrics", timeout=5).text
     assert 'clamrest_icap_requests_total{protocol="icap",method="RESPMOD",code="200"} 1' in m
-    assert 'clamrest_scans_total{verdict="malware"} 1' in m
+    assert 'clamrest_scans_total{protocol="icap",verdict="malware"} 1' in m
     assert 'clamrest_icap_verdicts_total{protocol="icap",verdict="malware"} 1' in m
+
+
+def test_scan_metrics_by_protocol(start):
+    """The shared scan metrics tell the fronts apart: a scan over HTTP moves protocol="http", one
+    over ICAP protocol="icap", and neither moves the other's; both are there from the start."""
+    s = start_icap(start)
+    scans, seconds = "clamrest_scans_total", "clamrest_scan_duration_seconds_count"
+    for protocol in ("http", "icap"):
+        assert harness.metric_sum(s, scans, protocol=protocol) == 0
+        assert harness.metric_sum(s, seconds, protocol=protocol) == 0
+        assert harness.metric_sum(s, "clamrest_scanned_bytes_total", protocol=protocol) == 0
+    r = harness.scan_chunked(s, b"clean over http")
+    assert r.status_code == 200 and r.json()["malware"] is False, r.text
+    assert harness.metric(s, 'clamrest_scans_total{protocol="http",verdict="clean"}') == 1
+    assert harness.metric_sum(s, scans, protocol="http") == 1
+    assert harness.metric_sum(s, scans, protocol="icap") == 0
+    assert harness.metric_sum(s, "clamrest_scanned_bytes_total", protocol="http") == 15
+    blocked(icapc.ask(s.icap, icapc.respmod(EICAR)))
+    assert harness.metric(s, 'clamrest_scans_total{protocol="icap",verdict="malware"}') == 1
+    assert harness.metric_sum(s, scans, protocol="icap") == 1
+    assert harness.metric_sum(s, scans, protocol="http") == 1
+    assert harness.metric_sum(s, scans, protocol="http", verdict="malware") == 0
+    assert harness.metric_sum(s, seconds, protocol="http") == 1
+    assert harness.metric_sum(s, seconds, protocol="icap") == 1
+    assert harness.metric_sum(s, "clamrest_scan_duration_seconds_bucket", protocol="icap", le="+Inf") == 1
+    assert harness.metric_sum(s, "clamrest_scanned_bytes_total", protocol="icap") == len(EICAR)
+    assert harness.metric_sum(s, "clamrest_scanned_bytes_total", protocol="http") == 15
+    # Queries by verdict alone still see every scan; every series names protocol first.
+    assert harness.metric_sum(s, scans, verdict="malware") == 1
+    assert harness.metric_sum(s, scans) == 2
+    m = requests.get(s.url + "/metrics", timeout=5).text
+    lines = [l for l in m.splitlines() if re.match(r"clamrest_(scans_total|scan_duration_seconds|scanned_bytes)", l)]
+    assert len(lines) > 20 and all(re.match(r'[a-z_]+\{protocol="(http|icap)"[,}]', l) for l in lines), lines
 
 
 # --- c-icap-client (Debian's c-icap) ---

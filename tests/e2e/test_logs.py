@@ -302,7 +302,7 @@ def test_slow_body_cut_logged_with_reason(start):
 
 def test_shutdown_grace_cut_logged_and_counted(start):
     srv = start(env={"SHUTDOWN_GRACE": "1", "REQUEST_TIMEOUT": "60", "MIN_UPLOAD_RATE": "0"})
-    assert harness.metric(srv, 'clamrest_connections_cut_total{reason="shutdown_grace"}') == 0
+    assert harness.metric(srv, 'clamrest_connections_cut_total{protocol="http",reason="shutdown_grace"}') == 0
     with socket.create_connection(("127.0.0.1", srv.port)) as s:
         s.sendall(b"POST /v2/scan-chunked HTTP/1.1\r\nHost: x\r\nX-Request-Id: grace-1\r\nAuthorization: "
                   + harness.basic().encode() + b"\r\nContent-Length: 1000000\r\n\r\n" + b"a" * 1000)

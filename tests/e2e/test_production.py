@@ -42,10 +42,17 @@ def test_metrics_parse_and_count(server):
     assert sample(fams, "clamrest_http_requests", route="/metrics", code="200") >= 1
     assert sample(fams, "clamrest_http_requests", route="/v2/scan-chunked", code="200") == 2
     assert sample(fams, "clamrest_http_requests", route="/v2/scan-chunked", code="401") == 1
-    assert sample(fams, "clamrest_scans", verdict="malware") == 1
-    assert sample(fams, "clamrest_scans", verdict="clean") == 1
-    assert sample(fams, "clamrest_scan_duration_seconds", "clamrest_scan_duration_seconds_count") == 2
-    assert sample(fams, "clamrest_scanned_bytes") == len(harness.EICAR) + 5
+    assert sample(fams, "clamrest_scans", protocol="http", verdict="malware") == 1
+    assert sample(fams, "clamrest_scans", protocol="http", verdict="clean") == 1
+    assert sample(fams, "clamrest_scan_duration_seconds", "clamrest_scan_duration_seconds_count",
+                  protocol="http") == 2
+    assert sample(fams, "clamrest_scanned_bytes", protocol="http") == len(harness.EICAR) + 5
+    # No ICAP here: its series are there, at zero.
+    for verdict in ("clean", "malware", "limits_exceeded", "error"):
+        assert sample(fams, "clamrest_scans", protocol="icap", verdict=verdict) == 0
+    assert sample(fams, "clamrest_scan_duration_seconds", "clamrest_scan_duration_seconds_count",
+                  protocol="icap") == 0
+    assert sample(fams, "clamrest_scanned_bytes", protocol="icap") == 0
     assert sample(fams, "clamrest_auth_failures") == 1
     assert sample(fams, "clamrest_database_version") == 27000
     assert sample(fams, "clamrest_database_build_time_seconds") > 1.7e9
@@ -217,18 +224,20 @@ def test_metrics_issue13_families(server):
     assert sample(fams, "process_resident_memory_bytes") > 1 << 20
     fds = sample(fams, "process_open_fds")
     assert 3 <= fds <= sample(fams, "process_max_fds")
-    les = [s.labels["le"] for s in fams["clamrest_scan_duration_seconds"].samples
-           if s.name.endswith("_bucket")]
-    assert les[-2:] == ["120", "+Inf"], les
-    assert "10" in les and "0.0001" in les
+    for protocol in ("http", "icap"):
+        les = [s.labels["le"] for s in fams["clamrest_scan_duration_seconds"].samples
+               if s.name.endswith("_bucket") and s.labels["protocol"] == protocol]
+        assert les[-2:] == ["120", "+Inf"], (protocol, les)
+        assert "10" in les and "0.0001" in les
 
 
 def test_scan_buckets_follow_max_scan_time(start):
     srv = start(env={"MAX_SCAN_TIME": "300000"})
     fams = families(srv)
-    les = [s.labels["le"] for s in fams["clamrest_scan_duration_seconds"].samples
-           if s.name.endswith("_bucket")]
-    assert les[-4:] == ["100", "250", "300", "+Inf"], les
+    for protocol in ("http", "icap"):
+        les = [s.labels["le"] for s in fams["clamrest_scan_duration_seconds"].samples
+               if s.name.endswith("_bucket") and s.labels["protocol"] == protocol]
+        assert les[-4:] == ["100", "250", "300", "+Inf"], (protocol, les)
 
 
 def test_database_folder_empty_or_missing_is_an_event(start):

@@ -142,7 +142,7 @@ def test_saturated_pool_sheds_load_and_check_stays_up(start):
     assert requests.get(srv.url + "/check", timeout=2).status_code == 200
     t.join()
     assert results["slow"].status_code == 200 and results["slow"].json()["malware"] is False
-    assert harness.metric(srv, "clamrest_load_shed_total") >= 1
+    assert harness.metric(srv, 'clamrest_load_shed_total{protocol="http"}') >= 1
     r = harness.scan_chunked(srv, harness.EICAR)
     assert r.status_code == 200 and r.json()["malware"] is True
 
@@ -217,7 +217,7 @@ def test_client_gone_mid_scan_frees_everything(start):
               harness.basic().encode() + b"\r\nContent-Length: %d\r\n\r\n" % len(big))
     s.sendall(big)
     s.close()
-    assert eventually(lambda: harness.metric(srv, 'clamrest_scans_total{verdict="clean"}') == 1, 30)
+    assert eventually(lambda: harness.metric(srv, 'clamrest_scans_total{protocol="http",verdict="clean"}') == 1, 30)
     r = harness.scan_chunked(srv, harness.EICAR)
     assert r.json()["malware"] is True
     assert eventually(lambda: tmp_entries(srv) == ([], []), 5), tmp_entries(srv)
@@ -278,7 +278,7 @@ def test_scan_that_libclamav_could_not_run_is_an_error_not_clean(start):
     r = harness.scan_chunked(srv, harness.EICAR)
     assert r.status_code == 500, r.text
     assert "error" in r.json() and "temporary" in r.json()["error"], r.text
-    assert harness.metric(srv, 'clamrest_scans_total{verdict="error"}') == 1
+    assert harness.metric(srv, 'clamrest_scans_total{protocol="http",verdict="error"}') == 1
     # The folder is made again: the next scan runs.
     r = harness.scan_chunked(srv, harness.EICAR)
     assert r.status_code == 200 and r.json()["malware"] is True, r.text

@@ -97,7 +97,7 @@ assert_delta(const char *before, const char *after, const char *series, double w
 static void
 bucket_name(char *out, size_t len, size_t i)
 {
-	snprintf(out, len, "clamrest_scan_duration_seconds_bucket{le=\"%s\"}", bucket_les[i]);
+	snprintf(out, len, "clamrest_scan_duration_seconds_bucket{protocol=\"http\",le=\"%s\"}", bucket_les[i]);
 }
 
 static void
@@ -118,12 +118,12 @@ test_series_after_calls(void **state)
 	metrics_request(METRICS_ROUTE_SCAN_LEGACY, 503, 0.01);
 	metrics_request(METRICS_ROUTE_OTHER, 418, 0.01);		/* a status not in the list */
 	metrics_request(METRICS_ROUTE_METRICS, METRICS_ABORTED, 0.01);
-	metrics_scan(METRICS_CLEAN, 0.0003, 100);
-	metrics_scan(METRICS_MALWARE, 0.002, 68);
-	metrics_scan(METRICS_LIMITS_EXCEEDED, 3.0, 1000);
-	metrics_scan(METRICS_ERROR, 20.0, 5);
-	metrics_shed();
-	metrics_shed();
+	metrics_scan(METRICS_HTTP, METRICS_CLEAN, 0.0003, 100);
+	metrics_scan(METRICS_HTTP, METRICS_MALWARE, 0.002, 68);
+	metrics_scan(METRICS_HTTP, METRICS_LIMITS_EXCEEDED, 3.0, 1000);
+	metrics_scan(METRICS_HTTP, METRICS_ERROR, 20.0, 5);
+	metrics_shed(METRICS_HTTP);
+	metrics_shed(METRICS_HTTP);
 	metrics_auth_failure();
 	metrics_auth_failure();
 	metrics_auth_failure();
@@ -137,20 +137,21 @@ test_series_after_calls(void **state)
 	assert_delta(before, after, "clamrest_http_requests_total{route=\"other\",code=\"other\"}", 1);
 	assert_delta(before, after, "clamrest_http_requests_total{route=\"/metrics\",code=\"aborted\"}", 1);
 	assert_delta(before, after, "clamrest_http_requests_total{route=\"/metrics\",code=\"other\"}", 0);
-	assert_delta(before, after, "clamrest_scans_total{verdict=\"clean\"}", 1);
-	assert_delta(before, after, "clamrest_scans_total{verdict=\"malware\"}", 1);
-	assert_delta(before, after, "clamrest_scans_total{verdict=\"limits_exceeded\"}", 1);
-	assert_delta(before, after, "clamrest_scans_total{verdict=\"error\"}", 1);
-	assert_delta(before, after, "clamrest_scan_duration_seconds_count", 4);
-	assert_delta(before, after, "clamrest_scanned_bytes_total", 1173);
-	assert_delta(before, after, "clamrest_load_shed_total", 2);
+	assert_delta(before, after, "clamrest_scans_total{protocol=\"http\",verdict=\"clean\"}", 1);
+	assert_delta(before, after, "clamrest_scans_total{protocol=\"http\",verdict=\"malware\"}", 1);
+	assert_delta(before, after, "clamrest_scans_total{protocol=\"http\",verdict=\"limits_exceeded\"}", 1);
+	assert_delta(before, after, "clamrest_scans_total{protocol=\"http\",verdict=\"error\"}", 1);
+	assert_delta(before, after, "clamrest_scan_duration_seconds_count{protocol=\"http\"}", 4);
+	assert_delta(before, after, "clamrest_scanned_bytes_total{protocol=\"http\"}", 1173);
+	assert_delta(before, after, "clamrest_load_shed_total{protocol=\"http\"}", 2);
+	assert_delta(before, after, "clamrest_load_shed_total{protocol=\"icap\"}", 0);
 	assert_delta(before, after, "clamrest_auth_failures_total", 3);
 	assert_delta(before, after, "clamrest_auth_throttled_total", 1);
 	assert_delta(before, after,
 	    "clamrest_http_requests_total{route=\"/v2/scan-chunked\",code=\"429\"}", 1);
 	{
-		double d = value(after, "clamrest_scan_duration_seconds_sum") -
-		    value(before, "clamrest_scan_duration_seconds_sum");
+		double d = value(after, "clamrest_scan_duration_seconds_sum{protocol=\"http\"}") -
+		    value(before, "clamrest_scan_duration_seconds_sum{protocol=\"http\"}");
 
 		if (fabs(d - 23.0023) > 1e-5)
 			fail_msg("duration sum moved by %.7f, want 23.0023", d);
@@ -222,7 +223,7 @@ test_histogram_buckets(void **state)
 
 	(void)state;
 	for (size_t i = 0; i < sizeof(durations) / sizeof(durations[0]); i++)
-		metrics_scan(METRICS_CLEAN, durations[i], 1);
+		metrics_scan(METRICS_HTTP, METRICS_CLEAN, durations[i], 1);
 	after = render(&no_gauges);
 	for (size_t i = 0; i < NBUCKETS; i++) {
 		char name[128];
@@ -239,19 +240,136 @@ test_histogram_buckets(void **state)
 	}
 	/* +Inf is every scan, and so is _count, and so is the sum over verdicts. */
 	{
-		double count = value(after, "clamrest_scan_duration_seconds_count");
+		double count = value(after, "clamrest_scan_duration_seconds_count{protocol=\"http\"}");
 		double verdicts = 0;
 		static const char *const names[] = { "clean", "malware", "limits_exceeded", "error" };
 
 		for (size_t i = 0; i < 4; i++) {
 			char series[96];
 
-			snprintf(series, sizeof(series), "clamrest_scans_total{verdict=\"%s\"}", names[i]);
+			snprintf(series, sizeof(series), "clamrest_scans_total{protocol=\"http\",verdict=\"%s\"}", names[i]);
 			verdicts += value(after, series);
 		}
 		assert_true(count == prev);
 		if (count != verdicts)
 			fail_msg("_count %g, scans by verdict %g", count, verdicts);
+	}
+	free(before);
+	free(after);
+}
+
+/* Every series of the families both fronts count is there for both protocols, protocol first. */
+static void
+assert_both_protocols(const char *text)
+{
+	static const char *const protocols[] = { "http", "icap" };
+	static const char *const verdicts[] = { "clean", "malware", "limits_exceeded", "error" };
+	const char *before = text;
+
+	/* Every series of both protocols is rendered, whether it moved or not. */
+	for (size_t p = 0; p < 2; p++) {
+		char series[128];
+
+		for (size_t v = 0; v < 4; v++) {
+			snprintf(series, sizeof(series), "clamrest_scans_total{protocol=\"%s\",verdict=\"%s\"}",
+			    protocols[p], verdicts[v]);
+			if (value(before, series) < 0)
+				fail_msg("no series %s", series);
+		}
+		for (size_t i = 0; i < NBUCKETS; i++) {
+			snprintf(series, sizeof(series),
+			    "clamrest_scan_duration_seconds_bucket{protocol=\"%s\",le=\"%s\"}", protocols[p],
+			    bucket_les[i]);
+			if (value(before, series) < 0)
+				fail_msg("no series %s", series);
+		}
+		snprintf(series, sizeof(series), "clamrest_scan_duration_seconds_sum{protocol=\"%s\"}",
+		    protocols[p]);
+		assert_true(value(before, series) >= 0);
+		snprintf(series, sizeof(series), "clamrest_scan_duration_seconds_count{protocol=\"%s\"}",
+		    protocols[p]);
+		assert_true(value(before, series) >= 0);
+		snprintf(series, sizeof(series), "clamrest_scanned_bytes_total{protocol=\"%s\"}",
+		    protocols[p]);
+		assert_true(value(before, series) >= 0);
+		for (size_t i = 0; i < 4; i++) {
+			static const char *const others[] = { "clamrest_connections_refused_total",
+			    "clamrest_load_shed_total", "clamrest_store_failures_total",
+			    "clamrest_connections_cut_total" };
+
+			snprintf(series, sizeof(series), i < 3 ? "%s{protocol=\"%s\"}" :
+			    "%s{protocol=\"%s\",reason=\"shutdown_grace\"}", others[i], protocols[p]);
+			if (value(before, series) < 0)
+				fail_msg("no series %s", series);
+		}
+	}
+	/* No series of these families without the label, nor with protocol not first. */
+	assert_null(strstr(before, "clamrest_scans_total{verdict="));
+	assert_null(strstr(before, "clamrest_scan_duration_seconds_bucket{le="));
+	assert_null(strstr(before, "\nclamrest_scan_duration_seconds_sum "));
+	assert_null(strstr(before, "\nclamrest_scan_duration_seconds_count "));
+	assert_null(strstr(before, "\nclamrest_scanned_bytes_total "));
+	assert_null(strstr(before, "clamrest_connections_cut_total{reason="));
+	assert_null(strstr(before, "\nclamrest_connections_refused_total "));
+	assert_null(strstr(before, "\nclamrest_load_shed_total "));
+	assert_null(strstr(before, "\nclamrest_store_failures_total "));
+}
+
+/* Each protocol's scans (and cuts, refusals, sheds, store failures) move its own series only;
+ * both protocols' series are always there, zeros included, with protocol the first label. */
+static void
+test_scans_by_protocol(void **state)
+{
+	char *before = render(&no_gauges), *after;
+
+	(void)state;
+	assert_both_protocols(before);
+	metrics_scan(METRICS_ICAP, METRICS_MALWARE, 0.002, 68);
+	metrics_scan(METRICS_ICAP, METRICS_CLEAN, 0.3, 1000);
+	metrics_scan(METRICS_HTTP, METRICS_ERROR, 20.0, 5);
+	/* The other families both fronts count. */
+	metrics_cut(METRICS_ICAP, METRICS_CUT_SLOW_BODY);
+	metrics_cut(METRICS_HTTP, METRICS_CUT_EVICTED);
+	metrics_cut(METRICS_HTTP, METRICS_CUT_EVICTED);
+	metrics_refused(METRICS_ICAP);
+	metrics_shed(METRICS_ICAP);
+	metrics_store_failure(METRICS_ICAP);
+	metrics_store_failure(METRICS_HTTP);
+	after = render(&no_gauges);
+	assert_delta(before, after,
+	    "clamrest_connections_cut_total{protocol=\"icap\",reason=\"slow_body\"}", 1);
+	assert_delta(before, after,
+	    "clamrest_connections_cut_total{protocol=\"http\",reason=\"slow_body\"}", 0);
+	assert_delta(before, after,
+	    "clamrest_connections_cut_total{protocol=\"http\",reason=\"evicted\"}", 2);
+	assert_delta(before, after,
+	    "clamrest_connections_cut_total{protocol=\"icap\",reason=\"evicted\"}", 0);
+	assert_delta(before, after, "clamrest_connections_refused_total{protocol=\"icap\"}", 1);
+	assert_delta(before, after, "clamrest_connections_refused_total{protocol=\"http\"}", 0);
+	assert_delta(before, after, "clamrest_load_shed_total{protocol=\"icap\"}", 1);
+	assert_delta(before, after, "clamrest_load_shed_total{protocol=\"http\"}", 0);
+	assert_delta(before, after, "clamrest_store_failures_total{protocol=\"icap\"}", 1);
+	assert_delta(before, after, "clamrest_store_failures_total{protocol=\"http\"}", 1);
+	assert_delta(before, after, "clamrest_scans_total{protocol=\"icap\",verdict=\"malware\"}", 1);
+	assert_delta(before, after, "clamrest_scans_total{protocol=\"icap\",verdict=\"clean\"}", 1);
+	assert_delta(before, after, "clamrest_scans_total{protocol=\"icap\",verdict=\"error\"}", 0);
+	assert_delta(before, after, "clamrest_scans_total{protocol=\"http\",verdict=\"error\"}", 1);
+	assert_delta(before, after, "clamrest_scans_total{protocol=\"http\",verdict=\"malware\"}", 0);
+	assert_delta(before, after, "clamrest_scans_total{protocol=\"http\",verdict=\"clean\"}", 0);
+	assert_delta(before, after, "clamrest_scan_duration_seconds_count{protocol=\"icap\"}", 2);
+	assert_delta(before, after, "clamrest_scan_duration_seconds_count{protocol=\"http\"}", 1);
+	assert_delta(before, after, "clamrest_scan_duration_seconds_bucket{protocol=\"icap\",le=\"0.0025\"}", 1);
+	assert_delta(before, after, "clamrest_scan_duration_seconds_bucket{protocol=\"icap\",le=\"0.5\"}", 2);
+	assert_delta(before, after, "clamrest_scan_duration_seconds_bucket{protocol=\"http\",le=\"10\"}", 0);
+	assert_delta(before, after, "clamrest_scan_duration_seconds_bucket{protocol=\"http\",le=\"25\"}", 1);
+	assert_delta(before, after, "clamrest_scanned_bytes_total{protocol=\"icap\"}", 1068);
+	assert_delta(before, after, "clamrest_scanned_bytes_total{protocol=\"http\"}", 5);
+	{
+		double d = value(after, "clamrest_scan_duration_seconds_sum{protocol=\"icap\"}") -
+		    value(before, "clamrest_scan_duration_seconds_sum{protocol=\"icap\"}");
+
+		if (fabs(d - 0.302) > 1e-5)
+			fail_msg("icap duration sum moved by %.7f, want 0.302", d);
 	}
 	free(before);
 	free(after);
@@ -333,7 +451,7 @@ test_exposition_is_valid(void **state)
 
 	(void)state;
 	metrics_request(METRICS_ROUTE_SCAN_CHUNKED, 413, 0.01);
-	metrics_scan(METRICS_MALWARE, 0.01, 10);
+	metrics_scan(METRICS_HTTP, METRICS_MALWARE, 0.01, 10);
 	text = render(&(struct metrics_gauges){ .db_version = 27001, .db_time = 1 });
 	assert_true(strlen(text) > 0);
 	assert_int_equal(text[strlen(text) - 1], '\n');
@@ -411,7 +529,7 @@ hammer(void *arg)
 	(void)arg;
 	for (int i = 0; i < THREAD_CALLS; i++) {
 		metrics_request(METRICS_ROUTE_VERSION, 200, 0.01);
-		metrics_scan(METRICS_CLEAN, 0.5, 2);
+		metrics_scan(METRICS_HTTP, METRICS_CLEAN, 0.5, 2);
 	}
 	return NULL;
 }
@@ -431,11 +549,11 @@ test_concurrent_updates(void **state)
 	after = render(&no_gauges);
 	assert_delta(before, after, "clamrest_http_requests_total{route=\"/check_version\",code=\"200\"}",
 	    THREADS * THREAD_CALLS);
-	assert_delta(before, after, "clamrest_scans_total{verdict=\"clean\"}", THREADS * THREAD_CALLS);
-	assert_delta(before, after, "clamrest_scan_duration_seconds_bucket{le=\"0.5\"}",
+	assert_delta(before, after, "clamrest_scans_total{protocol=\"http\",verdict=\"clean\"}", THREADS * THREAD_CALLS);
+	assert_delta(before, after, "clamrest_scan_duration_seconds_bucket{protocol=\"http\",le=\"0.5\"}",
 	    THREADS * THREAD_CALLS);
-	assert_delta(before, after, "clamrest_scan_duration_seconds_bucket{le=\"0.25\"}", 0);
-	assert_delta(before, after, "clamrest_scanned_bytes_total", 2.0 * THREADS * THREAD_CALLS);
+	assert_delta(before, after, "clamrest_scan_duration_seconds_bucket{protocol=\"http\",le=\"0.25\"}", 0);
+	assert_delta(before, after, "clamrest_scanned_bytes_total{protocol=\"http\"}", 2.0 * THREADS * THREAD_CALLS);
 	free(before);
 	free(after);
 }
@@ -444,7 +562,7 @@ test_concurrent_updates(void **state)
 static double
 last_scan_bucket(const char *text)
 {
-	const char *key = "clamrest_scan_duration_seconds_bucket{le=\"", *p = text, *last = NULL;
+	const char *key = "clamrest_scan_duration_seconds_bucket{protocol=\"http\",le=\"", *p = text, *last = NULL;
 
 	while ((p = strstr(p, key)) != NULL) {
 		p += strlen(key);
@@ -471,8 +589,8 @@ test_scan_buckets_reach_max_scan_time(void **state)
 		if (last_scan_bucket(text) != want[i])
 			fail_msg("MAX_SCAN_TIME %g s: last bucket %g, want %g", maxes[i],
 			    last_scan_bucket(text), want[i]);
-		assert_non_null(strstr(text, "clamrest_scan_duration_seconds_bucket{le=\"0.0001\"}"));
-		assert_non_null(strstr(text, "clamrest_scan_duration_seconds_bucket{le=\"10\"}"));
+		assert_non_null(strstr(text, "clamrest_scan_duration_seconds_bucket{protocol=\"http\",le=\"0.0001\"}"));
+		assert_non_null(strstr(text, "clamrest_scan_duration_seconds_bucket{protocol=\"http\",le=\"10\"}"));
 		free(text);
 	}
 	metrics_start(MAX_SCAN_TIME);
@@ -771,6 +889,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_series_after_calls, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_help_and_type_lines, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_histogram_buckets, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_scans_by_protocol, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_exposition_is_valid, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_buffer_too_small, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_concurrent_updates, setup, teardown),
