@@ -81,6 +81,7 @@ static const char *const metrics_policy_rules[] = { "deny", "allow", "macros", "
     "extension", "unknown" };
 #define METRICS_POLICY_RULES (sizeof(metrics_policy_rules) / sizeof(metrics_policy_rules[0]))
 static atomic_ulong policy_blocked[METRICS_POLICY_RULES];
+static atomic_ulong policy_reported[METRICS_POLICY_RULES];	/* POLICY_MODE=report: would block */
 static double started;
 /* ICAP requests (icap_conn.c) by method and status: OPTIONS, REQMOD, RESPMOD; 200, 204, 400,
  * 404, 405, 500, 503, 505, other, aborted. */
@@ -221,12 +222,24 @@ metrics_auth_throttled(void)
 	atomic_fetch_add_explicit(&auth_throttled, 1, memory_order_relaxed);
 }
 
-void
-metrics_policy_blocked(const char *rule)
+static void
+metrics_policy_count(atomic_ulong *counts, const char *rule)
 {
 	for (size_t i = 0; i < METRICS_POLICY_RULES; i++)
 		if (strcmp(rule, metrics_policy_rules[i]) == 0)
-			atomic_fetch_add_explicit(&policy_blocked[i], 1, memory_order_relaxed);
+			atomic_fetch_add_explicit(&counts[i], 1, memory_order_relaxed);
+}
+
+void
+metrics_policy_blocked(const char *rule)
+{
+	metrics_policy_count(policy_blocked, rule);
+}
+
+void
+metrics_policy_reported(const char *rule)
+{
+	metrics_policy_count(policy_reported, rule);
 }
 
 void
@@ -593,6 +606,12 @@ render_policy(struct out *o)
 	for (size_t i = 0; i < METRICS_POLICY_RULES; i++)
 		out_printf(o, "clamrest_policy_blocked_total{rule=\"%s\"} %lu\n",
 		    metrics_policy_rules[i], atomic_load_explicit(&policy_blocked[i],
+		    memory_order_relaxed));
+	out_printf(o, "# HELP clamrest_policy_reported_total Files the upload policy would have blocked "
+	    "(POLICY_MODE=report), by rule.\n# TYPE clamrest_policy_reported_total counter\n");
+	for (size_t i = 0; i < METRICS_POLICY_RULES; i++)
+		out_printf(o, "clamrest_policy_reported_total{rule=\"%s\"} %lu\n",
+		    metrics_policy_rules[i], atomic_load_explicit(&policy_reported[i],
 		    memory_order_relaxed));
 }
 

@@ -103,6 +103,8 @@ void metrics_cut(enum metrics_protocol protocol, enum metrics_cut reason);
 /* A file the upload policy blocked, by rule ("deny", "allow", "macros", "encrypted", "extension",
  * "unknown"; clamrest_policy_blocked_total). */
 void metrics_policy_blocked(const char *rule);
+/* A file POLICY_MODE=report let through that a rule matched (clamrest_policy_reported_total). */
+void metrics_policy_reported(const char *rule);
 /* A connection refused: the table was full of requests. */
 void metrics_refused(enum metrics_protocol protocol);
 

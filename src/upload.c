@@ -200,6 +200,8 @@ upload_judge(struct upload *u, struct upload_file *f)
 	    f->res.verdict == SCAN_MALWARE ? "; the engine's verdict, malware, stands" : "");
 	if (v->blocked)
 		metrics_policy_blocked(v->rule);
+	else
+		metrics_policy_reported(v->rule);	/* matched: POLICY_MODE=report */
 }
 
 static void

@@ -98,10 +98,10 @@ def allowed(srv, data, name="upload.bin"):
     assert v2(srv, data, name) == (False, None)
 
 
-def policy_metric(srv, rule):
+def policy_metric(srv, rule, family="blocked"):
     text = requests.get(srv.url + "/metrics", timeout=5).text
     for line in text.splitlines():
-        if line.startswith('clamrest_policy_blocked_total{rule="%s"} ' % rule):
+        if line.startswith('clamrest_policy_%s_total{rule="%s"} ' % (family, rule)):
             return float(line.split()[1])
     raise AssertionError(text)
 
@@ -326,6 +326,8 @@ def test_report_mode_never_blocks(servers):
     assert top["policy_blocked"] is False and top["malware"] is False
     assert "would block (POLICY_MODE=report)" in srv.logs()
     assert policy_metric(srv, "deny") == 0
+    # What enforcing would block is counted: the ELF, then the zip holding it.
+    assert policy_metric(srv, "deny", "reported") == 2
 
 
 def test_malware_wins(servers):
