@@ -241,7 +241,7 @@ asan-test: export UBSAN_OPTIONS = print_stacktrace=1:halt_on_error=1
 asan-test:
 	$(MAKE) BUILD=build/asan CC=gcc \
 	  CFLAGS="-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined" \
-	  E2E_MARKS="not slow and not client_side and not corpus" all unit replay e2e
+	  E2E_MARKS="not slow and not client_side and not corpus and not timing" all unit replay e2e
 
 # Reader disagreement (issue 20): more samples of tests/e2e/disagree.py's generator than make test's
 # 44 (seed 20), cached under build/disagree/; e.g. make disagree-long SEED=7 COUNT=1000.

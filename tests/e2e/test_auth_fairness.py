@@ -20,6 +20,8 @@ import time
 
 import requests
 
+import pytest
+
 import harness
 
 FLOOD = pathlib.Path(__file__).with_name("flood_auth.py")
@@ -78,6 +80,7 @@ def burst(port, request, n):
     return collections.Counter(out)
 
 
+@pytest.mark.timing
 def test_right_password_burst_after_start_is_never_refused(start):
     """20 cold starts; each gets 200 concurrent scans with a right password nobody checked yet."""
     users = harness.demo_users() + "\nbob::" + harness.hash_password("bob-secret", rounds=29000)
@@ -110,6 +113,7 @@ def auth_failures(url):
     return int(float(re.search(r"^clamrest_auth_failures_total (\S+)$", text, re.M).group(1)))
 
 
+@pytest.mark.timing
 def test_new_users_answered_during_a_distributed_flood(start):
     """Wrong passwords from 200 addresses keep AUTH_QUEUE full (default AUTH_THREADS, AUTH_QUEUE,
     29,000-round hashes); each new user's right password from a new address is answered 200 at

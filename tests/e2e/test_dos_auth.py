@@ -134,6 +134,7 @@ def two_users():
     return harness.demo_users() + "\nbob::" + harness.hash_password(BOB_PASSWORD, rounds=29000)
 
 
+@pytest.mark.timing
 def test_flood_from_one_address_is_throttled(start):
     """One address floods: after AUTH_FAIL_BURST failed checks it gets 429 + Retry-After without
     a PBKDF2; /check and a cached client on the same address stay fast and never see 429."""
@@ -167,6 +168,7 @@ def test_flood_from_one_address_is_throttled(start):
     assert scan_from(srv.port, "127.0.0.1", "bob", BOB_PASSWORD) == 200
 
 
+@pytest.mark.timing
 def test_flood_from_many_addresses_is_shed(start):
     """64 addresses, each with its own full bucket: the verifier queue bounds the PBKDF2 work and
     sheds the rest with 503 + Retry-After, while /check and the cached client stay fast."""

@@ -225,11 +225,11 @@ def test_invalid_utf8_user_and_trace_id_give_json_lines(start):
     srv = start()
     bad_auth = b"Basic " + base64.b64encode(b"j\xf6rg\xff:nope")
     head = (b"POST /v2/scan-chunked HTTP/1.1\r\nHost: t\r\nAuthorization: " + bad_auth +
-            b"\r\nX-B3-Traceid: tr\xff\xfe\xc3\r\nContent-Length: 0\r\n\r\n")
+            b"\r\nX-B3-Traceid: tr\xff\xfe\xc3\r\nConnection: close\r\nContent-Length: 0\r\n\r\n")
     raw = harness.raw_request(srv.port, head, timeout=5)
     assert harness.status_of(raw) == 401, raw[:200]
     good = (b"POST /v2/scan-chunked HTTP/1.1\r\nHost: t\r\nAuthorization: " +
-            harness.basic().encode() + b"\r\nX-B3-Traceid: ok\xe9\r\nUser-Agent: ag\xe9nt\r\n"
+            harness.basic().encode() + b"\r\nX-B3-Traceid: ok\xe9\r\nUser-Agent: ag\xe9nt\r\nConnection: close\r\n"
             b"Content-Length: " +
             str(len(harness.EICAR)).encode() + b"\r\n\r\n" + harness.EICAR)
     raw = harness.raw_request(srv.port, good, timeout=5)
