@@ -70,9 +70,10 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "client_side: tests of the Locust suite, the browser and Squid; the server "
                             "only answers requests the rest of the suite sends too, so the "
                             "sanitizer run (`make asan-test`) leaves them out")
-    config.addinivalue_line("markers", "timing: answer times during password floods (their load is the "
-                            "point, their code paths are test_auth.py's and test_dos_auth.py's others); the "
-                            "sanitizer run (`make asan-test`) leaves them out: it changes speed, not what they check")
+    config.addinivalue_line("markers", "timing: wall-clock behaviour (answer times during password floods, "
+                            "bomb parts taking turns with other clients, a drain held past 10 s); their code "
+                            "paths run in other tests too, so the sanitizer run (`make asan-test`), which "
+                            "changes speed, not what they check, leaves them out")
     config.addinivalue_line("markers", "corpus: many files whose scanning is libclamav's and libarchive's "
                             "work, through the same server code as test_reader.py's cases; the "
                             "sanitizer run (`make asan-test`) leaves them out")

@@ -171,6 +171,7 @@ def test_two_bomb_requests_do_not_starve_another_client(start, bomb):
     assert statistics.median(waits) < 2.0, waits
 
 
+@pytest.mark.timing
 def test_bomb_parts_take_turns_with_other_clients(start):
     """The queue's fairness alone, on any libclamav: 16 parts of 32 MiB of zeros each (gzip, each
     with its own header time so none is a cache hit; within every limit: clean) held a scan thread

@@ -325,6 +325,7 @@ def refused_within(port, seconds):
         return "hung"
 
 
+@pytest.mark.timing
 def test_sigterm_drains(start):
     """SIGTERM: /check on an open connection answers 503 at once, a new connection is refused at
     once, and an upload still arriving 12 s later (past the old hard-coded 10 s) is answered within
