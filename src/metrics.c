@@ -347,17 +347,26 @@ render_icap(struct out *o)
 	    (double)atomic_load(&icap_micros) / 1e6, (unsigned long long)atomic_load(&icap_bytes));
 }
 
+/* A counter by protocol (first label) and one more label: counts[protocol * n + i] for names[i]. */
+static void
+render_protocol_and(struct out *o, const char *name, const char *help, const char *label,
+    const char *const *names, size_t n, const atomic_ulong *counts)
+{
+	out_printf(o, "# HELP %s %s\n# TYPE %s counter\n", name, help, name);
+	for (size_t p = 0; p < METRICS_PROTOCOLS; p++)
+		for (size_t i = 0; i < n; i++)
+			out_printf(o, "%s{protocol=\"%s\",%s=\"%s\"} %lu\n", name,
+			    metrics_protocol_names[p], label, names[i],
+			    atomic_load_explicit(&counts[p * n + i], memory_order_relaxed));
+}
+
 /* Every series of both protocols, zeros too, so that a dashboard finds both; protocol first. */
 static void
 render_scans(struct out *o)
 {
-	out_printf(o, "# HELP clamrest_scans_total Scans finished, by protocol (the front the request "
-	    "came through) and verdict.\n# TYPE clamrest_scans_total counter\n");
-	for (size_t p = 0; p < METRICS_PROTOCOLS; p++)
-		for (size_t v = 0; v < METRICS_VERDICTS; v++)
-			out_printf(o, "clamrest_scans_total{protocol=\"%s\",verdict=\"%s\"} %lu\n",
-			    metrics_protocol_names[p], metrics_verdict_names[v],
-			    atomic_load_explicit(&verdicts[p][v], memory_order_relaxed));
+	render_protocol_and(o, "clamrest_scans_total", "Scans finished, by protocol (the front the "
+	    "request came through) and verdict.", "verdict", metrics_verdict_names, METRICS_VERDICTS,
+	    &verdicts[0][0]);
 	out_printf(o, "# HELP clamrest_scan_duration_seconds Time libclamav took per scan, by "
 	    "protocol.\n# TYPE clamrest_scan_duration_seconds histogram\n");
 	for (size_t p = 0; p < METRICS_PROTOCOLS; p++) {
@@ -398,13 +407,8 @@ render_connections(struct out *o, const struct metrics_gauges *g)
 {
 	out_printf(o, "# HELP clamrest_connections Open client connections.\n"
 	    "# TYPE clamrest_connections gauge\nclamrest_connections %u\n", g->connections);
-	out_printf(o, "# HELP clamrest_connections_cut_total Connections closed by the service, by "
-	    "protocol and reason.\n# TYPE clamrest_connections_cut_total counter\n");
-	for (size_t p = 0; p < METRICS_PROTOCOLS; p++)
-		for (size_t i = 0; i < METRICS_CUTS; i++)
-			out_printf(o, "clamrest_connections_cut_total{protocol=\"%s\",reason=\"%s\"} %lu\n",
-			    metrics_protocol_names[p], metrics_cut_names[i],
-			    atomic_load_explicit(&cuts[p][i], memory_order_relaxed));
+	render_protocol_and(o, "clamrest_connections_cut_total", "Connections closed by the service, "
+	    "by protocol and reason.", "reason", metrics_cut_names, METRICS_CUTS, &cuts[0][0]);
 	render_by_protocol(o, "clamrest_connections_refused_total", "Connections refused because "
 	    "every open one had a request in progress (MAX_CONNECTIONS), by protocol.", refused);
 }
@@ -599,20 +603,22 @@ render_database(struct out *o, const struct metrics_gauges *g)
 }
 
 static void
+render_by_rule(struct out *o, const char *name, const char *help,
+    const atomic_ulong counts[METRICS_POLICY_RULES])
+{
+	out_printf(o, "# HELP %s %s\n# TYPE %s counter\n", name, help, name);
+	for (size_t i = 0; i < METRICS_POLICY_RULES; i++)
+		out_printf(o, "%s{rule=\"%s\"} %lu\n", name, metrics_policy_rules[i],
+		    atomic_load_explicit(&counts[i], memory_order_relaxed));
+}
+
+static void
 render_policy(struct out *o)
 {
-	out_printf(o, "# HELP clamrest_policy_blocked_total Files the upload policy blocked, by rule "
-	    "(docs/POLICY.md).\n# TYPE clamrest_policy_blocked_total counter\n");
-	for (size_t i = 0; i < METRICS_POLICY_RULES; i++)
-		out_printf(o, "clamrest_policy_blocked_total{rule=\"%s\"} %lu\n",
-		    metrics_policy_rules[i], atomic_load_explicit(&policy_blocked[i],
-		    memory_order_relaxed));
-	out_printf(o, "# HELP clamrest_policy_reported_total Files the upload policy would have blocked "
-	    "(POLICY_MODE=report), by rule.\n# TYPE clamrest_policy_reported_total counter\n");
-	for (size_t i = 0; i < METRICS_POLICY_RULES; i++)
-		out_printf(o, "clamrest_policy_reported_total{rule=\"%s\"} %lu\n",
-		    metrics_policy_rules[i], atomic_load_explicit(&policy_reported[i],
-		    memory_order_relaxed));
+	render_by_rule(o, "clamrest_policy_blocked_total", "Files the upload policy blocked, by rule "
+	    "(docs/POLICY.md).", policy_blocked);
+	render_by_rule(o, "clamrest_policy_reported_total", "Files the upload policy would have "
+	    "blocked (POLICY_MODE=report), by rule.", policy_reported);
 }
 
 size_t

@@ -406,6 +406,31 @@ def metric_sum(srv, name, **labels):
     return total
 
 
+def servers_by_settings():
+    """A module fixture's body (`yield from`): yields get(db=None, **env) -> a started server with
+    those settings, one per distinct (db, env); at the end stops them all and fails when one exited
+    badly or a sanitizer reported."""
+    started = {}
+
+    def get(db=None, **env):
+        key = (db, tuple(sorted(env.items())))
+        if key not in started:
+            if db is not None:
+                env = dict(env, CLAMAV_DB_DIR=str(db))
+            started[key] = Clamrest(env=env)
+        return started[key]
+
+    yield get
+    failures = []
+    for srv in started.values():
+        rc = srv.stop()
+        logs = srv.logs()
+        srv.cleanup()
+        if rc not in (0, None) or "runtime error" in logs or "AddressSanitizer" in logs:
+            failures.append(logs)
+    assert not failures, failures[0]
+
+
 def rss(pid):
     """Resident memory of process pid, in bytes (VmRSS of /proc/<pid>/status)."""
     with open(f"/proc/{pid}/status") as f:

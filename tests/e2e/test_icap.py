@@ -462,14 +462,7 @@ def test_low_memory_reload_answers_503_never_a_verdict(start):
     try:
         for n in (2, 3):
             time.sleep(0.3)
-            touch = s.db / "touch.ndb"
-            touch.write_text(f"Clamrest.Touch-{n}:0:*:636c616d72657374746f756368{n:02x}\n")
-            stamp = time.time() + 10 * n      # cl_statchkdir compares whole-second mtimes
-            os.utime(touch, (stamp, stamp))
-            s.signal(signal.SIGUSR2)
-            assert harness.wait_until(
-                lambda: harness.metric(s, 'clamrest_database_reloads_total{result="success"}') == n,
-                60 * harness.TIME_FACTOR), s.logs()
+            test_reload_mode.reload_changed(s, n)
         time.sleep(0.3)
     finally:
         stop.set()

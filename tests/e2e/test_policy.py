@@ -46,27 +46,9 @@ def corpus(name):
 
 
 @pytest.fixture(scope="module")
-def servers(tmp_path_factory):
+def servers():
     """servers(**env) -> a server with those settings, one per distinct env for the module."""
-    started = {}
-
-    def get(db=None, **env):
-        key = (db, tuple(sorted(env.items())))
-        if key not in started:
-            if db is not None:
-                env = dict(env, CLAMAV_DB_DIR=str(db))
-            started[key] = harness.Clamrest(env=env)
-        return started[key]
-
-    yield get
-    failures = []
-    for srv in started.values():
-        rc = srv.stop()
-        logs = srv.logs()
-        srv.cleanup()
-        if rc not in (0, None) or "runtime error" in logs or "AddressSanitizer" in logs:
-            failures.append(logs)
-    assert not failures, failures[0]
+    yield from harness.servers_by_settings()
 
 
 # --- Files that prove a switch. ---

@@ -21,6 +21,20 @@ def slow_db(srv):
                     str(EXTRA_HASHES), "0"], check=True, stdout=subprocess.DEVNULL)
 
 
+def reload_changed(srv, n):
+    """Changes the database (a signature of its own) and reloads it: the n-th successful reload."""
+    touch = srv.db / "touch.ndb"
+    touch.write_text(f"Clamrest.Touch-{n}:0:*:636c616d72657374746f756368{n:02x}\n")
+    # libclamav's cl_statchkdir compares whole-second mtimes: two writes within one second look
+    # unchanged (SIGUSR2 only checks the folder). Give each write its own second.
+    stamp = time.time() + 10 * n
+    os.utime(touch, (stamp, stamp))
+    srv.signal(signal.SIGUSR2)
+    assert harness.wait_until(
+        lambda: harness.metric(srv, 'clamrest_database_reloads_total{result="success"}') == n,
+        60 * harness.TIME_FACTOR), srv.logs()
+
+
 def test_low_memory_reload_answers_503_never_a_verdict(start):
     srv = start(env={"RELOAD_MODE": "low-memory", "DB_CHECK_INTERVAL": "0", "SCAN_THREADS": "2"})
     slow_db(srv)
@@ -62,16 +76,7 @@ def test_low_memory_reload_answers_503_never_a_verdict(start):
     try:
         for n in (2, 3):
             time.sleep(0.3)
-            touch = srv.db / "touch.ndb"
-            touch.write_text(f"Clamrest.Touch-{n}:0:*:636c616d72657374746f756368{n:02x}\n")
-            # libclamav's cl_statchkdir compares whole-second mtimes: two writes within one second
-            # look unchanged (SIGUSR2 only checks the folder). Give each write its own second.
-            stamp = time.time() + 10 * n
-            os.utime(touch, (stamp, stamp))
-            srv.signal(signal.SIGUSR2)
-            assert harness.wait_until(
-                lambda: harness.metric(srv, 'clamrest_database_reloads_total{result="success"}') == n,
-                60 * harness.TIME_FACTOR), srv.logs()
+            reload_changed(srv, n)
         time.sleep(0.3)
     finally:
         stop.set()

@@ -48,25 +48,10 @@ def eicar_db(tmp_path_factory):
 @pytest.fixture(scope="module")
 def servers(eicar_db):
     """servers(real_db=False, **env) -> a server with those settings (one per distinct env)."""
-    started = {}
-
-    def get(real_db=False, **env):
-        key = (real_db, tuple(sorted(env.items())))
-        if key not in started:
-            if not real_db:
-                env = dict(env, CLAMAV_DB_DIR=str(eicar_db))
-            started[key] = harness.Clamrest(env=env)
-        return started[key]
-
-    yield get
-    failures = []
-    for srv in started.values():
-        rc = srv.stop()
-        logs = srv.logs()
-        srv.cleanup()
-        if rc not in (0, None) or "runtime error" in logs or "AddressSanitizer" in logs:
-            failures.append(logs)
-    assert not failures, failures[0]
+    pool = harness.servers_by_settings()
+    get = next(pool)
+    yield lambda real_db=False, **env: get(None if real_db else eicar_db, **env)
+    next(pool, None)        # stops them, and fails on a bad exit
 
 
 def v2(srv, data, name="upload.bin", auth=None):
