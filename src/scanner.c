@@ -119,6 +119,13 @@ scanner_limits(struct scanner *s)
 	"CL_ENGINE_MAX_EXPANSION: a layer being unpacked is bounded by MAX_FILE_SIZE and MAX_SCAN_TIME)"
 #endif
 
+#ifdef CL_HAS_SCAN_TIME_LEFT
+#define SCANNER_TIME_WHERE "inside libclamav's loops too"
+#else
+#define SCANNER_TIME_WHERE "between layers only (this libclamav has no cl_set_scan_time_left: a " \
+	"request's last scan may run one more MAX_SCAN_TIME inside a layer)"
+#endif
+
 /* libclamav's own clean-file cache is off: it remembers a file as clean even when a member of it was
  * skipped or cut short without an alert (a full temporary folder, a member trimmed to a limit), and
  * then answers that clean for ever. Ours remembers only complete scans (scanner_cache_put). */
@@ -437,6 +444,8 @@ scanner_new(const struct scanner_opts *o, char *err, size_t errlen)
 	log_info("MAX_EXPANSION (%u) is checked %s", o->max_expansion,
 	    o->policy.alert_exceeds_max ? SCANNER_EXPANSION_WHERE : "as each unpacked layer starts "
 	    "(ALERT_EXCEEDS_MAX=no: libclamav's own check would cut scans without telling)");
+	log_info("MAX_SCAN_TIME (%u ms) is one budget for all the scans of a request, checked %s",
+	    o->max_scan_time, SCANNER_TIME_WHERE);
 	if (s->cur == NULL)
 		log_warnx("no signature database yet (%s); DB_WAIT is set: looking at %s every %d s and "
 		    "loading the first database to appear", err, s->db_dir, SCANNER_WAIT_INTERVAL);

@@ -49,14 +49,14 @@ scan_state_free(struct scan_state *st)
  * own as large as libclamav's (each reader may unpack what the scan may). None (st->rd NULL) when
  * archives are not to be parsed. */
 static int
-scanner_reader_start(struct scan_state *st, const struct scanner *s, double t0)
+scanner_reader_start(struct scan_state *st, const struct scanner *s, double end)
 {
 	struct reader_limits lim = {
 		.max_file_size = s->o.max_file_size,
 		.budget = st->budget,
 		.max_files = s->o.max_files,
 		.max_recursion = s->o.max_recursion,
-		.deadline = t0 + s->o.max_scan_time / 1000.0,
+		.deadline = end,
 		.encrypted_alert = (s->scan_opts.heuristic & CL_SCAN_HEURISTIC_ENCRYPTED_ARCHIVE) != 0,
 	};
 
@@ -65,6 +65,22 @@ scanner_reader_start(struct scan_state *st, const struct scanner *s, double t0)
 		return 0;
 	st->rd = reader_new(&lim);
 	return st->rd != NULL ? 0 : -1;
+}
+
+/* libclamav's MAX_SCAN_TIME is per scan and engine-wide; the scans of one request (its parts, the
+ * second reader's members) share what is left of the request's, bounded inside libclamav's loops
+ * where the library can (patch 0132: cl_set_scan_time_left()); elsewhere between layers only.
+ * end 0: no bound but MAX_SCAN_TIME. */
+static void
+scanner_time_left(double end)
+{
+#ifdef CL_HAS_SCAN_TIME_LEFT
+	double left = end - util_now();
+
+	cl_set_scan_time_left(end <= 0 ? 0 : left < 0.001 ? 1 : (uint32_t)(left * 1000));
+#else
+	(void)end;
+#endif
 }
 
 /* After libclamav: each member the second reader extracted and libclamav did not scan is scanned
@@ -97,6 +113,7 @@ scanner_second_pass(struct scan_state *st, struct engine *e, const struct cl_sca
 		if ((map = cl_fmap_open_memory(m->len > 0 ? (const void *)m->data : "", m->len)) == NULL) {
 			rc = CL_EMEM;
 		} else {
+			scanner_time_left(deadline);
 			rc = cl_scanmap_callback(map, NULL, virname, &scanned, e->cl, &o, st);
 			cl_fmap_close(map);
 			if (rc == CL_VIRUS)
@@ -184,9 +201,13 @@ scanner_full(struct scanner *s, struct engine *e, const struct scan_request *q, 
 	struct scan_state st;
 	cl_error_t rc;
 	int complete;
+	/* The scan's end: MAX_SCAN_TIME from its start, or the request's end when that is sooner. */
+	double end = t0 + s->o.max_scan_time / 1000.0;
 
+	if (q->deadline > 0 && q->deadline < end)
+		end = q->deadline;
 	scan_state_init(&st, s, len);
-	if (st.layers != NULL && scanner_reader_start(&st, s, t0) != 0) {
+	if (st.layers != NULL && scanner_reader_start(&st, s, end) != 0) {
 		free(st.layers);
 		st.layers = NULL;	/* answered "out of memory" */
 	}
@@ -198,10 +219,11 @@ scanner_full(struct scanner *s, struct engine *e, const struct scan_request *q, 
 	if (q->all_matches)
 		opts.general |= CL_SCAN_GENERAL_ALLMATCHES;
 	scanner_errors_begin();
+	scanner_time_left(end);
 	rc = scanner_clamav(e, data, len, fd, &opts, &virname, &st);
 	if (st.rd != NULL)
-		rc = scanner_second_run(&st, e, &opts, rc, &virname, data, len, fd,
-		    t0 + s->o.max_scan_time / 1000.0);
+		rc = scanner_second_run(&st, e, &opts, rc, &virname, data, len, fd, end);
+	scanner_time_left(0);
 	if (st.reader_oom && rc == CL_CLEAN)
 		rc = CL_EMEM;
 	scanner_errors_end();

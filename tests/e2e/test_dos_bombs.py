@@ -116,6 +116,46 @@ def test_v3_parts_share_one_max_scan_time(start, bomb):
     assert dt < 4, dt
 
 
+@pytest.mark.timing
+def test_v3_parts_share_one_max_scan_time_inside_a_layer(start, bomb):
+    """A part started with little of the request's MAX_SCAN_TIME left is cut when the request's time
+    is spent, inside libclamav's unpack loop (patch 0132, cl_set_scan_time_left), not one whole
+    MAX_SCAN_TIME after its own start: a clean part that takes about half of it, then a bomb part,
+    hold the scan thread one MAX_SCAN_TIME in all (it was ~1.5 of it)."""
+    # SCAN_CACHE=0: the first part, scanned alone to size it, is scanned again in the request.
+    srv = start(env={"MAX_SCAN_TIME": "2000", "MAX_EXPANSION": "0", "SCAN_CACHE": "0"})
+    if "inside libclamav's loops too" not in srv.logs():
+        pytest.skip("this libclamav has no cl_set_scan_time_left (patch 0132): a request's last "
+                    "scan may run one more MAX_SCAN_TIME inside a layer (documented)")
+
+    def v3(parts):
+        body, ctype = multipart(parts)
+        st, out, _ = post(srv.port, "/v3/scan", body, ctype)
+        assert st == 200, out
+        return json.loads(out)
+
+    # A clean part that takes about 1 s of the 2 s: a bzip2 stream of zeros, sized on this machine.
+    size, took = 16 << 20, 0.0
+    for _ in range(5):
+        first = bombs.bzip2_bomb(size)
+        ans = v3([first])
+        took = ans["files"][0]["time"]
+        if ans["malware"] is False and 0.6 <= took <= 1.4:
+            break
+        rate = size / max(took, 0.01)
+        size = max(1 << 20, int(rate * (1.0 if ans["malware"] is False else 0.5)))
+    else:
+        pytest.skip(f"no clean part taking about half of MAX_SCAN_TIME on this machine ({took:.2f} s)")
+    ans = v3([first, bomb])
+    files = ans["files"]
+    assert files[0]["malware"] is False and files[1]["limits_exceeded"] is True, files
+    assert files[1]["matches"][0]["signature"] == "Heuristics.Limits.Exceeded.MaxScanTime", files
+    # The bomb part had what the first part left (about 1 s), not MAX_SCAN_TIME of its own (2 s).
+    held = files[0]["time"] + files[1]["time"]
+    assert held < 2.0 + 0.25, files
+    assert files[1]["time"] < 2.0 - files[0]["time"] + 0.25, files
+
+
 def test_v3_parts_past_the_time_follow_alert_exceeds_max(start, bomb):
     """ALERT_EXCEEDS_MAX=no: the parts not scanned for lack of time are answered as any cut scan then
     is (clean, as clamd with AlertExceedsMax off), flagged limits_exceeded, and logged."""
