@@ -441,6 +441,50 @@ def real_size_db(t):
     return t / "db-real"
 
 
+def count_dbs(folder):
+    """Text databases that stress the signature count of cl_load (patch 0503): comments, CRLF, no
+    final newline, a leading space, and files of seeded random line lengths whose 64 KiB block
+    boundaries fall inside lines, on newlines and inside comments."""
+    rnd = random.Random(SEED + 503)
+    small = {"comment": "A:0:*:414243444546\n# comment text\nB:0:*:414243444547\n",
+             "crlf": "A:0:*:414243444546\r\nB:0:*:414243444547\r\n",
+             "nofinal": "A:0:*:414243444546\nB:0:*:414243444547",
+             "space": " A:0:*:414243444546\n"}
+    dirs = [write_db(folder / k, {"a.ndb": v}) for k, v in small.items()]
+    big = folder / "big"
+    big.mkdir()
+    for f in range(3):
+        lines = []
+        for i in range(rnd.randrange(2000, 6000)):
+            pick = rnd.random()
+            if pick < 0.05:
+                lines.append("#" + "c" * rnd.randrange(0, 300))
+            else:
+                lines.append(f"Count.{f}.{i}:0:*:" + "".join(rnd.choice("0123456789abcdef")
+                                                             for _ in range(2 * rnd.randrange(4, 200))))
+        eol = "\r\n" if f == 1 else "\n"
+        (big / f"c{f}.ndb").write_text(eol.join(lines) + (eol if f != 2 else ""))
+    return dirs + [big]
+
+
+def test_load_progress_total_is_the_same(env):
+    """Patch 0503 counts a text database's signatures by blocks: the total the load-progress
+    callback is told is the stock count on every database of the test (quirks included: a comment
+    line with text counts, and so does the end of a file that ends on a newline)."""
+    t = env["t"]
+    bins = {"system": cbuild.harness(t / "sigcount-system", "sigcount.c", None),
+            "patched": cbuild.harness(t / "sigcount-patched", "sigcount.c", PATCHED)}
+    if FIXES:
+        bins["fixes"] = cbuild.harness(t / "sigcount-fixes", "sigcount.c", FIXES)
+    dirs = count_dbs(t / "db-count") + [env["dbs"][k] for k in ("toy", "mid", "mid-ldb", "eng-all")]
+    got = {lib: subprocess.run([str(b)] + [str(d) for d in dirs], capture_output=True, text=True,
+                               check=True).stdout for lib, b in bins.items()}
+    assert got["patched"] == got["system"], (got["patched"], got["system"])
+    assert got.get("fixes", got["system"]) == got["system"]
+    assert "total=5 loaded=2 rc=0" in got["patched"], got["patched"]     # the comment case
+    assert got["patched"].count("rc=0") == len(dirs), got["patched"]
+
+
 @needs_fixes
 def test_same_answers_with_the_real_size_database(env, tmp_path_factory):
     """7.55M signatures shaped like main+daily (hashes of files and PE sections, body and logical
