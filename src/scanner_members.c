@@ -10,9 +10,10 @@
 #define SCANNER_MEMBER_DEPTH	64
 /* Members one scan may remember: the rest of a larger archive is scanned again next time. */
 #define SCANNER_MEMBERS_PER_SCAN 16384
-/* The key's head: a version, the scan mode, the member's place (the types of the layers above it,
- * which logical signatures may name: Container:, Intermediates:), its own type and attributes. */
-#define SCANNER_MEMBER_HEAD	(16 + 8 + SCANNER_MEMBER_DEPTH * (SCANNER_TYPE_MAX + 2) + \
+/* The key's head: a version, the scan mode, the member's place (the types of the layers above it in
+ * libclamav's scan, which logical signatures may name: Container:, Intermediates:; the depth that
+ * scan started at: 0, or a member's the second reader handed back), its own type and attributes. */
+#define SCANNER_MEMBER_HEAD	(16 + 12 + SCANNER_MEMBER_DEPTH * (SCANNER_TYPE_MAX + 2) + \
     SCANNER_TYPE_MAX + 8)
 
 static size_t
@@ -39,8 +40,9 @@ scanner_member_key(const struct scan_state *st, const char *type, const char *bu
 	for (int i = 0; i < 4; i++) {
 		h[17 + i] = (unsigned char)(level >> (8 * i));
 		h[21 + i] = (unsigned char)(attributes >> (8 * i));
+		h[25 + i] = (unsigned char)(st->base >> (8 * i));
 	}
-	at = 25;
+	at = 29;
 	for (uint32_t i = 0; i < level; i++) {
 		at = scanner_member_put(h, at, st->layers[i].type);
 		h[at++] = (unsigned char)st->layers[i].embedded;
@@ -70,9 +72,10 @@ scanner_members_inspect(struct scan_state *st, const char *type, const char *buf
 
 	if ((level > 0 || st->base > 0) && !(attributes & LAYER_ATTRIBUTES_NORMALIZED))
 		st->files++;
-	/* Members of libclamav's own pass only: the second reader's start scans of their own, where
-	 * libclamav sees no container. Its normalised buffers are views of their layer. */
-	if (st->members == NULL || level == 0 || st->base != 0 || st->layers == NULL ||
+	/* Members: below the upload in libclamav's pass, and those the second reader handed back
+	 * (each a scan of its own from level 0, in which libclamav sees no container). Normalised
+	 * buffers are views of their layer. */
+	if (st->members == NULL || (level == 0 && st->base == 0) || st->layers == NULL ||
 	    level >= st->max_depth || level > SCANNER_MEMBER_DEPTH || st->depth != level + 1 ||
 	    buf == NULL || (attributes & LAYER_ATTRIBUTES_NORMALIZED))
 		return 0;

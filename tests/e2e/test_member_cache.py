@@ -288,3 +288,43 @@ def test_benefit_bash_docs(servers):
     before = hits(srv)
     assert scan(srv, tgz_of([("stamp", b"second upload")] + docs)) == (False, None)
     assert hits(srv) - before >= len(docs), (hits(srv), before, len(docs))
+
+
+# --- members the second reader hands back (a .deb's: libclamav does not open ar archives) ---
+
+def ar_of(members):
+    out = [b"!<arch>\n"]
+    for name, data in members:
+        out.append(b"%-16s%-12d%-6d%-6d%-8o%-10d`\n" % (name.encode() + b"/", 1577836800, 0, 0,
+                                                       0o644, len(data)))
+        out.append(data + (b"\n" if len(data) % 2 else b""))
+    return b"".join(out)
+
+
+def test_second_reader_members_remembered(servers):
+    """A .deb-shaped ar archive: its members are scanned as the second reader hands them back;
+    the same data.tar.gz in another package (another stamp) is a hit."""
+    srv = servers()
+    data = tgz_of([(f"usr/share/doc/p/f{i}.txt", b"package file %d\n" % i * 40) for i in range(8)])
+    for stamp in (b"1.0", b"1.1"):
+        deb = ar_of([("debian-binary", b"2.0\n"), ("control.tar.gz",
+                     tgz_of([("control", b"Package: p\nVersion: " + stamp + b"\n")])),
+                     ("data.tar.gz", data)])
+        if stamp == b"1.1":
+            before = hits(srv)
+        assert scan(srv, deb) == (False, None)
+    assert hits(srv) > before
+    malware, reason = scan(srv, ar_of([("debian-binary", b"2.0\n"), ("data.tar.gz", data),
+                                       ("eicar.com", EICAR)]))
+    assert malware and "eicar" in reason.lower(), reason
+
+
+def test_second_reader_member_cut_not_remembered(servers):
+    """The scan-size attack with the members in an ar archive (the second reader's path), answered
+    clean when cut (ALERT_EXCEEDS_MAX=no): M alone in another ar must be found."""
+    srv = servers(MAX_CONTENT_LENGTH="3000000", MAX_SCAN_SIZE="5000000", MAX_FILE_SIZE="5000000",
+                  ALERT_EXCEEDS_MAX="no")
+    m = tail_member()
+    scan(srv, ar_of([("filler.bin", b"\1" * 2_500_000), ("m.zip", m)]))
+    malware, reason = scan(srv, ar_of([("stamp.txt", b"s" * 10), ("m.zip", m)]))
+    assert malware and reason == TAIL_SIG + ".UNOFFICIAL", reason
