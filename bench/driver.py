@@ -38,7 +38,7 @@ EICAR = b"X5O!P%@AP[4\\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*"
 
 # Settings of clamrest a run may override from the environment; the rest are its defaults.
 CLAMREST_PASSTHROUGH = ("SCAN_THREADS", "SCAN_QUEUE", "IO_THREADS", "SPILL_THRESHOLD",
-                        "MAX_CONNECTIONS", "DB_CHECK_INTERVAL")
+                        "MAX_CONNECTIONS", "DB_CHECK_INTERVAL", "MEMBER_CACHE")
 
 # Workloads: name shown, wrk script, clamd-client payload (None: no clamd row), and for the stamped
 # rows the stamp mode and the text every answer must contain. Every body but EICAR carries a stamp
@@ -126,6 +126,9 @@ class Settings:
         self.v3_rounds = env_int("BENCH_V3_ROUNDS", 3, 1, 50)
         self.v3_conc = env_int("BENCH_V3_CONC", 4, 1, 256)
         self.v3_scans = os.environ.get("BENCH_V3_SCANS", "eicar random").replace(",", " ").split()
+        self.rows = os.environ.get("BENCH_ROWS", "").replace(",", " ").split()  # []: every row
+        if any(r not in WORKLOADS for r in self.rows):
+            sys.exit(f"bench: BENCH_ROWS: rows are {' '.join(WORKLOADS)}")
 
 
 def free_port():
@@ -448,7 +451,8 @@ def raw_rows(cfg, db, tag, results, facts):
     """The engine alone (bench/raw-engine.c, clamrest's engine options) on the same bodies: its
     load time and RSS, and CPU per scan per row."""
     rows = [f"{k}={mode}:" + ("@" + str(FILES["mix"]) if k == "mix" else
-                              str(FILES[WORKLOADS[k][2]])) for k, mode in RAW_ROWS.items()]
+                              str(FILES[WORKLOADS[k][2]])) for k, mode in RAW_ROWS.items()
+            if not cfg.rows or k in cfg.rows]
     argv = ["nice", str(RAW), "-s", str(cfg.raw_seconds), "-N", secrets.token_hex(4), str(db), *rows]
     out = subprocess.run(argv, capture_output=True, text=True, timeout=READY_TIMEOUT + 600)
     for line in out.stdout.splitlines():
@@ -783,7 +787,8 @@ def main():
         if cfg.db == "real":
             db = make_real_db()
             bench_database(cfg, work, tmp, db, "real", cfg.conc,
-                           ["eicar-chunked", "clean", "mix", "random"], results, facts)
+                           [w for w in ("eicar-chunked", "clean", "mix", "random")
+                            if not cfg.rows or w in cfg.rows], results, facts)
             reload_rows(db, "real", facts)
         else:
             db = work / "db-test"
@@ -792,8 +797,8 @@ def main():
             if cfg.v3:
                 bench_v3(cfg, work, tmp, db, v3res)
             if cfg.v3 != 2:
-                bench_database(cfg, work, tmp, db, "test", cfg.conc, list(WORKLOADS), results,
-                               facts)
+                bench_database(cfg, work, tmp, db, "test", cfg.conc, cfg.rows or list(WORKLOADS),
+                               results, facts)
         if cfg.large and cfg.v3 != 2:
             db = make_large_db(cfg, work)
             bench_database(cfg, work, tmp, db, "large", cfg.large_conc,

@@ -126,6 +126,8 @@ static const struct config_opt config_opts[] = {
 	  "bytes one scan may unpack per byte uploaded (at least 64 MiB; 0: only MAX_SCAN_SIZE)" },
 	{ "SCAN_CACHE", "scan-cache", CT_UINT, OFF(scan_cache), "65536", 0, 16777216,
 	  "clean verdicts of complete scans remembered by SHA-256 until the next reload (0: none)" },
+	{ "MEMBER_CACHE", "member-cache", CT_UINT, OFF(member_cache), "65536", 0, 16777216,
+	  "archive members of complete clean scans remembered, skipped in later uploads (0: none)" },
 	/* Scan policy: clamd.conf's options of the same meaning (docs/CONFIGURATION.md, "Scan policy"). */
 	{ "ALERT_ENCRYPTED", "alert-encrypted", CT_BOOL, OFF(alert_encrypted), "no", 0, 1,
 	  "alert on encrypted archives and documents (clamd AlertEncrypted; adds to the two below)" },

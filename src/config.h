@@ -47,6 +47,7 @@ struct config {
 	unsigned max_scan_time;		/* milliseconds */
 	unsigned max_expansion;		/* bytes unpacked per byte uploaded */
 	unsigned scan_cache;		/* clean verdicts remembered */
+	unsigned member_cache;		/* clean archive members remembered */
 	/* Scan policy, clamd.conf's meaning; each 0 or 1 unless a string. */
 	unsigned alert_encrypted, alert_encrypted_archive, alert_encrypted_doc, alert_exceeds_max;
 	unsigned detect_pua;

@@ -301,6 +301,7 @@ load_scanner(const struct config *cfg, char *err, size_t errlen)
 		.max_scan_time = cfg->max_scan_time,
 		.max_expansion = cfg->max_expansion,
 		.cache_entries = cfg->scan_cache,
+		.member_entries = cfg->member_cache,
 		.check_interval = cfg->db_check_interval,
 		.wait = cfg->db_wait != 0,
 		.policy = scan_policy(cfg),

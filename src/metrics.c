@@ -672,6 +672,14 @@ metrics_render(char *buf, size_t len, const struct metrics_gauges *g)
 	    "complete scans.\n"
 	    "# TYPE clamrest_scan_cache_hits_total counter\nclamrest_scan_cache_hits_total %lu\n",
 	    g->cache_hits);
+	out_printf(&o, "# HELP clamrest_member_cache_hits_total Archive members skipped as scanned clean "
+	    "by an earlier complete scan (MEMBER_CACHE).\n"
+	    "# TYPE clamrest_member_cache_hits_total counter\nclamrest_member_cache_hits_total %lu\n"
+	    "# HELP clamrest_member_cache_misses_total Archive members looked up and scanned.\n"
+	    "# TYPE clamrest_member_cache_misses_total counter\nclamrest_member_cache_misses_total %lu\n"
+	    "# HELP clamrest_member_cache_entries Archive members remembered for the database in use.\n"
+	    "# TYPE clamrest_member_cache_entries gauge\nclamrest_member_cache_entries %lu\n",
+	    g->member_hits, g->member_misses, g->member_entries);
 	out_printf(&o, "# HELP clamrest_scan_cut_clean_total Scans cut short by a limit and answered by "
 	    "what was scanned, as ALERT_EXCEEDS_MAX=no asks.\n"
 	    "# TYPE clamrest_scan_cut_clean_total counter\nclamrest_scan_cut_clean_total %lu\n",

@@ -71,6 +71,7 @@ struct metrics_gauges {
 	unsigned signatures;
 	unsigned long reloads, reload_failures;
 	unsigned long cache_hits;	/* scans answered from the clean cache */
+	unsigned long member_hits, member_misses, member_entries;	/* the member cache's */
 	unsigned long cut_clean;	/* ALERT_EXCEEDS_MAX=no: cut scans answered by what was scanned */
 	int db_folder_ok;		/* CLAMAV_DB_DIR readable with files in it: 1, 0; -1 unknown */
 	unsigned long db_folder_unusable;	/* times it was found empty or unreadable */

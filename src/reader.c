@@ -856,6 +856,14 @@ reader_layer(struct reader *r, const void *buf, size_t size, const char *type, c
 }
 
 int
+reader_skip(struct reader *r, const void *buf, size_t size, const char *name)
+{
+	if (r == NULL || buf == NULL || r->limit != NULL)
+		return 0;
+	return reader_note_scanned(r, buf, size, name);
+}
+
+int
 reader_covered(const struct reader *r, unsigned id, unsigned want)
 {
 	const struct layer_seen *l;

@@ -56,6 +56,9 @@ void reader_free(struct reader *r);
  * 1: it listed members (or met a limit), 0: none, -1: out of memory. */
 int reader_layer(struct reader *r, const void *buf, size_t size, const char *type, const char *name,
     unsigned depth, const char *path, size_t path_len, unsigned path_depth, unsigned *id_out);
+/* A layer libclamav skips as one scanned clean before (the member cache): remembered as scanned as
+ * reader_layer does, what it holds not listed. 0, or -1 (out of memory). */
+int reader_skip(struct reader *r, const void *buf, size_t size, const char *name);
 /* 1 when the reader read layer id to its end and hashed every one of at least want members:
  * libclamav's own count may then be short without a hole. */
 int reader_covered(const struct reader *r, unsigned id, unsigned want);

@@ -432,6 +432,10 @@ scanner_new(const struct scanner_opts *o, char *err, size_t errlen)
 		snprintf(err, errlen, "SCAN_CACHE: out of memory");
 		goto fail;
 	}
+	if (scanner_cache_init(&s->members, o->member_entries) != 0) {
+		snprintf(err, errlen, "MEMBER_CACHE: out of memory");
+		goto fail;
+	}
 	if (scanner_make_tmpdir(s, o->tmpdir, err, errlen) != 0)
 		goto fail;
 	if (scanner_load_first(s, err, errlen) != 0 && !o->wait)
@@ -482,6 +486,7 @@ scanner_free(struct scanner *s)
 	pthread_mutex_destroy(&s->reload_lock);
 	pthread_mutex_destroy(&s->lock);
 	scanner_cache_free(&s->cache);
+	scanner_cache_free(&s->members);
 	free(s->db_dir);
 	free(s);
 }
@@ -616,6 +621,9 @@ scanner_stats(struct scanner *s, struct scanner_stats *st)
 	st->reloads = atomic_load(&s->reloads);
 	st->reload_failures = atomic_load(&s->reload_failures);
 	st->cache_hits = atomic_load(&s->cache.hits);
+	st->member_hits = atomic_load(&s->members.hits);
+	st->member_misses = atomic_load(&s->members.misses);
+	st->member_entries = e != NULL ? scanner_cache_entries(&s->members, e->generation) : 0;
 	st->cut_clean = atomic_load(&s->cut_clean);
 	st->db_folder_ok = atomic_load(&s->folder_ok);
 	st->db_folder_unusable = atomic_load(&s->folder_unusable);

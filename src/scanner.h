@@ -53,6 +53,7 @@ struct scanner_opts {
 	unsigned max_scan_time;		/* milliseconds */
 	unsigned max_expansion;		/* bytes unpacked per byte scanned, at most; 0: no such limit */
 	unsigned cache_entries;		/* clean verdicts remembered; 0: none */
+	unsigned member_entries;	/* clean archive members remembered; 0: none */
 	unsigned check_interval;	/* seconds between looks at db_dir; 0: only scanner_reload */
 	int wait;			/* DB_WAIT: start without a database, load the first one to appear */
 	struct scanner_policy policy;
@@ -148,6 +149,7 @@ struct scanner_stats {
 	unsigned signatures;
 	unsigned long reloads, reload_failures;
 	unsigned long cache_hits;
+	unsigned long member_hits, member_misses, member_entries;	/* the member cache's */
 	unsigned long cut_clean;	/* scans cut short at a limit answered by what was scanned */
 	int db_folder_ok;		/* 1: the watcher's last look found CLAMAV_DB_DIR readable, with files */
 	unsigned long db_folder_unusable;	/* times it found it empty or unreadable since */

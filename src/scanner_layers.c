@@ -52,7 +52,9 @@ scanner_read_layer(struct scan_state *st, const char *buf, size_t size, const ch
  *   after it has filled the temporary folder;
  * - a member extracted onto a file system that is now full was most likely cut short by ENOSPC, which
  *   most readers log at debug level only (invisible to us) before scanning what they got.
- * Answering CL_VIRUS stops the scan at once; scanner_verdict turns it into the limit or the error. */
+ * Answering CL_VIRUS stops the scan at once; scanner_verdict turns it into the limit or the error.
+ * A member the member cache remembers clean (scanner_members.c) is answered CL_BREAK: libclamav
+ * skips it and all it holds, and the second reader takes it as scanned without reading it. */
 cl_error_t
 scanner_inspect(int fd, const char *type, const char **ancestors, size_t parent_size,
     const char *name, size_t size, const char *buf, uint32_t level, uint32_t attributes,
@@ -60,6 +62,7 @@ scanner_inspect(int fd, const char *type, const char **ancestors, size_t parent_
 {
 	struct scan_state *st = context;
 	const struct scanner *s;
+	int hit;
 
 	(void)ancestors;
 	(void)parent_size;
@@ -73,7 +76,11 @@ scanner_inspect(int fd, const char *type, const char **ancestors, size_t parent_
 	if (attributes & SCANNER_LAYER_EMBEDDED)
 		return CL_CLEAN;	/* its parent passed the limits and the second reader */
 	st->total += size;
-	scanner_read_layer(st, buf, size, type, name, level);
+	hit = scanner_members_inspect(st, type, buf, size, level, attributes);
+	if (!hit)
+		scanner_read_layer(st, buf, size, type, name, level);
+	else if (reader_skip(st->rd, buf, size, name) != 0)
+		st->reader_oom = 1;
 	/* HTML larger than CL_ENGINE_MAX_HTMLNORMALIZE (engine_limits: MAX_SCAN_SIZE) is not normalised:
 	 * Debian's libclamav skips it whole, ours raw-scans it (docs/libclamav-quirks.md). A cut scan,
 	 * marked but not stopped at the top level, so what the raw scan finds is still the answer. */
@@ -93,9 +100,13 @@ scanner_inspect(int fd, const char *type, const char **ancestors, size_t parent_
 		st->limit = SCANNER_LIMIT_SCAN_SIZE;
 	else if (st->deadline > 0 && util_now() > st->deadline)
 		st->limit = SCANNER_LIMIT_TIME;	/* the request's share of MAX_SCAN_TIME is spent */
+	else if (st->member_hits > 0 && st->files > s->o.max_files)
+		st->limit = SCANNER_LIMIT_FILES;	/* libclamav did not count what hits skipped */
 	if (fd >= 0 && scanner_fs_low(fd))
 		st->tmp_full = 1;
-	return st->limit != NULL || st->tmp_full ? CL_VIRUS : CL_CLEAN;
+	if (st->limit != NULL || st->tmp_full)
+		return CL_VIRUS;
+	return hit ? CL_BREAK : CL_CLEAN;
 }
 
 /* The bytes a member must have to be scanned: libclamav skips files of 5 bytes or less. */
@@ -244,8 +255,10 @@ scanner_layer_done(int fd, int result, const char *virname, void *context)
 	l = &st->layers[st->depth - 1];
 	/* libclamav's count is the second line of defence: a layer the second reader read to its
 	 * end, extracting as many members, is complete (its members are scanned after, as layers
-	 * of their own, when libclamav did not scan them). */
-	if (result != CL_VIRUS && st->unscanned == NULL && !scanner_layer_complete(l) &&
+	 * of their own, when libclamav did not scan them). A member cache hit announced nothing:
+	 * what it holds was scanned in full by the scan that remembered it. */
+	if (!scanner_members_done(st, l, result) && result != CL_VIRUS && st->unscanned == NULL &&
+	    !scanner_layer_complete(l) &&
 	    !reader_covered(st->rd, l->read, scanner_layer_want(l)) && scanner_defer_holes(st, l) != 0) {
 		st->unscanned = scanner_unscanned_name(l);
 		scanner_place(st, st->unscanned, st->depth, 1);

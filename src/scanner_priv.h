@@ -26,13 +26,32 @@
 #define SCANNER_TMP_LOW_WATER	(1024U * 1024)
 #define SCANNER_NAME_KEEP	1024	/* bytes of an embedded file name kept in a match's path */
 
-/* The clean cache (scanner_cache.c): a direct-mapped table of clean verdicts by SHA-256. */
+/* The clean caches (scanner_cache.c): a direct-mapped table of clean verdicts by SHA-256. */
 struct scan_cache {
-	pthread_mutex_t lock;		/* guards slots */
+	pthread_mutex_t lock;		/* guards slots, generation, entries */
 	struct cache_entry *slots;	/* n of them, NULL when off */
 	unsigned n;
-	atomic_ulong hits;
+	unsigned long generation;	/* the newest engine generation put */
+	unsigned long entries;		/* slots holding it */
+	atomic_ulong hits, misses;	/* misses: the member cache's only */
 };
+
+/* What libclamav scanned below a member (the member cache): counted as scanned when a later scan
+ * skips the member, so our limits meet the same totals. */
+struct scan_sub {
+	uint64_t bytes;			/* of the layers below it */
+	unsigned files;			/* file layers below it */
+};
+
+/* A member layer one scan keyed and scanned clean: remembered only if the whole scan ends complete
+ * and clean (scanner_members_commit). */
+struct scan_member {
+	unsigned char key[SCANNER_DIGEST_LEN];
+	struct scan_sub sub;
+};
+
+#define SCANNER_LIMIT_FILES	"Heuristics.Limits.Exceeded.MaxFiles"
+
 
 /* One compiled engine and the scans using it. The last release hands it to the watcher thread,
  * which frees it: freeing a real database takes long and must not delay an answer. */
@@ -68,6 +87,7 @@ struct scanner {
 	atomic_ulong folder_unusable;	/* times it turned empty or unreadable */
 
 	struct scan_cache cache;
+	struct scan_cache members;	/* MEMBER_CACHE (scanner_members.c) */
 
 	uint64_t file_limit;		/* libclamav's maxfilesize, as it clamps it */
 	uint64_t scan_limit;		/* libclamav's maxscansize */
@@ -100,6 +120,10 @@ struct scan_layer {
 	unsigned nothers, capothers;
 	int unnamed;			/* a member was counted without a name (or out of memory) */
 	unsigned read;			/* the second reader's id of it (reader_covered); 0: none */
+	int mstate;			/* the member cache's: SCANNER_MEMBER_* */
+	unsigned char mkey[SCANNER_DIGEST_LEN];	/* its key, when keyed */
+	uint64_t mtotal;		/* scan_state's total and files when it was keyed */
+	unsigned mfiles;
 };
 
 /* A zip member libclamav announced, by a hash of its name: announced twice (central directory,
@@ -135,6 +159,14 @@ struct scan_state {
 	size_t prefix_len;
 	unsigned prefix_depth;
 	struct scan_kinds *kinds;	/* the upload policy's kinds of layers (scan_request); NULL */
+	/* The member cache (scanner_members.c): NULL when off for this scan. */
+	struct scan_cache *members;
+	unsigned long generation;	/* the engine's */
+	int all_matches;
+	unsigned files;			/* file layers below the upload, with those skipped hits held */
+	unsigned member_hits;		/* members skipped as remembered clean */
+	struct scan_member *keyed;	/* member layers scanned clean, nkeyed of them */
+	unsigned nkeyed, capkeyed;
 };
 
 /* scanner.c: the engine. A scan holds a reference to the engine it started on. */
@@ -169,6 +201,26 @@ int scanner_cache_get(struct scan_cache *c, unsigned long generation, const unsi
 /* kinds: the scan's kinds of layers, copied with the entry; NULL: not known. */
 void scanner_cache_put(struct scan_cache *c, unsigned long generation, const unsigned char *digest,
     const char *type, const struct scan_kinds *kinds);
+/* Entries of that generation. */
+unsigned long scanner_cache_entries(struct scan_cache *c, unsigned long generation);
+/* The member cache's: 1 and *sub when digest was remembered for generation; hits, misses counted. */
+int scanner_cache_get_sub(struct scan_cache *c, unsigned long generation, const unsigned char *digest,
+    struct scan_sub *sub);
+void scanner_cache_put_subs(struct scan_cache *c, unsigned long generation,
+    const struct scan_member *m, unsigned n);
+/* SHA-256 of head then data. */
+int scanner_digest2(const void *head, size_t hlen, const void *data, size_t len, unsigned char *out);
+
+/* scanner_members.c: the member cache's part in one scan. */
+#define SCANNER_MEMBER_KEYED	1	/* a miss: scanned, remembered if the whole scan is clean */
+#define SCANNER_MEMBER_HIT	2	/* remembered clean: skipped with all it holds */
+/* At scanner_inspect, the layer open and its size counted: 1 when it is a hit (then skip it). */
+int scanner_members_inspect(struct scan_state *st, const char *type, const char *buf, size_t size,
+    uint32_t level, uint32_t attributes);
+/* At scanner_layer_done: 1 when the layer was a hit (nothing below it was scanned). */
+int scanner_members_done(struct scan_state *st, struct scan_layer *l, int result);
+/* After a complete clean scan: every member it keyed is remembered. */
+void scanner_members_commit(struct scan_state *st);
 
 /* scanner_kinds.c: the kinds of layers one scan met (st->kinds), for the upload policy. */
 void scanner_kinds_layer(struct scan_state *st, const char *type, const char *name, const char *buf,

@@ -42,6 +42,7 @@ scan_state_free(struct scan_state *st)
 		for (unsigned i = 0; i < st->max_depth; i++)
 			scanner_layer_names_free(&st->layers[i]);
 	free(st->layers);
+	free(st->keyed);
 	reader_free(st->rd);
 }
 
@@ -214,6 +215,12 @@ scanner_full(struct scanner *s, struct engine *e, const struct scan_request *q, 
 	st.d = q->detail;
 	st.kinds = q->kinds;
 	st.deadline = q->deadline;
+	/* The member cache skips members: an upload policy needs every layer's type. */
+	if (q->kinds == NULL && s->members.slots != NULL) {
+		st.members = &s->members;
+		st.generation = e->generation;
+		st.all_matches = q->all_matches != 0;
+	}
 	/* The one option a scan may add: all-match mode reports more matches and leaves every
 	 * verdict as it is, so our clean cache stays valid (libclamav's is off: engine_limits). */
 	if (q->all_matches)
@@ -229,6 +236,8 @@ scanner_full(struct scanner *s, struct engine *e, const struct scan_request *q, 
 	scanner_errors_end();
 	complete = scanner_verdict(rc, virname, &st, s, r);
 	scanner_detail_finish(&st, r);
+	if (complete)	/* never a member of a scan cut short, in error, or that found anything */
+		scanner_members_commit(&st);
 	scan_state_free(&st);
 	if (complete && digest != NULL)
 		scanner_cache_put(&s->cache, e->generation, digest, st.type0, q->kinds);

@@ -171,6 +171,9 @@ answer_metrics(struct server *srv, struct request *r)
 		g.reloads = st.reloads;
 		g.reload_failures = st.reload_failures;
 		g.cache_hits = st.cache_hits;
+		g.member_hits = st.member_hits;
+		g.member_misses = st.member_misses;
+		g.member_entries = st.member_entries;
 		g.cut_clean = st.cut_clean;
 		g.db_folder_ok = st.db_folder_ok;
 		g.db_folder_unusable = st.db_folder_unusable;

@@ -985,6 +985,52 @@ test_limit_max_files(void **state)
 	scan_with_limits(f, path, "zip of 3, EICAR last, MAX_FILES=2", &r);
 }
 
+/* The member cache: a member of a complete clean scan is a hit in another archive; a scan that
+ * found something remembers nothing; a reload forgets. */
+static void
+test_member_cache(void **state)
+{
+	struct fixture *f = *state;
+	char dir[256], path[512];
+	struct scan_result r;
+	struct scanner_stats st;
+
+	f->o.member_entries = 64;
+	must_new(f);
+	make_dir(f, dir, sizeof(dir));
+	snprintf(path, sizeof(path), "%s/a.txt", dir);
+	write_file(path, "a member both archives hold\n", 28);
+	snprintf(path, sizeof(path), "%s/b.txt", dir);
+	write_file(path, "only in the first archive\n", 26);
+	snprintf(path, sizeof(path), "%s/c.txt", dir);
+	write_padded_eicar(path);
+	assert_int_equal(zip(dir, "bad.zip", "a.txt c.txt"), 0);
+	assert_int_equal(zip(dir, "one.zip", "a.txt b.txt"), 0);
+	assert_int_equal(zip(dir, "two.zip", "b.txt a.txt"), 0);
+	snprintf(path, sizeof(path), "%s/bad.zip", dir);
+	scan_path(f->s, path, &r);
+	assert_malware(&r);
+	scanner_stats(f->s, &st);
+	assert_int_equal(st.member_entries, 0);
+	snprintf(path, sizeof(path), "%s/one.zip", dir);
+	scan_path(f->s, path, &r);
+	assert_verdict(&r, SCAN_CLEAN);
+	scanner_stats(f->s, &st);
+	assert_int_equal(st.member_hits, 0);
+	assert_int_equal(st.member_entries, 2);
+	snprintf(path, sizeof(path), "%s/two.zip", dir);
+	scan_path(f->s, path, &r);
+	assert_verdict(&r, SCAN_CLEAN);
+	scanner_stats(f->s, &st);
+	assert_int_equal(st.member_hits, 2);
+	snprintf(path, sizeof(path), "%s/bad.zip", dir);
+	scan_path(f->s, path, &r);		/* a.txt is a hit, EICAR beside it still found */
+	assert_malware(&r);
+	assert_int_equal(scanner_reload(f->s, 1), 1);
+	scanner_stats(f->s, &st);
+	assert_int_equal(st.member_entries, 0);
+}
+
 static void
 test_limit_max_recursion(void **state)
 {
@@ -1349,6 +1395,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_expansion_budget, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unscanned_members, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_clean_cache, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_member_cache, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_scans_during_reloads, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_wait_missing_folder, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_wait_empty_folder, setup, teardown),
