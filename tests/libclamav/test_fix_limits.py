@@ -1,6 +1,9 @@
-"""test_fix_limits -- patch 0131 (third_party/libclamav/0131-expansion-limit-in-unpack-loops.patch):
-libclamav's decompression loops obey the scan time and the expansion limit as they unpack, where
-Debian's 1.4.6 unpacks a zip member to MAX_FILE_SIZE without looking at the time.
+"""test_fix_limits -- patches 0131 (third_party/libclamav/0131-expansion-limit-in-unpack-loops.patch)
+and 0133 (0133-limits-in-more-unpack-loops.patch): libclamav's decompression loops obey the scan time
+and the expansion limit as they unpack, where Debian's 1.4.6 unpacks a zip member to MAX_FILE_SIZE
+without looking at the time (zip, CAB, ARJ, solid NSIS, EGG, DMG) or stops a member at the
+expansion limit only once it is whole (EGG, non-solid NSIS, xar). Formats whose loops were bounded
+already (PDF's FlateDecode, bzip2, gzip, xz) are run too, so every format here is shown to stop.
 
 Both libraries run tests/libclamav/limitscan.c (clamrest's limits: MAX_FILE_SIZE 1 GiB, MAX_SCAN_SIZE
 2 GiB - 1) over bombs built by tests/e2e/bombs.py. LIBCLAMAV_FIXES (the fixes-only build) or
@@ -43,6 +46,14 @@ def env(tmp_path_factory):
         "xz": bombs.xz_bomb(GIB),
         "zip-bzip2": bombs.zip_bomb(GIB, "bzip2"),
         "zip-deflate": bombs.zip_bomb(GIB // 2, "deflate"),
+        "cab": bombs.cab_bomb(GIB),                       # 1.8 MB
+        "arj": bombs.arj_bomb(GIB // 4),                  # 101 bytes
+        "nsis-solid": bombs.nsis_bomb(GIB // 2),          # 2.3 MB
+        "nsis": bombs.nsis_bomb(GIB // 2, solid=False),   # 2.3 MB
+        "egg": bombs.egg_bomb(GIB),                       # 1.0 MB
+        "xar": bombs.xar_bomb(GIB),                       # 1.0 MB
+        "dmg": bombs.dmg_bomb(GIB - 4096),                # 1.7 KB (the partition within MAX_FILE_SIZE)
+        "pdf": bombs.pdf_bomb(GIB),                       # 1.0 MB
         "eicar-gz": gzip.compress(EICAR),
     }
     paths = {}
@@ -61,7 +72,11 @@ def scan(env, lib, name, ms, expansion, runs=1):
     return [(int(a), b, float(c)) for a, b, c in (line.split() for line in out if line)]
 
 
-@pytest.mark.parametrize("name", ["bzip2", "gzip", "xz", "zip-bzip2", "zip-deflate"])
+BOMBS = ["bzip2", "gzip", "xz", "zip-bzip2", "zip-deflate", "cab", "arj", "nsis-solid", "nsis", "egg",
+         "xar", "dmg", "pdf"]
+
+
+@pytest.mark.parametrize("name", BOMBS)
 def test_time_limit_inside_the_loop(env, name):
     """MAX_SCAN_TIME=500 ms, no expansion limit: every bomb stops within max(10%, 250 ms) of it."""
     res = scan(env, "patched", name, 500, 0, runs=3)
@@ -77,7 +92,14 @@ def test_stock_zip_loop_ignores_the_time(env):
     assert t > 2, (rc, sig, t)
 
 
-@pytest.mark.parametrize("name", ["bzip2", "gzip", "xz", "zip-bzip2", "zip-deflate"])
+def test_stock_arj_loop_ignores_the_time(env):
+    """Patch 0133's case: Debian's library decodes a 101-byte ARJ member to its 256 MiB (2.1 s
+    measured) with MAX_SCAN_TIME=500: unarj's loops look at nothing but the member's size."""
+    (rc, sig, t), = scan(env, "stock", "arj", 500, 0)
+    assert t > 1.2, (rc, sig, t)
+
+
+@pytest.mark.parametrize("name", BOMBS)
 def test_expansion_limit_inside_the_loop(env, name):
     """Default time limit, MAX_EXPANSION 100 (floor 64 MiB): every bomb stops at 64 MiB, well under
     a second, answered Heuristics.Limits.Exceeded.MaxScanSize."""
