@@ -11,6 +11,7 @@
 
 #include "keyset.h"
 #include "log.h"
+#include "reader_sig.h"
 #include "util.h"
 
 _Static_assert(READER_DIGEST_LEN == KEYSET_KEY_LEN, "the reader's keys are SHA-256 digests");
@@ -56,8 +57,20 @@ struct pending {
 	struct pending *next;
 };
 
+/* A cabinet the reader read whole in this scan, by the digest of its bytes: an InstallShield setup
+ * holds its cab in the setup (an SFX read), libclamav hands it over again as a layer of its own and
+ * in a rebuilt PE, and the same bytes give the same members (docs/second-reader.md). */
+#define READER_CABS 8
+struct cab_seen {
+	unsigned char key[READER_DIGEST_LEN];
+	unsigned members;		/* regular members listed and extracted */
+	uint64_t bytes;			/* bytes extracted */
+};
+
 struct reader {
 	struct reader_limits lim;
+	struct cab_seen cabs[READER_CABS];
+	unsigned ncabs;
 	struct keyset scanned;		/* digests of the layers libclamav scanned */
 	struct keyset scanned_names;	/* keys of (name, size) of those layers */
 	struct keyset queued;		/* digests of members pending or handed out */
@@ -301,6 +314,8 @@ reader_extract(struct reader *r, struct archive *a, struct view *v, const char *
 	la_ssize_t n;
 
 	v->len = 0;
+	if (!keep && v->md == NULL && (v->md = EVP_MD_CTX_new()) == NULL)
+		return -1;	/* made at the view's first member: most layers have none */
 	if (!keep && EVP_DigestInit_ex(v->md, reader_sha256, NULL) != 1)
 		return -1;
 	while ((n = archive_read_data(a, blk, sizeof(blk))) > 0)
@@ -441,56 +456,12 @@ reader_entry(struct reader *r, struct archive *a, struct archive_entry *e, struc
 	return reader_pend(r, v, name, ordinal);
 }
 
-/* Formats whose libarchive bidder searches an executable for an embedded (SFX) archive, slowly
- * (5-7 ms for a 1 MiB PE each): offered only when their signature is somewhere in the layer, which
- * memmem finds at memory speed. An archive whose signature is absent cannot be found by them. */
-#define READER_HAS_7Z	1
-#define READER_HAS_CAB	2
-#define READER_HAS_LHA	4
-#define READER_HAS_RAR	8
-#define READER_SFX_WINDOW (1024 * 1024)	/* bytes; past libarchive's SFX search windows */
-
-/* An LHA method name ("-lh5-", "-lzs-", "-lhd-"...) anywhere in buf. */
-static int
-reader_lha_method(const void *buf, size_t size)
-{
-	const char *p = buf, *end = p + size, *hit;
-
-	while (p < end && (hit = memmem(p, (size_t)(end - p), "-l", 2)) != NULL) {
-		if (end - hit >= 5 && (hit[2] == 'h' || hit[2] == 'z') && hit[4] == '-')
-			return 1;
-		p = hit + 2;
-	}
-	return 0;
-}
-
-static unsigned
-reader_signatures(const void *buf, size_t size)
-{
-	const unsigned char *p = buf;
-	unsigned m = 0;
-
-	/* libarchive searches only executables (MZ, ELF); elsewhere these bidders read the start. */
-	if (size < 4 || !((p[0] == 'M' && p[1] == 'Z') || memcmp(p, "\x7f" "ELF", 4) == 0))
-		return READER_HAS_7Z | READER_HAS_CAB | READER_HAS_LHA | READER_HAS_RAR;
-	/* and only so far (7z: 0x27000-0x60000, cab and rar: 128 KiB, lha: less). */
-	if (size > READER_SFX_WINDOW)
-		size = READER_SFX_WINDOW;
-
-	if (memmem(buf, size, "7z\xbc\xaf\x27\x1c", 6) != NULL)
-		m |= READER_HAS_7Z;
-	if (memmem(buf, size, "MSCF\0\0\0\0", 8) != NULL)
-		m |= READER_HAS_CAB;
-	if (reader_lha_method(buf, size))
-		m |= READER_HAS_LHA;
-	if (memmem(buf, size, "Rar!\x1a\x07", 6) != NULL)
-		m |= READER_HAS_RAR;
-	return m;
-}
-
 /* Which formats and filters a view offers. Formats that bid on any text (mtree, raw, empty) are
  * left out; a layer libclamav typed as a compressed stream gets raw alone. view 1: zip by its local
- * headers alone (the streaming reader), view 0: everything else, zip by its central directory. */
+ * headers alone (the streaming reader), view 0: everything else, zip by its central directory.
+ * Formats whose bidder searches an executable for an embedded (SFX) archive, slowly (5-7 ms for a
+ * 1 MiB PE each), only when their signature is in it (sigs, reader_signatures): an archive whose
+ * signature is absent cannot be found by them. */
 static void
 reader_support(struct archive *a, int view, int raw, unsigned sigs)
 {
@@ -532,9 +503,6 @@ reader_support(struct archive *a, int view, int raw, unsigned sigs)
 	}
 }
 
-/* What the signature search (view 2) looks for: the formats 7-Zip finds at any offset of a file. */
-enum reader_fmt { FMT_NONE, FMT_GZIP, FMT_BZIP2, FMT_XZ, FMT_7ZIP, FMT_CAB, FMT_RAR, FMT_ZIP };
-
 /* A hit of the search reads one format (a compressed stream: what it decompresses to, whole). */
 static void
 reader_support_fmt(struct archive *a, int fmt)
@@ -572,24 +540,113 @@ reader_open(const void *buf, size_t size, int view, int raw, int fmt)
 	return a;
 }
 
+/* Where the cabinet libarchive chose in view 0 is in the layer: at its start, or (an executable)
+ * at the first "MSCF" and four zero bytes, where libarchive's SFX search stops; its cbCabinet
+ * bytes, digested into c->key. 0, or -1: not a cabinet wholly in the layer. */
+struct cab_region {
+	size_t start, len;
+	unsigned char key[READER_DIGEST_LEN];
+};
+
+static int
+reader_cab_region(const struct view *v, struct archive *a, struct cab_region *c)
+{
+	const unsigned char *hit = v->buf;
+
+	if (v->view != 0 || v->raw || v->size < 36 || archive_filter_count(a) != 1 ||
+	    (archive_format(a) & ARCHIVE_FORMAT_BASE_MASK) != ARCHIVE_FORMAT_CAB)
+		return -1;
+	if (memcmp(v->buf, "MZ", 2) == 0 &&
+	    (hit = memmem(v->buf, v->size, "MSCF\0\0\0\0", 8)) == NULL)
+		return -1;
+	c->start = (size_t)(hit - v->buf);
+	if (v->size - c->start < 36 || memcmp(hit, "MSCF", 4) != 0)
+		return -1;
+	c->len = (size_t)hit[8] | (size_t)hit[9] << 8 | (size_t)hit[10] << 16 | (size_t)hit[11] << 24;
+	if (c->len < 36 || c->len > v->size - c->start)
+		return -1;
+	return reader_digest(hit, c->len, c->key);
+}
+
+/* A cabinet read whole before: its members are known (pending or scanned), so it is not extracted
+ * again; what that read counted (members, bytes) counts again: the limits answer as they would. */
+static int
+reader_cab_reuse(struct reader *r, struct view *v, const struct cab_seen *c)
+{
+	if (r->listed + 1 > r->lim.max_files) {
+		reader_set_limit(r, READER_LIMIT_FILES);
+		return -1;
+	}
+	if (v->depth + 1 > r->lim.max_recursion) {
+		reader_set_limit(r, READER_LIMIT_RECURSION);
+		return -1;
+	}
+	if (r->listed + c->members > r->lim.max_files) {
+		reader_set_limit(r, READER_LIMIT_FILES);
+		return -1;
+	}
+	if (r->extracted + c->bytes > r->lim.budget) {
+		reader_set_limit(r, READER_LIMIT_SCAN_SIZE);
+		return -1;
+	}
+	r->listed += c->members;
+	r->extracted += c->bytes;
+	v->members = c->members;
+	return 0;
+}
+
+/* At a view's first member: a cabinet read whole before is reused (1), else its region is kept in
+ * *c (cab set) for reader_cab_remember. -1: a limit. */
+static int
+reader_cab_check(struct reader *r, struct view *v, struct archive *a, struct cab_region *c,
+    int *cab)
+{
+	*cab = reader_cab_region(v, a, c) == 0;
+	for (unsigned i = 0; *cab && i < r->ncabs; i++)
+		if (memcmp(r->cabs[i].key, c->key, READER_DIGEST_LEN) == 0)
+			return reader_cab_reuse(r, v, &r->cabs[i]) != 0 ? -1 : 1;
+	return 0;
+}
+
+/* A cabinet read to its end, every member extracted, no byte read past its cbCabinet. */
+static void
+reader_cab_remember(struct reader *r, const struct view *v, struct archive *a,
+    const struct cab_region *c, uint64_t bytes)
+{
+	struct cab_seen *s;
+
+	if (!v->complete || v->members == 0 || r->ncabs == READER_CABS ||
+	    (uint64_t)archive_filter_bytes(a, -1) > c->start + c->len)
+		return;
+	s = &r->cabs[r->ncabs++];
+	memcpy(s->key, c->key, READER_DIGEST_LEN);
+	s->members = v->members;
+	s->bytes = bytes;
+}
+
 /* Reads one view of a layer. -1: stopped at a limit (r->limit) or out of memory. */
 static int
 reader_view(struct reader *r, struct view *v)
 {
 	struct archive *a = reader_open(v->buf, v->size, v->view, v->raw, v->fmt);
 	struct archive_entry *e;
-	int rc, ret = 0, any = 0;
+	struct cab_region cab;
+	uint64_t extracted = r->extracted;
+	int rc, ret = 0, any = 0, is_cab = 0;
 
 	if (a == NULL)
 		return 0;	/* no format of ours: nothing to list */
-	if ((v->md = EVP_MD_CTX_new()) == NULL) {
-		archive_read_free(a);
-		return -1;
-	}
 	while ((rc = archive_read_next_header(a, &e)) == ARCHIVE_OK || rc == ARCHIVE_WARN) {
 		/* A stream hit no decompressor took: raw would hand out the bytes themselves. */
 		if (v->view == READER_VIEW_SEARCH && v->fmt <= FMT_XZ && archive_filter_count(a) < 2)
 			break;
+		if (!any && (rc = reader_cab_check(r, v, a, &cab, &is_cab)) != 0) {
+			any = 1;	/* a cabinet read before: what it held is known */
+			ret = rc < 0 ? -1 : 0;
+			rc = ARCHIVE_EOF;
+			is_cab = 0;
+			break;
+		}
 		any = 1;
 		if (reader_entry(r, a, e, v) != 0) {
 			ret = -1;
@@ -609,6 +666,8 @@ reader_view(struct reader *r, struct view *v)
 		r->encrypted = reader_encrypted_name(a);
 	if (any && v->view == 0)
 		r->layers_read++;
+	if (is_cab && ret == 0 && rc == ARCHIVE_EOF)
+		reader_cab_remember(r, v, a, &cab, r->extracted - extracted);
 	v->consumed = any ? (uint64_t)archive_filter_bytes(a, -1) : 0;
 	EVP_MD_CTX_free(v->md);
 	v->md = NULL;
@@ -673,81 +732,6 @@ reader_note_scanned(struct reader *r, const void *buf, size_t size, const char *
  * gzip behind junk, a cab behind HTML), libclamav and libarchive's bidders do not. */
 #define READER_SEARCH_OPENS 256	/* hits one layer may have opened; past it: MaxFiles */
 
-struct reader_sig {
-	const char *magic;
-	size_t len;
-	int fmt;
-};
-
-static const struct reader_sig reader_sigs[] = {
-	{ "\x1f\x8b\x08", 3, FMT_GZIP },
-	{ "BZh", 3, FMT_BZIP2 },
-	{ "\xfd" "7zXZ\0", 6, FMT_XZ },
-	{ "7z\xbc\xaf\x27\x1c", 6, FMT_7ZIP },
-	{ "MSCF\0\0\0\0", 8, FMT_CAB },
-	{ "Rar!\x1a\x07", 6, FMT_RAR },
-	{ "PK\x03\x04", 4, FMT_ZIP },
-};
-
-/* CRC-32 (IEEE) of a few header bytes: 7z's start header and xz's stream flags carry one. */
-static uint32_t
-reader_crc32(const unsigned char *p, size_t n)
-{
-	uint32_t c = 0xffffffffu;
-
-	for (size_t i = 0; i < n; i++) {
-		c ^= p[i];
-		for (int k = 0; k < 8; k++)
-			c = (c >> 1) ^ (0xedb88320u & (0u - (c & 1u)));
-	}
-	return ~c;
-}
-
-static uint32_t
-reader_le32(const unsigned char *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-/* A zip local header: a version zip readers know, a known method, a name that fits. */
-static int
-reader_zip_valid(const unsigned char *p, size_t n)
-{
-	unsigned method = (unsigned)p[8] | (unsigned)p[9] << 8;
-	size_t name = (size_t)p[26] | (size_t)p[27] << 8;
-
-	return p[4] <= 63 && (method <= 20 || (method >= 93 && method <= 99)) && name > 0 &&
-	    30 + name <= n;
-}
-
-/* Whether the n bytes at a hit start a header the format's reader can take: checked before
- * libarchive is asked, so that chance hits (magic numbers compiled into programs) cost a
- * comparison, not an open. */
-static int
-reader_sig_valid(const unsigned char *p, size_t n, int fmt)
-{
-	switch (fmt) {
-	case FMT_GZIP:	/* reserved flag bits clear, extra flags 0, 2 or 4, a known OS */
-		return n >= 18 && (p[3] & 0xe0) == 0 && (p[8] == 0 || p[8] == 2 || p[8] == 4) &&
-		    (p[9] <= 13 || p[9] == 255);
-	case FMT_BZIP2:	/* a block size, then a block's magic */
-		return n >= 14 && p[3] >= '1' && p[3] <= '9' &&
-		    memcmp(p + 4, "\x31\x41\x59\x26\x53\x59", 6) == 0;
-	case FMT_XZ:	/* stream flags naming a check xz knows, and their CRC */
-		return n >= 32 && p[6] == 0 && (p[7] == 0 || p[7] == 1 || p[7] == 4 || p[7] == 10) &&
-		    reader_crc32(p + 6, 2) == reader_le32(p + 8);
-	case FMT_7ZIP:	/* major version 0, and the start header's CRC */
-		return n >= 32 && p[6] == 0 && reader_crc32(p + 12, 20) == reader_le32(p + 8);
-	case FMT_CAB:	/* version 1.3, a cabinet size past its header, its file table inside */
-		return n >= 36 && p[24] == 3 && p[25] == 1 && reader_le32(p + 8) >= 36 &&
-		    reader_le32(p + 16) < reader_le32(p + 8) && p[26] + p[27] > 0 && p[28] + p[29] > 0;
-	case FMT_RAR:	/* RAR 1.5-4 or RAR 5 marker */
-		return n >= 8 && (p[6] == 0 || (p[6] == 1 && p[7] == 0));
-	default:
-		return n >= 30 && reader_zip_valid(p, n);
-	}
-}
-
 /* Reads the archive at one hit; *next: the first offset worth searching after it. */
 static int
 reader_search_hit(struct reader *r, const struct view *layer, size_t at, int fmt, size_t *next,
@@ -772,31 +756,23 @@ reader_search_hit(struct reader *r, const struct view *layer, size_t at, int fmt
 	return 0;
 }
 
-#define READER_NSIGS (sizeof(reader_sigs) / sizeof(reader_sigs[0]))
-
 /* Each validated signature past the layer's start, read by libarchive as that format alone. A hit
  * that does not parse and a member that fails to extract are ignored: nobody extracts them, so
- * the search never adds a finding but a limit (docs/second-reader.md). One pass over the layer:
- * a byte that starts no signature costs a table look-up. -1: a limit, or no memory. */
+ * the search never adds a finding but a limit (docs/second-reader.md). One pass over the layer
+ * (reader_sig_next): bytes that start no signature cost a fraction of a cycle. -1: a limit, or no
+ * memory. */
 static int
 reader_search(struct reader *r, const struct view *layer, unsigned *members)
 {
-	/* The first bytes of reader_sigs' magics. */
-	static const unsigned char first[256] = { [0x1f] = 1, ['B'] = 1, [0xfd] = 1, ['7'] = 1,
-	    ['M'] = 1, ['R'] = 1, ['P'] = 1 };
 	size_t next[READER_NSIGS] = { 0 };
 	const unsigned char *p = layer->buf;
 	unsigned opens = 0;
+	int fmt;
 
-	for (size_t at = 1; at + 4 <= layer->size; at++) {
-		if (!first[p[at]])
-			continue;
+	for (size_t at = 1; (at = reader_sig_next(p, layer->size, at)) < layer->size; at++) {
 		for (size_t i = 0; i < READER_NSIGS; i++) {
-			const struct reader_sig *sig = &reader_sigs[i];
-
-			if (at < next[i] || layer->size - at < sig->len ||
-			    memcmp(p + at, sig->magic, sig->len) != 0 ||
-			    !reader_sig_valid(p + at, layer->size - at, sig->fmt))
+			if (at < next[i] ||
+			    (fmt = reader_sig_match(p + at, layer->size - at, i)) == FMT_NONE)
 				continue;
 			if (++opens > READER_SEARCH_OPENS) {
 				log_warnx("second reader: more than %d archive signatures in one layer",
@@ -808,7 +784,7 @@ reader_search(struct reader *r, const struct view *layer, unsigned *members)
 				reader_set_limit(r, READER_LIMIT_TIME);
 				return -1;
 			}
-			if (reader_search_hit(r, layer, at, sig->fmt, &next[i], members) != 0)
+			if (reader_search_hit(r, layer, at, fmt, &next[i], members) != 0)
 				return -1;
 		}
 	}

@@ -344,6 +344,86 @@ test_announced_holes(void **state)
 	reader_free(r);
 }
 
+/* A cabinet of one stored member (no checksum), as makecab writes one: n bytes at out, returned. */
+static size_t
+cab_make(unsigned char *out, const char *name, const void *data, size_t len)
+{
+	size_t nl = strlen(name) + 1, files = 36 + 8, at = files + 16 + nl, total = at + 8 + len;
+	unsigned char *p = out;
+
+	memset(out, 0, total);
+	memcpy(p, "MSCF", 4);
+	p[8] = (unsigned char)total;
+	p[9] = (unsigned char)(total >> 8);
+	p[16] = (unsigned char)files;
+	p[24] = 3;			/* version 1.3 */
+	p[25] = 1;
+	p[26] = 1;			/* one folder */
+	p[28] = 1;			/* one file */
+	p = out + 36;			/* the folder: where its data is, one block, stored */
+	p[0] = (unsigned char)at;
+	p[1] = (unsigned char)(at >> 8);
+	p[4] = 1;
+	p = out + files;		/* the file: its size, folder 0 from 0 */
+	p[0] = (unsigned char)len;
+	p[1] = (unsigned char)(len >> 8);
+	p[12] = 0x20;
+	memcpy(p + 16, name, nl);
+	p = out + at;			/* the data block: no checksum */
+	p[4] = p[6] = (unsigned char)len;
+	p[5] = p[7] = (unsigned char)(len >> 8);
+	memcpy(p + 8, data, len);
+	return total;
+}
+
+/* An InstallShield setup's cab: in the setup (read where libarchive's SFX search finds it), then as
+ * a layer of its own. The same bytes are not extracted twice and answer the same; other bytes
+ * (the same name and size) are read anew; what the first read counted counts again. */
+static void
+test_cab_read_once(void **state)
+{
+	struct reader_limits lim = limits();
+	struct reader *r = reader_new(&lim);
+	struct reader_member *m;
+	unsigned char pe[2048] = "MZ", cab[1024], other[1024], e2[sizeof(eicar)];
+	size_t n = cab_make(cab, "e.com", eicar, strlen(eicar)), got = 0;
+	unsigned id, layers, members, rescanned;
+	int is_limit;
+
+	(void)state;
+	memset(pe + 2, 'x', 500);
+	memcpy(pe + 502, cab, n);
+	assert_int_equal(reader_layer(r, pe, 502 + n, "CL_TYPE_MSEXE", NULL, 0, "", 0, 0, &id), 1);
+	assert_true(reader_covered(r, id, 1));
+	assert_int_equal(reader_layer(r, cab, n, "CL_TYPE_MSCAB", NULL, 1, "", 0, 0, &id), 1);
+	assert_true(reader_covered(r, id, 1));
+	assert_false(reader_covered(r, id, 2));
+	memcpy(e2, eicar, sizeof(eicar));
+	e2[0] = 'Y';
+	assert_int_equal(cab_make(other, "e.com", e2, strlen(eicar)), n);
+	assert_int_equal(reader_layer(r, other, n, "CL_TYPE_MSCAB", NULL, 1, "", 0, 0, &id), 1);
+	reader_counts(r, &layers, &members, &rescanned);
+	assert_int_equal(layers, 3);
+	assert_int_equal(members, 3);
+	reader_set_upload(r, pe, 502 + n);
+	while ((m = reader_next(r)) != NULL) {
+		got++;
+		assert_int_equal(m->len, strlen(eicar));
+		reader_member_free(m);
+	}
+	assert_int_equal(got, 2);	/* EICAR and its altered copy */
+	assert_null(reader_finding(r, &is_limit));
+	reader_free(r);
+
+	lim.max_files = 1;
+	r = reader_new(&lim);
+	assert_int_equal(reader_layer(r, pe, 502 + n, "CL_TYPE_MSEXE", NULL, 0, "", 0, 0, &id), 1);
+	assert_null(reader_finding(r, &is_limit));
+	assert_int_equal(reader_layer(r, cab, n, "CL_TYPE_MSCAB", NULL, 1, "", 0, 0, &id), 1);
+	assert_string_equal(reader_finding(r, &is_limit), READER_LIMIT_FILES);
+	reader_free(r);
+}
+
 int
 main(void)
 {
@@ -358,6 +438,7 @@ main(void)
 		cmocka_unit_test(test_search_bounded),
 		cmocka_unit_test(test_search_depth),
 		cmocka_unit_test(test_announced_holes),
+		cmocka_unit_test(test_cab_read_once),
 	};
 
 	log_set_level("ERROR");
