@@ -450,6 +450,7 @@ def count_dbs(folder):
              "crlf": "A:0:*:414243444546\r\nB:0:*:414243444547\r\n",
              "nofinal": "A:0:*:414243444546\nB:0:*:414243444547",
              "space": " A:0:*:414243444546\n"}
+    folder.mkdir()
     dirs = [write_db(folder / k, {"a.ndb": v}) for k, v in small.items()]
     big = folder / "big"
     big.mkdir()
