@@ -67,7 +67,7 @@ REPLAY_BIN = $(FUZZ_NAMES:%=$(BUILD)/replay/%)
 FUZZ_BIN   = $(FUZZ_NAMES:%=$(BUILD)/fuzz/%)
 
 .PHONY: FORCE all install deps run up down logs perf-screenshots test unit e2e replay asan-test perf-smoke perf perf-distributed bench bench-real bench-icap soak valgrind fuzz clean \
-	distclean disagree-long false-alarms libclamav libclamav-diff libclamav-diff-long libclamav-asan build-test \
+	distclean disagree-long member-cache-long false-alarms libclamav libclamav-diff libclamav-diff-long libclamav-asan build-test \
 	image image-save image-test image-from-source image-from-source-test compose-test k8s-schema
 
 all: $(BUILD)/clamrest
@@ -242,6 +242,11 @@ asan-test:
 	$(MAKE) BUILD=build/asan CC=gcc \
 	  CFLAGS="-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined" \
 	  E2E_MARKS="not slow and not client_side and not corpus and not timing" all unit replay e2e
+
+# The member cache's warm verdict-integrity run over every limit group (make test warms one).
+member-cache-long: all
+	MEMBER_CACHE_GROUPS=dec,mib,split CLAMREST_BIN=$(CURDIR)/$(BUILD)/clamrest timeout 3600 \
+	  $(PYTHON) -m pytest -q -p no:cacheprovider tests/e2e/test_member_cache.py -k verdict_integrity_warm
 
 # Reader disagreement (issue 20): more samples of tests/e2e/disagree.py's generator than make test's
 # 44 (seed 20), cached under build/disagree/; e.g. make disagree-long SEED=7 COUNT=1000.

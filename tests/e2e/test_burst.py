@@ -117,6 +117,7 @@ def scan_chunked(srv, data, timeout=120):
     return r, time.monotonic() - t0
 
 
+@pytest.mark.timing
 def test_deadline_that_cannot_be_met_sheds_with_retry_after(start):
     """One scan thread busy with a long scan. A scan queued behind it waits SCAN_QUEUE_TIMEOUT,
     then is answered 503 (its connection resumed, never left hanging). Once a scan's time is
