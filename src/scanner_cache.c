@@ -78,6 +78,16 @@ scanner_cache_slot(struct scan_cache *c, const unsigned char *digest)
 	return &c->slots[h % c->n];
 }
 
+/* The entry of digest remembered under generation, or NULL (under the lock). */
+static struct cache_entry *
+scanner_cache_find(struct scan_cache *c, unsigned long generation, const unsigned char *digest)
+{
+	struct cache_entry *e = scanner_cache_slot(c, digest);
+
+	return e->generation == generation && memcmp(e->digest, digest, SCANNER_DIGEST_LEN) == 0 ?
+	    e : NULL;
+}
+
 int
 scanner_cache_get(struct scan_cache *c, unsigned long generation, const unsigned char *digest,
     char *type, struct scan_kinds *kinds)
@@ -88,8 +98,8 @@ scanner_cache_get(struct scan_cache *c, unsigned long generation, const unsigned
 	if (c->slots == NULL)
 		return 0;
 	pthread_mutex_lock(&c->lock);
-	e = scanner_cache_slot(c, digest);
-	hit = e->generation == generation && memcmp(e->digest, digest, SCANNER_DIGEST_LEN) == 0;
+	e = scanner_cache_find(c, generation, digest);
+	hit = e != NULL;
 	/* A scan that wants the kinds of layers (an upload policy) cannot be answered without them:
 	 * the policy would judge an upload it never saw. */
 	if (hit && kinds != NULL && (!e->has_kinds ||
@@ -160,8 +170,8 @@ scanner_cache_get_sub(struct scan_cache *c, unsigned long generation, const unsi
 	if (c->slots == NULL)
 		return 0;
 	pthread_mutex_lock(&c->lock);
-	e = scanner_cache_slot(c, digest);
-	hit = e->generation == generation && memcmp(e->digest, digest, SCANNER_DIGEST_LEN) == 0;
+	e = scanner_cache_find(c, generation, digest);
+	hit = e != NULL;
 	if (hit)
 		*sub = e->sub;
 	pthread_mutex_unlock(&c->lock);
