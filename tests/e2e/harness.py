@@ -487,3 +487,16 @@ def send_to(srv, how, data, name="sample.bin", piece=None, tries=20, pause=0.2):
         return post_retry(srv.url + "/v3/scan", tries, pause, files=[("file", (name, data))])
     assert how == "legacy", how
     return post_retry(srv.url + "/scan", tries, pause, files={"file": (name, data)})
+
+
+def library_file(srv):
+    """The libclamav file the server runs (its clamrest_build_info metric)."""
+    text = requests.get(srv.url + "/metrics", timeout=5).text
+    m = re.search(r'clamrest_build_info\{[^}]*libclamav_file="([^"]*)"', text)
+    assert m, text[:500]
+    return m.group(1)
+
+
+def runs_series(srv):
+    """True when the server runs our patched libclamav (third_party/libclamav), not Debian's."""
+    return not library_file(srv).startswith(("/usr/lib/", "/lib/"))

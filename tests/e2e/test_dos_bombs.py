@@ -226,6 +226,7 @@ def starve_attempt(srv, parts, cut=True):
     return waits
 
 
+@pytest.mark.timing
 def test_two_bomb_requests_do_not_starve_another_client(start, bomb):
     """The issue's attack with default settings and 2 scan threads: a third client's EICAR is
     answered within 2 s (round-robin over user + address, one part per turn, each part stopped at

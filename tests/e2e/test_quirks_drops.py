@@ -20,11 +20,9 @@ import gzip
 import json
 import pathlib
 import random
-import re
 import sys
 
 import pytest
-import requests
 
 import harness
 
@@ -32,16 +30,9 @@ sys.path.insert(0, str(harness.ROOT / "tests" / "libclamav"))
 import drops  # noqa: E402
 
 
-def library_file(srv):
-    text = requests.get(srv.url + "/metrics", timeout=5).text
-    m = re.search(r'clamrest_build_info\{[^}]*libclamav_file="([^"]*)"', text)
-    assert m, text[:500]
-    return m.group(1)
-
-
 def needs_series(srv):
-    lib = library_file(srv)
-    if lib.startswith(("/usr/lib/", "/lib/")):
+    lib = harness.library_file(srv)
+    if not harness.runs_series(srv):
         pytest.skip(f"needs libclamav with the fix series (third_party/libclamav/01*.patch); "
                     f"this server runs {lib}")
 

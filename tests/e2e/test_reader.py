@@ -199,7 +199,12 @@ def test_multistream_bzip2_eicar_at_the_end(srv, tmp_path):
 
 @pytest.mark.corpus      # 41 MiB through libclamav's HTML path: the sanitizer run leaves it out
 def test_html_over_40_mib_with_zip_appended_gzipped(srv):
-    """41 MiB of HTML (past libclamav's HTML normalisation limit) and a zip appended; gzipped."""
+    """41 MiB of HTML (past libclamav's HTML normalisation limit) and a zip appended; gzipped.
+    On Debian's library the second reader has to find the zip; on ours the same file is
+    test_quirks_drops.py::test_html_with_appended_zip_gzipped (patch 0112), so it runs once."""
+    if harness.runs_series(srv):
+        pytest.skip("the patched library runs this file in test_quirks_drops.py "
+                    "(test_html_with_appended_zip_gzipped)")
     html = b"<html><body>\n" + filler(41 * MiB, SEED + 5) + b"</body></html>\n"
     z = zip_plain([("eicar.com", EICAR, zipfile.ZIP_DEFLATED)])
     assert holds_eicar_zip(html + z)
