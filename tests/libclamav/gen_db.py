@@ -7,8 +7,8 @@ Usage: gen_db.py OUTDIR NDB LDB [CORPUS_FILE...]
 --engine writes one database folder per engine feature the synthetic mix does not reach, aimed at
 gen_files.py's files (same byte patterns): OUTDIR/macro (NDB macro-group members $0$..$31$ and
 logical signatures with a macro subsignature of every group, among them the issue-20 ones),
-OUTDIR/offsets (every offset kind: absolute, shifted, *, EOF-, EP+/-, Sx+, SL+, SE on PE, ELF and
-Mach-O targets, in NDB and as LDB subsignatures), OUTDIR/yara (string and condition variants),
+OUTDIR/offsets (every offset kind: absolute, shifted, *, EOF-, EP+/-, Sx+, SL+, SE, VI on PE, ELF
+and Mach-O targets, in NDB, as LDB subsignatures and on regexes), OUTDIR/yara (string and condition variants),
 OUTDIR/bcomp (byte-compare subsignatures), OUTDIR/same (several signatures with the same bytes and
 different offsets, targets and formats) and OUTDIR/all (all of them in one engine).
 
@@ -148,7 +148,7 @@ def engine_macro():
 
 
 OFFSETS_EXE = ["EP+0", "EP+16", "EP-4", "EP+0,4096", "S0+0", "S1+0", "S0+4,64", "S7+0", "SL+0", "SL+16",
-               "SL+0,8192", "SE0", "SE1", "SE9", "EOF-100", "EOF-100,100", "0", "64,4096", "*"]
+               "SL+0,8192", "SE0", "SE1", "SE9", "EOF-100", "EOF-100,100", "0", "64,4096", "*", "VI"]
 OFFSETS_ANY = ["0", "0,64", "4", "EOF-20", "EOF-4096,8192", "*"]
 EXE_PATTERNS = ["7f454c46", "cffaedfe", "cefaedfe", "4d5a90", "9090909090", "cccccccc", "00000000",
                 hx(b"ELF32CODE"), hx(b"MACHOCODE"), "50450000", "0000??0000", "9090{1-4}9090", "(90|cc)(90|cc)9090"]
@@ -173,7 +173,7 @@ def engine_offsets():
                           EXE_PATTERNS[(k + 3) % len(EXE_PATTERNS)]))
     # Regexes with relative offsets (0502 computes their offsets on use).
     for target in (1, 6, 9):
-        for k, off in enumerate(["*", "0,64", "EP+0,4096", "SL+0,8192", "S0+0,64", "SE1", "EOF-200,200"]):
+        for k, off in enumerate(["*", "0,64", "EP+0,4096", "SL+0,8192", "S0+0,64", "SE1", "EOF-200,200", "VI"]):
             ldb.append("Diff.Eng.OffP.%d.%d;Engine:81-255,Target:%d;0&1;%s;%s:0/(ELF32|MACHO)CODE|\\x90{6}/\n"
                        % (target, k, target, {1: "4d5a90", 6: "7f454c46", 9: "faedfe"}[target], off))
     return {"o.ndb": ndb, "o.ldb": ldb}

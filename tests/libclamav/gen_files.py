@@ -9,6 +9,8 @@ Usage: gen_files.py OUTDIR [PE_FILE...]
   without sections or no segment, PE NumberOfSections=0), with its section table cut off, and
   truncated at several lengths. ELF/Mach-O files without sections are the regression files of fix
   0101 (SL+ on them read sections[-1]): their names start with "nosec-".
+* several executables in one scan (zip, tar, nested, an executable carrying a zip) and executables
+  whose relative-offset patterns are reached thousands of times over several scan buffers (0504).
 * macro files: the anchors and group members of the engine database's macro signatures at
   distances inside and outside the signatures' ranges, repeated, with and without "00 00" runs.
 * byte-compare files (an anchor followed by numbers in decimal/hex text and binary), YARA files
@@ -17,10 +19,13 @@ Usage: gen_files.py OUTDIR [PE_FILE...]
 The byte patterns are shared with gen_db.py (MACRO_*, BCOMP_*, YARA_*, SAME_* below). Same arguments
 and DIFF_SEED (environment), same bytes.
 """
+import io
 import os
 import random
 import struct
 import sys
+import tarfile
+import zipfile
 
 SEED = 0x656E67696E65 + int(os.environ.get("DIFF_SEED", "0"))  # "engine" (+ DIFF_SEED)
 # Shared with gen_db.py --engine.
@@ -134,6 +139,57 @@ def executables(rng, pe_files):
     return out
 
 
+def _zip(members, method=zipfile.ZIP_STORED):
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", method) as z:
+        for name, data in members:
+            z.writestr(zipfile.ZipInfo(name, (2026, 1, 1, 0, 0, 0)), data, method)
+    return buf.getvalue()
+
+
+def _tar(members):
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.GNU_FORMAT) as t:
+        for name, data in members:
+            info = tarfile.TarInfo(name)
+            info.size, info.mtime = len(data), 0
+            t.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+def layered(exes):
+    """Several executables in one scan (patch 0504 keeps the relative offsets computed in a scan
+    of a layer: each layer must get its own, from its own target): archives of executables with
+    different entry points and sections, nested, an executable carrying a zip of others, and files
+    whose relative-offset patterns the trie reaches thousands of times (long runs of the engine
+    database's patterns), over several scan buffers. Archives with a sectionless executable are
+    named "nosec-" (fix 0101: Debian's library crashes on SL+ there)."""
+    out = {}
+    unit = b"\x90" * 37 + b"\0" * 9 + b"\xcc" * 11 + b"ELF32CODE" + b"MACHOCODE" + b"\x90\xcc\x90\x90" * 3
+    runs = (unit + b"q" * 1400) * 200  # 300 KB: 3 scan buffers; ~40k matches in all-match mode
+    out["hits-elf32"] = elf32(2, runs)
+    out["hits-macho64"] = macho(True, 2, True, runs)
+    pe = [k for k in ("pe-clam.exe", "pe-nsec0-clam.exe") if k in exes]
+    if pe:
+        out["hits-" + pe[0]] = exes[pe[0]] + runs  # PE overlay
+    kinds = ["elf32-0", "macho64-1", "elf64", "macho32-2", "elf32-2"] + pe[:2]
+    members = [(k, exes[k]) for k in kinds if k in exes]
+    out["layers-exe.zip"] = _zip(members)
+    out["layers-exe-deflated.zip"] = _zip(list(reversed(members)), zipfile.ZIP_DEFLATED)
+    out["layers-exe.tar"] = _tar(members)
+    out["layers-nested.zip"] = _zip([("inner.zip", out["layers-exe.zip"]), ("macho64-0", exes["macho64-0"]),
+                                     ("inner.tar", _tar(members[::-1]))])
+    out["layers-hits.zip"] = _zip([(k, v) for k, v in sorted(out.items()) if k.startswith("hits-")],
+                                  zipfile.ZIP_DEFLATED)
+    out["layers-elf32-with-zip"] = elf32(2, b"\x90" * 64 + out["layers-exe.zip"])
+    out["layers-macho64-with-zip"] = macho(True, 2, True, b"\xcc" * 64 + _zip(members[::-1]))
+    nosec = [(k, exes[k]) for k in ("nosec-elf32-0", "elf32-0", "nosec-macho64-seg-0", "macho64-0",
+                                    "nosec-macho32-noseg-2", "elf64", "nosec-elf64") if k in exes]
+    out["nosec-layers-exe.zip"] = _zip(nosec)
+    out["nosec-layers-exe.tar"] = _tar(nosec[::-1])
+    return out
+
+
 def macro_files(rng):
     out = {}
     for g in range(32):
@@ -192,8 +248,8 @@ def main():
     rng = random.Random(SEED)
     os.makedirs(outdir, exist_ok=True)
     files = {}
-    for part in (executables(rng, sys.argv[2:]), macro_files(rng), bcomp_files(rng), yara_files(rng),
-                 other_files(rng)):
+    exes = executables(rng, sys.argv[2:])
+    for part in (exes, layered(exes), macro_files(rng), bcomp_files(rng), yara_files(rng), other_files(rng)):
         files.update(part)
     for name, data in sorted(files.items()):
         with open(os.path.join(outdir, name), "wb") as f:

@@ -23,16 +23,35 @@
 
 static unsigned long n_errors, n_warnings;
 static int allmatch;
-static char names[65536];	/* -a: every name reported, comma-separated */
+/* -a: every name reported, comma-separated, all of them (a scan of an archive of executables
+ * reports tens of thousands: a fixed buffer would hide a difference in its last layers) */
+static char *names;
+static size_t names_len, names_cap;
 
 static void
 virus_found(int fd, const char *name, void *context)
 {
-	size_t len = strlen(names);
+	size_t n = strlen(name) + 1;
 
 	(void)fd;
 	(void)context;
-	snprintf(names + len, sizeof(names) - len, "%s%s", len ? "," : "", name);
+	if (names_len + n + 1 > names_cap) {
+		size_t cap = names_cap ? names_cap : 65536;
+		char *p;
+
+		while (names_len + n + 1 > cap)
+			cap *= 2;
+		if ((p = realloc(names, cap)) == NULL) {
+			fputs("scanloop: out of memory\n", stderr);
+			exit(1);
+		}
+		names = p;
+		names_cap = cap;
+	}
+	if (names_len)
+		names[names_len++] = ',';
+	memcpy(names + names_len, name, n);	/* with its NUL */
+	names_len += n - 1;
 }
 
 /* Counts libclamav's errors and warnings; prints them to stderr like libclamav's default. */
@@ -80,13 +99,15 @@ scan_one(struct cl_engine *cl, const char *path, int quiet)
 	if (allmatch)
 		opts.general |= CL_SCAN_GENERAL_ALLMATCHES;
 	n_errors = n_warnings = 0;
-	names[0] = '\0';
+	names_len = 0;
+	if (names)
+		names[0] = '\0';
 	rc = cl_scandesc(fd, path, &virname, &scanned, cl, &opts);
 	close(fd);
 	if (quiet)
 		return 0;
 	if (rc == CL_VIRUS)
-		printf("%s\tVIRUS\t%s", path, allmatch ? names : virname);
+		printf("%s\tVIRUS\t%s", path, allmatch && names ? names : virname);
 	else if (rc == CL_CLEAN)
 		printf("%s\tCLEAN", path);
 	else

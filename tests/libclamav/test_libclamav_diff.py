@@ -18,8 +18,10 @@ bug the fix removes). To add a fix patch's cases, append to FIX_CASES in fix_cas
 Corpora: every file of clamav-testfiles; the verdict-integrity corpus (tests/e2e/adversarial.py, cases
 up to CASE_MAX bytes); a seeded generated corpus (random and text files, slices of the corpus, EICAR in
 files and in zip archives, ELF and PDF files from the system); and the engine corpus (gen_files.py:
-PE/ELF/Mach-O files whole, without sections, with a cut section table and truncated; files aimed at
-macro groups, byte-compare, YARA, identical-byte signatures, zero runs). Databases: the toy database
+PE/ELF/Mach-O files whole, without sections, with a cut section table and truncated; several of them
+in one scan (zip, tar, nested, appended to another executable) and executables whose relative-offset
+patterns are reached thousands of times; files aimed at macro groups, byte-compare, YARA,
+identical-byte signatures, zero runs). Databases: the toy database
 (scripts/make-testdb); seeded synthetic NDB+LDB databases (gen_db.py), one with the logical-signature
 count of the issue's real-size database; the engine databases (gen_db.py --engine: macro
 subsignatures of all 32 groups, every offset kind on PE/ELF/Mach-O targets, YARA rules, byte-compare,
