@@ -102,19 +102,27 @@ def test_member_bomb_stops_at_expansion_floor(start, kind):
 
 
 IN_0133 = ("cab", "arj", "egg")      # loops that look at the time with patch 0133
+IN_0134 = ("hfsplus", "ishield-msi", "autoit", "sis", "ole2")    # with patch 0134
+# timing: one of 0134's formats in make test (HFS+: nothing bounded it at all); the others'
+# libclamav loops are tested without the server by tests/libclamav/test_fix_limits.py.
+MORE = [pytest.param(k, marks=pytest.mark.timing) for k in IN_0134[1:]]
 
 
-@pytest.mark.parametrize("kind", ["bzip2", "gzip", "xz", *IN_0133])
+@pytest.mark.parametrize("kind", ["bzip2", "gzip", "xz", *IN_0133, IN_0134[0], *MORE])
 def test_bomb_stops_at_max_scan_time(start, kind):
     """With MAX_EXPANSION=0 and a short MAX_SCAN_TIME the scan ends within max(10%, 250 ms) of it,
     answered Heuristics.Limits.Exceeded.MaxScanTime (the loops look at the time as they go; CAB,
-    ARJ and EGG with patch 0133: 6.7 s, 8.5 s and 6.2 s before it)."""
+    ARJ and EGG with patch 0133: 6.7 s, 8.5 s and 6.2 s before it; HFS+, InstallShield MSI,
+    AutoIt, SIS and OLE2 with patch 0134: measured in its header)."""
     srv = start(env={"MAX_SCAN_TIME": "500", "MAX_EXPANSION": "0"})
-    if kind in IN_0133:
+    if kind in IN_0133 + IN_0134:
         need_patch(srv)
     data = {"bzip2": lambda: bombs.bzip2_bomb(BOMB), "gzip": lambda: bombs.gzip_bomb(BOMB),
             "xz": lambda: bombs.xz_bomb(BOMB), "cab": lambda: bombs.cab_bomb(BOMB),
-            "arj": lambda: bombs.arj_bomb(BOMB), "egg": lambda: bombs.egg_bomb(BOMB)}[kind]()
+            "arj": lambda: bombs.arj_bomb(BOMB), "egg": lambda: bombs.egg_bomb(BOMB),
+            "hfsplus": lambda: bombs.hfsplus_bomb(BOMB), "ishield-msi": lambda: bombs.ishield_msi_bomb(BOMB),
+            "autoit": lambda: bombs.autoit_bomb(BOMB), "sis": lambda: bombs.sis_bomb(BOMB),
+            "ole2": lambda: bombs.ole2_bomb(1 << 15)}[kind]()
     times = []
     for _ in range(3):
         ans, _ = scan_v2(srv, data)

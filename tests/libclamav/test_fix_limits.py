@@ -1,9 +1,12 @@
-"""test_fix_limits -- patches 0131 (third_party/libclamav/0131-expansion-limit-in-unpack-loops.patch)
-and 0133 (0133-limits-in-more-unpack-loops.patch): libclamav's decompression loops obey the scan time
-and the expansion limit as they unpack, where Debian's 1.4.6 unpacks a zip member to MAX_FILE_SIZE
-without looking at the time (zip, CAB, ARJ, solid NSIS, EGG, DMG) or stops a member at the
-expansion limit only once it is whole (EGG, non-solid NSIS, xar). Formats whose loops were bounded
-already (PDF's FlateDecode, bzip2, gzip, xz) are run too, so every format here is shown to stop.
+"""test_fix_limits -- patches 0131 (third_party/libclamav/0131-expansion-limit-in-unpack-loops.patch),
+0133 (0133-limits-in-more-unpack-loops.patch) and 0134 (0134-limits-in-hfsplus-ishield-autoit-sis-
+ole2-loops.patch): libclamav's decompression loops obey the scan time and the expansion limit as
+they unpack, where Debian's 1.4.6 unpacks a zip member to MAX_FILE_SIZE without looking at the time
+(zip, CAB, ARJ, solid NSIS, EGG, DMG, InstallShield MSI, AutoIt, SIS), inflates an HFS+ file's
+compressed blocks with no limit at all, walks an OLE2 directory quadratically without looking at
+the time, or stops a member at the expansion limit only once it is whole (EGG, non-solid NSIS,
+xar). Formats whose loops were bounded already (PDF's FlateDecode, bzip2, gzip, xz, CAB's and CHM's
+LZX, UDF) are run too, so every format here is shown to stop.
 
 Both libraries run tests/libclamav/limitscan.c (clamrest's limits: MAX_FILE_SIZE 1 GiB, MAX_SCAN_SIZE
 2 GiB - 1) over bombs built by tests/e2e/bombs.py. LIBCLAMAV_FIXES (the fixes-only build) or
@@ -56,12 +59,30 @@ def env(tmp_path_factory):
         "pdf": bombs.pdf_bomb(GIB),                       # 1.0 MB
         "eicar-gz": gzip.compress(EICAR),
     }
+    files.update((name, make()) for name, make in REST.items())
     paths = {}
     for name, data in files.items():
         paths[name] = d / name
         paths[name].write_bytes(data)
     return {"db": d / "db", "files": paths, "stock": build(d / "stock", None),
             "patched": build(d / "patched", PATCHED)}
+
+
+# Issue 20 item 3's rest, the formats a reading had judged bounded (bombs.py has what each one is).
+REST = {
+    "hfsplus": lambda: bombs.hfsplus_bomb(GIB),           # 46 KB: a DMG of an HFS+ volume (0134)
+    "ishield-msi": lambda: bombs.ishield_msi_bomb(GIB),   # 1.0 MB (0134)
+    "autoit": lambda: bombs.autoit_bomb(GIB),             # 4.2 MB (0134)
+    "sis": lambda: bombs.sis_bomb(GIB),                   # 1.0 MB (0134)
+    "ole2": lambda: bombs.ole2_bomb(1 << 15),             # 4.2 MB, expands nothing (0134)
+    "cab-lzx": lambda: bombs.lzx_cab_bomb(GIB),           # 1.4 MB (libmspack's callbacks: 0133)
+    "chm": lambda: bombs.chm_bomb(GIB),                   # 1.1 MB, LZX too (the same callbacks)
+    "udf": lambda: bombs.udf_bomb(1 << 18),               # 0.55 MB, 290 MB of files (bounded)
+}
+# Those 0134 bounds by size (OLE2's walk expands nothing; CAB's LZX and UDF were bounded by size).
+EXPANDING = ["hfsplus", "ishield-msi", "autoit", "sis"]
+# Seconds Debian's library holds a scan of them at MAX_SCAN_TIME=500 (measured: 0134's header).
+STOCK_OVER = {"hfsplus": 2, "ishield-msi": 2, "autoit": 2, "sis": 2, "ole2": 2, "cab-lzx": 2, "chm": 2}
 
 
 def scan(env, lib, name, ms, expansion, runs=1):
@@ -119,3 +140,37 @@ def test_ordinary_files_answer_as_stock(env):
         s = scan(env, "stock", name, 500, 0)[0][1]
         p = scan(env, "patched", name, 500, 0)[0][1]
         assert s == p, (name, s, p)
+
+
+@pytest.mark.parametrize("name", REST)
+def test_time_limit_inside_the_rest_of_the_loops(env, name):
+    """As test_time_limit_inside_the_loop for the formats judged bounded before: HFS+, InstallShield
+    MSI, AutoIt, SIS and OLE2 (patch 0134), CAB's and CHM's LZX (0133's callbacks) and UDF (each
+    file is scanned whole, the scan looking at the time) stop within max(10%, 250 ms) of
+    MAX_SCAN_TIME."""
+    res = scan(env, "patched", name, 500, 0, runs=3)
+    for rc, sig, _ in res:
+        assert sig == "Heuristics.Limits.Exceeded.MaxScanTime", res
+    assert statistics.median(t for _, _, t in res) < 0.75, res
+
+
+@pytest.mark.parametrize("name", EXPANDING)
+def test_expansion_limit_inside_the_rest_of_the_loops(env, name):
+    """Default time limit, MAX_EXPANSION 100 (floor 64 MiB): 0134's formats that expand stop at
+    the limit well under a second (AutoIt and SIS at once: their declared size is checked first;
+    HFS+ and InstallShield MSI unpacked a GiB first: 9.9 s and 9.3 s). OLE2's walk expands nothing:
+    MAX_SCAN_TIME bounds it (above)."""
+    res = scan(env, "patched", name, 120000, 100, runs=3)
+    for rc, sig, _ in res:
+        assert sig == "Heuristics.Limits.Exceeded.MaxScanSize", res
+    assert statistics.median(t for _, _, t in res) < 1.5, res
+
+
+# DIFF_LONG (make libclamav-diff-long): Debian's library takes seconds on each (about 50 s in all).
+@pytest.mark.skipif(not os.environ.get("DIFF_LONG"), reason="DIFF_LONG not set: stock runs take ~50 s")
+@pytest.mark.parametrize("name", STOCK_OVER)
+def test_issue20_stock_ignores_the_time_in_the_rest(env, name):
+    """The cases patch 0134 fixes (and LZX, 0133's): with MAX_SCAN_TIME=500 Debian's library
+    holds each bomb's scan for seconds, not 0.5 s."""
+    (rc, sig, t), = scan(env, "stock", name, 500, 0)
+    assert t > STOCK_OVER[name], (name, rc, sig, t)
