@@ -10,7 +10,10 @@ logical signatures with a macro subsignature of every group, among them the issu
 OUTDIR/offsets (every offset kind: absolute, shifted, *, EOF-, EP+/-, Sx+, SL+, SE, VI on PE, ELF
 and Mach-O targets, in NDB, as LDB subsignatures and on regexes), OUTDIR/yara (string and condition variants),
 OUTDIR/bcomp (byte-compare subsignatures), OUTDIR/same (several signatures with the same bytes and
-different offsets, targets and formats) and OUTDIR/all (all of them in one engine).
+different offsets, targets and formats), OUTDIR/bm (plain-byte signatures, which libclamav's
+Boyer-Moore matcher takes: 3 to 5 bytes, identical bytes, one hash slot, long ones, with offsets, on
+every target), OUTDIR/bmlong (only long plain-byte signatures: the matcher's skip over them) and
+OUTDIR/all (all of them in one engine).
 
 OUTDIR/diff.ndb: NDB body signatures of pseudo-random bytes using '??', '{n-m}', '*', alternatives
 '(aa|bb)' and EP+/EOF- offsets; OUTDIR/diff.ldb: LDB logical signatures with 1-5 subsignatures,
@@ -219,9 +222,33 @@ def engine_same():
     return {"s.ndb": ndb, "s.ldb": ldb}
 
 
+BM_OFFSETS_ANY = ["0", "5", "EOF-4", "EOF-70", "100,4000", "131000,200", "EOF-131200,400", "*"]
+BM_OFFSETS_PE = ["0", "EP+0", "EP+4", "EOF-16", "S0+0", "SL+0", "SE1"]  # BM in the PE root (no * nor ,)
+
+
+def engine_bm():
+    ndb = []
+    for pat in gen_files.bm_patterns():
+        ndb.append("Diff.Eng.BM.%d:0:*:%s\n" % (len(ndb), hx(pat)))
+    for pat in (gen_files.BM_SHORT[1], gen_files.BM_SAME[1], gen_files.BM_LONG[0], gen_files.BM_COLLIDE[0]):
+        for off in BM_OFFSETS_ANY:
+            ndb.append("Diff.Eng.BM.%d:0:%s:%s\n" % (len(ndb), off, hx(pat)))
+    for pat in ("4d5a90", "4d5a9000", "50450000", "9090909090", hx(gen_files.BM_SHORT[0])):
+        for off in BM_OFFSETS_PE:
+            ndb.append("Diff.Eng.BM.%d:1:%s:%s\n" % (len(ndb), off, pat))
+    for target in range(2, 15):  # the other targets take plain bytes in Aho-Corasick (ac_only)
+        for pat in (gen_files.BM_SHORT[2], gen_files.BM_LONG[target % len(gen_files.BM_LONG)], b"bmtext"):
+            ndb.append("Diff.Eng.BM.%d:%d:*:%s\n" % (len(ndb), target, hx(pat)))
+    long_ = ["Diff.Eng.BMLong.%d:0:*:%s\n" % (k, hx(p)) for k, p in enumerate(gen_files.BM_LONG + gen_files.BM_TEXT)]
+    long_.append("Diff.Eng.BMLong.at0:0:0:%s\n" % hx(gen_files.BM_LONG[0]))
+    long_.append("Diff.Eng.BMLong.eof:0:EOF-64:%s\n" % hx(gen_files.BM_LONG[7]))
+    return {"b.ndb": ndb}, {"l.ndb": long_}
+
+
 def engine(outdir):
     parts = {"macro": engine_macro(), "offsets": engine_offsets(), "yara": {"y.yar": [YARA_RULES]},
              "bcomp": engine_bcomp(), "same": engine_same()}
+    parts["bm"], parts["bmlong"] = engine_bm()
     parts["all"] = {f"{k}-{f}": lines for k, p in parts.items() for f, lines in p.items()}
     for sub, files in parts.items():
         os.makedirs(os.path.join(outdir, sub), exist_ok=True)

@@ -15,6 +15,11 @@ Usage: gen_files.py OUTDIR [PE_FILE...]
   distances inside and outside the signatures' ranges, repeated, with and without "00 00" runs.
 * byte-compare files (an anchor followed by numbers in decimal/hex text and binary), YARA files
   (the rules' strings in several combinations), identical-byte files, and runs of zero bytes.
+* Boyer-Moore files (the BM_* patterns, which the engine database's eng-bm and eng-bmlong signatures
+  are made of, all plain bytes: libclamav's Boyer-Moore matcher, not Aho-Corasick): each pattern as a
+  whole file, at the start and at the end of a file, mixed with random bytes, in text to be
+  normalised, and across the boundaries of libclamav's 128 KiB scan windows (the windows overlap by
+  the longest pattern, so the patterns sit at every distance from both ends of the overlap).
 
 The byte patterns are shared with gen_db.py (MACRO_*, BCOMP_*, YARA_*, SAME_* below). Same arguments
 and DIFF_SEED (environment), same bytes.
@@ -34,6 +39,20 @@ MACRO_ANCHOR = [b"MACANCH" + bytes([0x41 + k]) for k in range(4)]
 BCOMP_ANCHOR = b"BCMPANCH"
 YARA_STRINGS = [b"yara-alpha", b"YARA-BETA", b"\xde\xad\xbe\xef\x01", b"yara-gamma-42"]
 SAME_BYTES = b"SAMEBYTESxx"
+# Boyer-Moore patterns. 3 to 5 bytes, several sharing their first bytes (libclamav moves a pattern
+# to the slot of a later 3-byte block when the first one's is taken: a prefix);
+BM_SHORT = [b"Qz\x01", b"Qz\x01\x02", b"Qz\x01\x02\x03", b"k9_", b"k9_k", b"k9_k9", b"\x01\x02\x03\x04",
+            b"\xfe\xff\xfe", b"\xfe\xff\xfe\xff\xfe"]
+# identical bytes (every 3-byte block in one slot), of lengths around the skip windows;
+BM_SAME = [b"\xee" * n for n in (3, 4, 5, 7, 8, 9, 16, 33, 64, 70)]
+# 3-byte blocks of one hash slot (libclamav's 211a + 37b + c), alone and followed by a byte;
+BM_COLLIDE = [bytes(t) for t in sorted((a, b, 21845 - 211 * a - 37 * b) for a in range(256) for b in range(256)
+                                       if 0 <= 21845 - 211 * a - 37 * b < 256)[::23]]
+# long ones, 16 to 70 bytes (eng-bmlong has only these: the skip windows of 16, 32 and 64 bytes);
+BM_LONG = [(b"BMLONG%02d-" % n + bytes(range(0x80, 0xff)))[:n] for n in (16, 17, 31, 32, 40, 63, 64, 65, 70)]
+# and lowercase text, found in the normalised text of an ASCII file.
+BM_TEXT = [b"bmtextsignature", b"bmtext-two-words-here"]
+BM_WINDOW = 131072  # SCANBUFF: libclamav scans a file in windows of this size
 
 
 def elf32(nsec=2, body=b""):
@@ -243,13 +262,41 @@ def other_files(rng):
     return out
 
 
+def bm_patterns():
+    return BM_SHORT + BM_SAME + BM_COLLIDE + [c + b"\xc3" for c in BM_COLLIDE] + BM_LONG + BM_TEXT
+
+
+def bm_files(rng):
+    out = {}
+    pats = bm_patterns()
+    for k, pat in enumerate(pats):
+        out[f"bm-exact-{k}"] = pat
+        out[f"bm-pad-{k}"] = rng.randbytes(rng.randint(0, 40)) + pat + rng.randbytes(rng.randint(0, 40))
+    out["bm-head-tail"] = BM_LONG[0] + rng.randbytes(1000) + BM_SHORT[2]
+    out["bm-head-tail-short"] = BM_SHORT[0] + BM_SAME[0] + b"\x11" + BM_COLLIDE[0]
+    for k in range(8):
+        out[f"bm-mix-{k}"] = b"".join(rng.choice(pats) + rng.randbytes(rng.randint(0, 9)) for _ in range(rng.randint(4, 40)))
+    for k, d in enumerate([-75, -71, -70, -66, -65, -64, -63, -40, -17, -5, -3, -2, -1, 0, 1, 2, 5]):
+        data = bytearray(rng.randbytes(2 * BM_WINDOW + 777))
+        for at, pat in ((BM_WINDOW + d, BM_LONG[k % len(BM_LONG)]), (BM_WINDOW + d + 80, BM_SHORT[k % len(BM_SHORT)]),
+                        (2 * BM_WINDOW - 70 + d, BM_LONG[(k + 3) % len(BM_LONG)]),
+                        (BM_WINDOW - 70 + d, BM_SAME[k % len(BM_SAME)]), (len(data) - len(BM_SHORT[k % 3]), BM_SHORT[k % 3])):
+            data[at:at + len(pat)] = pat
+        out[f"bm-window-{d}"] = bytes(data)
+    for k in range(4):
+        words = [rng.choice(["BMTextSignature", "bmtext-two-words-here", "plain", "text", "Qz", "k9_k9"]) for _ in range(50)]
+        out[f"bm-text-{k}.txt"] = (" " * k + "\n".join(words)).encode()
+    return out
+
+
 def main():
     outdir = sys.argv[1]
     rng = random.Random(SEED)
     os.makedirs(outdir, exist_ok=True)
     files = {}
     exes = executables(rng, sys.argv[2:])
-    for part in (exes, layered(exes), macro_files(rng), bcomp_files(rng), yara_files(rng), other_files(rng)):
+    for part in (exes, layered(exes), macro_files(rng), bcomp_files(rng), yara_files(rng), other_files(rng),
+                 bm_files(rng)):
         files.update(part)
     for name, data in sorted(files.items()):
         with open(os.path.join(outdir, name), "wb") as f:

@@ -21,11 +21,13 @@ files and in zip archives, ELF and PDF files from the system); and the engine co
 PE/ELF/Mach-O files whole, without sections, with a cut section table and truncated; several of them
 in one scan (zip, tar, nested, appended to another executable) and executables whose relative-offset
 patterns are reached thousands of times; files aimed at macro groups, byte-compare, YARA,
-identical-byte signatures, zero runs). Databases: the toy database
+identical-byte signatures, zero runs, Boyer-Moore patterns at the edges of files and of the scan
+windows). Databases: the toy database
 (scripts/make-testdb); seeded synthetic NDB+LDB databases (gen_db.py), one with the logical-signature
 count of the issue's real-size database; the engine databases (gen_db.py --engine: macro
 subsignatures of all 32 groups, every offset kind on PE/ELF/Mach-O targets, YARA rules, byte-compare,
-identical-byte signatures, the issue-20 macro signatures); and the whole real-size database of make
+identical-byte signatures, plain-byte signatures of libclamav's Boyer-Moore matcher (3-5 bytes, one
+hash slot, identical bytes, long ones alone: eng-bm, eng-bmlong), the issue-20 macro signatures); and the whole real-size database of make
 bench-real (bench/gen-real-db, 7.55M signatures) with the toy and planted signatures, over
 clamav-testfiles.
 
@@ -72,7 +74,7 @@ SEED = int(os.environ.get("DIFF_SEED", "0"))
 LONG = bool(os.environ.get("DIFF_LONG"))
 # PE files of clamav-testfiles that the engine corpus breaks in several ways (gen_files.py).
 ENGINE_PE = ["clam.exe", "clam-upx.exe", "clam-petite.exe", "clam_IScab_ext.exe"]
-ENGINE_DBS = ["eng-macro", "eng-offsets", "eng-yara", "eng-bcomp", "eng-same", "eng-all"]
+ENGINE_DBS = ["eng-macro", "eng-offsets", "eng-yara", "eng-bcomp", "eng-same", "eng-bm", "eng-bmlong", "eng-all"]
 ISSUE20_DB = ("Mac.G1:0:$1$:585858\n", "Mac.ChkA;Target:0;0>0&1=2;41414141;${6-6}1$\n"
               "Mac.ChkB;Target:0;0>0&1=1;41414141;${6-6}1$\n")
 
@@ -315,7 +317,8 @@ def test_same_answers(env, db, corpus, mode):
         assert any("VIRUS\t" in a for a in answers), list(answers)[:5]
     if corpus == "engine" and db == "eng-all" and mode == "all":
         names = "\n".join(answers)
-        for kind in ("Diff.Eng.Mac", "Diff.Eng.Off", "YARA.DiffYara", "Diff.Eng.BC", "Diff.Eng.Same", "Mac.ChkA"):
+        for kind in ("Diff.Eng.Mac", "Diff.Eng.Off", "YARA.DiffYara", "Diff.Eng.BC", "Diff.Eng.Same", "Diff.Eng.BM.",
+                     "Diff.Eng.BMLong.", "Mac.ChkA"):
             assert kind in names, kind
     if db.endswith("-ldb") and corpus == "generated":
         # Both paths of the patched evaluation are exercised: signatures found through a
@@ -332,7 +335,8 @@ def test_engine_databases_reach_their_features(env):
     match through their macro subsignature."""
     files = env["corpus"]["engine"]
     want = {"eng-macro": ("Diff.Eng.Mac", 64), "eng-offsets": ("Diff.Eng.Off", 100),
-            "eng-yara": ("YARA.DiffYara", 8), "eng-bcomp": ("Diff.Eng.BC.", 8), "eng-same": ("Diff.Eng.Same", 6)}
+            "eng-yara": ("YARA.DiffYara", 8), "eng-bcomp": ("Diff.Eng.BC.", 8), "eng-same": ("Diff.Eng.Same", 6),
+            "eng-bm": ("Diff.Eng.BM.", 70), "eng-bmlong": ("Diff.Eng.BMLong.", 10)}
     for db, (prefix, least) in want.items():
         lines, err = finish(start(env["bins"]["fixes"], env["dbs"][db], files, flags=["-a"]), db)
         names = {n for x in lines if "\tVIRUS\t" in x for n in x.split("\t")[2].split(",")}
