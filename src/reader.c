@@ -11,13 +11,13 @@
 
 #include "keyset.h"
 #include "log.h"
+#include "reader_open.h"
 #include "reader_sig.h"
 #include "util.h"
 
 _Static_assert(READER_DIGEST_LEN == KEYSET_KEY_LEN, "the reader's keys are SHA-256 digests");
 
 #define READER_NAME_MAX 1024	/* bytes of a member name kept in its path */
-#define READER_VIEW_SEARCH 2	/* the view that reads from each archive signature in a layer */
 
 /* A layer the reader listed members in: whether it holds nothing the reader could not account
  * for. Its id is its place in reader.seen, from 1. */
@@ -472,105 +472,6 @@ reader_entry(struct reader *r, struct archive *a, struct archive_entry *e, struc
 		return -1;
 	}
 	return reader_pend(r, v, name, ordinal);
-}
-
-/* Which formats and filters a view offers, of those that may bid (bids: reader_bidders). Formats
- * that bid on any text (mtree, raw, empty) are left out; a layer libclamav typed as a compressed
- * stream gets raw alone. view 1: zip by its local headers alone (the streaming reader), view 0:
- * everything else, zip by its central directory. The formats whose bidder searches an executable
- * for an embedded (SFX) archive, slowly (5-7 ms for a 1 MiB PE each), are offered only when their
- * signature is in it (reader_signatures): an archive whose signature is absent cannot be found by
- * them. A bidder left out would have bid nothing: the same format wins, and a layer none can take
- * is not opened (most layers: each open costs allocations for every format offered). */
-static void
-reader_support(struct archive *a, int view, int raw, unsigned bids)
-{
-	if (bids & READER_BID_FILTER) {
-		archive_read_support_filter_gzip(a);
-		archive_read_support_filter_bzip2(a);
-		archive_read_support_filter_xz(a);
-		archive_read_support_filter_lzma(a);
-		archive_read_support_filter_zstd(a);
-		archive_read_support_filter_compress(a);
-		archive_read_support_filter_lzip(a);
-		archive_read_support_filter_lz4(a);
-	}
-	if (view == 1) {
-		archive_read_support_format_zip_streamable(a);
-		return;
-	}
-	/* A compressed stream: what it decompresses to, whole, is its one member; libclamav's child
-	 * is the same bytes (then the reader reads that child as a layer of its own, once) or is not
-	 * (a second stream libclamav stopped before: scanned in the second pass). */
-	if (raw) {
-		archive_read_support_format_raw(a);
-		return;
-	}
-	if (bids & READER_BID_ZIP)
-		archive_read_support_format_zip_seekable(a);
-	if (bids & READER_BID_TAR) {
-		archive_read_support_format_tar(a);
-		archive_read_support_format_gnutar(a);
-	}
-	if (bids & READER_BID_CPIO)
-		archive_read_support_format_cpio(a);
-	if (bids & READER_BID_ISO)
-		archive_read_support_format_iso9660(a);
-	if (bids & READER_BID_XAR)
-		archive_read_support_format_xar(a);
-	if (bids & READER_BID_AR)
-		archive_read_support_format_ar(a);
-	if (bids & READER_HAS_7Z)
-		archive_read_support_format_7zip(a);
-	if (bids & READER_HAS_CAB)
-		archive_read_support_format_cab(a);
-	if (bids & READER_HAS_LHA)
-		archive_read_support_format_lha(a);
-	if (bids & READER_HAS_RAR) {
-		archive_read_support_format_rar(a);
-		archive_read_support_format_rar5(a);
-	}
-}
-
-/* A hit of the search reads one format (a compressed stream: what it decompresses to, whole). */
-static void
-reader_support_fmt(struct archive *a, int fmt)
-{
-	switch (fmt) {
-	case FMT_GZIP: archive_read_support_filter_gzip(a); break;
-	case FMT_BZIP2: archive_read_support_filter_bzip2(a); break;
-	case FMT_XZ: archive_read_support_filter_xz(a); break;
-	case FMT_7ZIP: archive_read_support_format_7zip(a); return;
-	case FMT_CAB: archive_read_support_format_cab(a); return;
-	case FMT_RAR:
-		archive_read_support_format_rar(a);
-		archive_read_support_format_rar5(a);
-		return;
-	default: archive_read_support_format_zip_streamable(a); return;
-	}
-	archive_read_support_format_raw(a);
-}
-
-static struct archive *
-reader_open(const void *buf, size_t size, int view, int raw, int fmt)
-{
-	unsigned bids = READER_BID_ALL;
-	struct archive *a;
-
-	if (view != READER_VIEW_SEARCH && !raw &&
-	    (bids = reader_bidders(buf, size, view == 1 ? READER_BID_STREAM : READER_BID_ALL)) == 0)
-		return NULL;	/* no bidder would take it */
-	if ((a = archive_read_new()) == NULL)
-		return NULL;
-	if (view == READER_VIEW_SEARCH)
-		reader_support_fmt(a, fmt);
-	else
-		reader_support(a, view, raw, bids);
-	if (archive_read_open_memory(a, buf, size) != ARCHIVE_OK) {
-		archive_read_free(a);
-		return NULL;
-	}
-	return a;
 }
 
 /* Where the cabinet libarchive chose in view 0 is in the layer: at its start, or (an executable)
