@@ -11,13 +11,13 @@
 
 #include "keyset.h"
 #include "log.h"
+#include "reader_open.h"
 #include "reader_sig.h"
 #include "util.h"
 
 _Static_assert(READER_DIGEST_LEN == KEYSET_KEY_LEN, "the reader's keys are SHA-256 digests");
 
 #define READER_NAME_MAX 1024	/* bytes of a member name kept in its path */
-#define READER_VIEW_SEARCH 2	/* the view that reads from each archive signature in a layer */
 
 /* A layer the reader listed members in: whether it holds nothing the reader could not account
  * for. Its id is its place in reader.seen, from 1. */
@@ -83,6 +83,7 @@ struct reader {
 	size_t upload_len;
 	uint64_t extracted;		/* bytes extracted (and layers copied) so far */
 	unsigned listed, layers_read, rescanned;
+	unsigned long layer_digests;	/* reader_layer_digests */
 	const char *limit;		/* the first limit met */
 	const char *encrypted;		/* Heuristics.Encrypted.* of the first encrypted member */
 	int unscanned;			/* a member no reader could extract */
@@ -103,6 +104,22 @@ reader_digest(const void *data, size_t len, unsigned char *out)
 	if (reader_sha256 == NULL)
 		return -1;
 	return EVP_Digest(len > 0 ? data : "", len, out, NULL, reader_sha256, NULL) == 1 ? 0 : -1;
+}
+
+/* SHA-256 of a layer's bytes (or of a cabinet in them) into out, counted; kept in ld (the layer's
+ * own, when not NULL) for whoever needs it next. */
+static int
+reader_layer_digest(struct reader *r, const void *data, size_t len, struct reader_digest *ld,
+    unsigned char *out)
+{
+	if (reader_digest(data, len, out) != 0)
+		return -1;
+	r->layer_digests++;
+	if (ld != NULL) {
+		memcpy(ld->d, out, READER_DIGEST_LEN);
+		ld->have = 1;
+	}
+	return 0;
 }
 
 /* The key of a (name, size) pair: its digest, so one set type serves both. */
@@ -220,6 +237,7 @@ struct view {
 	unsigned members;		/* regular members listed */
 	int complete;			/* read to the end, every member extracted */
 	EVP_MD_CTX *md;			/* the member being extracted */
+	struct reader_digest *ld;	/* the layer's digest, when taken (views 0 and 1) */
 	uint64_t len;
 	unsigned char *out;		/* reader_fetch: where its bytes go; NULL: digest only */
 	size_t cap;
@@ -456,90 +474,6 @@ reader_entry(struct reader *r, struct archive *a, struct archive_entry *e, struc
 	return reader_pend(r, v, name, ordinal);
 }
 
-/* Which formats and filters a view offers. Formats that bid on any text (mtree, raw, empty) are
- * left out; a layer libclamav typed as a compressed stream gets raw alone. view 1: zip by its local
- * headers alone (the streaming reader), view 0: everything else, zip by its central directory.
- * Formats whose bidder searches an executable for an embedded (SFX) archive, slowly (5-7 ms for a
- * 1 MiB PE each), only when their signature is in it (sigs, reader_signatures): an archive whose
- * signature is absent cannot be found by them. */
-static void
-reader_support(struct archive *a, int view, int raw, unsigned sigs)
-{
-	archive_read_support_filter_gzip(a);
-	archive_read_support_filter_bzip2(a);
-	archive_read_support_filter_xz(a);
-	archive_read_support_filter_lzma(a);
-	archive_read_support_filter_zstd(a);
-	archive_read_support_filter_compress(a);
-	archive_read_support_filter_lzip(a);
-	archive_read_support_filter_lz4(a);
-	if (view == 1) {
-		archive_read_support_format_zip_streamable(a);
-		return;
-	}
-	/* A compressed stream: what it decompresses to, whole, is its one member; libclamav's child
-	 * is the same bytes (then the reader reads that child as a layer of its own, once) or is not
-	 * (a second stream libclamav stopped before: scanned in the second pass). */
-	if (raw) {
-		archive_read_support_format_raw(a);
-		return;
-	}
-	archive_read_support_format_zip_seekable(a);
-	archive_read_support_format_tar(a);
-	archive_read_support_format_gnutar(a);
-	archive_read_support_format_cpio(a);
-	archive_read_support_format_iso9660(a);
-	archive_read_support_format_xar(a);
-	archive_read_support_format_ar(a);
-	if (sigs & READER_HAS_7Z)
-		archive_read_support_format_7zip(a);
-	if (sigs & READER_HAS_CAB)
-		archive_read_support_format_cab(a);
-	if (sigs & READER_HAS_LHA)
-		archive_read_support_format_lha(a);
-	if (sigs & READER_HAS_RAR) {
-		archive_read_support_format_rar(a);
-		archive_read_support_format_rar5(a);
-	}
-}
-
-/* A hit of the search reads one format (a compressed stream: what it decompresses to, whole). */
-static void
-reader_support_fmt(struct archive *a, int fmt)
-{
-	switch (fmt) {
-	case FMT_GZIP: archive_read_support_filter_gzip(a); break;
-	case FMT_BZIP2: archive_read_support_filter_bzip2(a); break;
-	case FMT_XZ: archive_read_support_filter_xz(a); break;
-	case FMT_7ZIP: archive_read_support_format_7zip(a); return;
-	case FMT_CAB: archive_read_support_format_cab(a); return;
-	case FMT_RAR:
-		archive_read_support_format_rar(a);
-		archive_read_support_format_rar5(a);
-		return;
-	default: archive_read_support_format_zip_streamable(a); return;
-	}
-	archive_read_support_format_raw(a);
-}
-
-static struct archive *
-reader_open(const void *buf, size_t size, int view, int raw, int fmt)
-{
-	struct archive *a = archive_read_new();
-
-	if (a == NULL)
-		return NULL;
-	if (view == READER_VIEW_SEARCH)
-		reader_support_fmt(a, fmt);
-	else
-		reader_support(a, view, raw, view == 0 && !raw ? reader_signatures(buf, size) : 0U);
-	if (archive_read_open_memory(a, buf, size) != ARCHIVE_OK) {
-		archive_read_free(a);
-		return NULL;
-	}
-	return a;
-}
-
 /* Where the cabinet libarchive chose in view 0 is in the layer: at its start, or (an executable)
  * at the first "MSCF" and four zero bytes, where libarchive's SFX search stops; its cbCabinet
  * bytes, digested into c->key. 0, or -1: not a cabinet wholly in the layer. */
@@ -549,7 +483,7 @@ struct cab_region {
 };
 
 static int
-reader_cab_region(const struct view *v, struct archive *a, struct cab_region *c)
+reader_cab_region(struct reader *r, const struct view *v, struct archive *a, struct cab_region *c)
 {
 	const unsigned char *hit = v->buf;
 
@@ -565,7 +499,12 @@ reader_cab_region(const struct view *v, struct archive *a, struct cab_region *c)
 	c->len = (size_t)hit[8] | (size_t)hit[9] << 8 | (size_t)hit[10] << 16 | (size_t)hit[11] << 24;
 	if (c->len < 36 || c->len > v->size - c->start)
 		return -1;
-	return reader_digest(hit, c->len, c->key);
+	if (c->start == 0 && c->len == v->size && v->ld != NULL && v->ld->have) {
+		memcpy(c->key, v->ld->d, READER_DIGEST_LEN);	/* the cabinet is the layer */
+		return 0;
+	}
+	return reader_layer_digest(r, hit, c->len, c->start == 0 && c->len == v->size ? v->ld : NULL,
+	    c->key);
 }
 
 /* A cabinet read whole before: its members are known (pending or scanned), so it is not extracted
@@ -601,7 +540,7 @@ static int
 reader_cab_check(struct reader *r, struct view *v, struct archive *a, struct cab_region *c,
     int *cab)
 {
-	*cab = reader_cab_region(v, a, c) == 0;
+	*cab = reader_cab_region(r, v, a, c) == 0;
 	for (unsigned i = 0; *cab && i < r->ncabs; i++)
 		if (memcmp(r->cabs[i].key, c->key, READER_DIGEST_LEN) == 0)
 			return reader_cab_reuse(r, v, &r->cabs[i]) != 0 ? -1 : 1;
@@ -708,15 +647,21 @@ reader_remember(struct reader *r, unsigned members, int complete)
  * size (only then can a member be these bytes: the other layers are not hashed), and its name with
  * its size (for members no reader extracts). */
 static int
-reader_note_scanned(struct reader *r, const void *buf, size_t size, const char *name)
+reader_note_scanned(struct reader *r, const void *buf, size_t size, const char *name,
+    struct reader_digest *ld)
 {
 	unsigned char key[READER_DIGEST_LEN], digest[READER_DIGEST_LEN];
 	const char *base;
 
 	reader_size_key(size, key);
-	if (keyset_has(&r->sizes, key) &&
-	    (reader_digest(buf, size, digest) != 0 || keyset_add(&r->scanned, digest) != 0))
-		return -1;
+	if (keyset_has(&r->sizes, key)) {
+		if (ld != NULL && ld->have)
+			memcpy(digest, ld->d, READER_DIGEST_LEN);
+		else if (reader_layer_digest(r, buf, size, ld, digest) != 0)
+			return -1;
+		if (keyset_add(&r->scanned, digest) != 0)
+			return -1;
+	}
 	if (name == NULL || name[0] == '\0')
 		return 0;
 	if (reader_name_key(name, size, key) != 0 || keyset_add(&r->scanned_names, key) != 0)
@@ -740,6 +685,7 @@ reader_search_hit(struct reader *r, const struct view *layer, size_t at, int fmt
 	struct view v = *layer;
 
 	v.view = READER_VIEW_SEARCH;
+	v.ld = NULL;			/* the digest is the whole layer's, not the hit's */
 	v.fmt = fmt;
 	v.raw = 0;
 	v.offset = at;
@@ -805,8 +751,19 @@ int
 reader_layer(struct reader *r, const void *buf, size_t size, const char *type, const char *name,
     unsigned depth, const char *path, size_t path_len, unsigned path_depth, unsigned *id_out)
 {
+	return reader_layer_hashed(r, buf, size, type, name, depth, path, path_len, path_depth, id_out,
+	    NULL);
+}
+
+int
+reader_layer_hashed(struct reader *r, const void *buf, size_t size, const char *type,
+    const char *name, unsigned depth, const char *path, size_t path_len, unsigned path_depth,
+    unsigned *id_out, struct reader_digest *ld)
+{
+	struct reader_digest own = { 0 };
 	struct view v0 = { .buf = buf, .size = size, .raw = reader_raw_type(type), .path = path,
-	    .path_len = path_len, .path_depth = path_depth, .depth = depth, .complete = 1 };
+	    .path_len = path_len, .path_depth = path_depth, .depth = depth, .complete = 1,
+	    .ld = ld != NULL ? ld : &own };
 	struct view v1 = v0;
 
 	v1.view = 1;
@@ -814,7 +771,7 @@ reader_layer(struct reader *r, const void *buf, size_t size, const char *type, c
 	*id_out = 0;
 	if (buf == NULL || r->limit != NULL)
 		return 0;
-	if (reader_note_scanned(r, buf, size, name) != 0)
+	if (reader_note_scanned(r, buf, size, name, v0.ld) != 0)
 		return -1;
 	unsigned found = 0;
 
@@ -832,11 +789,18 @@ reader_layer(struct reader *r, const void *buf, size_t size, const char *type, c
 }
 
 int
-reader_skip(struct reader *r, const void *buf, size_t size, const char *name)
+reader_skip(struct reader *r, const void *buf, size_t size, const char *name,
+    struct reader_digest *ld)
 {
 	if (r == NULL || buf == NULL || r->limit != NULL)
 		return 0;
-	return reader_note_scanned(r, buf, size, name);
+	return reader_note_scanned(r, buf, size, name, ld);
+}
+
+unsigned long
+reader_layer_digests(const struct reader *r)
+{
+	return r->layer_digests;
 }
 
 int

@@ -56,9 +56,25 @@ void reader_free(struct reader *r);
  * 1: it listed members (or met a limit), 0: none, -1: out of memory. */
 int reader_layer(struct reader *r, const void *buf, size_t size, const char *type, const char *name,
     unsigned depth, const char *path, size_t path_len, unsigned path_depth, unsigned *id_out);
+/* A layer's SHA-256, taken at most once: by whoever needs it first (the member cache's key, the
+ * reader's "scanned" set, its cabinet memo), the others reuse it. have 0: not taken yet. */
+struct reader_digest {
+	int have;
+	unsigned char d[READER_DIGEST_LEN];
+};
+/* reader_layer with the layer's digest: ld->d is used when ld->have (it must be buf's), else the
+ * reader fills it if it hashes the layer. ld NULL: as reader_layer. */
+int reader_layer_hashed(struct reader *r, const void *buf, size_t size, const char *type,
+    const char *name, unsigned depth, const char *path, size_t path_len, unsigned path_depth,
+    unsigned *id_out, struct reader_digest *ld);
 /* A layer libclamav skips as one scanned clean before (the member cache): remembered as scanned as
- * reader_layer does, what it holds not listed. 0, or -1 (out of memory). */
-int reader_skip(struct reader *r, const void *buf, size_t size, const char *name);
+ * reader_layer does, what it holds not listed. ld: as reader_layer_hashed's. 0, or -1 (out of
+ * memory). */
+int reader_skip(struct reader *r, const void *buf, size_t size, const char *name,
+    struct reader_digest *ld);
+/* Digests the reader took of layers and of cabinets in them (not of members it extracted): what
+ * reader_digest lets it skip shows here. */
+unsigned long reader_layer_digests(const struct reader *r);
 /* 1 when the reader read layer id to its end and hashed every one of at least want members:
  * libclamav's own count may then be short without a hole. */
 int reader_covered(const struct reader *r, unsigned id, unsigned want);

@@ -20,7 +20,7 @@ static void scanner_layer_open(struct scan_state *st, uint32_t level, const char
  * scanned and extracts what they hold. A detailed scan names the layer for the members' paths. */
 static void
 scanner_read_layer(struct scan_state *st, const char *buf, size_t size, const char *type,
-    const char *name, uint32_t level)
+    const char *name, uint32_t level, struct reader_digest *ld)
 {
 	char *path = NULL;
 	size_t path_len = 0;
@@ -34,8 +34,8 @@ scanner_read_layer(struct scan_state *st, const char *buf, size_t size, const ch
 		st->reader_oom = 1;
 		return;
 	}
-	rc = reader_layer(st->rd, buf, size, type, name, st->base + level, path, path_len,
-	    st->prefix_depth + level, &id);
+	rc = reader_layer_hashed(st->rd, buf, size, type, name, st->base + level, path, path_len,
+	    st->prefix_depth + level, &id, ld);
 	free(path);
 	if (rc < 0)
 		st->reader_oom = 1;
@@ -62,6 +62,7 @@ scanner_inspect(int fd, const char *type, const char **ancestors, size_t parent_
 {
 	struct scan_state *st = context;
 	const struct scanner *s;
+	struct reader_digest ld = { 0 };	/* the layer's SHA-256, taken once for both */
 	int hit;
 
 	(void)ancestors;
@@ -76,10 +77,10 @@ scanner_inspect(int fd, const char *type, const char **ancestors, size_t parent_
 	if (attributes & SCANNER_LAYER_EMBEDDED)
 		return CL_CLEAN;	/* its parent passed the limits and the second reader */
 	st->total += size;
-	hit = scanner_members_inspect(st, type, buf, size, level, attributes);
+	hit = scanner_members_inspect(st, type, buf, size, level, attributes, &ld);
 	if (!hit)
-		scanner_read_layer(st, buf, size, type, name, level);
-	else if (reader_skip(st->rd, buf, size, name) != 0)
+		scanner_read_layer(st, buf, size, type, name, level, &ld);
+	else if (reader_skip(st->rd, buf, size, name, &ld) != 0)
 		st->reader_oom = 1;
 	/* HTML larger than CL_ENGINE_MAX_HTMLNORMALIZE (engine_limits: MAX_SCAN_SIZE) is not normalised:
 	 * Debian's libclamav skips it whole, ours raw-scans it (docs/libclamav-quirks.md). A cut scan,

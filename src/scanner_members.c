@@ -6,6 +6,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "reader.h"
+
+_Static_assert(READER_DIGEST_LEN == SCANNER_DIGEST_LEN, "one SHA-256 for the cache and the reader");
+
 /* Ancestors a remembered member may have at most; a deeper one is always scanned. */
 #define SCANNER_MEMBER_DEPTH	64
 /* Members one scan may remember: the rest of a larger archive is scanned again next time. */
@@ -26,16 +30,22 @@ scanner_member_put(unsigned char *h, size_t at, const char *s)
 	return at + n + 1;
 }
 
-/* A member's key: SHA-256 of its context, then of its bytes. Never a weaker hash: two members
- * sharing a key, one clean and one not, would make the second clean. */
+/* A member's key: SHA-256 of its context, then of the SHA-256 of its bytes (ld: taken once, the
+ * second reader reuses it). Never a weaker hash: two members sharing a key, one clean and one not,
+ * would make the second clean. */
 static int
 scanner_member_key(const struct scan_state *st, const char *type, const char *buf, size_t size,
-    uint32_t level, uint32_t attributes, unsigned char *key)
+    uint32_t level, uint32_t attributes, struct reader_digest *ld, unsigned char *key)
 {
 	unsigned char h[SCANNER_MEMBER_HEAD];
 	size_t at;
 
-	memcpy(h, "clamrest-member1", 16);
+	if (!ld->have) {
+		if (scanner_digest2("", 0, size > 0 ? buf : "", size, ld->d) != 0)
+			return -1;
+		ld->have = 1;
+	}
+	memcpy(h, "clamrest-member2", 16);
 	h[16] = (unsigned char)st->all_matches;
 	for (int i = 0; i < 4; i++) {
 		h[17 + i] = (unsigned char)(level >> (8 * i));
@@ -48,7 +58,7 @@ scanner_member_key(const struct scan_state *st, const char *type, const char *bu
 		h[at++] = (unsigned char)st->layers[i].embedded;
 	}
 	at = scanner_member_put(h, at, type);
-	return scanner_digest2(h, at, size > 0 ? buf : "", size, key);
+	return scanner_digest2(h, at, ld->d, SCANNER_DIGEST_LEN, key);
 }
 
 /* Whether skipping what was scanned below a member (sub) keeps this scan within the limits its
@@ -65,7 +75,7 @@ scanner_member_fits(const struct scan_state *st, const struct scan_sub *sub)
 
 int
 scanner_members_inspect(struct scan_state *st, const char *type, const char *buf, size_t size,
-    uint32_t level, uint32_t attributes)
+    uint32_t level, uint32_t attributes, struct reader_digest *ld)
 {
 	struct scan_layer *l;
 	struct scan_sub sub;
@@ -80,7 +90,7 @@ scanner_members_inspect(struct scan_state *st, const char *type, const char *buf
 	    buf == NULL || (attributes & LAYER_ATTRIBUTES_NORMALIZED))
 		return 0;
 	l = &st->layers[level];
-	if (scanner_member_key(st, type, buf, size, level, attributes, l->mkey) != 0)
+	if (scanner_member_key(st, type, buf, size, level, attributes, ld, l->mkey) != 0)
 		return 0;
 	if (scanner_cache_get_sub(st->members, st->generation, l->mkey, &sub) &&
 	    scanner_member_fits(st, &sub)) {

@@ -215,8 +215,11 @@ int scanner_digest2(const void *head, size_t hlen, const void *data, size_t len,
 #define SCANNER_MEMBER_KEYED	1	/* a miss: scanned, remembered if the whole scan is clean */
 #define SCANNER_MEMBER_HIT	2	/* remembered clean: skipped with all it holds */
 /* At scanner_inspect, the layer open and its size counted: 1 when it is a hit (then skip it). */
+struct reader_digest;
+/* ld: the layer's SHA-256, taken here when the member is keyed (the key is the digest of its place
+ * and of that digest), for the second reader to reuse (reader.h). */
 int scanner_members_inspect(struct scan_state *st, const char *type, const char *buf, size_t size,
-    uint32_t level, uint32_t attributes);
+    uint32_t level, uint32_t attributes, struct reader_digest *ld);
 /* At scanner_layer_done: 1 when the layer was a hit (nothing below it was scanned). */
 int scanner_members_done(struct scan_state *st, struct scan_layer *l, int result);
 /* After a complete clean scan: every member it keyed is remembered. */

@@ -9,9 +9,11 @@
 #include <string.h>
 #include <unistd.h>
 #include <cmocka.h>
+#include <openssl/evp.h>
 
 #include "log.h"
 #include "reader.h"
+#include "reader_sig.h"
 
 static const char eicar[] =
     "X5O!P%@AP[4\\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*";
@@ -424,6 +426,145 @@ test_cab_read_once(void **state)
 	reader_free(r);
 }
 
+static void
+sha256(const void *data, size_t len, unsigned char *out)
+{
+	assert_int_equal(EVP_Digest(data, len, out, NULL, EVP_sha256(), NULL), 1);
+}
+
+/* A layer's digest is taken once: the reader uses the one its caller (the member cache) took,
+ * hashes the layer itself only when a pending member has its size and no digest came with it, and
+ * hands the digest it took back for the next user; a cabinet that is its whole layer is not hashed
+ * again for the cabinet memo. */
+static void
+test_layer_digest_taken_once(void **state)
+{
+	struct reader_limits lim = limits();
+	struct reader *r = reader_new(&lim);
+	struct reader_digest ld = { 0 };
+	size_t len, n;
+	unsigned char *zip = make(ZIP2, &len), want[READER_DIGEST_LEN], cab[1024];
+	char other[sizeof(eicar)];
+	unsigned id;
+
+	(void)state;
+	reader_layer(r, zip, len, "CL_TYPE_ZIP", NULL, 0, "", 0, 0, &id);
+	assert_int_equal(reader_layer_digests(r), 0);	/* the upload: no member of its size */
+	/* A layer of EICAR's size whose digest came with it: taken as given, not recomputed (here a
+	 * digest of other bytes, which only the caller could have supplied). */
+	memcpy(other, eicar, sizeof(eicar));
+	other[0] = 'Y';
+	sha256(eicar, strlen(eicar), ld.d);
+	ld.have = 1;
+	assert_int_equal(reader_layer_hashed(r, other, strlen(other), "CL_TYPE_TEXT_ASCII", NULL, 1,
+	    "", 0, 0, &id, &ld), 0);
+	assert_int_equal(reader_layer_digests(r), 0);
+	reader_prune(r);
+	reader_set_upload(r, zip, len);
+	{
+		struct reader_member *m = reader_next(r);
+
+		assert_non_null(m);	/* a.txt; EICAR counts as scanned */
+		assert_int_not_equal(m->len, strlen(eicar));
+		reader_member_free(m);
+		assert_null(reader_next(r));
+	}
+	reader_free(r);
+
+	/* Without one: hashed once, and handed back. */
+	r = reader_new(&lim);
+	reader_layer(r, zip, len, "CL_TYPE_ZIP", NULL, 0, "", 0, 0, &id);
+	memset(&ld, 0, sizeof(ld));
+	assert_int_equal(reader_layer_hashed(r, eicar, strlen(eicar), "CL_TYPE_TEXT_ASCII", NULL, 1,
+	    "", 0, 0, &id, &ld), 0);
+	assert_int_equal(reader_layer_digests(r), 1);
+	assert_true(ld.have);
+	sha256(eicar, strlen(eicar), want);
+	assert_memory_equal(ld.d, want, READER_DIGEST_LEN);
+	/* A size no pending member has: not hashed, nothing handed back. */
+	memset(&ld, 0, sizeof(ld));
+	assert_int_equal(reader_skip(r, "hello", 5, "h.txt", &ld), 0);
+	assert_int_equal(reader_layer_digests(r), 1);
+	assert_false(ld.have);
+	reader_free(r);
+
+	/* A cabinet layer with its digest: the memo's key is that digest, not a second hash. */
+	r = reader_new(&lim);
+	n = cab_make(cab, "e.com", eicar, strlen(eicar));
+	memset(&ld, 0, sizeof(ld));
+	sha256(cab, n, ld.d);
+	ld.have = 1;
+	assert_int_equal(reader_layer_hashed(r, cab, n, "CL_TYPE_MSCAB", NULL, 1, "", 0, 0, &id, &ld),
+	    1);
+	assert_int_equal(reader_layer_digests(r), 0);
+	assert_int_equal(reader_layer(r, cab, n, "CL_TYPE_MSCAB", NULL, 1, "", 0, 0, &id), 1);
+	assert_int_equal(reader_layer_digests(r), 1);	/* without it: hashed for the memo */
+	reader_free(r);
+	free(zip);
+}
+
+/* Which bidders may take a layer: libarchive is opened only when one may, and offered only those;
+ * each test here is looser than the bidder's own. */
+static void
+test_bidders(void **state)
+{
+	unsigned char b[40000];
+	size_t len;
+	unsigned char *tar = make("b = io.BytesIO(); t = __import__('tarfile').open(fileobj=b, mode='w'); "
+	    "i = __import__('tarfile').TarInfo('e.com'); i.size = len(E); t.addfile(i, io.BytesIO(E)); "
+	    "t.close(); sys.stdout.buffer.write(b.getvalue())", &len);
+	unsigned char *zip = make(ZIP2, &len);
+
+	(void)state;
+	memset(b, 'a', sizeof(b));
+	assert_int_equal(reader_bidders(b, sizeof(b), READER_BID_ALL), 0);	/* text: not opened */
+	assert_int_equal(reader_bidders(b, 3, READER_BID_ALL), 0);
+	memcpy(b, "\x1f\x8b", 2);			/* a filter: every format may follow */
+	assert_int_equal(reader_bidders(b, sizeof(b), READER_BID_ALL), READER_BID_ALL);
+	assert_int_equal(reader_bidders(b, sizeof(b), READER_BID_STREAM), READER_BID_STREAM);
+	memcpy(b, "\x5d\0\0\x80\0", 5);			/* lzma's usual header */
+	assert_int_equal(reader_bidders(b, sizeof(b), READER_BID_ALL), READER_BID_ALL);
+	memcpy(b, "PK\x03\x04", 4);
+	assert_int_equal(reader_bidders(b, sizeof(b), READER_BID_STREAM), READER_BID_ZIPSTREAM);
+	assert_int_equal(reader_bidders(zip, len, READER_BID_ALL),
+	    READER_BID_ZIPSTREAM | READER_BID_ZIP);
+	memset(b, 'a', sizeof(b));			/* an end of central directory in the tail */
+	memcpy(b + sizeof(b) - 30, "PK\x05\x06", 4);
+	assert_int_equal(reader_bidders(b, sizeof(b), READER_BID_ALL), READER_BID_ZIP);
+	memset(b, 0, 512);				/* tar: a zero block, or a valid checksum */
+	assert_int_equal(reader_bidders(b, 512, READER_BID_ALL), READER_BID_TAR);
+	assert_int_equal(reader_bidders(tar, 512, READER_BID_ALL), READER_BID_TAR);
+	tar[0] ^= 1;
+	assert_int_equal(reader_bidders(tar, 512, READER_BID_ALL), 0);
+	memset(b, 'a', sizeof(b));
+	memcpy(b, "\xc7\x71", 2);			/* binary cpio, little-endian */
+	assert_int_equal(reader_bidders(b, 6, READER_BID_ALL), READER_BID_CPIO);
+	memcpy(b, "070701", 6);
+	assert_int_equal(reader_bidders(b, 6, READER_BID_ALL), READER_BID_CPIO);
+	memcpy(b, "!<arch>\n", 8);
+	assert_int_equal(reader_bidders(b, 8, READER_BID_ALL), READER_BID_AR);
+	memcpy(b, "xar!", 4);
+	assert_int_equal(reader_bidders(b, 28, READER_BID_ALL), READER_BID_XAR);
+	memcpy(b, "aaaa", 4);
+	memcpy(b + 32769, "CD001", 5);
+	assert_int_equal(reader_bidders(b, sizeof(b), READER_BID_ALL), READER_BID_ISO);
+	memset(b, 'a', sizeof(b));
+	memcpy(b, "MSCF", 4);				/* the SFX formats: their magic at the start */
+	assert_int_equal(reader_bidders(b, 64, READER_BID_ALL), READER_HAS_CAB);
+	memcpy(b, "Rar!\x1a\x07\x00", 7);
+	assert_int_equal(reader_bidders(b, 64, READER_BID_ALL), READER_HAS_RAR);
+	memcpy(b, "7z\xbc\xaf\x27\x1c", 6);
+	assert_int_equal(reader_bidders(b, 64, READER_BID_ALL), READER_HAS_7Z);
+	memcpy(b, "aa-lh5-", 7);
+	assert_int_equal(reader_bidders(b, 64, READER_BID_ALL), READER_HAS_LHA);
+	memset(b, 'a', sizeof(b));
+	memcpy(b, "MZ", 2);				/* or anywhere in an executable's first MiB */
+	memcpy(b + 5000, "MSCF\0\0\0\0", 8);
+	assert_int_equal(reader_bidders(b, sizeof(b), READER_BID_ALL), READER_HAS_CAB);
+	free(tar);
+	free(zip);
+}
+
 int
 main(void)
 {
@@ -439,6 +580,8 @@ main(void)
 		cmocka_unit_test(test_search_depth),
 		cmocka_unit_test(test_announced_holes),
 		cmocka_unit_test(test_cab_read_once),
+		cmocka_unit_test(test_layer_digest_taken_once),
+		cmocka_unit_test(test_bidders),
 	};
 
 	log_set_level("ERROR");
