@@ -1,5 +1,6 @@
 /* replay.c -- runs a libFuzzer target over every file in the folders given, without libFuzzer. */
 #include <dirent.h>
+#include <sys/stat.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,10 +45,13 @@ main(int argc, char **argv)
 			continue;
 		while ((e = readdir(d)) != NULL) {
 			char path[4096];
+			struct stat st;
 
 			if (e->d_name[0] == '.')
 				continue;
 			snprintf(path, sizeof(path), "%s/%s", argv[i], e->d_name);
+			if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+				continue;	/* only the files of each directory named */
 			if (replay_file(path) != 0) {
 				fprintf(stderr, "replay: cannot read %s\n", path);
 				closedir(d);
