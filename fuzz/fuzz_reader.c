@@ -12,6 +12,7 @@
 
 #include "log.h"
 #include "reader.h"
+#include "reader_open.h"
 #include "reader_sig.h"
 
 #define FUZZ_FILE_SIZE	300000		/* bytes of one member */
@@ -95,30 +96,7 @@ fuzz_bidders(const uint8_t *data, size_t size, int view)
 
 	if (a == NULL)
 		return;
-	archive_read_support_filter_gzip(a);
-	archive_read_support_filter_bzip2(a);
-	archive_read_support_filter_xz(a);
-	archive_read_support_filter_lzma(a);
-	archive_read_support_filter_zstd(a);
-	archive_read_support_filter_compress(a);
-	archive_read_support_filter_lzip(a);
-	archive_read_support_filter_lz4(a);
-	if (view == 1) {
-		archive_read_support_format_zip_streamable(a);
-	} else {
-		archive_read_support_format_zip_seekable(a);
-		archive_read_support_format_tar(a);
-		archive_read_support_format_gnutar(a);
-		archive_read_support_format_cpio(a);
-		archive_read_support_format_iso9660(a);
-		archive_read_support_format_xar(a);
-		archive_read_support_format_ar(a);
-		archive_read_support_format_7zip(a);
-		archive_read_support_format_cab(a);
-		archive_read_support_format_lha(a);
-		archive_read_support_format_rar(a);
-		archive_read_support_format_rar5(a);
-	}
+	reader_support(a, view, 0, READER_BID_ALL);	/* what the reader offers, none held back */
 	if (archive_read_open_memory(a, data, size) == ARCHIVE_OK) {
 		(void)archive_read_next_header(a, &e);
 		need = fuzz_needed_bid(a, view);

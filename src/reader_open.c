@@ -15,7 +15,7 @@
  * signature is in it (reader_signatures): an archive whose signature is absent cannot be found by
  * them. A bidder left out would have bid nothing: the same format wins, and a layer none can take
  * is not opened (most layers: each open costs allocations for every format offered). */
-static void
+void
 reader_support(struct archive *a, int view, int raw, unsigned bids)
 {
 	if (bids & READER_BID_FILTER) {

@@ -13,5 +13,8 @@ struct archive;
  * READER_VIEW_SEARCH (fmt: the hit's enum reader_fmt); NULL when no bidder may take the bytes, or
  * libarchive takes none. The caller frees it with archive_read_free. */
 struct archive *reader_open(const void *buf, size_t size, int view, int raw, int fmt);
+/* Offers a the formats and filters view 0 (raw: the raw format alone) or 1 reads, of those bids
+ * (READER_BID_*) allows: READER_BID_ALL offers them all (the fuzz target's check of the bidders). */
+void reader_support(struct archive *a, int view, int raw, unsigned bids);
 
 #endif
