@@ -118,14 +118,22 @@ def scan_chunked(srv, data, timeout=120):
 
 
 def slow_body(start, seconds=3.0):
-    """Random bytes that take about `seconds` to scan, sized from a 64 MiB scan on a server of its
-    own: how fast the engine scans depends on the library (speed patch 0505 made random bytes ~1.8x
-    faster: a fixed 192 MiB then ended before a queued scan met SCAN_QUEUE_TIMEOUT) and the machine."""
+    """Bytes that take about `seconds` to scan, sized from a 64 MiB random sample scanned on a server
+    of its own, and made of that sample repeated. How fast the engine scans depends on the library
+    (speed patch 0505 made random bytes ~1.8x faster: a fixed 192 MiB then ended before a queued
+    scan met SCAN_QUEUE_TIMEOUT), on the machine, and on the bytes: libclamav takes most random
+    samples for UTF-16BE text and scans them once, about one in six for binary data and scans those
+    twice (~2.7x the time): a second random sample could take the other path."""
     probe = start(env={"SCAN_CACHE": "0", "SPILL_THRESHOLD": "1048576"})
-    r, _ = scan_chunked(probe, os.urandom(64 * MiB))
-    assert r.status_code == 200, r.text
-    took = harness.metric(probe, 'clamrest_scan_duration_seconds_sum{protocol="http"}')
-    return os.urandom(min(int(64 * MiB * seconds / max(took, 0.02)), 960 * MiB))
+    data, took, before = os.urandom(64 * MiB), [], 0
+    for _ in range(3):   # the fastest of three: one scan alone can meet another process's burst
+        r, _ = scan_chunked(probe, data)
+        assert r.status_code == 200, r.text
+        total = harness.metric(probe, 'clamrest_scan_duration_seconds_sum{protocol="http"}')
+        took.append(total - before)
+        before = total
+    size = min(int(64 * MiB * seconds / max(min(took), 0.02)), 960 * MiB)
+    return (data * (size // len(data) + 1))[:size]
 
 
 @pytest.mark.timing
@@ -160,7 +168,11 @@ def test_deadline_that_cannot_be_met_sheds_with_retry_after(start):
     t.join()
     (r1, _), scan_s = slow[1], harness.metric(srv, 'clamrest_scan_duration_seconds_sum{protocol="http"}')
     assert r1.status_code == 200 and r1.json()["malware"] is False, r1.text
-    assert abs(harness.metric(srv, "clamrest_scan_rate") * scan_s - 1) < 0.05   # one scan measured
+    # One job measured: the rate is its inverse. The job holds the scan and what follows it in the
+    # scan thread (the spilled body's file given back: 0.07-0.17 s for a few hundred MiB), so
+    # 1 / rate is the scan's time and a little more, never less.
+    job_s = 1 / harness.metric(srv, "clamrest_scan_rate")
+    assert scan_s * 0.99 <= job_s <= scan_s * 1.1 + 0.3, (job_s, scan_s)
     if scan_s <= 1.5:
         pytest.skip(f"the long scan took {scan_s:.2f} s: too fast to predict a wait past 1 s")
 
