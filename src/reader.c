@@ -37,7 +37,7 @@ struct hole {
 struct source {
 	unsigned char *bytes;		/* a copy; NULL: the upload (reader_set_upload) */
 	size_t size;
-	int raw;			/* view 0 offers the raw format */
+	int raw;			/* view 0 offers the raw format: the stream's filter */
 	int fmt;			/* view 2: the format searched for (enum reader_fmt) */
 	size_t offset;			/* view 2 over the upload: where the hit is in it */
 	unsigned depth;
@@ -616,12 +616,18 @@ reader_view(struct reader *r, struct view *v)
 	return ret;
 }
 
-/* libclamav's types of a compressed stream: the raw format reads what it decompresses to. */
+/* libclamav's types of a compressed stream: the raw format reads what it decompresses to. Its
+ * libarchive filter (reader_open), else 0. */
 static int
 reader_raw_type(const char *type)
 {
-	return type != NULL && (strcmp(type, "CL_TYPE_GZ") == 0 || strcmp(type, "CL_TYPE_BZ") == 0 ||
-	    strcmp(type, "CL_TYPE_XZ") == 0);
+	if (type == NULL)
+		return 0;
+	if (strcmp(type, "CL_TYPE_GZ") == 0)
+		return ARCHIVE_FILTER_GZIP;
+	if (strcmp(type, "CL_TYPE_BZ") == 0)
+		return ARCHIVE_FILTER_BZIP2;
+	return strcmp(type, "CL_TYPE_XZ") == 0 ? ARCHIVE_FILTER_XZ : 0;
 }
 
 static int

@@ -65,14 +65,33 @@ reader_support(struct archive *a, int view, int raw, unsigned bids)
 	}
 }
 
-/* A hit of the search reads one format (a compressed stream: what it decompresses to, whole). */
+/* A compressed stream is read one filter deep: its one member is what that filter decompresses to,
+ * whole. Left to bid, libarchive stacks a filter for every stream inside (up to 25), decompressing
+ * the first block of each as it opens: at every layer of a nested stream (a bzip2 nested 250 deep
+ * held a scan thread 15 s). The stream inside is libclamav's next layer, which the reader reads
+ * then; a stream libclamav does not open is a member not scanned, scanned as a layer of its own.
+ * NULL when the filter takes no stream there (the caller lets the bidders decide). */
+static struct archive *
+reader_open_stream(const void *buf, size_t size, int filter)
+{
+	struct archive *a = archive_read_new();
+
+	if (a == NULL)
+		return NULL;
+	if (archive_read_append_filter(a, filter) != ARCHIVE_OK ||
+	    archive_read_support_format_raw(a) != ARCHIVE_OK ||
+	    archive_read_open_memory(a, buf, size) != ARCHIVE_OK) {
+		archive_read_free(a);
+		return NULL;
+	}
+	return a;
+}
+
+/* A hit of the search reads one format (a compressed stream: reader_open_stream). */
 static void
 reader_support_fmt(struct archive *a, int fmt)
 {
 	switch (fmt) {
-	case FMT_GZIP: archive_read_support_filter_gzip(a); break;
-	case FMT_BZIP2: archive_read_support_filter_bzip2(a); break;
-	case FMT_XZ: archive_read_support_filter_xz(a); break;
 	case FMT_7ZIP: archive_read_support_format_7zip(a); return;
 	case FMT_CAB: archive_read_support_format_cab(a); return;
 	case FMT_RAR:
@@ -81,8 +100,10 @@ reader_support_fmt(struct archive *a, int fmt)
 		return;
 	default: archive_read_support_format_zip_streamable(a); return;
 	}
-	archive_read_support_format_raw(a);
 }
+
+static const int fmt_filter[] = { [FMT_GZIP] = ARCHIVE_FILTER_GZIP, [FMT_BZIP2] = ARCHIVE_FILTER_BZIP2,
+    [FMT_XZ] = ARCHIVE_FILTER_XZ };
 
 struct archive *
 reader_open(const void *buf, size_t size, int view, int raw, int fmt)
@@ -90,6 +111,10 @@ reader_open(const void *buf, size_t size, int view, int raw, int fmt)
 	unsigned bids = READER_BID_ALL;
 	struct archive *a;
 
+	if (view == READER_VIEW_SEARCH && fmt >= FMT_GZIP && fmt <= FMT_XZ)
+		return reader_open_stream(buf, size, fmt_filter[fmt]);
+	if (view == 0 && raw != 0 && (a = reader_open_stream(buf, size, raw)) != NULL)
+		return a;
 	if (view != READER_VIEW_SEARCH && !raw &&
 	    (bids = reader_bidders(buf, size, view == 1 ? READER_BID_STREAM : READER_BID_ALL)) == 0)
 		return NULL;	/* no bidder would take it */

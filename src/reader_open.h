@@ -9,8 +9,9 @@
 
 struct archive;
 
-/* An archive reading buf for view 0 (raw: libclamav typed it a compressed stream), 1 or
- * READER_VIEW_SEARCH (fmt: the hit's enum reader_fmt); NULL when no bidder may take the bytes, or
+/* An archive reading buf for view 0 (raw: libclamav typed it a compressed stream: the stream's
+ * ARCHIVE_FILTER_*, read one filter deep), 1 or READER_VIEW_SEARCH (fmt: the hit's enum
+ * reader_fmt); NULL when no bidder may take the bytes, or
  * libarchive takes none. The caller frees it with archive_read_free. */
 struct archive *reader_open(const void *buf, size_t size, int view, int raw, int fmt);
 /* Offers a the formats and filters view 0 (raw: the raw format alone) or 1 reads, of those bids

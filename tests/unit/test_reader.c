@@ -165,6 +165,51 @@ test_multistream_bzip2_whole(void **state)
 	free(bz);
 }
 
+/* A compressed stream is read one filter deep: its member is the stream inside it, which libclamav
+ * hands over as a layer of its own (and the reader reads then). libarchive would stack a filter for
+ * every stream inside, up to 25, decompressing the first block of each at every layer: a bzip2
+ * nested 250 deep held a scan thread 15 s. So, too, a stream the search finds behind a prefix. */
+static void
+test_stream_read_one_filter_deep(void **state)
+{
+	static const char *const recipes[][3] = {
+		{ "CL_TYPE_BZ", "", "bz2.compress" },
+		{ "CL_TYPE_GZ", "", "(lambda d: gzip.compress(d, mtime=0))" },
+		{ "CL_TYPE_XZ", "", "lzma.compress" },
+		{ "CL_TYPE_BINARY_DATA", "b'<html>' * 10 + ", "(lambda d: gzip.compress(d, mtime=0))" },
+	};
+	struct reader_limits lim = limits();
+	char code[512];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(recipes) / sizeof(recipes[0]); i++) {
+		struct reader *r = reader_new(&lim);
+		struct reader_member *m;
+		size_t len, inner_len;
+		unsigned char *inner, *outer;
+		unsigned id, got = 0, same = 0;
+
+		snprintf(code, sizeof(code), "sys.stdout.buffer.write(%s(bz2.compress(gzip.compress(E, "
+		    "mtime=0))))", recipes[i][2]);
+		inner = make(code, &inner_len);
+		snprintf(code, sizeof(code), "c = %s; sys.stdout.buffer.write(%sc(c(bz2.compress(gzip."
+		    "compress(E, mtime=0)))))", recipes[i][2], recipes[i][1]);
+		outer = make(code, &len);
+		assert_true(reader_layer(r, outer, len, recipes[i][0], NULL, 0, "", 0, 0, &id) >= 0);
+		reader_set_upload(r, outer, len);
+		while ((m = reader_next(r)) != NULL) {
+			got++;
+			same |= m->len == inner_len && memcmp(m->data, inner, inner_len) == 0;
+			reader_member_free(m);
+		}
+		assert_int_equal(got, 1);
+		assert_true(same);
+		reader_free(r);
+		free(inner);
+		free(outer);
+	}
+}
+
 /* Text is no archive; a method libarchive lacks is a hole unless libclamav scanned that name and
  * size. */
 static void
@@ -573,6 +618,7 @@ main(void)
 		cmocka_unit_test(test_skips_what_libclamav_scanned),
 		cmocka_unit_test(test_limits),
 		cmocka_unit_test(test_multistream_bzip2_whole),
+		cmocka_unit_test(test_stream_read_one_filter_deep),
 		cmocka_unit_test(test_text_and_holes),
 		cmocka_unit_test(test_search_finds_archives_at_an_offset),
 		cmocka_unit_test(test_search_adds_no_finding),
