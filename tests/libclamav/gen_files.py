@@ -23,7 +23,8 @@ Usage: gen_files.py OUTDIR [PE_FILE...]
 * OLE2 files (speed patch 0506 memoises the directory's sector chain): long directory chains looked
   up out of order, a cycle in the chain, chains that end early (each FAT marker, a sector past the
   file, past the FAT, a hop through the XBAT), property indices past the chain and past the file,
-  seeded random breaks; their streams carry EICAR and the BM_LONG patterns across two sectors.
+  seeded random breaks; the same for the mini stream's and the SBAT's chains (0507); their streams
+  carry EICAR and the BM_LONG patterns across two sectors (two 64-byte blocks).
 
 The byte patterns are shared with gen_db.py (MACRO_*, BCOMP_*, YARA_*, SAME_* below). Same arguments
 and DIFF_SEED (environment), same bytes.
@@ -305,21 +306,62 @@ def _ole2_entry(name, kind, left, right, child, start=OLE_END, size=0):
             bytes(36) + struct.pack("<III", start, size, 0))
 
 
-def ole2(rng, n_entries, streams, links=None, chain_fat=None, header=None, xbat_next=None, dirs_sorted=False):
+def _ole2_mini(rng, small, free, sectors, fat):
+    """Places the small streams {index: (bytes, pattern)} in the mini stream: each in a run of 64-byte
+    blocks (the runs in random order), chained in the SBAT in shuffled order, its pattern across
+    two blocks that are not adjacent; the mini stream's and the SBAT's sectors taken from free in
+    its (shuffled) order. Returns (starts, mini sectors, SBAT sectors, what is left of free)."""
+    nblk = {i: -(-len(d) // 64) for i, (d, _) in small.items()}
+    total = sum(nblk.values())
+    nmini, nsbat = -(-total // 8), -(-total // 128)
+    mini, sbat_secs, free = free[:nmini], free[nmini:nmini + nsbat], free[nmini + nsbat:]
+    order = sorted(small)
+    rng.shuffle(order)
+    first, at0 = {}, 0
+    for i in order:
+        first[i], at0 = at0, at0 + nblk[i]
+    data = bytearray(512 * nmini)
+    sbat = [OLE_FREE] * (128 * nsbat)
+    starts = {}
+    for i, (d, pat) in sorted(small.items()):
+        mine = list(range(first[i], first[i] + nblk[i]))
+        rng.shuffle(mine)
+        if mine == sorted(mine):
+            mine.reverse()
+        starts[i] = mine[0]
+        k = next((k for k in range(1, len(mine)) if mine[k] != mine[k - 1] + 1), 0)
+        at = max(0, 64 * k - len(pat) // 2)
+        d = (d[:at] + pat + d[at + len(pat):])[:len(d)]
+        for k, b in enumerate(mine):
+            data[64 * b:64 * b + 64] = d[64 * k:64 * (k + 1)].ljust(64, b"\0")
+            sbat[b] = mine[k + 1] if k + 1 < len(mine) else OLE_END
+    for chain, content in ((mini, bytes(data)), (sbat_secs, struct.pack("<%dI" % len(sbat), *sbat))):
+        for k, sec in enumerate(chain):
+            sectors[sec] = content[512 * k:512 * (k + 1)]
+            fat[sec] = chain[k + 1] if k + 1 < len(chain) else OLE_END
+    return starts, mini, sbat_secs, free
+
+
+def ole2(rng, n_entries, streams, links=None, chain_fat=None, header=None, xbat_next=None, dirs_sorted=False,
+         small=None, mini_fat=None):
     """An OLE2 file of n_entries directory entries (index 0 the root) in sectors scattered over the
     file (the directory's chain jumps back and forth; dirs_sorted: forward), the entries after the
     root one tree of siblings, a heap of left/right links in nearly increasing index order (the walk
     looks entries up out of order; an entry that cannot be read loses its subtree, mostly later
     entries; `links`: index -> (right or None: the tree's, child)), streams {index:
     (bytes, pattern)} of 4 KiB and more (big blocks, read through the FAT), each with its pattern
-    across two of its sectors that are not adjacent in the file (found only in the stream). chain_fat(fat, dir_sectors, nsec) may
-    break the directory's chain (the FAT entries of its sectors); header overrides fields of the
-    header; xbat_next(dir_sectors): with an XBAT block whose first FAT sector gives OLE_XBAT_HOP's
-    next sector, that sector."""
+    across two of its sectors that are not adjacent in the file (found only in the stream), and
+    small ones (under 4 KiB: in the mini stream, _ole2_mini()). chain_fat(fat, dir_sectors, nsec)
+    may break the directory's chain (the FAT entries of its sectors), mini_fat(fat, mini_sectors,
+    sbat_sectors, nsec) the mini stream's and the SBAT's; header overrides fields of the header
+    (root_start: the root entry's start); xbat_next(dir_sectors): with an XBAT block whose first
+    FAT sector gives OLE_XBAT_HOP's next sector, that sector."""
     links = links or {}
+    small = small or {}
     ndir = -(-n_entries // 4)
     nstream = {i: -(-len(d) // 512) for i, (d, _) in streams.items()}
-    body = ndir + sum(nstream.values()) + (2 if xbat_next is not None else 0)
+    nblk = sum(-(-len(d) // 64) for d, _ in small.values())
+    body = ndir + sum(nstream.values()) + (2 if xbat_next is not None else 0) + -(-nblk // 8) + -(-nblk // 128)
     nfat = 1
     while nfat * 128 < nfat + body:
         nfat += 1
@@ -341,6 +383,11 @@ def ole2(rng, n_entries, streams, links=None, chain_fat=None, header=None, xbat_
         for k, sec in enumerate(mine):
             sectors[sec] = d[512 * k:512 * (k + 1)]
             fat[sec] = mine[k + 1] if k + 1 < len(mine) else OLE_END
+    mini, sbat_secs = [], []
+    if small:
+        sstarts, mini, sbat_secs, free = _ole2_mini(rng, small, free, sectors, fat)
+        starts.update(sstarts)
+        streams = {**streams, **small}
     xbat_fields = (OLE_END, 0)
     if xbat_next is not None:
         xsec, xfat = free[0], free[1]
@@ -354,7 +401,11 @@ def ole2(rng, n_entries, streams, links=None, chain_fat=None, header=None, xbat_
         order[k:k + 8] = window
     left = {order[(j - 1) // 2]: order[j] for j in range(1, len(order), 2)}
     right = {order[(j - 1) // 2]: order[j] for j in range(2, len(order), 2)}
-    ents = [_ole2_entry("Root Entry", 5, 0xFFFFFFFF, 0xFFFFFFFF, order[0] if order else 0xFFFFFFFF)]
+    h = {"bat_count": nfat, "xbat_start": xbat_fields[0], "xbat_count": xbat_fields[1],
+         "root_start": mini[0] if mini else OLE_END, "sbat_start": sbat_secs[0] if sbat_secs else OLE_END}
+    h.update(header or {})
+    ents = [_ole2_entry("Root Entry", 5, 0xFFFFFFFF, 0xFFFFFFFF, order[0] if order else 0xFFFFFFFF,
+                        h["root_start"] & 0xFFFFFFFF, 512 * len(mini))]
     for i in range(1, n_entries):
         r, c = links.get(i, (None, 0xFFFFFFFF))
         r = right.get(i, 0xFFFFFFFF) if r is None else r
@@ -369,13 +420,15 @@ def ole2(rng, n_entries, streams, links=None, chain_fat=None, header=None, xbat_
         fat[sec] = dirs[k + 1] if k + 1 < ndir else OLE_END
     if chain_fat:
         chain_fat(fat, dirs, nsec)
+    if mini_fat:
+        mini_fat(fat, mini, sbat_secs, nsec)
     for k in range(nfat):
         sectors[k] = struct.pack("<128I", *fat[128 * k:128 * (k + 1)])
-    h = {"bat_count": nfat, "prop_start": dirs[0], "xbat_start": xbat_fields[0], "xbat_count": xbat_fields[1]}
-    h.update(header or {})
+    h.setdefault("prop_start", dirs[0])
     head = (bytes.fromhex("d0cf11e0a1b11ae1") + bytes(16) +
             struct.pack("<HHHHH6sIIIIIIIII", 0x3E, 3, 0xFFFE, 9, 6, bytes(6), 0, h["bat_count"] & 0xFFFFFFFF,
-                        h["prop_start"] & 0xFFFFFFFF, 0, 4096, OLE_END, 0, h["xbat_start"], h["xbat_count"]))
+                        h["prop_start"] & 0xFFFFFFFF, 0, 4096, h["sbat_start"] & 0xFFFFFFFF, len(sbat_secs),
+                        h["xbat_start"], h["xbat_count"]))
     head += struct.pack("<109I", *([k for k in range(nfat)] + [OLE_FREE] * (109 - nfat)))
     return head + b"".join(sectors.get(k, bytes(512)).ljust(512, b"\0") for k in range(nsec))
 
@@ -436,6 +489,47 @@ def ole2_files(rng):
         out[f"ole2-random-{k}"] = ole2(rng, n, streams(n, 10), chain_fat=breaks,
                                        links={rng.randrange(1, n): (None, rng.randrange(n + 200))
                                               for _ in range(3)})
+    out.update(ole2_mini_files(rng, ends))
+    return out
+
+
+def ole2_mini_files(rng, ends):
+    """Small streams (the mini stream, whose sectors and SBAT sectors are chains too): many of them
+    (both chains longer than the memo's first 64 entries), and the mini stream's or the SBAT's chain
+    ending early (each of `ends`), with a cycle, from a start past the FAT, and seeded random breaks."""
+    def small(n, count):
+        out = {}
+        for j, i in enumerate(sorted(rng.sample(range(1, n), count))):
+            pat = EICAR_OLE if j % 7 == 3 else BM_LONG[j % len(BM_LONG)]
+            out[i] = (rng.randbytes(rng.choice([200, 1000, 2500, 4000])), pat)
+        return out
+
+    def chain_to(which, k, value):
+        def f(fat, mini, sbat, nsec):
+            chain = mini if which == "mini" else sbat
+            fat[chain[min(k, len(chain) - 1)]] = value(chain, nsec) if callable(value) else value
+        return f
+
+    out = {}
+    n = 400
+    out["ole2-mini-long"] = ole2(rng, n, {}, small=small(n, 150))
+    out["ole2-mini-mixed"] = ole2(rng, n, {i: (rng.randbytes(5000), BM_LONG[1]) for i in (7, 90, 300)},
+                                  small=small(n, 60))
+    for which, k in (("mini", 40), ("sbat", 3)):
+        for name, value in ends.items():
+            out[f"ole2-{which}-short-{name}"] = ole2(rng, n, {}, small=small(n, 60), mini_fat=chain_to(which, k, value))
+        out[f"ole2-{which}-cycle"] = ole2(rng, n, {}, small=small(n, 60),
+                                          mini_fat=chain_to(which, k, lambda c, _: c[k // 2]))
+    out["ole2-mini-root-past-fat"] = ole2(rng, n, {}, small=small(n, 30), header={"root_start": 128 * 9 + 5})
+    out["ole2-mini-sbat-start-end"] = ole2(rng, n, {}, small=small(n, 30), header={"sbat_start": -2})
+    for k in range(4):
+        picks = list(ends.values()) + [lambda c, _: rng.choice(c)] * 2
+
+        def breaks(fat, mini, sbat, nsec, picks=picks):
+            for _ in range(rng.randint(1, 3)):
+                v = rng.choice(picks)
+                fat[rng.choice(rng.choice([mini, mini, sbat]))] = v(mini, nsec) if callable(v) else v
+        out[f"ole2-mini-random-{k}"] = ole2(rng, n, {}, small=small(n, 60), mini_fat=breaks)
     return out
 
 
