@@ -105,9 +105,9 @@ IN_0133 = ("cab", "arj", "egg")      # loops that look at the time with patch 01
 IN_0134 = ("hfsplus", "ishield-msi", "autoit", "sis", "ole2")    # with patch 0134
 # timing: one of 0134's formats in make test (HFS+: nothing bounded it at all); the others'
 # libclamav loops are tested without the server by tests/libclamav/test_fix_limits.py. OLE2 is not
-# here: with speed patch 0506 its walk is linear and the bomb ends long before MAX_SCAN_TIME
-# (test_ole2_directory_bomb_is_cheap); 0134's time check in that walk is tested on the fixes-only
-# library (test_fix_limits.py), where the walk is still quadratic.
+# here: with speed patches 0506-0507 its walks are linear and its bombs end long before
+# MAX_SCAN_TIME (test_ole2_bombs_are_cheap); 0134's time check in them is tested on the fixes-only
+# library (test_fix_limits.py), where they are still quadratic.
 MORE = [pytest.param(k, marks=pytest.mark.timing) for k in IN_0134[1:] if k != "ole2"]
 
 
@@ -133,14 +133,17 @@ def test_bomb_stops_at_max_scan_time(start, kind):
     assert statistics.median(times) < 0.5 + 0.25, times
 
 
-def test_ole2_directory_bomb_is_cheap(start):
-    """Default settings: a 4.2 MB OLE2 file whose directory is a chain of 32,768 entries is walked
-    whole and answered clean well under a second (speed patch 0506: the directory's sector chain is
-    followed once; before it every entry followed it from its first sector, 2-4 s of a scan thread,
-    bounded only by MAX_SCAN_TIME with patch 0134)."""
+# timing: the mini-stream file's 888 streams are 888 scans (0.2-0.4 s through clamrest).
+@pytest.mark.parametrize("kind", ["directory", pytest.param("mini-stream", marks=pytest.mark.timing)])
+def test_ole2_bombs_are_cheap(start, kind):
+    """Default settings: a 4.2 MB OLE2 file whose directory is a chain of 32,768 entries, and a
+    3.9 MB one whose mini stream holds 888 small streams, are scanned whole and answered clean well
+    under a second (speed patches 0506 and 0507: the directory's, the mini stream's and the SBAT's
+    sector chains are followed once; before them every entry and every small block followed its
+    chain from the first sector, 2-4 s and 4-5 s of a scan thread, bounded only by MAX_SCAN_TIME)."""
     srv = start()
     need_patch(srv)
-    data = bombs.ole2_bomb(1 << 15)
+    data = bombs.ole2_bomb(1 << 15) if kind == "directory" else bombs.ole2_ministream_bomb()
     times = []
     for k in range(3):   # three different files (clamrest's cache would answer a repeated one)
         ans, dt = scan_v2(srv, data[:8] + bytes([k + 1]) + data[9:])    # the header's unused CLSID
