@@ -479,6 +479,46 @@ def ole2_bomb(entries=1 << 15):
     return head + struct.pack(f"<{len(fat)}I", *fat) + d
 
 
+def ole2_ministream_bomb(sectors=7000):
+    """An OLE2 file whose mini stream (the root entry's chain: `sectors` sectors, 3.5 MB for 7000)
+    holds streams of 63 small blocks each (888 for 7000), 3.9 MB in all. libclamav read each small
+    block by following the mini stream's chain from its start (k / 8 FAT lookups for block k) and
+    the SBAT's (k / 128): about 4 * sectors^2 lookups; the handlers look at the time per stream."""
+    import struct
+    streams = sectors * 8 // 63
+    sbat_secs = -(-sectors * 8 // 128)
+    dirs = -(-(streams + 1) // 4)
+    body = sectors + sbat_secs + dirs
+    fats = 1
+    while fats * 128 < fats + body:
+        fats += 1
+    assert fats <= 109
+    end, free = 0xFFFFFFFE, 0xFFFFFFFF
+    mini0, sbat0, dir0 = fats, fats + sectors, fats + sectors + sbat_secs
+    fat = [0xFFFFFFFD] * fats + [free] * (128 * fats - fats)
+    for start, count in ((mini0, sectors), (sbat0, sbat_secs), (dir0, dirs)):
+        for i in range(count):
+            fat[start + i] = start + i + 1 if i + 1 < count else end
+    sbat = [free] * (128 * sbat_secs)
+    for b in range(streams * 63):
+        sbat[b] = b + 1 if b % 63 < 62 else end
+
+    def entry(name, kind, nxt, child, start, size):
+        n = (name + "\0").encode("utf-16-le")
+        return (n.ljust(64, b"\0") + struct.pack("<HBBIII", len(n), kind, 1, free, nxt, child) + bytes(36) +
+                struct.pack("<III", start, size, 0))
+    d = entry("Root Entry", 5, free, 1, mini0, sectors * 512)
+    d += b"".join(entry("S%d" % k, 2, k + 1 if k < streams else free, free, (k - 1) * 63, 63 * 64)
+                  for k in range(1, streams + 1))
+    d += bytes(-len(d) % 512)
+    head = (bytes.fromhex("d0cf11e0a1b11ae1") + bytes(16) +
+            struct.pack("<HHHHH6sIIIIIIIII", 0x3E, 3, 0xFFFE, 9, 6, bytes(6), 0, fats, dir0, 0, 4096, sbat0,
+                        sbat_secs, end, 0))
+    head += struct.pack("<109I", *(list(range(fats)) + [free] * (109 - fats)))
+    return (head + struct.pack(f"<{len(fat)}I", *fat) + bytes(sectors * 512) +
+            struct.pack(f"<{len(sbat)}I", *sbat) + d)
+
+
 def _cab(blocks, method, size):
     """A cabinet of one file of size bytes in one folder of the given method whose CFDATA blocks
     (no checksums) hold blocks, each declaring 32 KiB of output (the last the rest)."""

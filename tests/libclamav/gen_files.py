@@ -20,6 +20,11 @@ Usage: gen_files.py OUTDIR [PE_FILE...]
   whole file, at the start and at the end of a file, mixed with random bytes, in text to be
   normalised, and across the boundaries of libclamav's 128 KiB scan windows (the windows overlap by
   the longest pattern, so the patterns sit at every distance from both ends of the overlap).
+* OLE2 files (speed patch 0506 memoises the directory's sector chain): long directory chains looked
+  up out of order, a cycle in the chain, chains that end early (each FAT marker, a sector past the
+  file, past the FAT, a hop through the XBAT), property indices past the chain and past the file,
+  seeded random breaks; the same for the mini stream's and the SBAT's chains (0507); their streams
+  carry EICAR and the BM_LONG patterns across two sectors (two 64-byte blocks).
 
 The byte patterns are shared with gen_db.py (MACRO_*, BCOMP_*, YARA_*, SAME_* below). Same arguments
 and DIFF_SEED (environment), same bytes.
@@ -53,6 +58,7 @@ BM_LONG = [(b"BMLONG%02d-" % n + bytes(range(0x80, 0xff)))[:n] for n in (16, 17,
 # and lowercase text, found in the normalised text of an ASCII file.
 BM_TEXT = [b"bmtextsignature", b"bmtext-two-words-here"]
 BM_WINDOW = 131072  # SCANBUFF: libclamav scans a file in windows of this size
+EICAR_OLE = b"X5O!P%@AP[4\\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*"
 
 
 def elf32(nsec=2, body=b""):
@@ -289,6 +295,244 @@ def bm_files(rng):
     return out
 
 
+# OLE2 (speed patch 0506 memoises the directory's sector chain): markers of a FAT entry.
+OLE_FREE, OLE_END, OLE_FATSECT = 0xFFFFFFFF, 0xFFFFFFFE, 0xFFFFFFFD
+OLE_XBAT_HOP = 109 * 128 + 3  # a sector number whose FAT entry libclamav reads through the XBAT
+
+
+def _ole2_entry(name, kind, left, right, child, start=OLE_END, size=0):
+    n = (name + "\0").encode("utf-16-le")
+    return (n.ljust(64, b"\0") + struct.pack("<HBBIII", len(n), kind, 1, left, right, child) +
+            bytes(36) + struct.pack("<III", start, size, 0))
+
+
+def _ole2_mini(rng, small, free, sectors, fat):
+    """Places the small streams {index: (bytes, pattern)} in the mini stream: each in a run of 64-byte
+    blocks (the runs in random order), chained in the SBAT in shuffled order, its pattern across
+    two blocks that are not adjacent; the mini stream's and the SBAT's sectors taken from free in
+    its (shuffled) order. Returns (starts, mini sectors, SBAT sectors, what is left of free)."""
+    nblk = {i: -(-len(d) // 64) for i, (d, _) in small.items()}
+    total = sum(nblk.values())
+    nmini, nsbat = -(-total // 8), -(-total // 128)
+    mini, sbat_secs, free = free[:nmini], free[nmini:nmini + nsbat], free[nmini + nsbat:]
+    order = sorted(small)
+    rng.shuffle(order)
+    first, at0 = {}, 0
+    for i in order:
+        first[i], at0 = at0, at0 + nblk[i]
+    data = bytearray(512 * nmini)
+    sbat = [OLE_FREE] * (128 * nsbat)
+    starts = {}
+    for i, (d, pat) in sorted(small.items()):
+        mine = list(range(first[i], first[i] + nblk[i]))
+        rng.shuffle(mine)
+        if mine == sorted(mine):
+            mine.reverse()
+        starts[i] = mine[0]
+        k = next((k for k in range(1, len(mine)) if mine[k] != mine[k - 1] + 1), 0)
+        at = max(0, 64 * k - len(pat) // 2)
+        d = (d[:at] + pat + d[at + len(pat):])[:len(d)]
+        for k, b in enumerate(mine):
+            data[64 * b:64 * b + 64] = d[64 * k:64 * (k + 1)].ljust(64, b"\0")
+            sbat[b] = mine[k + 1] if k + 1 < len(mine) else OLE_END
+    for chain, content in ((mini, bytes(data)), (sbat_secs, struct.pack("<%dI" % len(sbat), *sbat))):
+        for k, sec in enumerate(chain):
+            sectors[sec] = content[512 * k:512 * (k + 1)]
+            fat[sec] = chain[k + 1] if k + 1 < len(chain) else OLE_END
+    return starts, mini, sbat_secs, free
+
+
+def ole2(rng, n_entries, streams, links=None, chain_fat=None, header=None, xbat_next=None, dirs_sorted=False,
+         small=None, mini_fat=None):
+    """An OLE2 file of n_entries directory entries (index 0 the root) in sectors scattered over the
+    file (the directory's chain jumps back and forth; dirs_sorted: forward), the entries after the
+    root one tree of siblings, a heap of left/right links in nearly increasing index order (the walk
+    looks entries up out of order; an entry that cannot be read loses its subtree, mostly later
+    entries; `links`: index -> (right or None: the tree's, child)), streams {index:
+    (bytes, pattern)} of 4 KiB and more (big blocks, read through the FAT), each with its pattern
+    across two of its sectors that are not adjacent in the file (found only in the stream), and
+    small ones (under 4 KiB: in the mini stream, _ole2_mini()). chain_fat(fat, dir_sectors, nsec)
+    may break the directory's chain (the FAT entries of its sectors), mini_fat(fat, mini_sectors,
+    sbat_sectors, nsec) the mini stream's and the SBAT's; header overrides fields of the header
+    (root_start: the root entry's start); xbat_next(dir_sectors): with an XBAT block whose first
+    FAT sector gives OLE_XBAT_HOP's next sector, that sector."""
+    links = links or {}
+    small = small or {}
+    ndir = -(-n_entries // 4)
+    nstream = {i: -(-len(d) // 512) for i, (d, _) in streams.items()}
+    nblk = sum(-(-len(d) // 64) for d, _ in small.values())
+    body = ndir + sum(nstream.values()) + (2 if xbat_next is not None else 0) + -(-nblk // 8) + -(-nblk // 128)
+    nfat = 1
+    while nfat * 128 < nfat + body:
+        nfat += 1
+    nsec = nfat + body
+    free = list(range(nfat, nsec))
+    rng.shuffle(free)
+    dirs, free = free[:ndir], free[ndir:]
+    if dirs_sorted:
+        dirs.sort()
+    fat = [OLE_FATSECT] * nfat + [OLE_FREE] * (128 * nfat - nfat)
+    sectors = {}
+    starts = {}
+    for i, (d, pat) in sorted(streams.items()):
+        mine, free = free[:nstream[i]], free[nstream[i]:]
+        starts[i] = mine[0]
+        k = next((k for k in range(1, len(mine)) if mine[k] != mine[k - 1] + 1), 1)
+        at = 512 * k - len(pat) // 2
+        d = d[:at] + pat + d[at + len(pat):]
+        for k, sec in enumerate(mine):
+            sectors[sec] = d[512 * k:512 * (k + 1)]
+            fat[sec] = mine[k + 1] if k + 1 < len(mine) else OLE_END
+    mini, sbat_secs = [], []
+    if small:
+        sstarts, mini, sbat_secs, free = _ole2_mini(rng, small, free, sectors, fat)
+        starts.update(sstarts)
+        streams = {**streams, **small}
+    xbat_fields = (OLE_END, 0)
+    if xbat_next is not None:
+        xsec, xfat = free[0], free[1]
+        sectors[xsec] = struct.pack("<I", xfat) + b"\xff" * 508
+        sectors[xfat] = b"\xff" * 12 + struct.pack("<I", xbat_next(dirs)) + b"\xff" * 496
+        xbat_fields = (xsec, 1)
+    order = list(range(1, n_entries))
+    for k in range(0, len(order), 8):
+        window = order[k:k + 8]
+        rng.shuffle(window)
+        order[k:k + 8] = window
+    left = {order[(j - 1) // 2]: order[j] for j in range(1, len(order), 2)}
+    right = {order[(j - 1) // 2]: order[j] for j in range(2, len(order), 2)}
+    h = {"bat_count": nfat, "xbat_start": xbat_fields[0], "xbat_count": xbat_fields[1],
+         "root_start": mini[0] if mini else OLE_END, "sbat_start": sbat_secs[0] if sbat_secs else OLE_END}
+    h.update(header or {})
+    ents = [_ole2_entry("Root Entry", 5, 0xFFFFFFFF, 0xFFFFFFFF, order[0] if order else 0xFFFFFFFF,
+                        h["root_start"] & 0xFFFFFFFF, 512 * len(mini))]
+    for i in range(1, n_entries):
+        r, c = links.get(i, (None, 0xFFFFFFFF))
+        r = right.get(i, 0xFFFFFFFF) if r is None else r
+        lf = left.get(i, 0xFFFFFFFF)
+        if i in streams:
+            ents.append(_ole2_entry("S%d" % i, 2, lf, r, c, starts[i], len(streams[i][0])))
+        else:
+            ents.append(_ole2_entry("D%d" % i, 1, lf, r, c))
+    ents += [bytes(128)] * (4 * ndir - n_entries)
+    for k, sec in enumerate(dirs):
+        sectors[sec] = b"".join(ents[4 * k:4 * k + 4])
+        fat[sec] = dirs[k + 1] if k + 1 < ndir else OLE_END
+    if chain_fat:
+        chain_fat(fat, dirs, nsec)
+    if mini_fat:
+        mini_fat(fat, mini, sbat_secs, nsec)
+    for k in range(nfat):
+        sectors[k] = struct.pack("<128I", *fat[128 * k:128 * (k + 1)])
+    h.setdefault("prop_start", dirs[0])
+    head = (bytes.fromhex("d0cf11e0a1b11ae1") + bytes(16) +
+            struct.pack("<HHHHH6sIIIIIIIII", 0x3E, 3, 0xFFFE, 9, 6, bytes(6), 0, h["bat_count"] & 0xFFFFFFFF,
+                        h["prop_start"] & 0xFFFFFFFF, 0, 4096, h["sbat_start"] & 0xFFFFFFFF, len(sbat_secs),
+                        h["xbat_start"], h["xbat_count"]))
+    head += struct.pack("<109I", *([k for k in range(nfat)] + [OLE_FREE] * (109 - nfat)))
+    return head + b"".join(sectors.get(k, bytes(512)).ljust(512, b"\0") for k in range(nsec))
+
+
+def ole2_files(rng):
+    """OLE2 files whose directory chains stress 0506's memo: long (the memo grows from 64 entries),
+    looked up in random order, with a cycle, ending early (end, free and FAT-sector markers, a
+    sector past the file, past the FAT (bat_count), through the XBAT), property indices past the
+    chain and past the file, and seeded random breaks. Streams carry EICAR and the BM_LONG
+    patterns, so which entries a walk reaches shows in the answers (all-matches: every one)."""
+    def streams(n, count):
+        out = {}
+        for j, i in enumerate(sorted(rng.sample(range(1, n), count))):
+            pat = EICAR_OLE if j % 5 == 2 else BM_LONG[j % len(BM_LONG)]
+            out[i] = (rng.randbytes(4096 + rng.randrange(1200)), pat)
+        return out
+
+    def chain_to(k, value):
+        def f(fat, dirs, nsec):
+            fat[dirs[k]] = value(dirs, nsec) if callable(value) else value
+        return f
+
+    out = {}
+    n = 1600    # 400 directory sectors
+    out["ole2-long"] = ole2(rng, n, streams(n, 12))
+    n = 240     # 60 sectors
+    out["ole2-cycle"] = ole2(rng, n, streams(n, 8), chain_fat=chain_to(59, lambda d, _: d[20]),
+                             links={7: (None, 4 * 75 + 1), 9: (None, 4 * 130 + 3)})
+    out["ole2-cycle-self"] = ole2(rng, n, streams(n, 8), chain_fat=chain_to(33, lambda d, _: d[33]))
+    ends = {"end": OLE_END, "free": OLE_FREE, "fatsect": OLE_FATSECT, "past-file": lambda d, nsec: nsec + 40,
+            "past-fat": lambda d, nsec: 128 * 3 + 7, "xbat": OLE_XBAT_HOP, "fat0": 0}
+    for name, value in ends.items():
+        out[f"ole2-short-{name}"] = ole2(rng, n, streams(n, 10), chain_fat=chain_to(30, value))
+    # The chain's 32nd sector is a sector number read through the XBAT, which goes on to the 33rd
+    # (entries 124-127 are not in the file) or to a FAT sector.
+    out["ole2-xbat-hop"] = ole2(rng, n, streams(n, 10), chain_fat=chain_to(30, OLE_XBAT_HOP),
+                                xbat_next=lambda d: d[32])
+    out["ole2-xbat-hop-fat"] = ole2(rng, n, streams(n, 10), chain_fat=chain_to(30, OLE_XBAT_HOP),
+                                    xbat_next=lambda d: 0)
+    # bat_count below the FAT's sectors: the sectors of the last FAT sector's range are "past the FAT".
+    n = 1600
+    for name, count in (("batcount-short", 2), ("batcount-negative", -1), ("batcount-zero", 0)):
+        out[f"ole2-{name}"] = ole2(rng, n, streams(n, 12), header={"bat_count": count}, dirs_sorted=True)
+    n = 240
+    beyond = {3: (None, 4 * 60 + 2), 5: (None, 4 * 60 + 40), 11: (None, 0x7FFFFFF0), 13: (None, 0xFFFFFFF0),
+              17: (None, 4 * 2000), 19: (None, 1200)}
+    out["ole2-index-beyond"] = ole2(rng, n, streams(n, 8), links=beyond)
+    out["ole2-propstart-past-fat"] = ole2(rng, n, streams(n, 4), header={"prop_start": 128 * 5 + 1})
+    out["ole2-propstart-end"] = ole2(rng, n, streams(n, 4), header={"prop_start": -2})
+    for k in range(6):
+        n = rng.choice([240, 800, 1600])
+        picks = list(ends.values()) + [lambda d, _: rng.choice(d)] * 3
+
+        def breaks(fat, dirs, nsec, picks=picks):
+            for _ in range(rng.randint(1, 3)):
+                v = rng.choice(picks)
+                fat[rng.choice(dirs)] = v(dirs, nsec) if callable(v) else v
+        out[f"ole2-random-{k}"] = ole2(rng, n, streams(n, 10), chain_fat=breaks,
+                                       links={rng.randrange(1, n): (None, rng.randrange(n + 200))
+                                              for _ in range(3)})
+    out.update(ole2_mini_files(rng, ends))
+    return out
+
+
+def ole2_mini_files(rng, ends):
+    """Small streams (the mini stream, whose sectors and SBAT sectors are chains too): many of them
+    (both chains longer than the memo's first 64 entries), and the mini stream's or the SBAT's chain
+    ending early (each of `ends`), with a cycle, from a start past the FAT, and seeded random breaks."""
+    def small(n, count):
+        out = {}
+        for j, i in enumerate(sorted(rng.sample(range(1, n), count))):
+            pat = EICAR_OLE if j % 7 == 3 else BM_LONG[j % len(BM_LONG)]
+            out[i] = (rng.randbytes(rng.choice([200, 1000, 2500, 4000])), pat)
+        return out
+
+    def chain_to(which, k, value):
+        def f(fat, mini, sbat, nsec):
+            chain = mini if which == "mini" else sbat
+            fat[chain[min(k, len(chain) - 1)]] = value(chain, nsec) if callable(value) else value
+        return f
+
+    out = {}
+    n = 400
+    out["ole2-mini-long"] = ole2(rng, n, {}, small=small(n, 150))
+    out["ole2-mini-mixed"] = ole2(rng, n, {i: (rng.randbytes(5000), BM_LONG[1]) for i in (7, 90, 300)},
+                                  small=small(n, 60))
+    for which, k in (("mini", 40), ("sbat", 3)):
+        for name, value in ends.items():
+            out[f"ole2-{which}-short-{name}"] = ole2(rng, n, {}, small=small(n, 60), mini_fat=chain_to(which, k, value))
+        out[f"ole2-{which}-cycle"] = ole2(rng, n, {}, small=small(n, 60),
+                                          mini_fat=chain_to(which, k, lambda c, _: c[k // 2]))
+    out["ole2-mini-root-past-fat"] = ole2(rng, n, {}, small=small(n, 30), header={"root_start": 128 * 9 + 5})
+    out["ole2-mini-sbat-start-end"] = ole2(rng, n, {}, small=small(n, 30), header={"sbat_start": -2})
+    for k in range(4):
+        picks = list(ends.values()) + [lambda c, _: rng.choice(c)] * 2
+
+        def breaks(fat, mini, sbat, nsec, picks=picks):
+            for _ in range(rng.randint(1, 3)):
+                v = rng.choice(picks)
+                fat[rng.choice(rng.choice([mini, mini, sbat]))] = v(mini, nsec) if callable(v) else v
+        out[f"ole2-mini-random-{k}"] = ole2(rng, n, {}, small=small(n, 60), mini_fat=breaks)
+    return out
+
+
 def main():
     outdir = sys.argv[1]
     rng = random.Random(SEED)
@@ -296,7 +540,7 @@ def main():
     files = {}
     exes = executables(rng, sys.argv[2:])
     for part in (exes, layered(exes), macro_files(rng), bcomp_files(rng), yara_files(rng), other_files(rng),
-                 bm_files(rng)):
+                 bm_files(rng), ole2_files(rng)):
         files.update(part)
     for name, data in sorted(files.items()):
         with open(os.path.join(outdir, name), "wb") as f:

@@ -22,7 +22,7 @@ PE/ELF/Mach-O files whole, without sections, with a cut section table and trunca
 in one scan (zip, tar, nested, appended to another executable) and executables whose relative-offset
 patterns are reached thousands of times; files aimed at macro groups, byte-compare, YARA,
 identical-byte signatures, zero runs, Boyer-Moore patterns at the edges of files and of the scan
-windows). Databases: the toy database
+windows, OLE2 files with long and broken directory, mini-stream and SBAT chains). Databases: the toy database
 (scripts/make-testdb); seeded synthetic NDB+LDB databases (gen_db.py), one with the logical-signature
 count of the issue's real-size database; the engine databases (gen_db.py --engine: macro
 subsignatures of all 32 groups, every offset kind on PE/ELF/Mach-O targets, YARA rules, byte-compare,
