@@ -84,6 +84,8 @@ FIX_CASES = [
     # libclamav types them HTML: with the synthetic databases' signatures over their raw bytes
     # (control bytes, upper case) the fixed library finds what Debian's never looked at, and in
     # all-matches mode names a signature twice when both the normalised and the raw page hold it.
+    # Nor was an HTML file's own hash (.hdb/.hsb) ever looked up: eng-hash's hash of clam.exe.html
+    # matches with 0112 only (in first-match mode clam.exe's hash, inside the page, is named first).
     FixCase(
         patch="0112",
         db={"h.ndb": "Fix0112.Raw:0:*:%s\n" % b"RAWONLY\x7fTOKEN".hex()},
@@ -91,6 +93,6 @@ FIX_CASES = [
                "0112-text-raw": b"plain text RAWONLY\x7fTOKEN here\n" * 4},
         fixed={"0112-html-raw": "VIRUS Fix0112.Raw.UNOFFICIAL", "0112-text-raw": "VIRUS Fix0112.Raw.UNOFFICIAL"},
         stock_differs={"0112-html-raw"},
-        stock_skip=[(d, f) for d in ("mid*", "big*") for f in ("text-*", "mutated-*")],
+        stock_skip=[(d, f) for d in ("mid*", "big*") for f in ("text-*", "mutated-*")] + [("eng-hash", "*.html")],
     ),
 ]

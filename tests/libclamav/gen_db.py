@@ -3,6 +3,7 @@
 
 Usage: gen_db.py OUTDIR NDB LDB [CORPUS_FILE...]
        gen_db.py --engine OUTDIR
+       gen_db.py --hash OUTDIR CORPUS_FILE...   (hash signatures of the files: see hashes())
 
 --engine writes one database folder per engine feature the synthetic mix does not reach, aimed at
 gen_files.py's files (same byte patterns): OUTDIR/macro (NDB macro-group members $0$..$31$ and
@@ -257,8 +258,83 @@ def engine(outdir):
                 f.writelines(lines)
 
 
+def pe_sections(data):
+    """(SizeOfRawData, raw bytes) of each section of a PE file, [] for anything else."""
+    if data[:2] != b"MZ" or len(data) < 64:
+        return []
+    pe = int.from_bytes(data[60:64], "little")
+    if data[pe:pe + 4] != b"PE\0\0":
+        return []
+    count = int.from_bytes(data[pe + 6:pe + 8], "little")
+    table = pe + 24 + int.from_bytes(data[pe + 20:pe + 22], "little")
+    out = []
+    for k in range(min(count, 96)):
+        h = data[table + 40 * k:table + 40 * k + 40]
+        if len(h) < 40:
+            break
+        rsz, raw = int.from_bytes(h[16:20], "little"), int.from_bytes(h[20:24], "little")
+        if rsz and raw + rsz <= len(data):
+            out.append((rsz, data[raw:raw + rsz]))
+    return out
+
+
+def hashes(outdir, corpus):
+    """Hash signatures of the corpus files (--hash; patch 0508 changes how their sets are built):
+    whole-file MD5 (.hdb), SHA1 and SHA256 (.hsb) with the file's size, with the '*' size (FLEVEL
+    73), one MD5 twice under two names, PE section MD5 (.mdb) and SHA1/SHA256 (.msb); decoys that
+    share a matched file's size (so a size's set holds many hashes and is sorted) and 40,000 random
+    ones over random sizes (so the size tables grow many times), interleaved with the real ones."""
+    import hashlib
+    rng = random.Random(SEED + 507)
+    dbs = {"h.hdb": [], "h.hsb": [], "h.mdb": [], "h.msb": []}
+
+    def put(db, line):
+        lines = dbs[db]
+        lines.insert(rng.randrange(len(lines) + 1), line + "\n")
+
+    for k, path in enumerate(sorted(corpus)):
+        with open(path, "rb") as f:
+            data = f.read()
+        if not data:
+            continue
+        size, name, kind = len(data), "Diff.Eng.Hash.%d" % k, k % 7
+        if kind == 0:
+            put("h.hdb", "%s:%d:%s" % (hashlib.md5(data).hexdigest(), size, name))
+        elif kind == 1:
+            put("h.hsb", "%s:%d:%s" % (hashlib.sha1(data).hexdigest(), size, name))
+        elif kind == 2:
+            put("h.hsb", "%s:%d:%s" % (hashlib.sha256(data).hexdigest(), size, name))
+        elif kind == 3:
+            put("h.hdb", "%s:*:%s:73" % (hashlib.md5(data).hexdigest(), name))
+        elif kind == 4:
+            put("h.hsb", "%s:*:%s:73" % (hashlib.sha256(data).hexdigest(), name))
+        elif kind == 5:
+            for tag in ("a", "b"):
+                put("h.hdb", "%s:%d:%s.%s" % (hashlib.md5(data).hexdigest(), size, name, tag))
+        for j in range(rng.randrange(0, 30)):
+            put("h.hdb", "%s:%d:Diff.Eng.HashDecoy.%d.%d" % (rhex(rng, 16), size, k, j))
+        for s, (rsz, raw) in enumerate(pe_sections(data)):
+            put("h.mdb", "%d:%s:%s.S%d" % (rsz, hashlib.md5(raw).hexdigest(), name, s))
+            algo = hashlib.sha1 if s % 2 else hashlib.sha256
+            put("h.msb", "%d:%s:%s.T%d:73" % (rsz, algo(raw).hexdigest(), name, s))
+    for j in range(40000):
+        db, n = rng.choice([("h.hdb", 16), ("h.hsb", 20), ("h.hsb", 32), ("h.mdb", 16)])
+        size = rng.choice([rng.randrange(1, 1 << 24), rng.randrange(1, 5000)])
+        if db == "h.mdb":
+            put(db, "%d:%s:Diff.Eng.HashRnd.%d" % (size, rhex(rng, n), j))
+        else:
+            put(db, "%s:%d:Diff.Eng.HashRnd.%d" % (rhex(rng, n), size, j))
+    os.makedirs(outdir, exist_ok=True)
+    for name, lines in dbs.items():
+        if lines:
+            with open(os.path.join(outdir, name), "w", encoding="ascii") as f:
+                f.writelines(lines)
+
+
 if __name__ == "__main__":
     if sys.argv[1:2] == ["--engine"]:
         engine(sys.argv[2])
+    elif sys.argv[1:2] == ["--hash"]:
+        hashes(sys.argv[2], sys.argv[3:])
     else:
         main()

@@ -27,7 +27,9 @@ windows, OLE2 files with long and broken directory, mini-stream and SBAT chains)
 count of the issue's real-size database; the engine databases (gen_db.py --engine: macro
 subsignatures of all 32 groups, every offset kind on PE/ELF/Mach-O targets, YARA rules, byte-compare,
 identical-byte signatures, plain-byte signatures of libclamav's Boyer-Moore matcher (3-5 bytes, one
-hash slot, identical bytes, long ones alone: eng-bm, eng-bmlong), the issue-20 macro signatures); and the whole real-size database of make
+hash slot, identical bytes, long ones alone: eng-bm, eng-bmlong), the issue-20 macro signatures); hash
+signatures of the engine corpus and clamav-testfiles (gen_db.py --hash: .hdb/.hsb with sizes and '*',
+an MD5 under two names, PE section .mdb/.msb, decoys sharing sizes, 40k random ones: eng-hash); and the whole real-size database of make
 bench-real (bench/gen-real-db, 7.55M signatures) with the toy and planted signatures, over
 clamav-testfiles.
 
@@ -193,6 +195,9 @@ def env(tmp_path_factory):
     for name in ENGINE_DBS:
         dbs[name] = eng / name.split("-", 1)[1]
     dbs["issue20"] = write_db(t / "db-issue20", {"m.ndb": ISSUE20_DB[0], "m.ldb": ISSUE20_DB[1]})
+    dbs["eng-hash"] = t / "db-hash"
+    subprocess.run([sys.executable, str(HERE / "gen_db.py"), "--hash", str(dbs["eng-hash"])] +
+                   [str(p) for p in corpus["engine"] + testfiles], check=True, env=seeded_env())
     return {"t": t, "bins": bins, "corpus": corpus, "dbs": dbs}
 
 
@@ -293,10 +298,11 @@ PAIRS = [(db, c, "first") for db in ("toy", "mid") for c in ("testfiles", "adver
          if LONG else []) + \
         [(db, "engine", m) for db in ENGINE_DBS for m in ("first", "all") if m == "all" or db not in TIED_DBS] + \
         [("eng-all", c, "all") for c in ("generated",) + (("testfiles", "adversarial") if LONG else ())] + \
-        [("mid-ldb", "generated", "all")] + ([("mid", "generated", "all")] if LONG else [])
+        [("mid-ldb", "generated", "all")] + ([("mid", "generated", "all")] if LONG else []) + \
+        [("eng-hash", c, m) for c in ("engine", "testfiles") for m in ("first", "all")]
 # Databases for which a file of the corpus must be detected (the planted signatures, EICAR, the
 # engine corpus's own patterns), so a harness that scanned nothing would not pass.
-DETECTS = {"toy", "mid", "mid-ldb", "big", "big-ldb"} | set(ENGINE_DBS)
+DETECTS = {"toy", "mid", "mid-ldb", "big", "big-ldb", "eng-hash"} | set(ENGINE_DBS)
 
 
 @needs_fixes
@@ -336,7 +342,8 @@ def test_engine_databases_reach_their_features(env):
     files = env["corpus"]["engine"]
     want = {"eng-macro": ("Diff.Eng.Mac", 64), "eng-offsets": ("Diff.Eng.Off", 100),
             "eng-yara": ("YARA.DiffYara", 8), "eng-bcomp": ("Diff.Eng.BC.", 8), "eng-same": ("Diff.Eng.Same", 6),
-            "eng-bm": ("Diff.Eng.BM.", 70), "eng-bmlong": ("Diff.Eng.BMLong.", 10)}
+            "eng-bm": ("Diff.Eng.BM.", 70), "eng-bmlong": ("Diff.Eng.BMLong.", 10),
+            "eng-hash": ("Diff.Eng.Hash.", 200)}
     for db, (prefix, least) in want.items():
         lines, err = finish(start(env["bins"]["fixes"], env["dbs"][db], files, flags=["-a"]), db)
         names = {n for x in lines if "\tVIRUS\t" in x for n in x.split("\t")[2].split(",")}
